@@ -1,0 +1,122 @@
+"""confluent-kafka (librdkafka) Produce/Fetch round trips."""
+
+import pytest
+from confluent_kafka import TIMESTAMP_CREATE_TIME
+
+from weirtest import (
+    assert_delivered,
+    consume_partition,
+    create_topic,
+    norm_headers,
+    produce_sync,
+    producer,
+    unique,
+    watermarks,
+)
+
+CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
+PARTITIONS = 3
+BASE_TS = 1_700_000_000_000
+
+
+def build_records():
+    recs = []
+    for i in range(60):
+        recs.append({
+            "partition": i % PARTITIONS,
+            "key": f"key-{i}".encode(),
+            "value": (f"value-{i}-" * (1 + i % 7)).encode(),
+            "headers": [("trace", f"t-{i}".encode()), ("dup", b"first"), ("dup", b"second")],
+            "timestamp": BASE_TS + i,
+        })
+    specials = [
+        # tombstone: key with a null value
+        {"key": b"tomb", "value": None, "headers": None},
+        # empty (non-null) value
+        {"key": b"empty", "value": b"", "headers": [("e", b"")]},
+        # null key
+        {"key": None, "value": b"no-key", "headers": None},
+        # header with a null value and duplicate keys in a specific order
+        {"key": b"hnull", "value": b"x", "headers": [("a", b"1"), ("n", None), ("a", b"2"), ("a", b"3")]},
+        # every byte value
+        {"key": bytes(range(256)), "value": bytes(range(256)) * 4, "headers": [("bin", bytes(range(256)))]},
+        # a big, compressible value (exercises compression of a large batch)
+        {"key": b"big", "value": b"abcdefghij" * 20000, "headers": None},
+    ]
+    for j, s in enumerate(specials):
+        for p in range(PARTITIONS):
+            r = dict(s)
+            r["partition"] = p
+            r["timestamp"] = BASE_TS + 1000 + j
+            recs.append(r)
+    return recs
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_roundtrip_codec(broker, codec):
+    topic = create_topic(broker.bootstrap, unique(f"rt-{codec}"), partitions=PARTITIONS)
+    records = build_records()
+    prod = producer(broker.bootstrap, **{"compression.type": codec, "linger.ms": 20, "acks": "all"})
+    delivered = assert_delivered(produce_sync(prod, topic, records))
+
+    # Delivery reports: per-partition offsets consecutive from 0, in produce order.
+    for p in range(PARTITIONS):
+        offs = [m.offset() for m, r in zip(delivered, records) if r["partition"] == p]
+        assert offs == list(range(len(offs))), f"partition {p} delivery offsets {offs[:10]}..."
+        assert all(m.partition() == p for m, r in zip(delivered, records) if r["partition"] == p)
+
+    for p in range(PARTITIONS):
+        expected = [r for r in records if r["partition"] == p]
+        msgs = consume_partition(broker.bootstrap, topic, p, expected=len(expected))
+        assert [m.offset() for m in msgs] == list(range(len(expected))), "offsets not consecutive from 0"
+        for m, r in zip(msgs, expected):
+            assert m.partition() == p
+            assert m.key() == r["key"], f"offset {m.offset()}"
+            assert m.value() == r["value"], f"offset {m.offset()} value mismatch"
+            assert norm_headers(m.headers()) == norm_headers(r["headers"]), f"offset {m.offset()}"
+            ts_type, ts = m.timestamp()
+            assert ts_type == TIMESTAMP_CREATE_TIME
+            assert ts == r["timestamp"], f"offset {m.offset()} timestamp"
+        # the tombstone really is null (None), the empty value really is b""
+        by_key = {m.key(): m.value() for m in msgs}
+        assert by_key[b"tomb"] is None
+        assert by_key[b"empty"] == b""
+        assert watermarks(broker.bootstrap, topic, p) == (0, len(expected))
+
+
+def test_consume_from_middle_offset(broker):
+    """Fetch starting at an offset inside a compressed multi-record batch
+    returns exactly the records from that offset on."""
+    topic = create_topic(broker.bootstrap, unique("mid"), partitions=1)
+    prod = producer(broker.bootstrap, **{"compression.type": "lz4", "linger.ms": 50})
+    records = [{"partition": 0, "value": f"m{i}".encode()} for i in range(50)]
+    assert_delivered(produce_sync(prod, topic, records))
+    msgs = consume_partition(broker.bootstrap, topic, 0, start=37, expected=13)
+    assert [m.offset() for m in msgs] == list(range(37, 50))
+    assert [m.value() for m in msgs] == [f"m{i}".encode() for i in range(37, 50)]
+
+
+@pytest.mark.parametrize("acks", ["0", "1", "all"])
+def test_acks_modes_deliver(broker, acks):
+    topic = create_topic(broker.bootstrap, unique(f"acks{acks}"), partitions=1)
+    prod = producer(broker.bootstrap, **{"acks": acks, "linger.ms": 10})
+    records = [{"partition": 0, "key": f"k{i}".encode(), "value": f"acks-{acks}-{i}".encode()}
+               for i in range(100)]
+    delivered = assert_delivered(produce_sync(prod, topic, records))
+    if acks != "0":
+        assert [m.offset() for m in delivered] == list(range(100))
+    msgs = consume_partition(broker.bootstrap, topic, 0, expected=100)
+    assert [m.value() for m in msgs] == [r["value"] for r in records]
+    assert [m.key() for m in msgs] == [r["key"] for r in records]
+    assert [m.offset() for m in msgs] == list(range(100))
+
+
+def test_auto_created_topic_roundtrip(broker):
+    """Default broker has auto-create on: producing to a new name creates it."""
+    topic = unique("auto")
+    prod = producer(broker.bootstrap)
+    delivered = assert_delivered(produce_sync(prod, topic, [{"value": b"auto-1"}, {"value": b"auto-2"}]))
+    assert {m.partition() for m in delivered} == {0}
+    assert [m.offset() for m in delivered] == [0, 1]
+    msgs = consume_partition(broker.bootstrap, topic, 0, expected=2)
+    assert [m.value() for m in msgs] == [b"auto-1", b"auto-2"]

@@ -1,0 +1,33 @@
+use kafka_protocol::error::ResponseError;
+
+/// Errors of the storage layer. `kafka_code` maps each to the code a Kafka broker returns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt record batch: {0}")]
+    CorruptBatch(String),
+    #[error("record batch magic {0} is not supported (only v2 record batches are accepted)")]
+    UnsupportedMagic(i8),
+    #[error("record batch of {size} bytes exceeds max.message.bytes ({max})")]
+    BatchTooLarge { size: usize, max: usize },
+    #[error("offset {offset} is out of range [{start}, {end})")]
+    OffsetOutOfRange { offset: i64, start: i64, end: i64 },
+    #[error("segment is full: {0}")]
+    SegmentFull(String),
+}
+
+impl Error {
+    /// The Kafka error code for this error.
+    pub fn kafka_code(&self) -> i16 {
+        match self {
+            Error::Io(_) | Error::SegmentFull(_) => ResponseError::KafkaStorageError.code(),
+            Error::CorruptBatch(_) => ResponseError::CorruptMessage.code(),
+            Error::UnsupportedMagic(_) => ResponseError::InvalidRecord.code(),
+            Error::BatchTooLarge { .. } => ResponseError::MessageTooLarge.code(),
+            Error::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

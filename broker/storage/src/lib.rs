@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+
+mod batch;
+mod error;
+mod index;
+mod log;
+mod manager;
+mod segment;
+
+pub use batch::{BatchHeader, HEADER_LEN, split_producer_batches, validate as validate_batch};
+pub use error::{Error, Result};
+pub use log::{AppendInfo, Log, LogConfig, ReadResult, RetentionOutcome};
+pub use manager::LogManager;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,498 @@
+//! A partition's log: an ordered set of segments with one active segment at the end.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
+use parking_lot::Mutex;
+
+use crate::batch::{self, BatchHeader};
+use crate::segment::Segment;
+use crate::{Error, Result};
+
+/// Per-topic settings the log honours (Kafka's topic-level names in the docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll to a new segment when the active one would exceed this.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll when the active segment's first append is older than this.
+    pub segment_ms: i64,
+    /// `retention.ms`: delete segments whose newest record is older; -1 keeps forever.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete the oldest segments while the log is larger; -1 is unlimited.
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: largest record batch accepted.
+    pub max_message_bytes: usize,
+    /// `index.interval.bytes`: bytes between offset-index entries.
+    pub index_interval_bytes: u64,
+    /// `flush.messages`: fsync after this many records; `u64::MAX` leaves it to the OS.
+    pub flush_messages: u64,
+    /// `flush.ms`: fsync when unflushed data is older; `i64::MAX` leaves it to the OS.
+    pub flush_ms: i64,
+    /// `message.timestamp.type=LogAppendTime`: the broker stamps its own time.
+    pub log_append_time: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            max_message_bytes: 1_048_588,
+            index_interval_bytes: 4096,
+            flush_messages: u64::MAX,
+            flush_ms: i64::MAX,
+            log_append_time: false,
+        }
+    }
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker's timestamp for `LogAppendTime` topics, else -1.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    pub record_count: i64,
+}
+
+/// Bytes served by a read, with the offsets a fetch response reports.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// What a retention pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    pub deleted_segments: usize,
+    pub deleted_bytes: u64,
+}
+
+pub struct Log {
+    dir: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    config: LogConfig,
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    high_watermark: i64,
+    unflushed_records: u64,
+    last_flush_ms: i64,
+    /// `(leader epoch, first offset written in it)`.
+    epochs: Vec<(i32, i64)>,
+}
+
+const LOG_START_FILE: &str = "log-start-offset";
+const EPOCHS_FILE: &str = "leader-epochs";
+
+fn write_atomically(path: &Path, contents: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+impl Log {
+    /// Opens the log in `dir`, creating it if needed. After an unclean shutdown the active segment
+    /// is re-validated and cut at the first torn batch.
+    pub fn open(dir: &Path, config: LogConfig, clean_shutdown: bool, now_ms: i64) -> Result<Log> {
+        std::fs::create_dir_all(dir)?;
+        let mut bases: Vec<i64> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".log")?.parse::<i64>().ok()
+            })
+            .collect();
+        bases.sort_unstable();
+        let mut segments = BTreeMap::new();
+        let last = bases.len().saturating_sub(1);
+        for (i, base) in bases.into_iter().enumerate() {
+            let recover = i == last && !clean_shutdown;
+            let (seg, outcome) = Segment::open(dir, base, recover, config.index_interval_bytes)?;
+            if outcome.truncated_bytes > 0 {
+                tracing::warn!(
+                    dir = %dir.display(), base, truncated = outcome.truncated_bytes,
+                    "recovered segment: cut a torn or corrupt tail"
+                );
+            }
+            segments.insert(base, seg);
+        }
+        if segments.is_empty() {
+            segments.insert(0, Segment::create(dir, 0)?);
+        }
+        let first_base = segments.keys().next().copied().unwrap_or(0);
+        let log_start_offset = std::fs::read_to_string(dir.join(LOG_START_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(first_base)
+            .max(first_base);
+        let epochs = std::fs::read_to_string(dir.join(EPOCHS_FILE))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (e, o) = l.split_once(' ')?;
+                Some((e.parse().ok()?, o.parse().ok()?))
+            })
+            .collect();
+        let mut inner = Inner {
+            config,
+            segments,
+            log_start_offset,
+            high_watermark: 0,
+            unflushed_records: 0,
+            last_flush_ms: now_ms,
+            epochs,
+        };
+        inner.high_watermark = inner.log_end_offset();
+        inner.log_start_offset = inner.log_start_offset.min(inner.log_end_offset());
+        Ok(Log {
+            dir: dir.to_path_buf(),
+            inner: Mutex::new(inner),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Validates and appends the batches of one produce request, all or none.
+    pub fn append(&self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
+        let mut inner = self.inner.lock();
+        let batches = batch::split_producer_batches(records, inner.config.max_message_bytes)?;
+        let log_append_time = inner.config.log_append_time.then_some(now_ms);
+        let base_offset = inner.log_end_offset();
+        let mut next = base_offset;
+        for (pos, h) in &batches {
+            let mut buf = records[*pos..*pos + h.total_len()].to_vec();
+            batch::stamp(&mut buf, next, leader_epoch, log_append_time);
+            let stamped = BatchHeader {
+                base_offset: next,
+                leader_epoch,
+                max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
+                ..*h
+            };
+            inner.maybe_roll(&self.dir, buf.len() as u64, now_ms)?;
+            inner.note_epoch(&self.dir, leader_epoch, next)?;
+            let interval = inner.config.index_interval_bytes;
+            inner.active_mut().append(&buf, &stamped, interval, now_ms)?;
+            next = stamped.last_offset() + 1;
+        }
+        let record_count = next - base_offset;
+        inner.unflushed_records += record_count as u64;
+        if inner.unflushed_records >= inner.config.flush_messages {
+            inner.flush(now_ms)?;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: inner.log_start_offset,
+            record_count,
+        })
+    }
+
+    /// Reads whole batches starting with the one that holds `offset`, never past the high
+    /// watermark. `min_one` returns the first batch even when it is larger than `max_bytes`.
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadResult> {
+        let inner = self.inner.lock();
+        let leo = inner.log_end_offset();
+        if offset < inner.log_start_offset || offset > leo {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                start: inner.log_start_offset,
+                end: leo,
+            });
+        }
+        let mut records = Bytes::new();
+        if offset < inner.high_watermark {
+            let first = inner.segments.range(..=offset).next_back().map_or(offset, |(b, _)| *b);
+            for seg in inner.segments.range(first..).map(|(_, s)| s) {
+                if let Some((pos, _)) = seg.find_batch(offset)? {
+                    records = seg.read_batches(pos, max_bytes, min_one, inner.high_watermark)?;
+                    break;
+                }
+            }
+        }
+        Ok(ReadResult {
+            records,
+            high_watermark: inner.high_watermark,
+            log_start_offset: inner.log_start_offset,
+            log_end_offset: leo,
+        })
+    }
+
+    /// The first offset whose record timestamp is at least `ts`, with that timestamp.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
+        let inner = self.inner.lock();
+        for seg in inner.segments.values() {
+            if seg.max_timestamp < ts {
+                continue;
+            }
+            let Some((pos, h)) = seg.find_batch_by_time(ts)? else { continue };
+            let found = record_at_or_after(seg, pos, &h, |rts| rts >= ts)?;
+            if let Some((off, rts)) = found {
+                if off >= inner.log_start_offset && off < inner.high_watermark {
+                    return Ok(Some((off, rts)));
+                }
+                if off < inner.log_start_offset {
+                    return Ok(Some((inner.log_start_offset, rts)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The offset and timestamp of the record with the greatest timestamp (ListOffsets -3).
+    pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>> {
+        let inner = self.inner.lock();
+        let Some(seg) = inner
+            .segments
+            .values()
+            .filter(|s| s.max_timestamp_batch >= 0)
+            .reduce(|a, b| if b.max_timestamp > a.max_timestamp { b } else { a })
+        else {
+            return Ok(None);
+        };
+        let Some((pos, h)) = seg.find_batch(seg.max_timestamp_batch)? else {
+            return Ok(None);
+        };
+        let max = seg.max_timestamp;
+        record_at_or_after(seg, pos, &h, |rts| rts >= max)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.inner.lock().log_end_offset()
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.inner.lock().log_start_offset
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.inner.lock().high_watermark
+    }
+    /// Moves the high watermark (the leader does this once the in-sync replicas have the data;
+    /// a single node does it right after the append).
+    pub fn set_high_watermark(&self, hwm: i64) {
+        let mut inner = self.inner.lock();
+        inner.high_watermark = hwm.min(inner.log_end_offset());
+    }
+    pub fn size_bytes(&self) -> u64 {
+        self.inner.lock().segments.values().map(|s| s.size).sum()
+    }
+    pub fn segment_count(&self) -> usize {
+        self.inner.lock().segments.len()
+    }
+    pub fn config(&self) -> LogConfig {
+        self.inner.lock().config.clone()
+    }
+    pub fn set_config(&self, config: LogConfig) {
+        self.inner.lock().config = config;
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1 means the high watermark) and
+    /// drops segments wholly below it. Returns the new log start offset.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64> {
+        let mut inner = self.inner.lock();
+        let target = if offset < 0 { inner.high_watermark } else { offset };
+        if target > inner.high_watermark {
+            return Err(Error::OffsetOutOfRange {
+                offset: target,
+                start: inner.log_start_offset,
+                end: inner.high_watermark,
+            });
+        }
+        if target > inner.log_start_offset {
+            inner.set_log_start(&self.dir, target)?;
+            inner.delete_segments_below_start()?;
+        }
+        Ok(inner.log_start_offset)
+    }
+
+    /// Applies `retention.ms`, `retention.bytes` and `segment.ms`.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<RetentionOutcome> {
+        let mut inner = self.inner.lock();
+        let cfg = inner.config.clone();
+        let mut out = RetentionOutcome::default();
+        // Roll an old active segment so that it can expire (segment.ms, or fully past retention).
+        let active = inner.active();
+        let expired = cfg.retention_ms >= 0 && active.max_timestamp >= 0 && active.max_timestamp < now_ms - cfg.retention_ms;
+        let aged = active.first_append_ms.is_some_and(|t| now_ms - t >= cfg.segment_ms);
+        if active.size > 0 && (expired || aged) {
+            inner.roll(&self.dir, now_ms)?;
+        }
+        loop {
+            let total: u64 = inner.segments.values().map(|s| s.size).sum();
+            let Some((&base, oldest)) = inner.segments.iter().next() else { break };
+            if inner.segments.len() == 1 {
+                break;
+            }
+            let by_time = cfg.retention_ms >= 0 && oldest.max_timestamp < now_ms - cfg.retention_ms;
+            let by_size = cfg.retention_bytes >= 0 && total - oldest.size >= cfg.retention_bytes as u64;
+            let by_start = oldest.next_offset <= inner.log_start_offset;
+            if !(by_time || by_size || by_start) {
+                break;
+            }
+            let next_base = oldest.next_offset;
+            if let Some(seg) = inner.segments.remove(&base) {
+                out.deleted_segments += 1;
+                out.deleted_bytes += seg.size;
+                seg.delete()?;
+            }
+            if next_base > inner.log_start_offset {
+                inner.set_log_start(&self.dir, next_base)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes everything at and after `offset` (a follower does this when its log diverged).
+    pub fn truncate_to(&self, offset: i64) -> Result<()> {
+        let mut inner = self.inner.lock();
+        if offset >= inner.log_end_offset() {
+            return Ok(());
+        }
+        let interval = inner.config.index_interval_bytes;
+        let doomed: Vec<i64> = inner.segments.range(offset..).map(|(b, _)| *b).collect();
+        for base in doomed {
+            if inner.segments.len() == 1 {
+                break;
+            }
+            if let Some(seg) = inner.segments.remove(&base) {
+                seg.delete()?;
+            }
+        }
+        let offset = offset.max(inner.segments.keys().next().copied().unwrap_or(0));
+        inner.active_mut().truncate_to(offset, interval)?;
+        inner.high_watermark = inner.high_watermark.min(inner.log_end_offset());
+        inner.epochs.retain(|&(_, start)| start < offset);
+        let epochs = inner.epochs_text();
+        write_atomically(&self.dir.join(EPOCHS_FILE), &epochs)?;
+        Ok(())
+    }
+
+    /// fsyncs the active segment (closed segments were synced when they were sealed).
+    pub fn flush(&self, now_ms: i64) -> Result<()> {
+        self.inner.lock().flush(now_ms)
+    }
+
+    /// Applies `flush.ms`.
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<bool> {
+        let mut inner = self.inner.lock();
+        if inner.unflushed_records > 0 && now_ms.saturating_sub(inner.last_flush_ms) >= inner.config.flush_ms {
+            inner.flush(now_ms)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Makes the log durable before a clean shutdown.
+    pub fn close(&self) -> Result<()> {
+        let mut inner = self.inner.lock();
+        inner.active_mut().seal()
+    }
+
+    /// The latest `(epoch, start offset)` the log has seen, for replication.
+    pub fn latest_epoch(&self) -> Option<(i32, i64)> {
+        self.inner.lock().epochs.last().copied()
+    }
+}
+
+impl Inner {
+    fn active(&self) -> &Segment {
+        self.segments.values().next_back().expect("a log always has an active segment")
+    }
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments.values_mut().next_back().expect("a log always has an active segment")
+    }
+    fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    fn maybe_roll(&mut self, dir: &Path, incoming: u64, now_ms: i64) -> Result<()> {
+        let active = self.active();
+        let full = active.size > 0 && active.size + incoming > self.config.segment_bytes;
+        let aged = active.first_append_ms.is_some_and(|t| now_ms - t >= self.config.segment_ms);
+        let offsets_exhausted = active.next_offset - active.base_offset > i64::from(u32::MAX / 2);
+        if full || aged || offsets_exhausted {
+            self.roll(dir, now_ms)?;
+        }
+        Ok(())
+    }
+
+    fn roll(&mut self, dir: &Path, now_ms: i64) -> Result<()> {
+        let next = self.log_end_offset();
+        self.active_mut().seal()?;
+        self.segments.insert(next, Segment::create(dir, next)?);
+        self.unflushed_records = 0;
+        self.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    fn flush(&mut self, now_ms: i64) -> Result<()> {
+        self.active().flush()?;
+        self.unflushed_records = 0;
+        self.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    fn set_log_start(&mut self, dir: &Path, offset: i64) -> Result<()> {
+        self.log_start_offset = offset;
+        write_atomically(&dir.join(LOG_START_FILE), &offset.to_string())
+    }
+
+    fn delete_segments_below_start(&mut self) -> Result<()> {
+        while self.segments.len() > 1 {
+            let Some((&base, seg)) = self.segments.iter().next() else { break };
+            if seg.next_offset > self.log_start_offset {
+                break;
+            }
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.delete()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn note_epoch(&mut self, dir: &Path, epoch: i32, offset: i64) -> Result<()> {
+        if epoch >= 0 && self.epochs.last().is_none_or(|&(e, _)| epoch > e) {
+            self.epochs.push((epoch, offset));
+            write_atomically(&dir.join(EPOCHS_FILE), &self.epochs_text())?;
+        }
+        Ok(())
+    }
+
+    fn epochs_text(&self) -> String {
+        self.epochs.iter().map(|(e, o)| format!("{e} {o}\n")).collect()
+    }
+}
+
+/// Decodes the batch at `pos` and returns the first record (offset, timestamp) matching `pred`.
+fn record_at_or_after(
+    seg: &Segment,
+    pos: u64,
+    h: &BatchHeader,
+    pred: impl Fn(i64) -> bool,
+) -> Result<Option<(i64, i64)>> {
+    if h.is_log_append_time() {
+        return Ok(pred(h.max_timestamp).then_some((h.base_offset, h.max_timestamp)));
+    }
+    let mut raw = seg.read_range(pos, pos + h.total_len() as u64)?;
+    let set = RecordBatchDecoder::decode(&mut raw).map_err(|e| Error::CorruptBatch(e.to_string()))?;
+    Ok(set
+        .records
+        .iter()
+        .find(|r| pred(r.timestamp))
+        .map(|r| (r.offset, r.timestamp)))
+}

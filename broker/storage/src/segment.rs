@@ -1,0 +1,314 @@
+//! One `.log` file and its two indexes.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::batch::{self, BatchHeader, HEADER_LEN};
+use crate::index::{OffsetEntry, SparseIndex, TimeEntry};
+use crate::{Error, Result};
+
+pub(crate) fn file_stem(dir: &Path, base_offset: i64) -> PathBuf {
+    dir.join(format!("{base_offset:020}"))
+}
+
+pub(crate) struct Segment {
+    pub(crate) base_offset: i64,
+    /// One past the last offset stored in this segment.
+    pub(crate) next_offset: i64,
+    pub(crate) size: u64,
+    pub(crate) max_timestamp: i64,
+    /// Base offset of the batch holding `max_timestamp` (-1 when empty).
+    pub(crate) max_timestamp_batch: i64,
+    /// Wall-clock time of the first append, for `segment.ms`.
+    pub(crate) first_append_ms: Option<i64>,
+    pub(crate) file: Arc<File>,
+    log_path: PathBuf,
+    offset_index: SparseIndex<OffsetEntry>,
+    time_index: SparseIndex<TimeEntry>,
+    bytes_since_index: u64,
+}
+
+/// What a scan of a segment found.
+pub(crate) struct ScanOutcome {
+    pub(crate) truncated_bytes: u64,
+}
+
+impl Segment {
+    pub(crate) fn create(dir: &Path, base_offset: i64) -> Result<Segment> {
+        let stem = file_stem(dir, base_offset);
+        let log_path = stem.with_extension("log");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)?;
+        let mut offset_index = SparseIndex::open(&stem.with_extension("index"))?;
+        offset_index.clear()?;
+        let mut time_index = SparseIndex::open(&stem.with_extension("timeindex"))?;
+        time_index.clear()?;
+        Ok(Segment {
+            base_offset,
+            next_offset: base_offset,
+            size: 0,
+            max_timestamp: -1,
+            max_timestamp_batch: -1,
+            first_append_ms: None,
+            file: Arc::new(file),
+            log_path,
+            offset_index,
+            time_index,
+            bytes_since_index: 0,
+        })
+    }
+
+    /// Opens an existing segment. With `recover`, every batch is re-validated (length and CRC),
+    /// a torn or corrupt tail is cut off, and the indexes are rebuilt. Without it, the indexes
+    /// are trusted when sane and only the tail after the last index entry is read.
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        recover: bool,
+        index_interval: u64,
+    ) -> Result<(Segment, ScanOutcome)> {
+        let stem = file_stem(dir, base_offset);
+        let log_path = stem.with_extension("log");
+        let file = OpenOptions::new().read(true).write(true).open(&log_path)?;
+        let size = file.metadata()?.len();
+        let offset_index = SparseIndex::open(&stem.with_extension("index"))?;
+        let time_index = SparseIndex::open(&stem.with_extension("timeindex"))?;
+        let mut seg = Segment {
+            base_offset,
+            next_offset: base_offset,
+            size,
+            max_timestamp: -1,
+            max_timestamp_batch: -1,
+            first_append_ms: None,
+            file: Arc::new(file),
+            log_path,
+            offset_index,
+            time_index,
+            bytes_since_index: 0,
+        };
+        let trusted = !recover && seg.offset_index.is_sane(size) && seg.time_index.is_monotonic() && {
+            seg.load_tail()?;
+            let last_rel = seg.rel(seg.next_offset - 1);
+            seg.time_index.last().is_none_or(|t| t.rel_offset <= last_rel)
+        };
+        let outcome = if trusted {
+            ScanOutcome { truncated_bytes: 0 }
+        } else {
+            seg.rebuild(index_interval)?
+        };
+        Ok((seg, outcome))
+    }
+
+    /// Reads batch headers from the last offset-index entry to the end, to learn `next_offset`
+    /// and the newest timestamps without touching the rest of the file.
+    fn load_tail(&mut self) -> Result<()> {
+        if let Some(t) = self.time_index.last() {
+            self.max_timestamp = t.timestamp;
+            self.max_timestamp_batch = self.base_offset + i64::from(t.rel_offset);
+        }
+        let start = self.offset_index.last().map_or(0, |e| u64::from(e.position));
+        let mut pos = start;
+        while pos < self.size {
+            let Some(h) = self.header_at(pos)? else { break };
+            self.note_batch(&h);
+            pos += h.total_len() as u64;
+        }
+        self.bytes_since_index = pos - start;
+        Ok(())
+    }
+
+    /// Re-validates every batch, truncates at the first bad one, and rebuilds both indexes.
+    fn rebuild(&mut self, index_interval: u64) -> Result<ScanOutcome> {
+        self.offset_index.clear()?;
+        self.time_index.clear()?;
+        self.next_offset = self.base_offset;
+        self.max_timestamp = -1;
+        self.max_timestamp_batch = -1;
+        self.bytes_since_index = 0;
+        let file_size = self.size;
+        let mut pos = 0u64;
+        while pos < file_size {
+            let Some(h) = self.header_at(pos)? else { break };
+            let len = h.total_len() as u64;
+            if h.magic != 2 || pos + len > file_size || h.base_offset < self.next_offset {
+                break;
+            }
+            let mut buf = vec![0u8; len as usize];
+            self.file.read_exact_at(&mut buf, pos)?;
+            if batch::validate(&buf).is_err() {
+                break;
+            }
+            self.index_batch(&h, pos, len, index_interval)?;
+            self.note_batch(&h);
+            pos += len;
+        }
+        let truncated = file_size - pos;
+        if truncated > 0 {
+            self.file.set_len(pos)?;
+            self.file.sync_all()?;
+        }
+        self.size = pos;
+        Ok(ScanOutcome {
+            truncated_bytes: truncated,
+        })
+    }
+
+    /// Reads the batch header at `pos`, `None` when fewer than a header's bytes remain.
+    pub(crate) fn header_at(&self, pos: u64) -> Result<Option<BatchHeader>> {
+        if pos + HEADER_LEN as u64 > self.size {
+            return Ok(None);
+        }
+        let mut buf = [0u8; HEADER_LEN];
+        self.file.read_exact_at(&mut buf, pos)?;
+        Ok(BatchHeader::parse(&buf).filter(|h| h.batch_length >= (HEADER_LEN - batch::LOG_OVERHEAD) as i32))
+    }
+
+    fn note_batch(&mut self, h: &BatchHeader) {
+        self.next_offset = h.last_offset() + 1;
+        if h.max_timestamp > self.max_timestamp {
+            self.max_timestamp = h.max_timestamp;
+            self.max_timestamp_batch = h.base_offset;
+        }
+    }
+
+    fn rel(&self, offset: i64) -> u32 {
+        u32::try_from(offset - self.base_offset).unwrap_or(u32::MAX)
+    }
+
+    fn index_batch(&mut self, h: &BatchHeader, pos: u64, len: u64, interval: u64) -> Result<()> {
+        if self.offset_index.entries.is_empty() || self.bytes_since_index >= interval {
+            self.offset_index.append(OffsetEntry {
+                rel_offset: self.rel(h.base_offset),
+                position: pos as u32,
+            })?;
+            if h.max_timestamp > self.time_index.last().map_or(i64::MIN, |t| t.timestamp) {
+                let (ts, batch_base) = if h.max_timestamp >= self.max_timestamp {
+                    (h.max_timestamp, h.base_offset)
+                } else {
+                    (self.max_timestamp, self.max_timestamp_batch)
+                };
+                self.time_index.append(TimeEntry {
+                    timestamp: ts,
+                    rel_offset: self.rel(batch_base),
+                })?;
+            }
+            self.bytes_since_index = 0;
+        }
+        self.bytes_since_index += len;
+        Ok(())
+    }
+
+    /// Appends one stamped, validated batch.
+    pub(crate) fn append(&mut self, buf: &[u8], h: &BatchHeader, index_interval: u64, now_ms: i64) -> Result<()> {
+        let len = buf.len() as u64;
+        if self.size + len > u64::from(u32::MAX) {
+            return Err(Error::SegmentFull(self.log_path.display().to_string()));
+        }
+        self.file.write_all_at(buf, self.size)?;
+        let pos = self.size;
+        self.size += len;
+        self.index_batch(h, pos, len, index_interval)?;
+        self.note_batch(h);
+        self.first_append_ms.get_or_insert(now_ms);
+        Ok(())
+    }
+
+    /// Position of the batch that contains `offset` (or the first batch after it), if any.
+    pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
+        let mut pos = u64::from(self.offset_index.lookup(self.rel(offset.max(self.base_offset))));
+        while let Some(h) = self.header_at(pos)? {
+            if h.last_offset() >= offset {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Position of the first batch whose max timestamp is at least `ts`.
+    pub(crate) fn find_batch_by_time(&self, ts: i64) -> Result<Option<(u64, BatchHeader)>> {
+        let start = self.base_offset + i64::from(self.time_index.lookup(ts));
+        let Some((mut pos, _)) = self.find_batch(start)? else {
+            return Ok(None);
+        };
+        while let Some(h) = self.header_at(pos)? {
+            if h.max_timestamp >= ts {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Whole batches starting at `pos`: at most `max_bytes` of them, but always the first batch
+    /// when `min_one` (KIP-74), and none at or beyond `end_offset`.
+    pub(crate) fn read_batches(&self, pos: u64, max_bytes: usize, min_one: bool, end_offset: i64) -> Result<Bytes> {
+        let mut end = pos;
+        while let Some(h) = self.header_at(end)? {
+            if h.base_offset >= end_offset {
+                break;
+            }
+            let next = end + h.total_len() as u64;
+            if next > self.size || ((next - pos) as usize > max_bytes && !(min_one && end == pos)) {
+                break;
+            }
+            end = next;
+        }
+        self.read_range(pos, end)
+    }
+
+    pub(crate) fn read_range(&self, from: u64, to: u64) -> Result<Bytes> {
+        let mut buf = BytesMut::zeroed((to - from) as usize);
+        self.file.read_exact_at(&mut buf, from)?;
+        Ok(buf.freeze())
+    }
+
+    /// Cuts the segment so that it ends just before `offset`.
+    pub(crate) fn truncate_to(&mut self, offset: i64, index_interval: u64) -> Result<()> {
+        let cut = match self.find_batch(offset)? {
+            Some((pos, h)) if h.base_offset < offset => pos + h.total_len() as u64,
+            Some((pos, _)) => pos,
+            None => self.size,
+        };
+        self.file.set_len(cut)?;
+        self.size = cut;
+        self.rebuild(index_interval)?;
+        Ok(())
+    }
+
+    /// Adds the final time-index entry and makes everything durable; called when the segment
+    /// stops being the active one, and on clean shutdown.
+    pub(crate) fn seal(&mut self) -> Result<()> {
+        if self.max_timestamp > self.time_index.last().map_or(i64::MIN, |t| t.timestamp) {
+            let rel = self.rel(self.max_timestamp_batch);
+            self.time_index.append(TimeEntry {
+                timestamp: self.max_timestamp,
+                rel_offset: rel,
+            })?;
+        }
+        self.flush()
+    }
+
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.file.sync_data()?;
+        self.offset_index.sync()?;
+        self.time_index.sync()?;
+        Ok(())
+    }
+
+    pub(crate) fn delete(&self) -> Result<()> {
+        std::fs::remove_file(&self.log_path)?;
+        self.offset_index.delete()?;
+        self.time_index.delete()?;
+        Ok(())
+    }
+}
+

@@ -1,0 +1,1 @@
+//! Python bindings for Weir (see README.md; built in the SDK issue).

@@ -1,0 +1,1 @@
+//! Weir Rust SDK (see README.md; built in the SDK issue).
