@@ -283,6 +283,9 @@ describe('kafkajs admin -> Weir', () => {
       messages: Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })),
     });
 
+    // kafkajs quirk: deleteTopicRecords looks up partition leaders in its cached
+    // metadata *before* refreshing it, so the topic must already be known to the client.
+    await admin.fetchTopicMetadata({ topics: [topic] });
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '4' }] });
     let [o] = await admin.fetchTopicOffsets(topic);
     assert.equal(o.low, '4');

@@ -93,8 +93,11 @@ public final class WeirBroker implements AutoCloseable {
         } catch (TimeoutException | java.util.concurrent.ExecutionException e) {
             p.destroyForcibly();
             p.waitFor(10, TimeUnit.SECONDS);
-            throw new IllegalStateException("Weir broker did not become ready within " + READY_TIMEOUT_S
-                    + "s (" + e + "); command=" + cmd + "; stderr:\n" + tail(stderrLog), e);
+            deleteRecursively(dataDir);
+            String why = (e instanceof TimeoutException) ? "no ready line within " + READY_TIMEOUT_S + "s"
+                    : "exited (" + (p.isAlive() ? "?" : "code " + p.exitValue()) + ") before the ready line";
+            throw new IllegalStateException("Weir broker failed to start: " + why + "; command=" + cmd
+                    + "; stderr:\n" + tail(stderrLog), e);
         }
         Matcher km = KAFKA.matcher(line);
         Matcher hm = HTTP.matcher(line);

@@ -1,0 +1,44 @@
+use kafka_protocol::error::ResponseError;
+
+/// Errors of the metadata layer; `kafka_code` gives the wire code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("metadata store error: {0}")]
+    Store(#[from] sled::Error),
+    #[error("metadata encoding error: {0}")]
+    Codec(#[from] serde_json::Error),
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    #[error("topic '{0}' does not exist")]
+    UnknownTopic(String),
+    #[error("invalid topic name '{0}': use 1-249 characters of [a-zA-Z0-9._-], not '.' or '..'")]
+    InvalidTopicName(String),
+    #[error("invalid partition count: {0}")]
+    InvalidPartitions(String),
+    #[error("invalid replication factor: {0}")]
+    InvalidReplicationFactor(String),
+    #[error("invalid config {name}={value}: {reason}")]
+    InvalidConfig {
+        name: String,
+        value: String,
+        reason: String,
+    },
+    #[error("unknown config '{0}'")]
+    UnknownConfig(String),
+}
+
+impl Error {
+    pub fn kafka_code(&self) -> i16 {
+        match self {
+            Error::Store(_) | Error::Codec(_) => ResponseError::UnknownServerError.code(),
+            Error::TopicExists(_) => ResponseError::TopicAlreadyExists.code(),
+            Error::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
+            Error::InvalidTopicName(_) => ResponseError::InvalidTopicException.code(),
+            Error::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
+            Error::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor.code(),
+            Error::InvalidConfig { .. } | Error::UnknownConfig(_) => ResponseError::InvalidConfig.code(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,174 @@
+//! The topic-level configs Weir accepts, with Kafka's names, types and validation.
+//!
+//! Every config listed is stored and shown by DescribeConfigs. Those marked `enforced` change
+//! how the log behaves now; the others are accepted so that existing tooling and topic files
+//! work unchanged, and take effect when the feature behind them lands (see the docs).
+
+use crate::{Error, Result};
+
+/// Kafka's DescribeConfigs config types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Long = 5,
+    Double = 6,
+    List = 7,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Rule {
+    /// An integer at least this large.
+    AtLeast(i64),
+    OneOf(&'static [&'static str]),
+    /// A comma-separated list whose items are all in the set.
+    ListOf(&'static [&'static str]),
+    Bool,
+    Ratio,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigDef {
+    pub name: &'static str,
+    pub kind: ConfigType,
+    pub rule: Rule,
+    /// Kafka's default, used unless the broker configuration sets another.
+    pub default: &'static str,
+    pub enforced: bool,
+    pub doc: &'static str,
+}
+
+const fn def(
+    name: &'static str,
+    kind: ConfigType,
+    rule: Rule,
+    default: &'static str,
+    enforced: bool,
+    doc: &'static str,
+) -> ConfigDef {
+    ConfigDef {
+        name,
+        kind,
+        rule,
+        default,
+        enforced,
+        doc,
+    }
+}
+
+use ConfigType::*;
+use Rule::*;
+
+pub const CLEANUP_POLICY: &str = "cleanup.policy";
+pub const RETENTION_MS: &str = "retention.ms";
+pub const RETENTION_BYTES: &str = "retention.bytes";
+pub const SEGMENT_BYTES: &str = "segment.bytes";
+pub const SEGMENT_MS: &str = "segment.ms";
+pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
+pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+pub const FLUSH_MESSAGES: &str = "flush.messages";
+pub const FLUSH_MS: &str = "flush.ms";
+pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
+
+/// All known topic configs, sorted by name.
+pub const TOPIC_CONFIGS: &[ConfigDef] = &[
+    def(CLEANUP_POLICY, List, ListOf(&["delete", "compact"]), "delete", true,
+        "delete: remove old segments by retention.ms/retention.bytes. compact is accepted and stored; compaction itself is pending, so compacted topics currently keep everything."),
+    def("compression.type", String, OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]), "producer", false,
+        "Batches are stored as the producer compressed them (producer); re-compression on the broker is pending."),
+    def("delete.retention.ms", Long, AtLeast(0), "86400000", false, "Tombstone retention for compacted topics (pending with compaction)."),
+    def("file.delete.delay.ms", Long, AtLeast(0), "60000", false, "Accepted for compatibility; segments are deleted immediately."),
+    def(FLUSH_MESSAGES, Long, AtLeast(1), "9223372036854775807", true, "fsync the log after this many records (1 = every batch). Default leaves flushing to the OS."),
+    def(FLUSH_MS, Long, AtLeast(0), "9223372036854775807", true, "fsync the log when unflushed data is this old."),
+    def(INDEX_INTERVAL_BYTES, Int, AtLeast(0), "4096", true, "Bytes between offset index entries."),
+    def("max.compaction.lag.ms", Long, AtLeast(1), "9223372036854775807", false, "Pending with compaction."),
+    def(MAX_MESSAGE_BYTES, Int, AtLeast(0), "1048588", true, "Largest record batch the topic accepts (MESSAGE_TOO_LARGE beyond it)."),
+    def("message.timestamp.after.max.ms", Long, AtLeast(0), "9223372036854775807", false, "Accepted; not enforced yet."),
+    def("message.timestamp.before.max.ms", Long, AtLeast(0), "9223372036854775807", false, "Accepted; not enforced yet."),
+    def(MESSAGE_TIMESTAMP_TYPE, String, OneOf(&["CreateTime", "LogAppendTime"]), "CreateTime", true, "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's time."),
+    def("min.cleanable.dirty.ratio", Double, Ratio, "0.5", false, "Pending with compaction."),
+    def("min.compaction.lag.ms", Long, AtLeast(0), "0", false, "Pending with compaction."),
+    def(MIN_INSYNC_REPLICAS, Int, AtLeast(1), "1", false, "Stored now; enforced for acks=all once replication lands."),
+    def("preallocate", Boolean, Bool, "false", false, "Accepted; segments are not preallocated."),
+    def(RETENTION_BYTES, Long, AtLeast(-1), "-1", true, "Delete the oldest segments while a partition is larger than this (-1: no limit)."),
+    def(RETENTION_MS, Long, AtLeast(-1), "604800000", true, "Delete segments whose newest record is older than this (-1: keep forever)."),
+    def(SEGMENT_BYTES, Int, AtLeast(14), "1073741824", true, "Roll to a new segment file at this size."),
+    def("segment.index.bytes", Int, AtLeast(4), "10485760", false, "Accepted; indexes grow as needed."),
+    def("segment.jitter.ms", Long, AtLeast(0), "0", false, "Accepted; no jitter is applied."),
+    def(SEGMENT_MS, Long, AtLeast(1), "604800000", true, "Roll to a new segment when the active one is this old."),
+    def("unclean.leader.election.enable", Boolean, Bool, "false", false, "Stored; unclean election stays off with replication."),
+];
+
+pub fn lookup(name: &str) -> Result<&'static ConfigDef> {
+    TOPIC_CONFIGS
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| Error::UnknownConfig(name.to_string()))
+}
+
+/// Validates `name=value` against the config's type and rule.
+pub fn validate(name: &str, value: &str) -> Result<()> {
+    let d = lookup(name)?;
+    let bad = |reason: std::string::String| Error::InvalidConfig {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason,
+    };
+    match d.rule {
+        AtLeast(min) => {
+            let v: i64 = value.trim().parse().map_err(|_| bad("not an integer".into()))?;
+            if v < min {
+                return Err(bad(format!("must be at least {min}")));
+            }
+            if d.kind == Int && v > i64::from(i32::MAX) {
+                return Err(bad("must fit in a 32-bit integer".into()));
+            }
+        }
+        OneOf(set) => {
+            if !set.contains(&value) {
+                return Err(bad(format!("must be one of {}", set.join(", "))));
+            }
+        }
+        ListOf(set) => {
+            if value.split(',').map(str::trim).any(|v| !set.contains(&v)) {
+                return Err(bad(format!("items must be among {}", set.join(", "))));
+            }
+        }
+        Bool => {
+            if !matches!(value, "true" | "false") {
+                return Err(bad("must be true or false".into()));
+            }
+        }
+        Ratio => {
+            let v: f64 = value.parse().map_err(|_| bad("not a number".into()))?;
+            if !(0.0..=1.0).contains(&v) {
+                return Err(bad("must be between 0 and 1".into()));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_defaults_validate() {
+        assert!(TOPIC_CONFIGS.windows(2).all(|w| w[0].name < w[1].name));
+        for d in TOPIC_CONFIGS {
+            validate(d.name, d.default).unwrap_or_else(|e| panic!("{}: {e}", d.name));
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(validate("retention.ms", "-2").is_err());
+        assert!(validate("cleanup.policy", "compact,delete").is_ok());
+        assert!(validate("cleanup.policy", "forever").is_err());
+        assert!(validate("segment.bytes", "99999999999").is_err());
+        assert!(matches!(validate("no.such", "1"), Err(Error::UnknownConfig(_))));
+    }
+}
