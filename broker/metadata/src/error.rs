@@ -36,7 +36,9 @@ impl Error {
             Error::InvalidTopicName(_) => ResponseError::InvalidTopicException.code(),
             Error::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
             Error::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor.code(),
-            Error::InvalidConfig { .. } | Error::UnknownConfig(_) => ResponseError::InvalidConfig.code(),
+            Error::InvalidConfig { .. } | Error::UnknownConfig(_) => {
+                ResponseError::InvalidConfig.code()
+            }
         }
     }
 }

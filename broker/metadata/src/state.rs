@@ -55,7 +55,9 @@ impl ClusterState {
                     return Err(Error::TopicExists(name.clone()));
                 }
                 if partitions.is_empty() {
-                    return Err(Error::InvalidPartitions("a topic needs at least one partition".into()));
+                    return Err(Error::InvalidPartitions(
+                        "a topic needs at least one partition".into(),
+                    ));
                 }
                 for (k, v) in configs {
                     topic_config::validate(k, v)?;
@@ -71,8 +73,14 @@ impl ClusterState {
                         "topic '{name}' already has {next} partitions"
                     )));
                 }
-                if partitions.iter().enumerate().any(|(i, p)| p.partition != next + i as i32) {
-                    return Err(Error::InvalidPartitions("new partitions must follow the existing ones".into()));
+                if partitions
+                    .iter()
+                    .enumerate()
+                    .any(|(i, p)| p.partition != next + i as i32)
+                {
+                    return Err(Error::InvalidPartitions(
+                        "new partitions must follow the existing ones".into(),
+                    ));
                 }
                 Ok(())
             }
@@ -90,7 +98,9 @@ impl ClusterState {
     }
 
     fn existing(&self, name: &str) -> Result<&TopicMeta> {
-        self.topics.get(name).ok_or_else(|| Error::UnknownTopic(name.to_string()))
+        self.topics
+            .get(name)
+            .ok_or_else(|| Error::UnknownTopic(name.to_string()))
     }
 
     /// Validates and applies one command at log position `index`.

@@ -69,7 +69,8 @@ impl MetadataStore {
         let mut state = self.state.lock();
         state.validate(&cmd)?;
         let index = state.applied_index + 1;
-        self.log.insert(index.to_be_bytes(), serde_json::to_vec(&cmd)?)?;
+        self.log
+            .insert(index.to_be_bytes(), serde_json::to_vec(&cmd)?)?;
         self.db.flush()?;
         state.apply(index, cmd)?;
         Ok(state.clone())
@@ -114,14 +115,22 @@ mod tests {
             id = store.cluster_id().to_string();
             store.propose(create("a", 2)).expect("create");
             store.propose(create("b", 1)).expect("create");
-            assert!(matches!(store.propose(create("a", 1)), Err(Error::TopicExists(_))));
+            assert!(matches!(
+                store.propose(create("a", 1)),
+                Err(Error::TopicExists(_))
+            ));
             store
                 .propose(Command::AlterTopicConfigs {
                     name: "a".into(),
-                    configs: BTreeMap::from([("retention.ms".into(), None), ("segment.ms".into(), Some("5".into()))]),
+                    configs: BTreeMap::from([
+                        ("retention.ms".into(), None),
+                        ("segment.ms".into(), Some("5".into())),
+                    ]),
                 })
                 .expect("alter");
-            store.propose(Command::DeleteTopic { name: "b".into() }).expect("delete");
+            store
+                .propose(Command::DeleteTopic { name: "b".into() })
+                .expect("delete");
         }
         let store = MetadataStore::open(dir.path()).expect("reopen");
         assert_eq!(store.cluster_id(), id);
@@ -129,7 +138,10 @@ mod tests {
         assert_eq!(s.topics.len(), 1);
         let a = s.topic("a").expect("a");
         assert_eq!(a.partitions.len(), 2);
-        assert_eq!(a.configs, BTreeMap::from([("segment.ms".to_string(), "5".to_string())]));
+        assert_eq!(
+            a.configs,
+            BTreeMap::from([("segment.ms".to_string(), "5".to_string())])
+        );
     }
 
     #[test]
@@ -144,7 +156,9 @@ mod tests {
         }
         assert_eq!(store.propose(c).expect_err("bad config").kafka_code(), 40);
         let e = store
-            .propose(Command::DeleteTopic { name: "nope".into() })
+            .propose(Command::DeleteTopic {
+                name: "nope".into(),
+            })
             .expect_err("unknown");
         assert_eq!(e.kafka_code(), 3);
     }

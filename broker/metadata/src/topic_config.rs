@@ -74,31 +74,190 @@ pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
 
 /// All known topic configs, sorted by name.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
-    def(CLEANUP_POLICY, List, ListOf(&["delete", "compact"]), "delete", true,
-        "delete: remove old segments by retention.ms/retention.bytes. compact is accepted and stored; compaction itself is pending, so compacted topics currently keep everything."),
-    def("compression.type", String, OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]), "producer", false,
-        "Batches are stored as the producer compressed them (producer); re-compression on the broker is pending."),
-    def("delete.retention.ms", Long, AtLeast(0), "86400000", false, "Tombstone retention for compacted topics (pending with compaction)."),
-    def("file.delete.delay.ms", Long, AtLeast(0), "60000", false, "Accepted for compatibility; segments are deleted immediately."),
-    def(FLUSH_MESSAGES, Long, AtLeast(1), "9223372036854775807", true, "fsync the log after this many records (1 = every batch). Default leaves flushing to the OS."),
-    def(FLUSH_MS, Long, AtLeast(0), "9223372036854775807", true, "fsync the log when unflushed data is this old."),
-    def(INDEX_INTERVAL_BYTES, Int, AtLeast(0), "4096", true, "Bytes between offset index entries."),
-    def("max.compaction.lag.ms", Long, AtLeast(1), "9223372036854775807", false, "Pending with compaction."),
-    def(MAX_MESSAGE_BYTES, Int, AtLeast(0), "1048588", true, "Largest record batch the topic accepts (MESSAGE_TOO_LARGE beyond it)."),
-    def("message.timestamp.after.max.ms", Long, AtLeast(0), "9223372036854775807", false, "Accepted; not enforced yet."),
-    def("message.timestamp.before.max.ms", Long, AtLeast(0), "9223372036854775807", false, "Accepted; not enforced yet."),
-    def(MESSAGE_TIMESTAMP_TYPE, String, OneOf(&["CreateTime", "LogAppendTime"]), "CreateTime", true, "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's time."),
-    def("min.cleanable.dirty.ratio", Double, Ratio, "0.5", false, "Pending with compaction."),
-    def("min.compaction.lag.ms", Long, AtLeast(0), "0", false, "Pending with compaction."),
-    def(MIN_INSYNC_REPLICAS, Int, AtLeast(1), "1", false, "Stored now; enforced for acks=all once replication lands."),
-    def("preallocate", Boolean, Bool, "false", false, "Accepted; segments are not preallocated."),
-    def(RETENTION_BYTES, Long, AtLeast(-1), "-1", true, "Delete the oldest segments while a partition is larger than this (-1: no limit)."),
-    def(RETENTION_MS, Long, AtLeast(-1), "604800000", true, "Delete segments whose newest record is older than this (-1: keep forever)."),
-    def(SEGMENT_BYTES, Int, AtLeast(14), "1073741824", true, "Roll to a new segment file at this size."),
-    def("segment.index.bytes", Int, AtLeast(4), "10485760", false, "Accepted; indexes grow as needed."),
-    def("segment.jitter.ms", Long, AtLeast(0), "0", false, "Accepted; no jitter is applied."),
-    def(SEGMENT_MS, Long, AtLeast(1), "604800000", true, "Roll to a new segment when the active one is this old."),
-    def("unclean.leader.election.enable", Boolean, Bool, "false", false, "Stored; unclean election stays off with replication."),
+    def(
+        CLEANUP_POLICY,
+        List,
+        ListOf(&["delete", "compact"]),
+        "delete",
+        true,
+        "delete: remove old segments by retention.ms/retention.bytes. compact is accepted and stored; compaction itself is pending, so compacted topics currently keep everything.",
+    ),
+    def(
+        "compression.type",
+        String,
+        OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
+        "producer",
+        false,
+        "Batches are stored as the producer compressed them (producer); re-compression on the broker is pending.",
+    ),
+    def(
+        "delete.retention.ms",
+        Long,
+        AtLeast(0),
+        "86400000",
+        false,
+        "Tombstone retention for compacted topics (pending with compaction).",
+    ),
+    def(
+        "file.delete.delay.ms",
+        Long,
+        AtLeast(0),
+        "60000",
+        false,
+        "Accepted for compatibility; segments are deleted immediately.",
+    ),
+    def(
+        FLUSH_MESSAGES,
+        Long,
+        AtLeast(1),
+        "9223372036854775807",
+        true,
+        "fsync the log after this many records (1 = every batch). Default leaves flushing to the OS.",
+    ),
+    def(
+        FLUSH_MS,
+        Long,
+        AtLeast(0),
+        "9223372036854775807",
+        true,
+        "fsync the log when unflushed data is this old.",
+    ),
+    def(
+        INDEX_INTERVAL_BYTES,
+        Int,
+        AtLeast(0),
+        "4096",
+        true,
+        "Bytes between offset index entries.",
+    ),
+    def(
+        "max.compaction.lag.ms",
+        Long,
+        AtLeast(1),
+        "9223372036854775807",
+        false,
+        "Pending with compaction.",
+    ),
+    def(
+        MAX_MESSAGE_BYTES,
+        Int,
+        AtLeast(0),
+        "1048588",
+        true,
+        "Largest record batch the topic accepts (MESSAGE_TOO_LARGE beyond it).",
+    ),
+    def(
+        "message.timestamp.after.max.ms",
+        Long,
+        AtLeast(0),
+        "9223372036854775807",
+        false,
+        "Accepted; not enforced yet.",
+    ),
+    def(
+        "message.timestamp.before.max.ms",
+        Long,
+        AtLeast(0),
+        "9223372036854775807",
+        false,
+        "Accepted; not enforced yet.",
+    ),
+    def(
+        MESSAGE_TIMESTAMP_TYPE,
+        String,
+        OneOf(&["CreateTime", "LogAppendTime"]),
+        "CreateTime",
+        true,
+        "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's time.",
+    ),
+    def(
+        "min.cleanable.dirty.ratio",
+        Double,
+        Ratio,
+        "0.5",
+        false,
+        "Pending with compaction.",
+    ),
+    def(
+        "min.compaction.lag.ms",
+        Long,
+        AtLeast(0),
+        "0",
+        false,
+        "Pending with compaction.",
+    ),
+    def(
+        MIN_INSYNC_REPLICAS,
+        Int,
+        AtLeast(1),
+        "1",
+        false,
+        "Stored now; enforced for acks=all once replication lands.",
+    ),
+    def(
+        "preallocate",
+        Boolean,
+        Bool,
+        "false",
+        false,
+        "Accepted; segments are not preallocated.",
+    ),
+    def(
+        RETENTION_BYTES,
+        Long,
+        AtLeast(-1),
+        "-1",
+        true,
+        "Delete the oldest segments while a partition is larger than this (-1: no limit).",
+    ),
+    def(
+        RETENTION_MS,
+        Long,
+        AtLeast(-1),
+        "604800000",
+        true,
+        "Delete segments whose newest record is older than this (-1: keep forever).",
+    ),
+    def(
+        SEGMENT_BYTES,
+        Int,
+        AtLeast(14),
+        "1073741824",
+        true,
+        "Roll to a new segment file at this size.",
+    ),
+    def(
+        "segment.index.bytes",
+        Int,
+        AtLeast(4),
+        "10485760",
+        false,
+        "Accepted; indexes grow as needed.",
+    ),
+    def(
+        "segment.jitter.ms",
+        Long,
+        AtLeast(0),
+        "0",
+        false,
+        "Accepted; no jitter is applied.",
+    ),
+    def(
+        SEGMENT_MS,
+        Long,
+        AtLeast(1),
+        "604800000",
+        true,
+        "Roll to a new segment when the active one is this old.",
+    ),
+    def(
+        "unclean.leader.election.enable",
+        Boolean,
+        Bool,
+        "false",
+        false,
+        "Stored; unclean election stays off with replication.",
+    ),
 ];
 
 pub fn lookup(name: &str) -> Result<&'static ConfigDef> {
@@ -118,7 +277,10 @@ pub fn validate(name: &str, value: &str) -> Result<()> {
     };
     match d.rule {
         AtLeast(min) => {
-            let v: i64 = value.trim().parse().map_err(|_| bad("not an integer".into()))?;
+            let v: i64 = value
+                .trim()
+                .parse()
+                .map_err(|_| bad("not an integer".into()))?;
             if v < min {
                 return Err(bad(format!("must be at least {min}")));
             }
@@ -169,6 +331,9 @@ mod tests {
         assert!(validate("cleanup.policy", "compact,delete").is_ok());
         assert!(validate("cleanup.policy", "forever").is_err());
         assert!(validate("segment.bytes", "99999999999").is_err());
-        assert!(matches!(validate("no.such", "1"), Err(Error::UnknownConfig(_))));
+        assert!(matches!(
+            validate("no.such", "1"),
+            Err(Error::UnknownConfig(_))
+        ));
     }
 }

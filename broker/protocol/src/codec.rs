@@ -23,7 +23,9 @@ pub enum Decoded {
     /// An ApiVersions request of a version newer than Weir knows. Kafka answers these with a
     /// v0 response carrying UNSUPPORTED_VERSION and the supported list, so the client can retry
     /// with a version both sides understand.
-    ApiVersionsFallback { correlation_id: i32 },
+    ApiVersionsFallback {
+        correlation_id: i32,
+    },
 }
 
 /// Decodes one request frame (without its 4-byte size prefix).
@@ -103,7 +105,6 @@ pub fn encode_response(
     Ok(buf.freeze())
 }
 
-
 /// `kafka-protocol` reports errors as `anyhow::Error`; keep that type out of our API.
 mod anyhow_free {
     pub(crate) struct DecodeError(pub(crate) String);
@@ -165,7 +166,10 @@ mod tests {
         f.put_i16(9999);
         f.put_i16(0);
         f.put_i32(1);
-        assert!(matches!(decode_request(f.freeze()), Err(Error::UnknownApiKey(9999))));
+        assert!(matches!(
+            decode_request(f.freeze()),
+            Err(Error::UnknownApiKey(9999))
+        ));
         let f = frame(ApiKey::Produce, 3, &ProduceRequest::default());
         let mut raw = BytesMut::from(&f[..]);
         raw[2..4].copy_from_slice(&2i16.to_be_bytes());
@@ -189,7 +193,10 @@ mod tests {
         f.put_i16(1);
         f.put_i32(1000);
         f.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
-        assert!(matches!(decode_request(f.freeze()), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            decode_request(f.freeze()),
+            Err(Error::Malformed { .. })
+        ));
         // Non-flexible v3 with an int32 length of i32::MAX.
         let mut f = BytesMut::new();
         f.put_i16(ApiKey::Produce as i16);
@@ -200,7 +207,10 @@ mod tests {
         f.put_i16(1);
         f.put_i32(1000);
         f.put_i32(i32::MAX);
-        assert!(matches!(decode_request(f.freeze()), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            decode_request(f.freeze()),
+            Err(Error::Malformed { .. })
+        ));
     }
 
     proptest::proptest! {

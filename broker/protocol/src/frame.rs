@@ -59,6 +59,9 @@ mod tests {
     #[tokio::test]
     async fn truncated_frame_is_an_error() {
         let mut input: &[u8] = &[0, 0, 0, 10, 1, 2];
-        assert!(matches!(read_frame(&mut input, 1024).await, Err(Error::Io(_))));
+        assert!(matches!(
+            read_frame(&mut input, 1024).await,
+            Err(Error::Io(_))
+        ));
     }
 }

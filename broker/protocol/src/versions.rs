@@ -61,7 +61,10 @@ mod tests {
     fn advertised_versions_are_within_what_the_codec_can_decode() {
         for &(api, min, max) in SUPPORTED_APIS {
             let (cmin, cmax) = codec_range(api);
-            assert!(min >= cmin && max <= cmax, "{api:?} {min}..={max} vs codec {cmin}..={cmax}");
+            assert!(
+                min >= cmin && max <= cmax,
+                "{api:?} {min}..={max} vs codec {cmin}..={cmax}"
+            );
             assert!(min <= max);
         }
         // Spot-check the trait constant agrees with the ApiKey table.

@@ -1,1 +1,25 @@
-//! placeholder
+//! # weir-server
+//!
+//! The broker process minus its command line. The request path, top to bottom:
+//!
+//! - `server.rs`: TCP accept loop, one task per connection, frames in and out, metrics.
+//! - `handlers/`: one file per Kafka API behind `handlers::handle`.
+//! - `broker.rs`: the shared state the handlers use: metadata store, hosted partitions,
+//!   topic operations, shutdown and append signals.
+//! - `partition.rs`: a hosted partition and how topic configs become log settings.
+//! - `http.rs`: health, Prometheus metrics and a JSON topic view over axum.
+
+mod broker;
+mod config;
+mod error;
+mod handlers;
+mod http;
+mod metrics;
+mod partition;
+mod server;
+
+pub use broker::{Broker, now_ms};
+pub use config::{BROKER_SYNONYMS, BrokerConfig};
+pub use error::{Error, Result};
+pub use partition::{Partition, PartitionRef};
+pub use server::{RunningBroker, start};

@@ -97,8 +97,12 @@ impl BatchHeader {
 /// Checks that `buf` is exactly one well-formed v2 batch: sizes agree, magic is 2, the CRC32C over
 /// attributes..end matches, and the offset/record counts are consistent.
 pub fn validate(buf: &[u8]) -> Result<BatchHeader> {
-    let h = BatchHeader::parse(buf)
-        .ok_or_else(|| Error::CorruptBatch(format!("{} bytes is shorter than a batch header", buf.len())))?;
+    let h = BatchHeader::parse(buf).ok_or_else(|| {
+        Error::CorruptBatch(format!(
+            "{} bytes is shorter than a batch header",
+            buf.len()
+        ))
+    })?;
     if h.magic != 2 {
         return Err(Error::UnsupportedMagic(h.magic));
     }
@@ -117,14 +121,19 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader> {
         )));
     }
     if h.last_offset_delta < 0 || h.records_count < 0 {
-        return Err(Error::CorruptBatch("negative offset delta or record count".into()));
+        return Err(Error::CorruptBatch(
+            "negative offset delta or record count".into(),
+        ));
     }
     Ok(h)
 }
 
 /// Splits a produce request's `records` into batches, validating each. Producers send one batch
 /// per partition, but the format allows several back to back.
-pub fn split_producer_batches(records: &[u8], max_batch_bytes: usize) -> Result<Vec<(usize, BatchHeader)>> {
+pub fn split_producer_batches(
+    records: &[u8],
+    max_batch_bytes: usize,
+) -> Result<Vec<(usize, BatchHeader)>> {
     let mut out = Vec::with_capacity(1);
     let mut pos = 0;
     while pos < records.len() {
@@ -152,9 +161,12 @@ pub fn split_producer_batches(records: &[u8], max_batch_bytes: usize) -> Result<
         }
         let h = validate(&rest[..len])?;
         if h.is_control() {
-            return Err(Error::CorruptBatch("producers may not write control batches".into()));
+            return Err(Error::CorruptBatch(
+                "producers may not write control batches".into(),
+            ));
         }
-        if h.records_count == 0 || i64::from(h.records_count) != i64::from(h.last_offset_delta) + 1 {
+        if h.records_count == 0 || i64::from(h.records_count) != i64::from(h.last_offset_delta) + 1
+        {
             return Err(Error::CorruptBatch(format!(
                 "record count {} does not match last offset delta {}",
                 h.records_count, h.last_offset_delta
@@ -164,16 +176,24 @@ pub fn split_producer_batches(records: &[u8], max_batch_bytes: usize) -> Result<
         pos += len;
     }
     if out.is_empty() {
-        return Err(Error::CorruptBatch("produce request carries no record batch".into()));
+        return Err(Error::CorruptBatch(
+            "produce request carries no record batch".into(),
+        ));
     }
     Ok(out)
 }
 
 /// Stamps the broker-assigned base offset and leader epoch into a batch (neither is covered by
 /// the CRC), and for `LogAppendTime` topics the append time (which is, so the CRC is redone).
-pub(crate) fn stamp(batch: &mut [u8], base_offset: i64, leader_epoch: i32, log_append_time: Option<i64>) {
+pub(crate) fn stamp(
+    batch: &mut [u8],
+    base_offset: i64,
+    leader_epoch: i32,
+    log_append_time: Option<i64>,
+) {
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
-    batch[LEADER_EPOCH_OFFSET..LEADER_EPOCH_OFFSET + 4].copy_from_slice(&leader_epoch.to_be_bytes());
+    batch[LEADER_EPOCH_OFFSET..LEADER_EPOCH_OFFSET + 4]
+        .copy_from_slice(&leader_epoch.to_be_bytes());
     if let Some(now) = log_append_time {
         let attrs = be_i16(batch, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_BIT;
         batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
@@ -209,9 +229,12 @@ pub(crate) mod test_util {
                 timestamp: first_ts + i as i64,
                 key: Some(Bytes::from(format!("k{i}"))),
                 value: Some(Bytes::copy_from_slice(v.as_bytes())),
-                headers: [(StrBytes::from_static_str("h"), Some(Bytes::from_static(b"x")))]
-                    .into_iter()
-                    .collect(),
+                headers: [(
+                    StrBytes::from_static_str("h"),
+                    Some(Bytes::from_static(b"x")),
+                )]
+                .into_iter()
+                .collect(),
             })
             .collect();
         let mut buf = BytesMut::new();
@@ -236,7 +259,13 @@ mod tests {
 
     #[test]
     fn validates_and_stamps_real_batches() {
-        for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let b = batch(&["a", "b", "c"], 1000, c);
             let parts = split_producer_batches(&b, 1 << 20).expect("valid");
             assert_eq!(parts.len(), 1);
@@ -244,7 +273,10 @@ mod tests {
             let mut m = b.to_vec();
             stamp(&mut m, 42, 7, Some(5000));
             let h = validate(&m).expect("still valid after stamping");
-            assert_eq!((h.base_offset, h.leader_epoch, h.max_timestamp), (42, 7, 5000));
+            assert_eq!(
+                (h.base_offset, h.leader_epoch, h.max_timestamp),
+                (42, 7, 5000)
+            );
             assert!(h.is_log_append_time());
         }
     }
@@ -255,12 +287,24 @@ mod tests {
         let mut bad = b.to_vec();
         let last = bad.len() - 1;
         bad[last] ^= 0xff;
-        assert!(matches!(split_producer_batches(&bad, 1 << 20), Err(Error::CorruptBatch(_))));
-        assert!(matches!(split_producer_batches(&b, 10), Err(Error::BatchTooLarge { .. })));
-        assert!(matches!(split_producer_batches(&b[..30], 1 << 20), Err(Error::CorruptBatch(_))));
+        assert!(matches!(
+            split_producer_batches(&bad, 1 << 20),
+            Err(Error::CorruptBatch(_))
+        ));
+        assert!(matches!(
+            split_producer_batches(&b, 10),
+            Err(Error::BatchTooLarge { .. })
+        ));
+        assert!(matches!(
+            split_producer_batches(&b[..30], 1 << 20),
+            Err(Error::CorruptBatch(_))
+        ));
         let mut m1 = b.to_vec();
         m1[16] = 1;
-        assert!(matches!(split_producer_batches(&m1, 1 << 20), Err(Error::UnsupportedMagic(1))));
+        assert!(matches!(
+            split_producer_batches(&m1, 1 << 20),
+            Err(Error::UnsupportedMagic(1))
+        ));
         assert!(split_producer_batches(&[], 1 << 20).is_err());
     }
 

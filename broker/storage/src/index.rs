@@ -103,7 +103,10 @@ impl<E: Entry> SparseIndex<E> {
         let tmp = self.path.with_extension("tmp");
         std::fs::write(&tmp, &raw)?;
         std::fs::rename(&tmp, &self.path)?;
-        self.file = OpenOptions::new().read(true).append(true).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)?;
         Ok(())
     }
 
@@ -132,13 +135,22 @@ impl SparseIndex<OffsetEntry> {
     /// Position to start scanning from for `rel_offset`: the greatest entry at or below it.
     pub(crate) fn lookup(&self, rel_offset: u32) -> u32 {
         let i = self.entries.partition_point(|e| e.rel_offset <= rel_offset);
-        if i == 0 { 0 } else { self.entries[i - 1].position }
+        if i == 0 {
+            0
+        } else {
+            self.entries[i - 1].position
+        }
     }
 
     /// True when entries strictly increase and all point inside a log of `log_size` bytes.
     pub(crate) fn is_sane(&self, log_size: u64) -> bool {
-        self.entries.windows(2).all(|w| w[0].rel_offset < w[1].rel_offset && w[0].position < w[1].position)
-            && self.entries.last().is_none_or(|e| u64::from(e.position) < log_size)
+        self.entries
+            .windows(2)
+            .all(|w| w[0].rel_offset < w[1].rel_offset && w[0].position < w[1].position)
+            && self
+                .entries
+                .last()
+                .is_none_or(|e| u64::from(e.position) < log_size)
     }
 }
 
@@ -147,7 +159,11 @@ impl SparseIndex<TimeEntry> {
     /// timestamp is below `ts` (every earlier batch is entirely older).
     pub(crate) fn lookup(&self, ts: i64) -> u32 {
         let i = self.entries.partition_point(|e| e.timestamp < ts);
-        if i == 0 { 0 } else { self.entries[i - 1].rel_offset }
+        if i == 0 {
+            0
+        } else {
+            self.entries[i - 1].rel_offset
+        }
     }
 
     pub(crate) fn is_monotonic(&self) -> bool {
@@ -166,8 +182,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("x.index");
         let mut idx = SparseIndex::<OffsetEntry>::open(&p).expect("open");
-        idx.append(OffsetEntry { rel_offset: 0, position: 0 }).expect("a");
-        idx.append(OffsetEntry { rel_offset: 10, position: 4096 }).expect("a");
+        idx.append(OffsetEntry {
+            rel_offset: 0,
+            position: 0,
+        })
+        .expect("a");
+        idx.append(OffsetEntry {
+            rel_offset: 10,
+            position: 4096,
+        })
+        .expect("a");
         drop(idx);
         let mut raw = std::fs::read(&p).expect("read");
         raw.extend_from_slice(&[1, 2, 3]);

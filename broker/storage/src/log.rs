@@ -187,7 +187,9 @@ impl Log {
             inner.maybe_roll(&self.dir, buf.len() as u64, now_ms)?;
             inner.note_epoch(&self.dir, leader_epoch, next)?;
             let interval = inner.config.index_interval_bytes;
-            inner.active_mut().append(&buf, &stamped, interval, now_ms)?;
+            inner
+                .active_mut()
+                .append(&buf, &stamped, interval, now_ms)?;
             next = stamped.last_offset() + 1;
         }
         let record_count = next - base_offset;
@@ -218,7 +220,11 @@ impl Log {
         }
         let mut records = Bytes::new();
         if offset < inner.high_watermark {
-            let first = inner.segments.range(..=offset).next_back().map_or(offset, |(b, _)| *b);
+            let first = inner
+                .segments
+                .range(..=offset)
+                .next_back()
+                .map_or(offset, |(b, _)| *b);
             for seg in inner.segments.range(first..).map(|(_, s)| s) {
                 if let Some((pos, _)) = seg.find_batch(offset)? {
                     records = seg.read_batches(pos, max_bytes, min_one, inner.high_watermark)?;
@@ -241,7 +247,9 @@ impl Log {
             if seg.max_timestamp < ts {
                 continue;
             }
-            let Some((pos, h)) = seg.find_batch_by_time(ts)? else { continue };
+            let Some((pos, h)) = seg.find_batch_by_time(ts)? else {
+                continue;
+            };
             let found = record_at_or_after(seg, pos, &h, |rts| rts >= ts)?;
             if let Some((off, rts)) = found {
                 if off >= inner.log_start_offset && off < inner.high_watermark {
@@ -262,7 +270,13 @@ impl Log {
             .segments
             .values()
             .filter(|s| s.max_timestamp_batch >= 0)
-            .reduce(|a, b| if b.max_timestamp > a.max_timestamp { b } else { a })
+            .reduce(|a, b| {
+                if b.max_timestamp > a.max_timestamp {
+                    b
+                } else {
+                    a
+                }
+            })
         else {
             return Ok(None);
         };
@@ -305,7 +319,11 @@ impl Log {
     /// drops segments wholly below it. Returns the new log start offset.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64> {
         let mut inner = self.inner.lock();
-        let target = if offset < 0 { inner.high_watermark } else { offset };
+        let target = if offset < 0 {
+            inner.high_watermark
+        } else {
+            offset
+        };
         if target > inner.high_watermark {
             return Err(Error::OffsetOutOfRange {
                 offset: target,
@@ -327,19 +345,26 @@ impl Log {
         let mut out = RetentionOutcome::default();
         // Roll an old active segment so that it can expire (segment.ms, or fully past retention).
         let active = inner.active();
-        let expired = cfg.retention_ms >= 0 && active.max_timestamp >= 0 && active.max_timestamp < now_ms - cfg.retention_ms;
-        let aged = active.first_append_ms.is_some_and(|t| now_ms - t >= cfg.segment_ms);
+        let expired = cfg.retention_ms >= 0
+            && active.max_timestamp >= 0
+            && active.max_timestamp < now_ms - cfg.retention_ms;
+        let aged = active
+            .first_append_ms
+            .is_some_and(|t| now_ms - t >= cfg.segment_ms);
         if active.size > 0 && (expired || aged) {
             inner.roll(&self.dir, now_ms)?;
         }
         loop {
             let total: u64 = inner.segments.values().map(|s| s.size).sum();
-            let Some((&base, oldest)) = inner.segments.iter().next() else { break };
+            let Some((&base, oldest)) = inner.segments.iter().next() else {
+                break;
+            };
             if inner.segments.len() == 1 {
                 break;
             }
             let by_time = cfg.retention_ms >= 0 && oldest.max_timestamp < now_ms - cfg.retention_ms;
-            let by_size = cfg.retention_bytes >= 0 && total - oldest.size >= cfg.retention_bytes as u64;
+            let by_size =
+                cfg.retention_bytes >= 0 && total - oldest.size >= cfg.retention_bytes as u64;
             let by_start = oldest.next_offset <= inner.log_start_offset;
             if !(by_time || by_size || by_start) {
                 break;
@@ -390,7 +415,9 @@ impl Log {
     /// Applies `flush.ms`.
     pub fn flush_if_due(&self, now_ms: i64) -> Result<bool> {
         let mut inner = self.inner.lock();
-        if inner.unflushed_records > 0 && now_ms.saturating_sub(inner.last_flush_ms) >= inner.config.flush_ms {
+        if inner.unflushed_records > 0
+            && now_ms.saturating_sub(inner.last_flush_ms) >= inner.config.flush_ms
+        {
             inner.flush(now_ms)?;
             return Ok(true);
         }
@@ -411,10 +438,16 @@ impl Log {
 
 impl Inner {
     fn active(&self) -> &Segment {
-        self.segments.values().next_back().expect("a log always has an active segment")
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
     }
     fn active_mut(&mut self) -> &mut Segment {
-        self.segments.values_mut().next_back().expect("a log always has an active segment")
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
     }
     fn log_end_offset(&self) -> i64 {
         self.active().next_offset
@@ -423,7 +456,9 @@ impl Inner {
     fn maybe_roll(&mut self, dir: &Path, incoming: u64, now_ms: i64) -> Result<()> {
         let active = self.active();
         let full = active.size > 0 && active.size + incoming > self.config.segment_bytes;
-        let aged = active.first_append_ms.is_some_and(|t| now_ms - t >= self.config.segment_ms);
+        let aged = active
+            .first_append_ms
+            .is_some_and(|t| now_ms - t >= self.config.segment_ms);
         let offsets_exhausted = active.next_offset - active.base_offset > i64::from(u32::MAX / 2);
         if full || aged || offsets_exhausted {
             self.roll(dir, now_ms)?;
@@ -454,7 +489,9 @@ impl Inner {
 
     fn delete_segments_below_start(&mut self) -> Result<()> {
         while self.segments.len() > 1 {
-            let Some((&base, seg)) = self.segments.iter().next() else { break };
+            let Some((&base, seg)) = self.segments.iter().next() else {
+                break;
+            };
             if seg.next_offset > self.log_start_offset {
                 break;
             }
@@ -474,7 +511,10 @@ impl Inner {
     }
 
     fn epochs_text(&self) -> String {
-        self.epochs.iter().map(|(e, o)| format!("{e} {o}\n")).collect()
+        self.epochs
+            .iter()
+            .map(|(e, o)| format!("{e} {o}\n"))
+            .collect()
     }
 }
 
@@ -489,7 +529,8 @@ fn record_at_or_after(
         return Ok(pred(h.max_timestamp).then_some((h.base_offset, h.max_timestamp)));
     }
     let mut raw = seg.read_range(pos, pos + h.total_len() as u64)?;
-    let set = RecordBatchDecoder::decode(&mut raw).map_err(|e| Error::CorruptBatch(e.to_string()))?;
+    let set =
+        RecordBatchDecoder::decode(&mut raw).map_err(|e| Error::CorruptBatch(e.to_string()))?;
     Ok(set
         .records
         .iter()

@@ -40,8 +40,19 @@ impl LogManager {
         self.data_dir.join(format!("{topic}-{partition}"))
     }
 
-    pub fn open_log(&self, topic: &str, partition: i32, config: LogConfig, now_ms: i64) -> Result<Log> {
-        Log::open(&self.partition_dir(topic, partition), config, self.clean_start, now_ms)
+    pub fn open_log(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<Log> {
+        Log::open(
+            &self.partition_dir(topic, partition),
+            config,
+            self.clean_start,
+            now_ms,
+        )
     }
 
     /// Removes a partition's files (topic deletion).

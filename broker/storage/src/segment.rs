@@ -94,11 +94,14 @@ impl Segment {
             time_index,
             bytes_since_index: 0,
         };
-        let trusted = !recover && seg.offset_index.is_sane(size) && seg.time_index.is_monotonic() && {
-            seg.load_tail()?;
-            let last_rel = seg.rel(seg.next_offset - 1);
-            seg.time_index.last().is_none_or(|t| t.rel_offset <= last_rel)
-        };
+        let trusted =
+            !recover && seg.offset_index.is_sane(size) && seg.time_index.is_monotonic() && {
+                seg.load_tail()?;
+                let last_rel = seg.rel(seg.next_offset - 1);
+                seg.time_index
+                    .last()
+                    .is_none_or(|t| t.rel_offset <= last_rel)
+            };
         let outcome = if trusted {
             ScanOutcome { truncated_bytes: 0 }
         } else {
@@ -114,7 +117,10 @@ impl Segment {
             self.max_timestamp = t.timestamp;
             self.max_timestamp_batch = self.base_offset + i64::from(t.rel_offset);
         }
-        let start = self.offset_index.last().map_or(0, |e| u64::from(e.position));
+        let start = self
+            .offset_index
+            .last()
+            .map_or(0, |e| u64::from(e.position));
         let mut pos = start;
         while pos < self.size {
             let Some(h) = self.header_at(pos)? else { break };
@@ -168,7 +174,8 @@ impl Segment {
         }
         let mut buf = [0u8; HEADER_LEN];
         self.file.read_exact_at(&mut buf, pos)?;
-        Ok(BatchHeader::parse(&buf).filter(|h| h.batch_length >= (HEADER_LEN - batch::LOG_OVERHEAD) as i32))
+        Ok(BatchHeader::parse(&buf)
+            .filter(|h| h.batch_length >= (HEADER_LEN - batch::LOG_OVERHEAD) as i32))
     }
 
     fn note_batch(&mut self, h: &BatchHeader) {
@@ -207,7 +214,13 @@ impl Segment {
     }
 
     /// Appends one stamped, validated batch.
-    pub(crate) fn append(&mut self, buf: &[u8], h: &BatchHeader, index_interval: u64, now_ms: i64) -> Result<()> {
+    pub(crate) fn append(
+        &mut self,
+        buf: &[u8],
+        h: &BatchHeader,
+        index_interval: u64,
+        now_ms: i64,
+    ) -> Result<()> {
         let len = buf.len() as u64;
         if self.size + len > u64::from(u32::MAX) {
             return Err(Error::SegmentFull(self.log_path.display().to_string()));
@@ -223,7 +236,10 @@ impl Segment {
 
     /// Position of the batch that contains `offset` (or the first batch after it), if any.
     pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
-        let mut pos = u64::from(self.offset_index.lookup(self.rel(offset.max(self.base_offset))));
+        let mut pos = u64::from(
+            self.offset_index
+                .lookup(self.rel(offset.max(self.base_offset))),
+        );
         while let Some(h) = self.header_at(pos)? {
             if h.last_offset() >= offset {
                 return Ok(Some((pos, h)));
@@ -250,7 +266,13 @@ impl Segment {
 
     /// Whole batches starting at `pos`: at most `max_bytes` of them, but always the first batch
     /// when `min_one` (KIP-74), and none at or beyond `end_offset`.
-    pub(crate) fn read_batches(&self, pos: u64, max_bytes: usize, min_one: bool, end_offset: i64) -> Result<Bytes> {
+    pub(crate) fn read_batches(
+        &self,
+        pos: u64,
+        max_bytes: usize,
+        min_one: bool,
+        end_offset: i64,
+    ) -> Result<Bytes> {
         let mut end = pos;
         while let Some(h) = self.header_at(end)? {
             if h.base_offset >= end_offset {
@@ -311,4 +333,3 @@ impl Segment {
         Ok(())
     }
 }
-

@@ -16,7 +16,11 @@ fn small_segments() -> LogConfig {
 fn fill(log: &Log, n: usize, ts0: i64) -> Vec<AppendInfo> {
     (0..n)
         .map(|i| {
-            let b = batch(&[&format!("v{i}"), "x"], ts0 + 10 * i as i64, Compression::None);
+            let b = batch(
+                &[&format!("v{i}"), "x"],
+                ts0 + 10 * i as i64,
+                Compression::None,
+            );
             let info = log.append(&b, 0, ts0).expect("append");
             log.set_high_watermark(info.last_offset + 1);
             info
@@ -31,16 +35,25 @@ fn append_assigns_offsets_and_reads_back_across_segments() {
     let infos = fill(&log, 20, 1000);
     assert_eq!(infos[0].base_offset, 0);
     assert_eq!(infos[19].last_offset, 39);
-    assert!(log.segment_count() > 3, "small segment.bytes rolls segments");
+    assert!(
+        log.segment_count() > 3,
+        "small segment.bytes rolls segments"
+    );
     for offset in [0, 1, 7, 20, 39] {
         let r = log.read(offset, 1 << 20, true).expect("read");
         let h = BatchHeader::parse(&r.records).expect("a batch");
-        assert!(h.base_offset <= offset && offset <= h.last_offset(), "offset {offset} in {h:?}");
+        assert!(
+            h.base_offset <= offset && offset <= h.last_offset(),
+            "offset {offset} in {h:?}"
+        );
         validate_batch(&r.records[..h.total_len()]).expect("served bytes are a valid batch");
     }
     let r = log.read(40, 1 << 20, true).expect("read at end");
     assert!(r.records.is_empty());
-    assert!(matches!(log.read(41, 100, true), Err(Error::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(41, 100, true),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
     // max_bytes smaller than one batch still returns one batch; zero when not min_one.
     assert!(!log.read(0, 1, true).expect("read").records.is_empty());
     assert!(log.read(0, 1, false).expect("read").records.is_empty());
@@ -52,7 +65,10 @@ fn timestamps_are_looked_up_per_record() {
     let log = Log::open(dir.path(), small_segments(), false, 0).expect("open");
     fill(&log, 10, 1000); // batch i holds ts 1000+10i and 1001+10i at offsets 2i, 2i+1
     assert_eq!(log.offset_for_timestamp(1001).expect("ts"), Some((1, 1001)));
-    assert_eq!(log.offset_for_timestamp(1045).expect("ts"), Some((10, 1050)));
+    assert_eq!(
+        log.offset_for_timestamp(1045).expect("ts"),
+        Some((10, 1050))
+    );
     assert_eq!(log.offset_for_timestamp(99_999).expect("ts"), None);
     assert_eq!(log.max_timestamp_offset().expect("max"), Some((19, 1091)));
 }
@@ -77,11 +93,20 @@ fn restart_clean_and_after_torn_tail() {
     logs.sort();
     let active = logs.last().expect("segment");
     let len = std::fs::metadata(active).expect("meta").len();
-    let f = std::fs::OpenOptions::new().write(true).open(active).expect("open");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(active)
+        .expect("open");
     f.set_len(len - 10).expect("tear");
     let log = Log::open(dir.path(), small_segments(), false, 0).expect("recover");
-    assert_eq!(log.log_end_offset(), 22, "the torn batch is gone, the rest kept");
-    let again = log.append(&batch(&["after"], 5, Compression::None), 0, 0).expect("append");
+    assert_eq!(
+        log.log_end_offset(),
+        22,
+        "the torn batch is gone, the rest kept"
+    );
+    let again = log
+        .append(&batch(&["after"], 5, Compression::None), 0, 0)
+        .expect("append");
     assert_eq!(again.base_offset, 22);
     log.set_high_watermark(23);
     let r = log.read(22, 1 << 20, true).expect("read");
@@ -102,7 +127,11 @@ fn corrupt_middle_of_active_segment_is_cut_on_recovery() {
     std::fs::write(&seg, raw).expect("write");
     std::fs::remove_file(dir.path().join(format!("{:020}.index", 0))).expect("rm index");
     let log = Log::open(dir.path(), LogConfig::default(), false, 0).expect("recover");
-    assert_eq!(log.log_end_offset(), 4, "batches 0 and 1 survive, the corrupt one and after are cut");
+    assert_eq!(
+        log.log_end_offset(),
+        4,
+        "batches 0 and 1 survive, the corrupt one and after are cut"
+    );
 }
 
 #[test]
@@ -116,7 +145,10 @@ fn retention_by_time_size_and_delete_records() {
         ..small_segments()
     });
     // Nothing is older than 1 s at t=1500.
-    assert_eq!(log.enforce_retention(1500).expect("ret").deleted_segments, 0);
+    assert_eq!(
+        log.enforce_retention(1500).expect("ret").deleted_segments,
+        0
+    );
     // Everything is at t=10_000: all closed segments go, the active one is rolled first.
     let out = log.enforce_retention(10_000).expect("ret");
     assert_eq!(out.deleted_segments, segs);
@@ -132,14 +164,23 @@ fn retention_by_time_size_and_delete_records() {
         ..small_segments()
     });
     log.enforce_retention(2000).expect("ret");
-    assert!(log.size_bytes() <= 500 + 400, "at most retention.bytes plus the active segment");
+    assert!(
+        log.size_bytes() <= 500 + 400,
+        "at most retention.bytes plus the active segment"
+    );
     assert!(log.log_start_offset() > 0);
 
     let start = log.delete_records_before(35).expect("delete");
     assert_eq!(start, 35);
-    assert!(matches!(log.read(34, 100, true), Err(Error::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(34, 100, true),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
     assert!(!log.read(35, 100, true).expect("read").records.is_empty());
-    assert!(log.delete_records_before(41).is_err(), "beyond the high watermark");
+    assert!(
+        log.delete_records_before(41).is_err(),
+        "beyond the high watermark"
+    );
     drop(log);
     let log = Log::open(dir.path(), small_segments(), true, 0).expect("reopen");
     assert_eq!(log.log_start_offset(), 35, "log start offset is durable");
@@ -153,13 +194,16 @@ fn log_append_time_and_truncation() {
         ..LogConfig::default()
     };
     let log = Log::open(dir.path(), cfg, false, 0).expect("open");
-    let info = log.append(&batch(&["a", "b"], 5, Compression::Gzip), 3, 777).expect("append");
+    let info = log
+        .append(&batch(&["a", "b"], 5, Compression::Gzip), 3, 777)
+        .expect("append");
     log.set_high_watermark(2);
     assert_eq!(info.log_append_time, 777);
     let r = log.read(0, 1 << 20, true).expect("read");
     let h = validate_batch(&r.records).expect("crc redone");
     assert_eq!((h.max_timestamp, h.leader_epoch), (777, 3));
-    log.append(&batch(&["c"], 5, Compression::None), 4, 800).expect("append");
+    log.append(&batch(&["c"], 5, Compression::None), 4, 800)
+        .expect("append");
     assert_eq!(log.latest_epoch(), Some((4, 2)));
     log.truncate_to(2).expect("truncate");
     assert_eq!(log.log_end_offset(), 2);
@@ -180,10 +224,16 @@ fn rejects_bad_batches_without_appending() {
     )
     .expect("open");
     let big = batch(&[&"x".repeat(500)], 0, Compression::None);
-    assert!(matches!(log.append(&big, 0, 0), Err(Error::BatchTooLarge { .. })));
+    assert!(matches!(
+        log.append(&big, 0, 0),
+        Err(Error::BatchTooLarge { .. })
+    ));
     let mut bad = batch(&["y"], 0, Compression::None).to_vec();
     let n = bad.len();
     bad[n - 2] ^= 1;
-    assert_eq!(log.append(&bad, 0, 0).map_err(|e| e.kafka_code()).err(), Some(2));
+    assert_eq!(
+        log.append(&bad, 0, 0).map_err(|e| e.kafka_code()).err(),
+        Some(2)
+    );
     assert_eq!(log.log_end_offset(), 0);
 }

@@ -1,1 +1,307 @@
-fn main() {}
+//! The `weir` command line: parses configuration and runs a broker until Ctrl-C or SIGTERM.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use weir_server::BrokerConfig;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "weir",
+    version,
+    about = "Weir: a Kafka-compatible streaming broker with WebAssembly plugins"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker node (a single node on embedded defaults unless told otherwise).
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Args, Debug)]
+#[command(args_override_self = true)]
+struct ServeArgs {
+    /// Optional config file (TOML or YAML) whose keys are these flags' names, e.g.
+    /// `listen = "0.0.0.0:9092"` or `log-retention-ms: 3600000`. Flags and env vars win over it.
+    #[arg(long, env = "WEIR_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// This node's id, unique in the cluster.
+    #[arg(long, env = "WEIR_NODE_ID", default_value_t = 1)]
+    node_id: i32,
+
+    /// Address the Kafka listener binds (port 0 picks a free port).
+    #[arg(long, env = "WEIR_LISTEN", default_value = "0.0.0.0:9092")]
+    listen: SocketAddr,
+
+    /// Address clients are told to connect to, `host:port` or `PLAINTEXT://host:port` (like
+    /// KAFKA_ADVERTISED_LISTENERS). Defaults to the listener's address, `localhost` when it binds
+    /// all interfaces. Set it in containers, Kubernetes and on cloud VMs.
+    #[arg(long, env = "WEIR_ADVERTISED_LISTENER")]
+    advertised_listener: Option<String>,
+
+    /// Address of the HTTP API (health, Prometheus metrics at /metrics, topic view).
+    #[arg(long, env = "WEIR_HTTP_LISTEN", default_value = "0.0.0.0:9644")]
+    http_listen: SocketAddr,
+
+    /// Turn the HTTP API off.
+    #[arg(long, env = "WEIR_NO_HTTP")]
+    no_http: bool,
+
+    /// Directory for partition logs and metadata.
+    #[arg(long, env = "WEIR_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+
+    /// Rack of this broker (broker.rack), used for replica placement.
+    #[arg(long, env = "WEIR_RACK")]
+    rack: Option<String>,
+
+    /// Create topics on first use by a producer or consumer (auto.create.topics.enable).
+    #[arg(long, env = "WEIR_AUTO_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
+    auto_create_topics: bool,
+
+    /// Partitions of auto-created topics and of CreateTopics with -1 (num.partitions).
+    #[arg(long, env = "WEIR_NUM_PARTITIONS", default_value_t = 1)]
+    num_partitions: i32,
+
+    /// Replication factor when a request says -1 (default.replication.factor).
+    #[arg(long, env = "WEIR_DEFAULT_REPLICATION_FACTOR", default_value_t = 1)]
+    default_replication_factor: i16,
+
+    /// Default retention.ms for topics (log.retention.ms); -1 keeps data forever.
+    #[arg(long, env = "WEIR_LOG_RETENTION_MS")]
+    log_retention_ms: Option<i64>,
+
+    /// Default retention.bytes per partition (log.retention.bytes); -1 is unlimited.
+    #[arg(long, env = "WEIR_LOG_RETENTION_BYTES")]
+    log_retention_bytes: Option<i64>,
+
+    /// Default segment.bytes (log.segment.bytes).
+    #[arg(long, env = "WEIR_LOG_SEGMENT_BYTES")]
+    log_segment_bytes: Option<i64>,
+
+    /// Default segment.ms (log.roll.ms).
+    #[arg(long, env = "WEIR_LOG_ROLL_MS")]
+    log_roll_ms: Option<i64>,
+
+    /// Default max.message.bytes (message.max.bytes).
+    #[arg(long, env = "WEIR_MESSAGE_MAX_BYTES")]
+    message_max_bytes: Option<i64>,
+
+    /// Default flush.messages (log.flush.interval.messages): 1 fsyncs every batch. Unset leaves
+    /// flushing to the OS page cache, as Kafka does.
+    #[arg(long, env = "WEIR_LOG_FLUSH_MESSAGES")]
+    log_flush_messages: Option<i64>,
+
+    /// Default flush.ms (log.flush.interval.ms).
+    #[arg(long, env = "WEIR_LOG_FLUSH_MS")]
+    log_flush_ms: Option<i64>,
+
+    /// Default message.timestamp.type: CreateTime or LogAppendTime.
+    #[arg(long, env = "WEIR_LOG_MESSAGE_TIMESTAMP_TYPE")]
+    log_message_timestamp_type: Option<String>,
+
+    /// How often retention runs (log.retention.check.interval.ms).
+    #[arg(
+        long,
+        env = "WEIR_LOG_RETENTION_CHECK_INTERVAL_MS",
+        default_value_t = 30_000
+    )]
+    log_retention_check_interval_ms: u64,
+
+    /// Largest request accepted (socket.request.max.bytes); larger ones close the connection.
+    #[arg(
+        long,
+        env = "WEIR_SOCKET_REQUEST_MAX_BYTES",
+        default_value_t = 104_857_600
+    )]
+    socket_request_max_bytes: usize,
+
+    /// Log filter, e.g. `info` or `weir_server=debug` (RUST_LOG syntax).
+    #[arg(long, env = "WEIR_LOG", default_value = "info")]
+    log: String,
+}
+
+/// Turns the config file into leading `--key=value` arguments, skipping keys whose environment
+/// variable is set, so that precedence is flag > env > file > default.
+fn file_args(path: &PathBuf) -> anyhow::Result<Vec<OsString>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+    let map: BTreeMap<String, serde_json::Value> = if is_yaml {
+        serde_yaml_ng::from_str(&text)
+            .with_context(|| format!("parsing YAML {}", path.display()))?
+    } else {
+        toml::from_str(&text).with_context(|| format!("parsing TOML {}", path.display()))?
+    };
+    let cmd = ServeArgs::augment_args(clap::Command::new("serve"));
+    let mut out = Vec::new();
+    for (key, value) in map {
+        let flag = key.replace('_', "-");
+        let Some(arg) = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some(flag.as_str()))
+        else {
+            bail!(
+                "unknown key '{key}' in {}; run `weir serve --help` for the options",
+                path.display()
+            );
+        };
+        if arg
+            .get_env()
+            .is_some_and(|env| std::env::var_os(env).is_some())
+        {
+            continue;
+        }
+        let value = match value {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        out.push(OsString::from(format!("--{flag}={value}")));
+    }
+    Ok(out)
+}
+
+fn parse_cli() -> anyhow::Result<Cli> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let first = Cli::try_parse_from(&args).unwrap_or_else(|e| e.exit());
+    let Command::Serve(serve) = &first.command;
+    let Some(path) = serve.config.clone() else {
+        return Ok(first);
+    };
+    // Re-parse with the file's settings placed before the user's own arguments.
+    let pos = args.iter().position(|a| a == "serve").unwrap_or(1) + 1;
+    let mut merged = args[..pos].to_vec();
+    merged.extend(file_args(&path)?);
+    merged.extend_from_slice(&args[pos..]);
+    Ok(Cli::try_parse_from(merged).unwrap_or_else(|e| e.exit()))
+}
+
+fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let advertised = match &a.advertised_listener {
+        None => None,
+        Some(s) => {
+            let s = s.rsplit("://").next().unwrap_or(s);
+            let (host, port) = s
+                .rsplit_once(':')
+                .with_context(|| format!("advertised listener '{s}' must be host:port"))?;
+            let port: u16 = port
+                .parse()
+                .with_context(|| format!("bad port in advertised listener '{s}'"))?;
+            Some((host.trim_matches(['[', ']']).to_string(), port))
+        }
+    };
+    let mut topic_defaults = BTreeMap::new();
+    let mut set = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            topic_defaults.insert(k.to_string(), v);
+        }
+    };
+    set("retention.ms", a.log_retention_ms.map(|v| v.to_string()));
+    set(
+        "retention.bytes",
+        a.log_retention_bytes.map(|v| v.to_string()),
+    );
+    set("segment.bytes", a.log_segment_bytes.map(|v| v.to_string()));
+    set("segment.ms", a.log_roll_ms.map(|v| v.to_string()));
+    set(
+        "max.message.bytes",
+        a.message_max_bytes.map(|v| v.to_string()),
+    );
+    set(
+        "flush.messages",
+        a.log_flush_messages.map(|v| v.to_string()),
+    );
+    set("flush.ms", a.log_flush_ms.map(|v| v.to_string()));
+    set(
+        "message.timestamp.type",
+        a.log_message_timestamp_type.clone(),
+    );
+    if a.num_partitions < 1 {
+        bail!("--num-partitions must be at least 1");
+    }
+    let config = BrokerConfig {
+        node_id: a.node_id,
+        listen: a.listen,
+        http_listen: (!a.no_http).then_some(a.http_listen),
+        advertised,
+        rack: a.rack.clone(),
+        data_dir: a.data_dir.clone(),
+        auto_create_topics: a.auto_create_topics,
+        num_partitions: a.num_partitions,
+        default_replication_factor: a.default_replication_factor,
+        topic_defaults,
+        retention_check_interval: Duration::from_millis(a.log_retention_check_interval_ms.max(1)),
+        max_request_bytes: a.socket_request_max_bytes,
+        max_connections: 10_000,
+    };
+    config.validate().context("invalid broker defaults")?;
+    Ok(config)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn main() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let cli = parse_cli()?;
+    let Command::Serve(args) = cli.command;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = broker_config(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let running = weir_server::start(config).await.context("starting the broker")?;
+        let (host, port) = running.broker.advertised.clone();
+        let http = running.http_addr.map_or("off".to_string(), |a| a.to_string());
+        tracing::info!(
+            kafka = %running.kafka_addr, advertised = %format!("{host}:{port}"), http = %http,
+            data = %data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "weir is ready"
+        );
+        println!("weir ready: kafka={host}:{port} http={http} data={}", data_dir.display());
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests and flushing logs");
+        running.shutdown().await.context("shutting down")?;
+        tracing::info!("stopped cleanly");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let _ = Cli::command;
+    Ok(())
+}

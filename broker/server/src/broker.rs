@@ -1,0 +1,339 @@
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::RwLock;
+use tokio::sync::watch;
+use uuid::Uuid;
+use weir_metadata::{Command, MetadataStore, PartitionAssignment, TopicMeta};
+use weir_storage::LogManager;
+
+use crate::config::BrokerConfig;
+use crate::metrics::Metrics;
+use crate::partition::{Partition, PartitionRef, log_config};
+use crate::{Error, Result};
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The state one broker shares across connections: metadata, the partitions it hosts, and the
+/// signals that connect producers to waiting consumers.
+pub struct Broker {
+    pub config: BrokerConfig,
+    /// The `(host, port)` clients are told to connect to.
+    pub advertised: (String, u16),
+    pub metadata: MetadataStore,
+    pub logs: LogManager,
+    partitions: RwLock<HashMap<(String, i32), PartitionRef>>,
+    /// Bumped after every append so that long-polling fetches re-check.
+    appended: watch::Sender<u64>,
+    shutdown: watch::Sender<bool>,
+    pub metrics: Metrics,
+}
+
+impl Broker {
+    /// Opens the data directory and metadata, and every partition log the metadata names.
+    pub fn open(config: BrokerConfig, advertised: (String, u16)) -> Result<Arc<Broker>> {
+        config.validate()?;
+        let logs = LogManager::open(&config.data_dir)?;
+        let metadata = MetadataStore::open(&config.data_dir.join("__metadata"))?;
+        let me = weir_metadata::BrokerInfo {
+            node_id: config.node_id,
+            host: advertised.0.clone(),
+            port: i32::from(advertised.1),
+            rack: config.rack.clone(),
+        };
+        if metadata.read(|s| s.brokers.get(&config.node_id) != Some(&me)) {
+            metadata.propose(Command::RegisterBroker {
+                node_id: me.node_id,
+                host: me.host,
+                port: me.port,
+                rack: me.rack,
+            })?;
+        }
+        let broker = Broker {
+            config,
+            advertised,
+            metadata,
+            logs,
+            partitions: RwLock::new(HashMap::new()),
+            appended: watch::channel(0).0,
+            shutdown: watch::channel(false).0,
+            metrics: Metrics::default(),
+        };
+        let started = std::time::Instant::now();
+        let topics = broker.metadata.snapshot().topics;
+        for t in topics.values() {
+            broker.open_partitions(t, 0)?;
+        }
+        tracing::info!(
+            partitions = broker.partitions.read().len(),
+            clean = broker.logs.clean_start(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "logs loaded"
+        );
+        Ok(Arc::new(broker))
+    }
+
+    fn open_partitions(&self, t: &TopicMeta, from: usize) -> Result<()> {
+        let cfg = log_config(&self.config, &t.configs);
+        for p in t.partitions.iter().skip(from) {
+            if !p.replicas.contains(&self.config.node_id) {
+                continue;
+            }
+            let log = self
+                .logs
+                .open_log(&t.name, p.partition, cfg.clone(), now_ms())?;
+            let part = Partition {
+                topic: t.name.clone(),
+                index: p.partition,
+                leader_epoch: p.leader_epoch,
+                log,
+            };
+            self.partitions
+                .write()
+                .insert((t.name.clone(), p.partition), Arc::new(part));
+        }
+        Ok(())
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<PartitionRef> {
+        self.partitions
+            .read()
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    pub fn all_partitions(&self) -> Vec<PartitionRef> {
+        let mut v: Vec<_> = self.partitions.read().values().cloned().collect();
+        v.sort_by(|a, b| (&a.topic, a.index).cmp(&(&b.topic, b.index)));
+        v
+    }
+
+    /// Creates a topic (or only checks that it could be, with `validate_only`).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        num_partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta> {
+        let num_partitions = if num_partitions == -1 {
+            self.config.num_partitions
+        } else {
+            num_partitions
+        };
+        let rf = if replication_factor == -1 {
+            self.config.default_replication_factor
+        } else {
+            replication_factor
+        };
+        if num_partitions <= 0 {
+            return Err(weir_metadata::Error::InvalidPartitions(format!(
+                "number of partitions must be at least 1, got {num_partitions}"
+            ))
+            .into());
+        }
+        let brokers: Vec<i32> = self.metadata.read(|s| s.brokers.keys().copied().collect());
+        if rf <= 0 || rf as usize > brokers.len() {
+            return Err(weir_metadata::Error::InvalidReplicationFactor(format!(
+                "replication factor {rf} is not possible with {} available broker(s)",
+                brokers.len()
+            ))
+            .into());
+        }
+        let cmd = Command::CreateTopic {
+            name: name.to_string(),
+            topic_id: Uuid::new_v4(),
+            partitions: assign(&brokers, 0, num_partitions, rf as usize),
+            configs,
+        };
+        if validate_only {
+            self.metadata.read(|s| s.validate(&cmd))?;
+            let Command::CreateTopic {
+                name,
+                topic_id,
+                partitions,
+                configs,
+            } = cmd
+            else {
+                return Err(Error::Config("unreachable".into()));
+            };
+            return Ok(TopicMeta {
+                name,
+                topic_id,
+                partitions,
+                configs,
+            });
+        }
+        let state = self.metadata.propose(cmd)?;
+        let t = state
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| weir_metadata::Error::UnknownTopic(name.into()))?;
+        self.open_partitions(&t, 0)?;
+        tracing::info!(topic = name, partitions = num_partitions, "topic created");
+        Ok(t)
+    }
+
+    /// Creates `name` with broker defaults if auto-creation is on; the existing topic otherwise.
+    pub fn auto_create(&self, name: &str) -> Result<Option<TopicMeta>> {
+        if let Some(t) = self.metadata.read(|s| s.topic(name).cloned()) {
+            return Ok(Some(t));
+        }
+        if !self.config.auto_create_topics {
+            return Ok(None);
+        }
+        match self.create_topic(name, -1, -1, BTreeMap::new(), false) {
+            Ok(t) => Ok(Some(t)),
+            Err(Error::Metadata(weir_metadata::Error::TopicExists(_))) => {
+                Ok(self.metadata.read(|s| s.topic(name).cloned()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta> {
+        let t = self
+            .metadata
+            .read(|s| s.topic(name).cloned())
+            .ok_or_else(|| weir_metadata::Error::UnknownTopic(name.into()))?;
+        self.metadata
+            .propose(Command::DeleteTopic { name: name.into() })?;
+        let mut parts = self.partitions.write();
+        for p in &t.partitions {
+            parts.remove(&(name.to_string(), p.partition));
+            self.logs.delete_log(name, p.partition)?;
+        }
+        tracing::info!(topic = name, "topic deleted");
+        Ok(t)
+    }
+
+    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<()> {
+        let t = self
+            .metadata
+            .read(|s| s.topic(name).cloned())
+            .ok_or_else(|| weir_metadata::Error::UnknownTopic(name.into()))?;
+        let current = t.partitions.len() as i32;
+        if count <= current {
+            return Err(weir_metadata::Error::InvalidPartitions(format!(
+                "topic currently has {current} partitions, which is higher than or equal to the requested {count}"
+            ))
+            .into());
+        }
+        let rf = t.partitions.first().map_or(1, |p| p.replicas.len());
+        let brokers: Vec<i32> = self.metadata.read(|s| s.brokers.keys().copied().collect());
+        let cmd = Command::CreatePartitions {
+            name: name.into(),
+            partitions: assign(&brokers, current, count - current, rf),
+        };
+        if validate_only {
+            return Ok(self.metadata.read(|s| s.validate(&cmd))?);
+        }
+        let state = self.metadata.propose(cmd)?;
+        if let Some(t) = state.topic(name) {
+            self.open_partitions(t, current as usize)?;
+        }
+        Ok(())
+    }
+
+    /// Sets or removes topic config overrides and applies them to the open logs.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: BTreeMap<String, Option<String>>,
+        validate_only: bool,
+    ) -> Result<()> {
+        let cmd = Command::AlterTopicConfigs {
+            name: name.into(),
+            configs: changes,
+        };
+        if validate_only {
+            return Ok(self.metadata.read(|s| s.validate(&cmd))?);
+        }
+        let state = self.metadata.propose(cmd)?;
+        if let Some(t) = state.topic(name) {
+            let cfg = log_config(&self.config, &t.configs);
+            for p in self.all_partitions().iter().filter(|p| p.topic == name) {
+                p.log.set_config(cfg.clone());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn notify_append(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// One retention and flush pass over every partition.
+    pub fn housekeeping(&self, retention: bool) {
+        let now = now_ms();
+        for p in self.all_partitions() {
+            if retention {
+                match p.log.enforce_retention(now) {
+                    Ok(out) if out.deleted_segments > 0 => tracing::info!(
+                        topic = %p.topic, partition = p.index, segments = out.deleted_segments,
+                        bytes = out.deleted_bytes, "retention deleted segments"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+                    }
+                }
+            }
+            if let Err(e) = p.log.flush_if_due(now) {
+                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
+            }
+        }
+    }
+
+    /// Flushes and closes every log and marks the shutdown clean.
+    pub fn close(&self) -> Result<()> {
+        let mut ok = true;
+        for p in self.all_partitions() {
+            if let Err(e) = p.log.close() {
+                ok = false;
+                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "closing log failed");
+            }
+        }
+        self.metadata.flush()?;
+        if ok {
+            self.logs.mark_clean_shutdown()?;
+        }
+        Ok(())
+    }
+}
+
+/// Places `count` new partitions starting at `first`, spreading leaders and replicas round robin.
+fn assign(brokers: &[i32], first: i32, count: i32, rf: usize) -> Vec<PartitionAssignment> {
+    (first..first + count)
+        .map(|p| {
+            let replicas: Vec<i32> = (0..rf)
+                .map(|r| brokers[(p as usize + r) % brokers.len()])
+                .collect();
+            PartitionAssignment {
+                partition: p,
+                isr: replicas.clone(),
+                leader: replicas[0],
+                leader_epoch: 0,
+                replicas,
+            }
+        })
+        .collect()
+}

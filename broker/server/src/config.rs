@@ -1,0 +1,79 @@
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use weir_metadata::topic_config as tc;
+
+/// Everything one broker needs to start. The `weir` binary builds it from flags, environment
+/// and an optional config file.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub listen: SocketAddr,
+    pub http_listen: Option<SocketAddr>,
+    /// `host:port` clients are told to connect to; defaults to the bound listener.
+    pub advertised: Option<(String, u16)>,
+    pub rack: Option<String>,
+    pub data_dir: PathBuf,
+    pub auto_create_topics: bool,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    /// Broker-wide defaults for topic configs (Kafka's `log.*` settings), by topic config name.
+    pub topic_defaults: BTreeMap<String, String>,
+    pub retention_check_interval: Duration,
+    pub max_request_bytes: usize,
+    pub max_connections: usize,
+}
+
+impl BrokerConfig {
+    /// A single node with Kafka's defaults, data in `data_dir`, listening on ephemeral ports.
+    pub fn ephemeral(data_dir: PathBuf) -> BrokerConfig {
+        BrokerConfig {
+            node_id: 1,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            advertised: None,
+            rack: None,
+            data_dir,
+            auto_create_topics: true,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            topic_defaults: BTreeMap::new(),
+            retention_check_interval: Duration::from_secs(30),
+            max_request_bytes: weir_protocol::DEFAULT_MAX_REQUEST_BYTES,
+            max_connections: 10_000,
+        }
+    }
+
+    /// The value a topic gets for `name` when it does not override it.
+    pub fn topic_default(&self, name: &str) -> Option<String> {
+        self.topic_defaults
+            .get(name)
+            .cloned()
+            .or_else(|| tc::lookup(name).ok().map(|d| d.default.to_string()))
+    }
+
+    /// Checks the broker-level topic defaults against the same rules as topic configs.
+    pub fn validate(&self) -> Result<(), weir_metadata::Error> {
+        for (k, v) in &self.topic_defaults {
+            tc::validate(k, v)?;
+        }
+        Ok(())
+    }
+}
+
+/// Topic config name → the broker-level config that sets its default (Kafka's names).
+pub const BROKER_SYNONYMS: &[(&str, &str)] = &[
+    (tc::CLEANUP_POLICY, "log.cleanup.policy"),
+    (tc::FLUSH_MESSAGES, "log.flush.interval.messages"),
+    (tc::FLUSH_MS, "log.flush.interval.ms"),
+    (tc::INDEX_INTERVAL_BYTES, "log.index.interval.bytes"),
+    (tc::MAX_MESSAGE_BYTES, "message.max.bytes"),
+    (tc::MESSAGE_TIMESTAMP_TYPE, "log.message.timestamp.type"),
+    (tc::MIN_INSYNC_REPLICAS, "min.insync.replicas"),
+    (tc::RETENTION_BYTES, "log.retention.bytes"),
+    (tc::RETENTION_MS, "log.retention.ms"),
+    (tc::SEGMENT_BYTES, "log.segment.bytes"),
+    (tc::SEGMENT_MS, "log.roll.ms"),
+];

@@ -1,0 +1,151 @@
+use std::collections::BTreeMap;
+
+use weir_protocol::kafka::messages::create_partitions_response::CreatePartitionsTopicResult;
+use weir_protocol::kafka::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use weir_protocol::kafka::messages::delete_topics_response::DeletableTopicResult;
+use weir_protocol::kafka::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+};
+
+use super::{message, str_bytes};
+use crate::Error;
+use crate::broker::Broker;
+use crate::partition::effective_configs;
+
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DEFAULT: i8 = 5;
+
+pub(crate) fn create_topics(
+    broker: &Broker,
+    req: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
+    let mut seen = std::collections::HashSet::new();
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.to_string();
+            let result = CreatableTopicResult::default()
+                .with_name(t.name.clone())
+                .with_num_partitions(-1)
+                .with_replication_factor(-1);
+            if !seen.insert(name.clone()) {
+                return result
+                    .with_error_code(weir_protocol::kafka::ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes(format!(
+                        "topic '{name}' appears more than once in the request"
+                    ))));
+            }
+            let mut configs = BTreeMap::new();
+            for c in &t.configs {
+                if let Some(v) = &c.value {
+                    configs.insert(c.name.to_string(), v.to_string());
+                }
+            }
+            let (num_partitions, rf) = if t.assignments.is_empty() {
+                (t.num_partitions, t.replication_factor)
+            } else {
+                (
+                    t.assignments.len() as i32,
+                    t.assignments[0].broker_ids.len() as i16,
+                )
+            };
+            match broker.create_topic(&name, num_partitions, rf, configs, req.validate_only) {
+                Ok(meta) => {
+                    let cfgs = (version >= 5).then(|| {
+                        effective_configs(&broker.config, &meta.configs)
+                            .into_iter()
+                            .map(|(k, (v, set))| {
+                                CreatableTopicConfigs::default()
+                                    .with_name(str_bytes(k))
+                                    .with_value(Some(str_bytes(v)))
+                                    .with_config_source(if set {
+                                        SOURCE_TOPIC
+                                    } else {
+                                        SOURCE_DEFAULT
+                                    })
+                            })
+                            .collect()
+                    });
+                    result
+                        .with_topic_id(meta.topic_id)
+                        .with_num_partitions(meta.partitions.len() as i32)
+                        .with_replication_factor(
+                            meta.partitions
+                                .first()
+                                .map_or(1, |p| p.replicas.len() as i16),
+                        )
+                        .with_configs(cfgs)
+                }
+                Err(e) => result
+                    .with_error_code(e.kafka_code())
+                    .with_error_message(message(&e)),
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+pub(crate) fn delete_topics(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    // v0-5 name topics in `topic_names`; v6 in `topics`, by name or by id.
+    let mut targets: Vec<(Option<String>, uuid::Uuid)> = req
+        .topic_names
+        .iter()
+        .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
+        .collect();
+    targets.extend(
+        req.topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id)),
+    );
+    let responses = targets
+        .into_iter()
+        .map(|(name, id)| {
+            let resolved = name.clone().or_else(|| {
+                broker
+                    .metadata
+                    .read(|s| s.topic_by_id(id).map(|t| t.name.clone()))
+            });
+            let result = DeletableTopicResult::default()
+                .with_name(name.map(|n| TopicName(str_bytes(n))))
+                .with_topic_id(id);
+            let Some(resolved) = resolved else {
+                return result
+                    .with_error_code(weir_protocol::kafka::ResponseError::UnknownTopicId.code());
+            };
+            match broker.delete_topic(&resolved) {
+                Ok(meta) => result.with_topic_id(meta.topic_id),
+                Err(e) => result
+                    .with_error_code(e.kafka_code())
+                    .with_error_message(message(&e)),
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+pub(crate) fn create_partitions(
+    broker: &Broker,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let results = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let outcome: Result<(), Error> =
+                broker.create_partitions(&t.name, t.count, req.validate_only);
+            let r = CreatePartitionsTopicResult::default().with_name(t.name);
+            match outcome {
+                Ok(()) => r,
+                Err(e) => r
+                    .with_error_code(e.kafka_code())
+                    .with_error_message(message(&e)),
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}

@@ -1,0 +1,303 @@
+use std::collections::BTreeMap;
+
+use weir_metadata::topic_config::{self as tc, ConfigType};
+use weir_protocol::kafka::ResponseError;
+use weir_protocol::kafka::messages::alter_configs_response::AlterConfigsResourceResponse;
+use weir_protocol::kafka::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use weir_protocol::kafka::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncAlterResponse;
+use weir_protocol::kafka::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+use weir_protocol::kafka::protocol::StrBytes;
+
+use super::{message, str_bytes};
+use crate::broker::Broker;
+use crate::config::BROKER_SYNONYMS;
+use crate::partition::effective_configs;
+use crate::{Error, Result};
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+const BROKER_LOGGER: i8 = 8;
+
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+
+pub(crate) fn describe(
+    broker: &Broker,
+    req: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
+    let results = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let keys: Option<Vec<String>> = r
+                .configuration_keys
+                .map(|k| k.iter().map(|s| s.to_string()).collect());
+            let wanted = |name: &str| keys.as_ref().is_none_or(|k| k.iter().any(|x| x == name));
+            let res = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            match r.resource_type {
+                TOPIC => {
+                    let name = r.resource_name.to_string();
+                    let Some(topic) = broker.metadata.read(|s| s.topic(&name).cloned()) else {
+                        return res
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_error_message(Some(str_bytes(format!(
+                                "topic '{name}' does not exist"
+                            ))));
+                    };
+                    let configs = effective_configs(&broker.config, &topic.configs)
+                        .into_iter()
+                        .filter(|(k, _)| wanted(k))
+                        .map(|(k, (value, set))| {
+                            let def = tc::lookup(k).ok();
+                            let source = if set {
+                                SOURCE_TOPIC
+                            } else {
+                                default_source(broker, k)
+                            };
+                            let mut entry = DescribeConfigsResourceResult::default()
+                                .with_name(str_bytes(k))
+                                .with_value(Some(str_bytes(value.clone())))
+                                .with_config_source(source)
+                                .with_config_type(
+                                    def.map_or(ConfigType::String as i8, |d| d.kind as i8),
+                                );
+                            if req.include_documentation && version >= 3 {
+                                entry = entry.with_documentation(def.map(|d| str_bytes(d.doc)));
+                            }
+                            if req.include_synonyms {
+                                entry = entry.with_synonyms(vec![
+                                    DescribeConfigsSynonym::default()
+                                        .with_name(str_bytes(k))
+                                        .with_value(Some(str_bytes(value)))
+                                        .with_source(source),
+                                ]);
+                            }
+                            entry
+                        })
+                        .collect();
+                    res.with_configs(configs)
+                }
+                BROKER => {
+                    let configs = broker_configs(broker)
+                        .into_iter()
+                        .filter(|(k, _)| wanted(k))
+                        .map(|(k, v)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(str_bytes(k))
+                                .with_value(Some(str_bytes(v)))
+                                .with_read_only(true)
+                                .with_config_source(SOURCE_STATIC_BROKER)
+                                .with_config_type(ConfigType::String as i8)
+                        })
+                        .collect();
+                    res.with_configs(configs)
+                }
+                BROKER_LOGGER => res,
+                _ => res
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes(format!(
+                        "resource type {} is not supported",
+                        r.resource_type
+                    )))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn default_source(broker: &Broker, topic_key: &str) -> i8 {
+    if broker.config.topic_defaults.contains_key(topic_key) {
+        SOURCE_STATIC_BROKER
+    } else {
+        SOURCE_DEFAULT
+    }
+}
+
+/// The broker's own settings, read-only, under Kafka's broker config names.
+fn broker_configs(broker: &Broker) -> BTreeMap<String, String> {
+    let c = &broker.config;
+    let mut m = BTreeMap::new();
+    m.insert("broker.id".into(), c.node_id.to_string());
+    m.insert("node.id".into(), c.node_id.to_string());
+    m.insert(
+        "auto.create.topics.enable".into(),
+        c.auto_create_topics.to_string(),
+    );
+    m.insert("num.partitions".into(), c.num_partitions.to_string());
+    m.insert(
+        "default.replication.factor".into(),
+        c.default_replication_factor.to_string(),
+    );
+    m.insert("log.dirs".into(), c.data_dir.display().to_string());
+    m.insert(
+        "socket.request.max.bytes".into(),
+        c.max_request_bytes.to_string(),
+    );
+    m.insert(
+        "log.retention.check.interval.ms".into(),
+        c.retention_check_interval.as_millis().to_string(),
+    );
+    m.insert(
+        "advertised.listeners".into(),
+        format!(
+            "PLAINTEXT://{}:{}",
+            broker.advertised.0, broker.advertised.1
+        ),
+    );
+    m.insert("listeners".into(), format!("PLAINTEXT://{}", c.listen));
+    for (topic_key, broker_key) in BROKER_SYNONYMS {
+        m.insert(
+            broker_key.to_string(),
+            c.topic_default(topic_key).unwrap_or_default(),
+        );
+    }
+    m
+}
+
+/// `(error_code, error_message)` for an alter outcome.
+fn code_and_message(outcome: Result<()>) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (0, None),
+        Err(e) => (e.kafka_code(), message(&e)),
+    }
+}
+
+fn resource_error(
+    resource_type: i8,
+    resource_name: StrBytes,
+    outcome: Result<()>,
+) -> AlterConfigsResourceResponse {
+    let (code, msg) = code_and_message(outcome);
+    AlterConfigsResourceResponse::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(resource_name)
+        .with_error_code(code)
+        .with_error_message(msg)
+}
+
+fn not_a_topic(resource_type: i8) -> Result<()> {
+    Err(Error::Config(match resource_type {
+        BROKER | BROKER_LOGGER => {
+            "broker configs are static in Weir: set them with `weir serve` flags, env vars or the config file".into()
+        }
+        t => format!("resource type {t} is not supported"),
+    }))
+}
+
+/// AlterConfigs replaces the whole set of topic overrides with the given one.
+pub(crate) fn alter(broker: &Broker, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let outcome = if r.resource_type == TOPIC {
+                let name = r.resource_name.to_string();
+                match broker
+                    .metadata
+                    .read(|s| s.topic(&name).map(|t| t.configs.clone()))
+                {
+                    None => Err(weir_metadata::Error::UnknownTopic(name.clone()).into()),
+                    Some(existing) => {
+                        let mut changes: BTreeMap<String, Option<String>> =
+                            existing.keys().map(|k| (k.clone(), None)).collect();
+                        for c in &r.configs {
+                            changes.insert(
+                                c.name.to_string(),
+                                c.value.as_ref().map(|v| v.to_string()),
+                            );
+                        }
+                        broker.alter_topic_configs(&name, changes, req.validate_only)
+                    }
+                }
+            } else {
+                not_a_topic(r.resource_type)
+            };
+            resource_error(r.resource_type, r.resource_name, outcome)
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// IncrementalAlterConfigs: SET (0), DELETE (1), APPEND (2) and SUBTRACT (3) per config.
+pub(crate) fn incremental_alter(
+    broker: &Broker,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let outcome = if r.resource_type == TOPIC {
+                let name = r.resource_name.to_string();
+                match broker.metadata.read(|s| s.topic(&name).cloned()) {
+                    None => Err(weir_metadata::Error::UnknownTopic(name.clone()).into()),
+                    Some(topic) => {
+                        let eff = effective_configs(&broker.config, &topic.configs);
+                        let mut changes = BTreeMap::new();
+                        let mut bad = None;
+                        for c in &r.configs {
+                            let key = c.name.to_string();
+                            let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                            let current = eff
+                                .get(key.as_str())
+                                .map(|(v, _)| v.clone())
+                                .unwrap_or_default();
+                            let mut items: Vec<String> = current
+                                .split(',')
+                                .map(str::trim)
+                                .filter(|s| !s.is_empty())
+                                .map(String::from)
+                                .collect();
+                            let change = match c.config_operation {
+                                0 => Some(value),
+                                1 => None,
+                                2 => {
+                                    for v in value.split(',').map(str::trim) {
+                                        if !items.iter().any(|i| i == v) {
+                                            items.push(v.to_string());
+                                        }
+                                    }
+                                    Some(items.join(","))
+                                }
+                                3 => {
+                                    let drop: Vec<&str> = value.split(',').map(str::trim).collect();
+                                    items.retain(|i| !drop.contains(&i.as_str()));
+                                    Some(items.join(","))
+                                }
+                                op => {
+                                    bad = Some(Error::Config(format!(
+                                        "unknown config operation {op} for '{key}'"
+                                    )));
+                                    None
+                                }
+                            };
+                            changes.insert(key, change);
+                        }
+                        match bad {
+                            Some(e) => Err(e),
+                            None => broker.alter_topic_configs(&name, changes, req.validate_only),
+                        }
+                    }
+                }
+            } else {
+                not_a_topic(r.resource_type)
+            };
+            let (code, msg) = code_and_message(outcome);
+            IncAlterResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name)
+                .with_error_code(code)
+                .with_error_message(msg)
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}

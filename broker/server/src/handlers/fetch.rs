@@ -1,0 +1,100 @@
+use std::time::Duration;
+
+use weir_protocol::kafka::ResponseError;
+use weir_protocol::kafka::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use weir_protocol::kafka::messages::{FetchRequest, FetchResponse};
+
+use crate::broker::Broker;
+
+/// Serves a fetch, long-polling until `min_bytes` are available or `max_wait_ms` passes.
+///
+/// Fetch sessions (KIP-227) are refused cleanly: every response carries session id 0, so
+/// clients keep sending full fetch requests; an incremental request for a session this broker
+/// never created gets FETCH_SESSION_ID_NOT_FOUND.
+pub(crate) async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
+    if req.session_id != 0 && req.session_epoch > 0 {
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+    }
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let mut appends = broker.subscribe_appends();
+    let mut stop = broker.shutdown_signal();
+    loop {
+        appends.borrow_and_update();
+        let (resp, bytes, errors) = read_all(broker, &req, version);
+        if bytes >= min_bytes.max(1) || errors || tokio::time::Instant::now() >= deadline {
+            return resp;
+        }
+        tokio::select! {
+            changed = appends.changed() => if changed.is_err() { return resp },
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = stop.wait_for(|s| *s) => return resp,
+        }
+    }
+}
+
+fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, usize, bool) {
+    let read_committed = req.isolation_level == 1;
+    let mut budget = if req.max_bytes <= 0 {
+        usize::MAX
+    } else {
+        req.max_bytes as usize
+    };
+    let mut total = 0usize;
+    let mut errors = false;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        let name = t.topic.to_string();
+        let mut parts = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let mut out = PartitionData::default()
+                .with_partition_index(p.partition)
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1)
+                .with_preferred_read_replica((-1).into())
+                .with_aborted_transactions(read_committed.then(Vec::new));
+            let Some(partition) = broker.partition(&name, p.partition) else {
+                errors = true;
+                parts.push(out.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
+                continue;
+            };
+            let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
+            // KIP-74: the first partition with data returns at least one batch, however large.
+            match partition.log.read(p.fetch_offset, limit, total == 0) {
+                Ok(r) => {
+                    total += r.records.len();
+                    budget = budget.saturating_sub(r.records.len());
+                    out = out
+                        .with_high_watermark(r.high_watermark)
+                        .with_last_stable_offset(r.high_watermark)
+                        .with_log_start_offset(r.log_start_offset)
+                        .with_records(Some(r.records));
+                }
+                Err(e) => {
+                    errors = true;
+                    out = out
+                        .with_error_code(e.kafka_code())
+                        .with_high_watermark(partition.log.high_watermark())
+                        .with_last_stable_offset(partition.log.high_watermark())
+                        .with_log_start_offset(partition.log.log_start_offset());
+                }
+            }
+            parts.push(out);
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_topic_id(t.topic_id)
+                .with_partitions(parts),
+        );
+    }
+    let _ = version;
+    (
+        FetchResponse::default().with_responses(topics),
+        total,
+        errors,
+    )
+}

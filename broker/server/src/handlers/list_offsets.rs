@@ -1,0 +1,61 @@
+use weir_protocol::kafka::ResponseError;
+use weir_protocol::kafka::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use weir_protocol::kafka::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::broker::Broker;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+
+pub(crate) fn handle(
+    broker: &Broker,
+    req: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
+    // leader_epoch exists from v4; earlier versions must leave it at its default.
+    let epoch_of = |e: i32| if version >= 4 { e } else { -1 };
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.to_string();
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let resp = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1);
+                    let Some(part) = broker.partition(&name, p.partition_index) else {
+                        return resp.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    let log = &part.log;
+                    let found = match p.timestamp {
+                        LATEST => Ok(Some((log.high_watermark(), -1))),
+                        EARLIEST => Ok(Some((log.log_start_offset(), -1))),
+                        MAX_TIMESTAMP => log.max_timestamp_offset(),
+                        ts if ts >= 0 => log.offset_for_timestamp(ts),
+                        // Other negative specs (KIP-405 local/tiered offsets) mean the log start here.
+                        _ => Ok(Some((log.log_start_offset(), -1))),
+                    };
+                    match found {
+                        Ok(Some((offset, ts))) => resp
+                            .with_offset(offset)
+                            .with_timestamp(ts)
+                            .with_leader_epoch(epoch_of(part.leader_epoch)),
+                        Ok(None) => resp.with_leader_epoch(epoch_of(part.leader_epoch)),
+                        Err(e) => resp.with_error_code(e.kafka_code()),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,97 @@
+use weir_metadata::TopicMeta;
+use weir_protocol::kafka::ResponseError;
+use weir_protocol::kafka::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use weir_protocol::kafka::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+
+use super::str_bytes;
+use crate::broker::Broker;
+
+pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+    let state = broker.metadata.snapshot();
+    // v0: an empty list means all topics; v1+: null means all, empty means none.
+    let requested: Option<Vec<_>> = match req.topics {
+        None => None,
+        Some(t) if t.is_empty() && version == 0 => None,
+        Some(t) => Some(t),
+    };
+    let auto_create = version < 4 || req.allow_auto_topic_creation;
+    let topics = match requested {
+        None => state.topics.values().map(topic_response).collect(),
+        Some(list) => list
+            .into_iter()
+            .map(|t| {
+                let name = match &t.name {
+                    Some(n) => n.to_string(),
+                    None => match state.topic_by_id(t.topic_id) {
+                        Some(m) => m.name.clone(),
+                        None => {
+                            return MetadataResponseTopic::default()
+                                .with_topic_id(t.topic_id)
+                                .with_error_code(ResponseError::UnknownTopicId.code());
+                        }
+                    },
+                };
+                if let Err(e) = weir_metadata::validate_topic_name(&name) {
+                    return error_topic(&name, e.kafka_code());
+                }
+                let found = if auto_create {
+                    broker.auto_create(&name)
+                } else {
+                    Ok(state.topic(&name).cloned())
+                };
+                match found {
+                    Ok(Some(meta)) => topic_response(&meta),
+                    Ok(None) => error_topic(&name, ResponseError::UnknownTopicOrPartition.code()),
+                    Err(e) => error_topic(&name, e.kafka_code()),
+                }
+            })
+            .collect(),
+    };
+    let brokers = state
+        .brokers
+        .values()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.node_id))
+                .with_host(str_bytes(b.host.clone()))
+                .with_port(b.port)
+                .with_rack(b.rack.clone().map(str_bytes))
+        })
+        .collect();
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(str_bytes(broker.metadata.cluster_id())))
+        .with_controller_id(BrokerId(broker.config.node_id))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(i32::MIN)
+}
+
+fn error_topic(name: &str, code: i16) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(name))))
+        .with_error_code(code)
+        .with_topic_authorized_operations(i32::MIN)
+}
+
+fn topic_response(t: &TopicMeta) -> MetadataResponseTopic {
+    let partitions = t
+        .partitions
+        .iter()
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p.partition)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(p.replicas.iter().map(|&r| BrokerId(r)).collect())
+                .with_isr_nodes(p.isr.iter().map(|&r| BrokerId(r)).collect())
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(t.name.clone()))))
+        .with_topic_id(t.topic_id)
+        .with_is_internal(t.name.starts_with("__"))
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(i32::MIN)
+}

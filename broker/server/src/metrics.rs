@@ -1,0 +1,119 @@
+//! Prometheus metrics. Request counts, sizes and latencies are recorded once, in the connection
+//! layer, so handlers carry no metrics code.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabel {
+    pub api: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: Family<ApiLabel, Counter>,
+    pub request_errors: Family<ApiLabel, Counter>,
+    pub latency: Family<ApiLabel, Histogram>,
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
+    pub records_in: Counter,
+    pub connections: Gauge,
+    pub closed_bad_requests: Counter,
+    pub partitions: Gauge,
+    pub log_bytes: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("weir");
+        let requests = Family::<ApiLabel, Counter>::default();
+        let request_errors = Family::<ApiLabel, Counter>::default();
+        let latency = Family::<ApiLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_05, 2.5, 14))
+        });
+        let bytes_in = Counter::default();
+        let bytes_out = Counter::default();
+        let records_in = Counter::default();
+        let connections = Gauge::default();
+        let closed_bad_requests = Counter::default();
+        let partitions = Gauge::default();
+        let log_bytes = Gauge::default();
+        registry.register(
+            "requests",
+            "Kafka requests handled, by API",
+            requests.clone(),
+        );
+        registry.register(
+            "request_errors",
+            "Responses carrying at least one error code, by API",
+            request_errors.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from a full request frame to its encoded response",
+            latency.clone(),
+        );
+        registry.register(
+            "network_received_bytes",
+            "Request bytes read from clients",
+            bytes_in.clone(),
+        );
+        registry.register(
+            "network_sent_bytes",
+            "Response bytes written to clients",
+            bytes_out.clone(),
+        );
+        registry.register(
+            "produced_records",
+            "Records appended by Produce requests",
+            records_in.clone(),
+        );
+        registry.register(
+            "connections",
+            "Open client connections",
+            connections.clone(),
+        );
+        registry.register(
+            "bad_requests",
+            "Connections closed for an undecodable or oversized request",
+            closed_bad_requests.clone(),
+        );
+        registry.register(
+            "partitions",
+            "Partitions hosted by this broker",
+            partitions.clone(),
+        );
+        registry.register(
+            "log_size_bytes",
+            "Bytes in all partition logs on this broker",
+            log_bytes.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_errors,
+            latency,
+            bytes_in,
+            bytes_out,
+            records_in,
+            connections,
+            closed_bad_requests,
+            partitions,
+            log_bytes,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,210 @@
+//! Sockets: accept Kafka connections and serve each one request at a time, in order, as Kafka
+//! does (a client pipelines; responses go back in request order).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use weir_protocol::kafka::messages::{ApiKey, ResponseKind};
+use weir_protocol::{Decoded, api_versions_response, decode_request, encode_response, read_frame};
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::metrics::ApiLabel;
+use crate::{Result, handlers, http};
+
+/// A running broker: its bound addresses and the handle to stop it.
+pub struct RunningBroker {
+    pub broker: Arc<Broker>,
+    pub kafka_addr: SocketAddr,
+    pub http_addr: Option<SocketAddr>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningBroker {
+    /// Stops accepting, lets in-flight requests finish (long polls return early), then flushes
+    /// and closes every log.
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.broker.begin_shutdown();
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = self.tasks.join_next() => if next.is_none() { break },
+                _ = &mut deadline => {
+                    tracing::warn!("connections still open after 10 s; closing anyway");
+                    self.tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        self.broker.close()
+    }
+}
+
+/// Binds the listeners, opens the data directory and starts serving.
+pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
+    let listener = TcpListener::bind(config.listen).await?;
+    let kafka_addr = listener.local_addr()?;
+    let http_listener = match config.http_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let advertised = config.advertised.clone().unwrap_or_else(|| {
+        let ip = kafka_addr.ip();
+        let host = if ip.is_unspecified() {
+            "localhost".to_string()
+        } else {
+            ip.to_string()
+        };
+        (host, kafka_addr.port())
+    });
+    let retention_every = config.retention_check_interval;
+    let broker = Broker::open(config, advertised)?;
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(accept_loop(broker.clone(), listener));
+    if let Some(l) = http_listener {
+        let mut stop = broker.shutdown_signal();
+        let app = http::router(broker.clone());
+        tasks.spawn(async move {
+            let served = axum::serve(l, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "http server failed");
+            }
+        });
+    }
+    tasks.spawn(housekeeping_loop(broker.clone(), retention_every));
+    Ok(RunningBroker {
+        broker,
+        kafka_addr,
+        http_addr,
+        tasks,
+    })
+}
+
+async fn housekeeping_loop(broker: Arc<Broker>, retention_every: Duration) {
+    let mut stop = broker.shutdown_signal();
+    let tick = Duration::from_millis(100).min(retention_every);
+    let mut last_retention = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let retention = last_retention.elapsed() >= retention_every;
+        if retention {
+            last_retention = Instant::now();
+        }
+        let b = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || b.housekeeping(retention)).await;
+    }
+}
+
+async fn accept_loop(broker: Arc<Broker>, listener: TcpListener) {
+    let mut stop = broker.shutdown_signal();
+    let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    let mut conns = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let b = broker.clone();
+                conns.spawn(async move {
+                    b.metrics.connections.inc();
+                    if let Err(e) = serve_connection(&b, stream, peer).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    b.metrics.connections.dec();
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        while conns.try_join_next().is_some() {}
+    }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
+}
+
+async fn serve_connection(broker: &Broker, stream: TcpStream, peer: SocketAddr) -> Result<()> {
+    stream.set_nodelay(true)?;
+    let (r, w) = stream.into_split();
+    let mut reader = BufReader::with_capacity(64 * 1024, r);
+    let mut writer = BufWriter::with_capacity(64 * 1024, w);
+    let mut stop = broker.shutdown_signal();
+    let max = broker.config.max_request_bytes;
+    loop {
+        let frame = tokio::select! {
+            f = read_frame(&mut reader, max) => f,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        };
+        let frame = match frame {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                broker.metrics.closed_bad_requests.inc();
+                tracing::warn!(%peer, error = %e, "closing connection: unreadable request frame");
+                return Ok(());
+            }
+        };
+        let started = Instant::now();
+        broker.metrics.bytes_in.inc_by(frame.len() as u64 + 4);
+        let (api, version, correlation_id, response) = match decode_request(frame) {
+            Ok(Decoded::Request(req)) => {
+                let (api, version, cid) = (req.api, req.version, req.header.correlation_id);
+                (api, version, cid, handlers::handle(broker, *req).await)
+            }
+            Ok(Decoded::ApiVersionsFallback { correlation_id }) => {
+                let body = api_versions_response(
+                    weir_protocol::kafka::ResponseError::UnsupportedVersion.code(),
+                );
+                (
+                    ApiKey::ApiVersions,
+                    0,
+                    correlation_id,
+                    Some(ResponseKind::ApiVersions(body)),
+                )
+            }
+            Err(e) => {
+                broker.metrics.closed_bad_requests.inc();
+                tracing::warn!(%peer, error = %e, "closing connection: request cannot be served");
+                return Ok(());
+            }
+        };
+        let label = ApiLabel {
+            api: format!("{api:?}"),
+        };
+        broker.metrics.requests.get_or_create(&label).inc();
+        if let Some(body) = response {
+            let bytes = encode_response(api, version, correlation_id, &body)?;
+            broker.metrics.bytes_out.inc_by(bytes.len() as u64);
+            writer.write_all(&bytes).await?;
+            writer.flush().await?;
+        }
+        broker
+            .metrics
+            .latency
+            .get_or_create(&label)
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
