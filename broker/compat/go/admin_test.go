@@ -17,7 +17,14 @@ import (
 
 func produceN(t *testing.T, topic string, partition int32, n int, ts func(i int) time.Time) {
 	t.Helper()
-	cl := newClient(t, shared, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner())}
+	if ts != nil {
+		// franz-go measures RecordDeliveryTimeout from the record's own Timestamp, so records with
+		// explicit old timestamps (1970) would "time out" client-side before being sent. The
+		// per-record context (ctxT, 60 s) still bounds the produce.
+		opts = append(opts, kgo.RecordDeliveryTimeout(0))
+	}
+	cl := newClient(t, shared, opts...)
 	for i := 0; i < n; i++ {
 		r := &kgo.Record{Partition: partition, Value: []byte(fmt.Sprint("v", i))}
 		if ts != nil {

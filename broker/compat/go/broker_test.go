@@ -175,7 +175,26 @@ func TestMain(m *testing.M) {
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "broker stderr tail (%s):\n%s\n", b.stderrLog, b.stderrTail())
 	}
+	_ = os.Remove(b.stderrLog)
 	os.Exit(code)
+}
+
+// startBrokerT starts a broker owned by one test: on failure its stderr tail is logged, then it is
+// stopped (SIGTERM; an unclean exit fails the test) and its files are removed.
+func startBrokerT(t *testing.T, extra ...string) *broker {
+	t.Helper()
+	b, err := startBroker(extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // runs last (cleanups are LIFO)
+		if err := b.stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		_ = os.Remove(b.stderrLog)
+	})
+	reportOnFailure(t, b)
+	return b
 }
 
 // ---- client helpers ----

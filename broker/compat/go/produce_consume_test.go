@@ -194,19 +194,10 @@ func TestProduceMultiPartitionFetchFromMiddle(t *testing.T) {
 // with the default (true) and a client that allows auto creation, the topic appears.
 func TestAutoCreateTopics(t *testing.T) {
 	t.Run("disabled", func(t *testing.T) {
-		b, err := startBroker("--auto-create-topics", "false")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			if err := b.stop(); err != nil {
-				t.Errorf("stop: %v", err)
-			}
-		}()
-		reportOnFailure(t, b)
+		b := startBrokerT(t, "--auto-create-topics", "false")
 		cl := newClient(t, b, kgo.AllowAutoTopicCreation(), kgo.UnknownTopicRetries(2),
 			kgo.RecordDeliveryTimeout(20*time.Second))
-		err = cl.ProduceSync(ctxT(t), &kgo.Record{Topic: "go-no-such-topic", Value: []byte("x")}).FirstErr()
+		err := cl.ProduceSync(ctxT(t), &kgo.Record{Topic: "go-no-such-topic", Value: []byte("x")}).FirstErr()
 		if !errors.Is(err, kerr.UnknownTopicOrPartition) {
 			t.Fatalf("want UNKNOWN_TOPIC_OR_PARTITION, got %v", err)
 		}

@@ -103,7 +103,9 @@ async function startBroker(extraArgs = [], { dataDir } = {}) {
 
   let exitInfo = null;
   const waitExit = async (ms) => {
-    const r = await Promise.race([exited, new Promise((res) => setTimeout(() => res(null), ms))]);
+    let timer;
+    const r = await Promise.race([exited, new Promise((res) => { timer = setTimeout(() => res(null), ms); })]);
+    clearTimeout(timer);
     if (r) exitInfo = r;
     return r;
   };
@@ -128,6 +130,7 @@ async function startBroker(extraArgs = [], { dataDir } = {}) {
         exitInfo = exitInfo || { code: proc.exitCode, signal: proc.signalCode };
       }
       if (ownDir && !keepData) fs.rmSync(dataDir, { recursive: true, force: true });
+      console.log(`# weir stopped: ${JSON.stringify(exitInfo)}`);
       return exitInfo;
     },
   };

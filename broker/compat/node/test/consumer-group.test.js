@@ -44,10 +44,17 @@ test('producer -> consumer.run eachMessage (consumer group)',
           if (got.length >= sent.length) done();
         },
       });
-      await Promise.race([
-        all,
-        new Promise((_, rej) => setTimeout(() => rej(new Error(`only ${got.length}/10 messages consumed in 60 s`)), 60_000)),
-      ]);
+      let timer;
+      try {
+        await Promise.race([
+          all,
+          new Promise((_, rej) => {
+            timer = setTimeout(() => rej(new Error(`only ${got.length}/10 messages consumed in 60 s`)), 60_000);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
       assert.equal(got.length, 10);
       for (const p of [0, 1]) {
         const mine = got.filter((g) => g.partition === p);

@@ -134,15 +134,25 @@ public final class WeirBroker implements AutoCloseable {
         }
     }
 
-    /** SIGTERM, wait up to 20 s, then SIGKILL. Returns the exit code. */
+    /** SIGTERM, wait up to 20 s, then SIGKILL. Fails (throws) unless the broker exited cleanly on SIGTERM. */
     @Override
     public void close() throws Exception {
+        int exitCode = 0;
         if (process.isAlive()) {
             process.destroy(); // SIGTERM on Linux
             if (!process.waitFor(20, TimeUnit.SECONDS)) {
                 System.err.println("[weir] broker did not exit 20s after SIGTERM; killing");
                 process.destroyForcibly();
                 process.waitFor(10, TimeUnit.SECONDS);
+                exitCode = -1;
+            } else {
+                exitCode = process.exitValue();
+            }
+        } else {
+            exitCode = process.exitValue(); // died on its own during the tests
+            System.err.println("[weir] broker was no longer running at shutdown (exit " + exitCode + ")");
+            if (exitCode == 0) {
+                exitCode = -2;
             }
         }
         String errs = tail(stderrLog);
@@ -150,6 +160,11 @@ public final class WeirBroker implements AutoCloseable {
             System.err.println("[weir] broker stderr tail (" + stderrLog + "):\n" + errs);
         }
         deleteRecursively(dataDir);
+        Files.deleteIfExists(stderrLog); // failures already printed the tail (BrokerTestBase.StderrOnFailure)
+        if (exitCode != 0) {
+            throw new IllegalStateException("broker exited with code " + exitCode + " after SIGTERM; stderr tail:\n"
+                    + errs);
+        }
     }
 
     private static void deleteRecursively(Path p) {

@@ -1,0 +1,280 @@
+//! Malformed and hostile requests over a raw socket: the broker answers with Kafka's error codes
+//! or closes that one connection, and keeps serving everyone else.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use common::Weir;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader,
+    TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+fn connect(weir: &Weir) -> TcpStream {
+    let s = TcpStream::connect(&weir.kafka).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s
+}
+
+fn request<T: Encodable>(api: ApiKey, version: i16, body: &T) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    buf.put_i32(0);
+    RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(11)
+        .with_client_id(Some(StrBytes::from_static_str("raw")))
+        .encode(&mut buf, api.request_header_version(version))
+        .expect("header");
+    body.encode(&mut buf, version).expect("body");
+    let n = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&n.to_be_bytes());
+    buf.to_vec()
+}
+
+fn read_response(s: &mut TcpStream) -> Option<Bytes> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).ok()?;
+    Some(Bytes::from(body))
+}
+
+/// True when the broker closed the connection (EOF) rather than answering.
+fn closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    matches!(s.read(&mut b), Ok(0))
+        || matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+}
+
+fn still_serving(weir: &Weir) {
+    let mut s = connect(weir);
+    s.write_all(&request(
+        ApiKey::ApiVersions,
+        3,
+        &kafka_protocol::messages::ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("t"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+    ))
+    .expect("write");
+    let mut r = read_response(&mut s).expect("ApiVersions answered after bad input");
+    let header = ResponseHeader::decode(&mut r, 0).expect("header");
+    assert_eq!(header.correlation_id, 11);
+    let body = ApiVersionsResponse::decode(&mut r, 3).expect("body");
+    assert_eq!(body.error_code, 0);
+}
+
+#[test]
+fn oversized_negative_truncated_and_garbage_frames_close_only_that_connection() {
+    let weir = Weir::start(&["--socket-request-max-bytes", "1048576"]);
+    for frame in [
+        i32::MAX.to_be_bytes().to_vec(),
+        (-5i32).to_be_bytes().to_vec(),
+        2_000_000i32.to_be_bytes().to_vec(),
+        {
+            let mut v = 12i32.to_be_bytes().to_vec();
+            v.extend_from_slice(b"garbage!1234");
+            v
+        },
+        {
+            let mut v = 6i32.to_be_bytes().to_vec();
+            v.extend_from_slice(&[0x7f, 0x7f, 0, 0, 0, 1]); // unknown api key, too short header
+            v
+        },
+    ] {
+        let mut s = connect(&weir);
+        s.write_all(&frame).expect("write");
+        assert!(
+            closed(&mut s),
+            "frame {frame:?} should close the connection"
+        );
+        still_serving(&weir);
+    }
+    // A frame that promises more than it sends, then hangs up.
+    let mut s = connect(&weir);
+    s.write_all(&100i32.to_be_bytes()).expect("write");
+    s.write_all(&[0, 3, 0]).expect("write");
+    drop(s);
+    still_serving(&weir);
+}
+
+#[test]
+fn unknown_api_versions_version_gets_the_v0_fallback() {
+    let weir = Weir::start(&[]);
+    let mut s = connect(&weir);
+    let mut frame = BytesMut::new();
+    frame.put_i32(10);
+    frame.put_i16(ApiKey::ApiVersions as i16);
+    frame.put_i16(99);
+    frame.put_i32(77);
+    frame.put_i16(-1);
+    s.write_all(&frame).expect("write");
+    let mut r = read_response(&mut s).expect("fallback response");
+    let header = ResponseHeader::decode(&mut r, 0).expect("header");
+    assert_eq!(header.correlation_id, 77);
+    let body = ApiVersionsResponse::decode(&mut r, 0).expect("v0 body");
+    assert_eq!(body.error_code, 35, "UNSUPPORTED_VERSION");
+    let produce = body
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::Produce as i16)
+        .expect("Produce listed");
+    assert!(produce.max_version >= 9);
+}
+
+#[test]
+fn hostile_array_length_and_unsupported_version_close_the_connection() {
+    let weir = Weir::start(&[]);
+    // Produce v9 whose topic array claims ~4 billion entries in a 30-byte frame.
+    let mut f = BytesMut::new();
+    f.put_i16(ApiKey::Produce as i16);
+    f.put_i16(9);
+    f.put_i32(1);
+    f.put_i16(-1);
+    f.put_u8(0);
+    f.put_u8(0);
+    f.put_i16(1);
+    f.put_i32(1000);
+    f.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    let mut framed = (f.len() as i32).to_be_bytes().to_vec();
+    framed.extend_from_slice(&f);
+    let mut s = connect(&weir);
+    s.write_all(&framed).expect("write");
+    assert!(closed(&mut s));
+    still_serving(&weir);
+    // Produce v2 is below what Weir (and Kafka 4) serve.
+    let mut s = connect(&weir);
+    let mut raw = request(ApiKey::Produce, 3, &ProduceRequest::default());
+    raw[6..8].copy_from_slice(&2i16.to_be_bytes());
+    s.write_all(&raw).expect("write");
+    assert!(closed(&mut s));
+    still_serving(&weir);
+}
+
+fn batch(value: &str) -> Bytes {
+    let rec = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1000,
+        key: None,
+        value: Some(Bytes::copy_from_slice(value.as_bytes())),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&rec],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
+    buf.freeze()
+}
+
+fn produce(weir: &Weir, topic: &str, acks: i16, records: Bytes) -> (i16, Option<String>) {
+    let req = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records)),
+                ]),
+        ]);
+    let mut s = connect(weir);
+    s.write_all(&request(ApiKey::Produce, 9, &req))
+        .expect("write");
+    let mut r = read_response(&mut s).expect("produce response");
+    ResponseHeader::decode(&mut r, 1).expect("header");
+    let resp = ProduceResponse::decode(&mut r, 9).expect("body");
+    let p = &resp.responses[0].partition_responses[0];
+    (
+        p.error_code,
+        p.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+#[test]
+fn corrupt_and_invalid_batches_get_kafka_error_codes() {
+    let weir = Weir::start(&[]);
+    // Create the topic through auto-creation with a good record first.
+    let mut md = connect(&weir);
+    md.write_all(&request(
+        ApiKey::Metadata,
+        9,
+        &kafka_protocol::messages::MetadataRequest::default()
+            .with_topics(Some(vec![
+                kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_static_str("raw")))),
+            ]))
+            .with_allow_auto_topic_creation(true),
+    ))
+    .expect("write");
+    read_response(&mut md).expect("metadata");
+    assert_eq!(produce(&weir, "raw", 1, batch("good")).0, 0);
+
+    let mut corrupt = batch("bad crc").to_vec();
+    let n = corrupt.len();
+    corrupt[n - 1] ^= 0x55;
+    let (code, msg) = produce(&weir, "raw", 1, Bytes::from(corrupt));
+    assert_eq!(code, 2, "CORRUPT_MESSAGE");
+    assert!(msg.unwrap_or_default().contains("CRC"));
+
+    let mut old_magic = batch("magic").to_vec();
+    old_magic[16] = 1;
+    assert_eq!(
+        produce(&weir, "raw", 1, Bytes::from(old_magic)).0,
+        87,
+        "INVALID_RECORD"
+    );
+    assert_eq!(produce(&weir, "raw", 1, Bytes::from_static(b"short")).0, 2);
+    assert_eq!(
+        produce(&weir, "raw", 7, batch("acks")).0,
+        21,
+        "INVALID_REQUIRED_ACKS"
+    );
+    assert_eq!(
+        produce(&weir, "nope", 1, batch("x")).0,
+        3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    // Nothing bad was appended: the next good record lands at offset 1.
+    let mut s = connect(&weir);
+    let req = kafka_protocol::messages::ListOffsetsRequest::default().with_topics(vec![
+        kafka_protocol::messages::list_offsets_request::ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("raw")))
+            .with_partitions(vec![
+                kafka_protocol::messages::list_offsets_request::ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(-1),
+            ]),
+    ]);
+    s.write_all(&request(ApiKey::ListOffsets, 7, &req))
+        .expect("write");
+    let mut r = read_response(&mut s).expect("list offsets");
+    ResponseHeader::decode(&mut r, 1).expect("header");
+    let resp = kafka_protocol::messages::ListOffsetsResponse::decode(&mut r, 7).expect("body");
+    assert_eq!(resp.topics[0].partitions[0].offset, 1);
+}

@@ -1,0 +1,196 @@
+//! Shared harness: starts the real `weir` binary on ephemeral ports with a fresh data dir.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::FutureProducer;
+
+pub struct Weir {
+    child: Option<Child>,
+    pub kafka: String,
+    pub http: String,
+    pub data: PathBuf,
+    extra: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+fn spawn(data: &Path, listen: &str, extra: &[String]) -> (Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "serve",
+            "--listen",
+            listen,
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn weir");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("weir ready:") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("weir did not become ready within 30 s");
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .expect("ready line field")
+            .to_string()
+    };
+    (child, field("kafka="), field("http="))
+}
+
+impl Weir {
+    pub fn start(extra: &[&str]) -> Weir {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let data = tmp.path().join("data");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, kafka, http) = spawn(&data, "127.0.0.1:0", &extra);
+        Weir {
+            child: Some(child),
+            kafka,
+            http,
+            data,
+            extra,
+            _tmp: Some(tmp),
+        }
+    }
+
+    /// SIGTERM and wait: the clean shutdown path.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let status = c.wait().expect("wait");
+            assert!(status.success(), "weir exited with {status}");
+        }
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill");
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same data dir and port.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill first");
+        let (child, kafka, http) = spawn(&self.data, &self.kafka, &self.extra);
+        assert_eq!(kafka, self.kafka);
+        self.child = Some(child);
+        self.http = http;
+    }
+
+    pub fn producer(&self, extra: &[(&str, &str)]) -> FutureProducer {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.kafka)
+            .set("message.timeout.ms", "10000");
+        for (k, v) in extra {
+            c.set(*k, *v);
+        }
+        c.create().expect("producer")
+    }
+
+    pub fn consumer(&self) -> BaseConsumer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.kafka)
+            .set("group.id", "unused-manual-assignment")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .create()
+            .expect("consumer")
+    }
+
+    pub fn admin(&self) -> AdminClient<DefaultClientContext> {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.kafka)
+            .create()
+            .expect("admin")
+    }
+
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.http).expect("http connect");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        let code = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (code, body)
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Reads `n` messages from `topic`/`partition` starting at `offset` with manual assignment.
+pub fn consume(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    n: usize,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+        .expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {n} messages arrived",
+            out.len()
+        );
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            out.push(m.expect("consume error").detach());
+        }
+    }
+    out
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}

@@ -1,0 +1,433 @@
+//! Produce/consume and admin round trips with librdkafka (the `rdkafka` crate) against the real
+//! `weir` binary.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Weir, consume, runtime};
+use rdkafka::admin::{
+    AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::consumer::Consumer;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Offset, TopicPartitionList};
+
+const T: Duration = Duration::from_secs(15);
+
+#[test]
+fn every_codec_round_trips_keys_headers_and_nulls() {
+    let weir = Weir::start(&[]);
+    let rt = runtime();
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let topic = format!("codec-{codec}");
+        let producer = weir.producer(&[
+            ("compression.type", codec),
+            ("linger.ms", "5"),
+            ("acks", "all"),
+        ]);
+        let sent: Vec<(String, Option<String>)> = (0..300)
+            .map(|i| {
+                (
+                    format!("key-{i}"),
+                    (i % 7 != 0).then(|| format!("value {i} {}", "x".repeat(i % 50))),
+                )
+            })
+            .collect();
+        rt.block_on(async {
+            let futures: Vec<_> = sent
+                .iter()
+                .enumerate()
+                .map(|(i, (k, v))| {
+                    let headers = OwnedHeaders::new()
+                        .insert(Header {
+                            key: "n",
+                            value: Some(&i.to_string()),
+                        })
+                        .insert(Header {
+                            key: "dup",
+                            value: Some("a"),
+                        })
+                        .insert(Header {
+                            key: "dup",
+                            value: Some("b"),
+                        })
+                        .insert(Header::<&str> {
+                            key: "nullh",
+                            value: None,
+                        });
+                    let mut rec = FutureRecord::to(&topic).key(k).headers(headers);
+                    if let Some(v) = v {
+                        rec = rec.payload(v);
+                    }
+                    producer.send(rec, T)
+                })
+                .collect();
+            for (i, f) in futures.into_iter().enumerate() {
+                let d = f
+                    .await
+                    .unwrap_or_else(|(e, _)| panic!("{codec}: delivery failed: {e}"));
+                assert_eq!(d.offset, i as i64, "{codec}: offsets are assigned in order");
+            }
+        });
+        let got = consume(&weir.consumer(), &topic, 0, 0, sent.len());
+        for (i, (m, (k, v))) in got.iter().zip(&sent).enumerate() {
+            assert_eq!(m.offset(), i as i64);
+            assert_eq!(m.key(), Some(k.as_bytes()));
+            assert_eq!(
+                m.payload(),
+                v.as_ref().map(|v| v.as_bytes()),
+                "{codec}: value {i}"
+            );
+            let h = m.headers().expect("headers");
+            let hs: Vec<(String, Option<Vec<u8>>)> = h
+                .iter()
+                .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec())))
+                .collect();
+            assert_eq!(
+                hs,
+                vec![
+                    ("n".into(), Some(i.to_string().into_bytes())),
+                    ("dup".into(), Some(b"a".to_vec())),
+                    ("dup".into(), Some(b"b".to_vec())),
+                    ("nullh".into(), None),
+                ],
+                "{codec}: headers, duplicates and null values kept in order"
+            );
+        }
+    }
+}
+
+#[test]
+fn admin_create_describe_alter_partitions_delete() {
+    let weir = Weir::start(&["--auto-create-topics", "false"]);
+    let admin = weir.admin();
+    let rt = runtime();
+    let opts = AdminOptions::new().operation_timeout(Some(T));
+    rt.block_on(async {
+        // validate_only does not create.
+        let r = admin
+            .create_topics(
+                &[NewTopic::new("orders", 3, TopicReplication::Fixed(1))
+                    .set("retention.ms", "3600000")],
+                &AdminOptions::new()
+                    .operation_timeout(Some(T))
+                    .validate_only(true),
+            )
+            .await
+            .expect("create");
+        assert!(r[0].is_ok(), "{r:?}");
+        let md = weir.consumer().fetch_metadata(None, T).expect("metadata");
+        assert!(md.topics().iter().all(|t| t.name() != "orders"));
+
+        let r = admin
+            .create_topics(
+                &[
+                    NewTopic::new("orders", 3, TopicReplication::Fixed(1))
+                        .set("retention.ms", "3600000"),
+                    NewTopic::new("bad/name", 1, TopicReplication::Fixed(1)),
+                    NewTopic::new("toomany", 1, TopicReplication::Fixed(3)),
+                    NewTopic::new("badcfg", 1, TopicReplication::Fixed(1))
+                        .set("retention.ms", "soon"),
+                    NewTopic::new("unknowncfg", 1, TopicReplication::Fixed(1))
+                        .set("no.such.config", "1"),
+                ],
+                &opts,
+            )
+            .await
+            .expect("create");
+        assert!(r[0].is_ok(), "{r:?}");
+        assert_eq!(
+            r[1].as_ref().expect_err("bad name").1,
+            RDKafkaErrorCode::InvalidTopic
+        );
+        assert_eq!(
+            r[2].as_ref().expect_err("rf").1,
+            RDKafkaErrorCode::InvalidReplicationFactor
+        );
+        assert_eq!(
+            r[3].as_ref().expect_err("cfg").1,
+            RDKafkaErrorCode::InvalidConfig
+        );
+        assert_eq!(
+            r[4].as_ref().expect_err("cfg").1,
+            RDKafkaErrorCode::InvalidConfig
+        );
+        let again = admin
+            .create_topics(
+                &[NewTopic::new("orders", 1, TopicReplication::Fixed(1))],
+                &opts,
+            )
+            .await
+            .expect("create");
+        assert_eq!(
+            again[0].as_ref().expect_err("exists").1,
+            RDKafkaErrorCode::TopicAlreadyExists
+        );
+
+        let md = weir
+            .consumer()
+            .fetch_metadata(Some("orders"), T)
+            .expect("metadata");
+        let t = &md.topics()[0];
+        assert_eq!(t.partitions().len(), 3);
+        assert!(
+            t.partitions()
+                .iter()
+                .all(|p| p.leader() == 1 && p.isr() == [1])
+        );
+
+        let cfg = admin
+            .describe_configs(&[ResourceSpecifier::Topic("orders")], &opts)
+            .await
+            .expect("describe");
+        let res = cfg[0].as_ref().expect("resource");
+        let map = res.entry_map();
+        assert_eq!(map["retention.ms"].value.as_deref(), Some("3600000"));
+        assert!(!map["retention.ms"].is_default);
+        assert_eq!(map["cleanup.policy"].value.as_deref(), Some("delete"));
+        assert!(map["cleanup.policy"].is_default);
+
+        let altered = admin
+            .alter_configs(
+                &[AlterConfig::new(ResourceSpecifier::Topic("orders"))
+                    .set("retention.ms", "1000")
+                    .set("segment.bytes", "4096")],
+                &opts,
+            )
+            .await
+            .expect("alter");
+        assert!(altered[0].is_ok(), "{altered:?}");
+        let cfg = admin
+            .describe_configs(&[ResourceSpecifier::Topic("orders")], &opts)
+            .await
+            .expect("describe");
+        let map_owned = cfg[0].as_ref().expect("resource");
+        let map = map_owned.entry_map();
+        assert_eq!(map["retention.ms"].value.as_deref(), Some("1000"));
+        assert_eq!(map["segment.bytes"].value.as_deref(), Some("4096"));
+        let bad = admin
+            .alter_configs(
+                &[AlterConfig::new(ResourceSpecifier::Topic("orders")).set("retention.ms", "x")],
+                &opts,
+            )
+            .await
+            .expect("alter");
+        // rdkafka 0.39's alter_configs reports Ok for every resource whatever the broker said,
+        // so check the effect instead: the invalid change was refused and nothing changed.
+        drop(bad);
+        let cfg = admin
+            .describe_configs(&[ResourceSpecifier::Topic("orders")], &opts)
+            .await
+            .expect("describe");
+        let after = cfg[0].as_ref().expect("resource").entry_map();
+        assert_eq!(after["retention.ms"].value.as_deref(), Some("1000"));
+        assert_eq!(after["segment.bytes"].value.as_deref(), Some("4096"));
+        let missing = admin
+            .describe_configs(&[ResourceSpecifier::Topic("missing")], &opts)
+            .await
+            .expect("describe");
+        // (rdkafka 0.39 drops per-resource errors here too; the Python suite checks the code.)
+        assert!(missing[0].as_ref().map_or(true, |r| r.entries.is_empty()));
+
+        let broker_cfg = admin
+            .describe_configs(&[ResourceSpecifier::Broker(1)], &opts)
+            .await
+            .expect("describe broker");
+        let b = broker_cfg[0].as_ref().expect("broker resource");
+        assert_eq!(
+            b.entry_map()["auto.create.topics.enable"].value.as_deref(),
+            Some("false")
+        );
+
+        let p = admin
+            .create_partitions(&[NewPartitions::new("orders", 5)], &opts)
+            .await
+            .expect("partitions");
+        assert!(p[0].is_ok(), "{p:?}");
+        let shrink = admin
+            .create_partitions(&[NewPartitions::new("orders", 2)], &opts)
+            .await
+            .expect("partitions");
+        assert_eq!(
+            shrink[0].as_ref().expect_err("shrink").1,
+            RDKafkaErrorCode::InvalidPartitions
+        );
+        let md = weir
+            .consumer()
+            .fetch_metadata(Some("orders"), T)
+            .expect("metadata");
+        assert_eq!(md.topics()[0].partitions().len(), 5);
+
+        // Records reach the new partitions.
+        let producer = weir.producer(&[]);
+        let d = producer
+            .send(
+                FutureRecord::to("orders")
+                    .partition(4)
+                    .key("k")
+                    .payload("v"),
+                T,
+            )
+            .await
+            .expect("produce to new partition");
+        assert_eq!((d.partition, d.offset), (4, 0));
+
+        let del = admin
+            .delete_topics(&["orders", "missing"], &opts)
+            .await
+            .expect("delete");
+        assert!(del[0].is_ok());
+        assert_eq!(
+            del[1].as_ref().expect_err("missing").1,
+            RDKafkaErrorCode::UnknownTopicOrPartition
+        );
+        let md = weir.consumer().fetch_metadata(None, T).expect("metadata");
+        assert!(md.topics().iter().all(|t| t.name() != "orders"));
+        // Auto-create is off: producing to an unknown topic fails instead of creating it.
+        let err = producer
+            .send(
+                FutureRecord::to("orders").key("k").payload("v"),
+                Duration::from_secs(3),
+            )
+            .await
+            .expect_err("unknown topic");
+        let code = err.0.rdkafka_error_code();
+        assert!(
+            matches!(
+                code,
+                Some(
+                    RDKafkaErrorCode::UnknownTopicOrPartition
+                        | RDKafkaErrorCode::UnknownTopic
+                        | RDKafkaErrorCode::MessageTimedOut
+                )
+            ),
+            "{err:?}"
+        );
+    });
+}
+
+#[test]
+fn list_offsets_by_timestamp_watermarks_and_delete_records() {
+    let weir = Weir::start(&[]);
+    let rt = runtime();
+    let producer = weir.producer(&[("linger.ms", "50")]);
+    rt.block_on(async {
+        let futures: Vec<_> = [1000i64, 2000, 3000, 2500, 4000]
+            .iter()
+            .map(|ts| {
+                producer.send(
+                    FutureRecord::to("times")
+                        .key("k")
+                        .payload("v")
+                        .timestamp(*ts),
+                    T,
+                )
+            })
+            .collect();
+        for f in futures {
+            f.await.expect("delivered");
+        }
+    });
+    let consumer = weir.consumer();
+    let lookup = |ts: i64| {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("times", 0, Offset::Offset(ts))
+            .expect("tpl");
+        let r = consumer
+            .offsets_for_times(tpl, T)
+            .expect("offsets_for_times");
+        r.find_partition("times", 0).expect("partition").offset()
+    };
+    assert_eq!(lookup(2000), Offset::Offset(1));
+    assert_eq!(lookup(2001), Offset::Offset(2));
+    assert_eq!(lookup(3500), Offset::Offset(4));
+    assert_eq!(lookup(0), Offset::Offset(0));
+    assert_eq!(lookup(9_999_999), Offset::End);
+    assert_eq!(
+        consumer
+            .fetch_watermarks("times", 0, T)
+            .expect("watermarks"),
+        (0, 5)
+    );
+
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("times", 0, Offset::Offset(3))
+        .expect("tpl");
+    let out = rt
+        .block_on(weir.admin().delete_records(&tpl, &AdminOptions::new()))
+        .expect("delete records");
+    assert_eq!(
+        out.find_partition("times", 0).expect("p").offset(),
+        Offset::Offset(3)
+    );
+    assert_eq!(
+        consumer
+            .fetch_watermarks("times", 0, T)
+            .expect("watermarks"),
+        (3, 5)
+    );
+    let got = consume(&consumer, "times", 0, 3, 2);
+    assert_eq!(got[0].offset(), 3);
+    assert_eq!(got[0].timestamp().to_millis(), Some(2500));
+}
+
+#[test]
+fn oversized_records_are_refused_and_the_broker_keeps_serving() {
+    let weir = Weir::start(&[]);
+    let rt = runtime();
+    let admin = weir.admin();
+    rt.block_on(async {
+        let r = admin
+            .create_topics(
+                &[NewTopic::new("small", 1, TopicReplication::Fixed(1))
+                    .set("max.message.bytes", "1024")],
+                &AdminOptions::new(),
+            )
+            .await
+            .expect("create");
+        assert!(r[0].is_ok());
+        let producer = weir.producer(&[
+            ("compression.type", "none"),
+            ("message.max.bytes", "1000000"),
+        ]);
+        let big = "x".repeat(10_000);
+        let err = producer
+            .send(FutureRecord::to("small").key("k").payload(&big), T)
+            .await
+            .expect_err("too large");
+        assert_eq!(
+            err.0.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::MessageSizeTooLarge),
+            "{err:?}"
+        );
+        let ok = producer
+            .send(FutureRecord::to("small").key("k").payload("fits"), T)
+            .await
+            .expect("small record");
+        assert_eq!(ok.offset, 0);
+    });
+}
+
+#[test]
+fn http_health_and_metrics() {
+    let weir = Weir::start(&[]);
+    let (code, body) = weir.http_get("/health");
+    assert_eq!((code, body.trim()), (200, "ok"));
+    let rt = runtime();
+    let producer = weir.producer(&[]);
+    rt.block_on(producer.send(FutureRecord::to("m").key("k").payload("v"), T))
+        .expect("produce");
+    let (code, body) = weir.http_get("/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("weir_requests_total{api=\"Produce\"}"),
+        "{body}"
+    );
+    assert!(body.contains("weir_produced_records_total 1"), "{body}");
+    let (code, body) = weir.http_get("/v1/topics");
+    assert_eq!(code, 200);
+    assert!(body.contains("\"name\":\"m\""), "{body}");
+}
