@@ -33,6 +33,7 @@ type broker struct {
 	stderrLog string
 	Kafka     string
 	HTTP      string
+	keepData  bool // data dir owned by the caller (restart tests): stop() leaves it alone
 	done      chan struct{}
 	waitErr   error
 	stopOnce  sync.Once
@@ -49,20 +50,33 @@ func weirBin() string {
 // startBroker launches `weir serve` on ephemeral ports with a fresh data dir and waits (<=30 s) for
 // the "weir ready:" line.
 func startBroker(extra ...string) (*broker, error) {
+	return startBrokerOn("", "", extra...)
+}
+
+// startBrokerOn is startBroker with an existing data dir ("" = fresh temp dir, removed on stop) and a
+// fixed listen address ("" = 127.0.0.1:0), for restart tests.
+func startBrokerOn(dataDir, listen string, extra ...string) (*broker, error) {
 	bin := weirBin()
 	if st, err := os.Stat(bin); err != nil || st.IsDir() {
 		return nil, fmt.Errorf("weir binary not found at %q (set WEIR_BIN): %v", bin, err)
 	}
-	dataDir, err := os.MkdirTemp("", "weir-go-data-")
-	if err != nil {
-		return nil, err
+	keepData := dataDir != ""
+	if !keepData {
+		d, err := os.MkdirTemp("", "weir-go-data-")
+		if err != nil {
+			return nil, err
+		}
+		dataDir = d
+	}
+	if listen == "" {
+		listen = "127.0.0.1:0"
 	}
 	errf, err := os.CreateTemp("", "weir-go-stderr-*.log")
 	if err != nil {
 		return nil, err
 	}
 	args := append([]string{"serve",
-		"--listen", "127.0.0.1:0",
+		"--listen", listen,
 		"--http-listen", "127.0.0.1:0",
 		"--data-dir", dataDir}, extra...)
 	cmd := exec.Command(bin, args...)
@@ -76,7 +90,7 @@ func startBroker(extra ...string) (*broker, error) {
 	}
 	errf.Close() // the child holds its own descriptor
 
-	b := &broker{cmd: cmd, dataDir: dataDir, stderrLog: errf.Name(), done: make(chan struct{})}
+	b := &broker{cmd: cmd, dataDir: dataDir, stderrLog: errf.Name(), keepData: keepData, done: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -95,21 +109,30 @@ func startBroker(extra ...string) (*broker, error) {
 		close(b.done)
 	}()
 
+	cleanupFailed := func() {
+		if !keepData {
+			_ = os.RemoveAll(dataDir)
+		}
+		_ = os.Remove(b.stderrLog)
+	}
 	select {
 	case line, ok := <-ready:
 		if !ok {
 			<-b.done
+			defer cleanupFailed()
 			return nil, fmt.Errorf("broker exited before ready (%v); stderr:\n%s", b.waitErr, b.stderrTail())
 		}
 		km, hm := reKafka.FindStringSubmatch(line), reHTTP.FindStringSubmatch(line)
 		if km == nil || hm == nil {
 			b.kill()
+			cleanupFailed()
 			return nil, fmt.Errorf("cannot parse ready line %q", line)
 		}
 		b.Kafka, b.HTTP = km[1], hm[1]
 		return b, nil
 	case <-time.After(30 * time.Second):
 		b.kill()
+		defer cleanupFailed()
 		return nil, fmt.Errorf("broker not ready within 30s; stderr:\n%s", b.stderrTail())
 	}
 }
@@ -136,9 +159,18 @@ func (b *broker) stop() error {
 			b.kill()
 			err = errors.New("broker did not exit within 20s of SIGTERM; killed")
 		}
-		_ = os.RemoveAll(b.dataDir)
+		if !b.keepData {
+			_ = os.RemoveAll(b.dataDir)
+		}
 	})
 	return err
+}
+
+// crash SIGKILLs the broker (no clean shutdown) and waits for it to be gone; the data dir is kept.
+func (b *broker) crash() {
+	b.stopOnce.Do(func() {
+		b.kill()
+	})
 }
 
 func (b *broker) stderrTail() string {
@@ -183,7 +215,12 @@ func TestMain(m *testing.M) {
 // stopped (SIGTERM; an unclean exit fails the test) and its files are removed.
 func startBrokerT(t *testing.T, extra ...string) *broker {
 	t.Helper()
-	b, err := startBroker(extra...)
+	return startBrokerOnT(t, "", "", extra...)
+}
+
+func startBrokerOnT(t *testing.T, dataDir, listen string, extra ...string) *broker {
+	t.Helper()
+	b, err := startBrokerOn(dataDir, listen, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}

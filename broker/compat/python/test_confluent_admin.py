@@ -322,6 +322,8 @@ def test_list_offsets_max_timestamp_non_monotonic(broker):
         {"partition": 0, "value": b"b", "timestamp": 5000},
         {"partition": 0, "value": b"c", "timestamp": 2000},
     ]))
+    # KIP-734: the offset of the record carrying the max timestamp (1), not the
+    # last offset of its batch. (Apache Kafka 3.7 answers 2 here: KAFKA-16310.)
     tp = TopicPartition(name, 0)
     info = list(a.list_offsets({tp: OffsetSpec.max_timestamp()}, request_timeout=T).values())[0] \
         .result(timeout=T)

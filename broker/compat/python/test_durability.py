@@ -134,6 +134,8 @@ def test_sigkill_acked_records_survive(broker_factory):
     with lock:
         acked_snapshot = dict(acked)
 
+    print(f"acked before SIGKILL: {n_before_kill}, acked total: {len(acked_snapshot)}, "
+          f"attempted: {attempted}, delivery errors: {len(errors)}")
     b.start(same_port=True)
     wait_for_topic(b.bootstrap, topic, 2)
     for p in range(2):
@@ -143,6 +145,8 @@ def test_sigkill_acked_records_survive(broker_factory):
         if mine:
             assert high >= max(mine) + 1, f"p{p}: acked offset {max(mine)} lost (hw={high})"
         assert high <= attempted[p], f"p{p}: hw {high} > records ever produced {attempted[p]}"
+        print(f"p{p}: acked {len(mine)} (max offset {max(mine) if mine else None}), "
+              f"recovered hw {high}, attempted {attempted[p]}")
         msgs = consume_partition(b.bootstrap, topic, p, expected=high, timeout=60)
         assert [m.offset() for m in msgs] == list(range(high)), f"p{p}: offsets not contiguous"
         for m in msgs:

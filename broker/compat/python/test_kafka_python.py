@@ -8,7 +8,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
 from kafka.errors import InvalidTopicError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
-from weirtest import unique, wait_until
+from weirtest import admin, create_topic, unique, wait_until
 
 CODECS = ["gzip"] + (["lz4"] if importlib.util.find_spec("lz4") else [])
 
@@ -55,18 +55,19 @@ def config_entries(describe_responses, topic):
     return out
 
 
+def confluent_topics(b):
+    return set(admin(b.bootstrap).list_topics(timeout=10).topics)
+
+
 def test_admin_create_describe_delete(broker):
     a = kp_admin(broker)
     try:
         name = unique("kp-admin")
         resp = a.create_topics([NewTopic(name, 2, 1, topic_configs={"retention.ms": "3600000"})])
         assert all(err == 0 for _t, err, *_ in resp.topic_errors)
-        wait_until(lambda: name in a.list_topics(), desc="created topic listed")
-
-        desc = a.describe_topics([name])
-        assert len(desc) == 1 and desc[0]["error_code"] == 0
-        assert sorted(p["partition"] for p in desc[0]["partitions"]) == [0, 1]
-        assert all(p["leader"] == 1 for p in desc[0]["partitions"])
+        # (metadata checked with librdkafka here; kafka-python's own metadata
+        # calls are covered by test_admin_metadata_authorized_operations)
+        wait_until(lambda: name in confluent_topics(broker), desc="created topic listed")
 
         cfg = config_entries(a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)]), name)
         assert cfg.get("retention.ms") == "3600000"
@@ -78,14 +79,35 @@ def test_admin_create_describe_delete(broker):
             a.create_topics([NewTopic("bad/name", 1, 1)])
 
         a.create_partitions({name: NewPartitions(3)})
-        wait_until(lambda: len(a.describe_topics([name])[0]["partitions"]) == 3,
+        wait_until(lambda: len(admin(broker.bootstrap).list_topics(timeout=10).topics[name].partitions) == 3,
                    desc="3 partitions after create_partitions")
 
         resp = a.delete_topics([name])
         assert all(err == 0 for _t, err, *_ in resp.topic_error_codes)
-        wait_until(lambda: name not in a.list_topics(), desc="deleted topic gone")
+        wait_until(lambda: name not in confluent_topics(broker), desc="deleted topic gone")
         with pytest.raises(UnknownTopicOrPartitionError):
             a.delete_topics([name])
+    finally:
+        a.close()
+
+
+def test_admin_metadata_authorized_operations(broker):
+    """KafkaAdminClient.list_topics/describe_topics/describe_cluster send Metadata v8
+    with include_{cluster,topic}_authorized_operations=true and decode the returned
+    bit sets into ACLOperation values (Apache Kafka without an authorizer returns the
+    allowed operations, e.g. cluster 8096, never the INT32_MIN 'not requested' value)."""
+    name = create_topic(broker.bootstrap, unique("kp-md"), partitions=2)
+    a = kp_admin(broker)
+    try:
+        assert name in a.list_topics()
+        desc = a.describe_topics([name])
+        assert len(desc) == 1 and desc[0]["error_code"] == 0
+        assert sorted(p["partition"] for p in desc[0]["partitions"]) == [0, 1]
+        assert all(p["leader"] == 1 for p in desc[0]["partitions"])
+        cluster = a.describe_cluster()
+        assert [b["node_id"] for b in cluster["brokers"]] == [1]
+        assert cluster["controller_id"] == 1
+        assert cluster["cluster_id"]
     finally:
         a.close()
 

@@ -28,6 +28,8 @@ test('producer -> consumer.run eachMessage (consumer group)',
       }));
       await producer.send({ topic, acks: -1, messages: sent });
 
+      let lastCrash = null;
+      consumer.on(consumer.events.CRASH, (e) => { lastCrash = e.payload && e.payload.error; });
       await consumer.connect();
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
       const got = [];
@@ -49,7 +51,8 @@ test('producer -> consumer.run eachMessage (consumer group)',
         await Promise.race([
           all,
           new Promise((_, rej) => {
-            timer = setTimeout(() => rej(new Error(`only ${got.length}/10 messages consumed in 60 s`)), 60_000);
+            timer = setTimeout(() => rej(new Error(`only ${got.length}/10 messages consumed in 60 s` +
+              (lastCrash ? `; last consumer crash: ${W.describeError(lastCrash)}` : ''))), 60_000);
           }),
         ]);
       } finally {

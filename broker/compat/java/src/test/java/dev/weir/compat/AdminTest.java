@@ -264,4 +264,30 @@ class AdminTest extends BrokerTestBase {
             assertEquals(0L, c.endOffsets(List.of(tp)).get(tp));
         }
     }
+
+    @Test
+    void describeLogDirsListsTopicPartitions(TestInfo info) throws Exception {
+        String topic = uniqueTopic(info);
+        createTopic(topic, 2, null);
+        produce(topic, 0, 5);
+        Map<String, org.apache.kafka.clients.admin.LogDirDescription> dirs =
+                admin.describeLogDirs(List.of(1)).descriptions().get(1).get(T, TimeUnit.SECONDS);
+        assertFalse(dirs.isEmpty(), "no log dirs for broker 1");
+        long size0 = -1;
+        int parts = 0;
+        for (Map.Entry<String, org.apache.kafka.clients.admin.LogDirDescription> e : dirs.entrySet()) {
+            assertTrue(e.getValue().error() == null, "log dir " + e.getKey() + " error " + e.getValue().error());
+            for (Map.Entry<TopicPartition, org.apache.kafka.clients.admin.ReplicaInfo> r
+                    : e.getValue().replicaInfos().entrySet()) {
+                if (r.getKey().topic().equals(topic)) {
+                    parts++;
+                    if (r.getKey().partition() == 0) {
+                        size0 = r.getValue().size();
+                    }
+                }
+            }
+        }
+        assertEquals(2, parts, "partitions of " + topic + " in describeLogDirs");
+        assertTrue(size0 > 0, "partition 0 size " + size0 + " after 5 records");
+    }
 }

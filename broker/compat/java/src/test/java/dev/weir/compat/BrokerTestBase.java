@@ -97,6 +97,10 @@ public abstract class BrokerTestBase {
     }
 
     protected static KafkaConsumer<byte[], byte[]> consumer() {
+        return consumer(Map.of());
+    }
+
+    protected static KafkaConsumer<byte[], byte[]> consumer(Map<String, Object> overrides) {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrap());
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
@@ -107,13 +111,19 @@ public abstract class BrokerTestBase {
         p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30000);
         p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 500);
         // no group.id: manual assignment only (broker has no group coordinator yet)
+        p.putAll(overrides);
         return new KafkaConsumer<>(p);
     }
 
     /** Reads exactly {@code expected} records from one partition, starting at {@code fromOffset}. */
     protected static List<ConsumerRecord<byte[], byte[]>> consume(TopicPartition tp, long fromOffset, int expected) {
+        return consume(tp, fromOffset, expected, Map.of());
+    }
+
+    protected static List<ConsumerRecord<byte[], byte[]>> consume(TopicPartition tp, long fromOffset, int expected,
+            Map<String, Object> consumerOverrides) {
         List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
-        try (KafkaConsumer<byte[], byte[]> c = consumer()) {
+        try (KafkaConsumer<byte[], byte[]> c = consumer(consumerOverrides)) {
             c.assign(Collections.singletonList(tp));
             c.seek(tp, fromOffset);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);

@@ -179,4 +179,53 @@ class ProduceConsumeTest extends BrokerTestBase {
         assertEquals("auto", s(got.get(0).value()));
         assertNotNull(admin.describeTopics(List.of(topic)).allTopicNames().get(30, TimeUnit.SECONDS).get(topic));
     }
+
+    @Test
+    void fetchMakesProgressWithTinyFetchMaxBytes(TestInfo info) throws Exception {
+        // KIP-74: even when the first batch is larger than fetch.max.bytes / max.partition.fetch.bytes,
+        // the broker returns it so the consumer can make progress.
+        String topic = uniqueTopic(info);
+        createTopic(topic, 1, null);
+        TopicPartition tp = new TopicPartition(topic, 0);
+        byte[] payload = new byte[2048];
+        java.util.Arrays.fill(payload, (byte) 'x');
+        try (KafkaProducer<byte[], byte[]> p = producer(Map.of())) {
+            for (int i = 0; i < 10; i++) {
+                payload[0] = (byte) ('0' + i);
+                p.send(new ProducerRecord<>(topic, 0, null, payload.clone())).get(30, TimeUnit.SECONDS);
+            }
+        }
+        List<ConsumerRecord<byte[], byte[]>> got = consume(tp, 0, 10, Map.of(
+                "fetch.max.bytes", 1, "max.partition.fetch.bytes", 1));
+        assertEquals(10, got.size());
+        assertOffsets(got, 0);
+        for (int i = 0; i < 10; i++) {
+            assertEquals(2048, got.get(i).value().length);
+            assertEquals((byte) ('0' + i), got.get(i).value()[0]);
+        }
+    }
+
+    @Test
+    void manyRecordsAcrossManyFetches(TestInfo info) throws Exception {
+        String topic = uniqueTopic(info);
+        createTopic(topic, 1, null);
+        TopicPartition tp = new TopicPartition(topic, 0);
+        final int n = 5000;
+        try (KafkaProducer<byte[], byte[]> p = producer(Map.of(
+                ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4",
+                ProducerConfig.BATCH_SIZE_CONFIG, 16 * 1024))) {
+            for (int i = 0; i < n; i++) {
+                p.send(new ProducerRecord<>(topic, 0, b("k" + i), b("record-" + i + "-" + "y".repeat(i % 100))));
+            }
+            p.flush();
+        }
+        List<ConsumerRecord<byte[], byte[]>> got = consume(tp, 0, n, Map.of(
+                "max.partition.fetch.bytes", 32 * 1024, "max.poll.records", 250));
+        assertEquals(n, got.size());
+        assertOffsets(got, 0);
+        for (int i = 0; i < n; i++) {
+            assertEquals("k" + i, s(got.get(i).key()));
+            assertEquals("record-" + i + "-" + "y".repeat(i % 100), s(got.get(i).value()));
+        }
+    }
 }

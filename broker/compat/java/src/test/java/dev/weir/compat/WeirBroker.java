@@ -96,8 +96,10 @@ public final class WeirBroker implements AutoCloseable {
             deleteRecursively(dataDir);
             String why = (e instanceof TimeoutException) ? "no ready line within " + READY_TIMEOUT_S + "s"
                     : "exited (" + (p.isAlive() ? "?" : "code " + p.exitValue()) + ") before the ready line";
+            String errs = tail(stderrLog);
+            Files.deleteIfExists(stderrLog);
             throw new IllegalStateException("Weir broker failed to start: " + why + "; command=" + cmd
-                    + "; stderr:\n" + tail(stderrLog), e);
+                    + "; stderr:\n" + errs, e);
         }
         Matcher km = KAFKA.matcher(line);
         Matcher hm = HTTP.matcher(line);

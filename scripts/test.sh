@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, the Rust unit and integration tests (real broker
+# processes driven by librdkafka), then the client compatibility suites (kcat, confluent-kafka,
+# kafka-python, kafkajs, the Java client, franz-go) against the built binary.
+# Installs what the tests need first; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+ensure_rust
+
+log "system packages (librdkafka build needs cmake and curl headers; kcat for the CLI tests)"
+apt_install cmake libcurl4-openssl-dev build-essential pkg-config kcat
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+log "cargo test"
+cargo test --locked --workspace --all-targets
+cargo test --locked --workspace --doc
+
+export WEIR_BIN="$CARGO_TARGET_DIR/debug/weir"
+log "bench smoke (seconds, proves the bench command runs)"
+scripts/bench.sh --smoke
+
+failed=()
+for suite in python node java go; do
+  dir="broker/compat/$suite"
+  [ -x "$dir/run.sh" ] || continue
+  log "compat suite: $suite"
+  if ! "$dir/run.sh"; then
+    failed+=("$suite")
+  fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "compat suites failed: ${failed[*]}" >&2
+  exit 1
+fi
+log "all tests passed"
