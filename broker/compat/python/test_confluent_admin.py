@@ -1,8 +1,9 @@
 """confluent-kafka AdminClient (and consumer offset lookups) against Weir."""
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import (
+    AclOperation,
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
@@ -341,3 +342,38 @@ def test_consumer_offsets_for_times_and_watermarks(broker, ts_topic):
         assert c.get_watermark_offsets(TopicPartition(ts_topic, 0), timeout=T, cached=False) == (0, 3)
     finally:
         c.close()
+
+
+def test_describe_topics(broker):
+    a = admin(broker.bootstrap)
+    name = create_topic(broker.bootstrap, unique("dt"), partitions=2)
+    t = a.describe_topics(TopicCollection([name]), request_timeout=T)[name].result(timeout=T)
+    assert t.name == name
+    assert t.topic_id is not None and str(t.topic_id) != "AAAAAAAAAAAAAAAAAAAAAA", "topic id must be set"
+    assert [(p.id, p.leader.id, [r.id for r in p.replicas], [r.id for r in p.isr])
+            for p in t.partitions] == [(0, 1, [1], [1]), (1, 1, [1], [1])]
+    missing = unique("nosuch")
+    with pytest.raises(KafkaException) as ei:
+        a.describe_topics(TopicCollection([missing]), request_timeout=T)[missing].result(timeout=T)
+    assert error_code(ei) == KafkaError.UNKNOWN_TOPIC_OR_PART
+    assert missing not in topic_names(a), "describe_topics must not auto-create"
+
+
+def test_topic_authorized_operations_reported(broker):
+    """With include_authorized_operations=True a broker without an authorizer
+    reports what is allowed (Apache Kafka: everything). librdkafka returns None
+    when the broker sends the INT32_MIN 'not requested' sentinel."""
+    a = admin(broker.bootstrap)
+    name = create_topic(broker.bootstrap, unique("ops"), partitions=1)
+    t = a.describe_topics(TopicCollection([name]), include_authorized_operations=True,
+                          request_timeout=T)[name].result(timeout=T)
+    assert t.authorized_operations, "Metadata: topic authorized operations missing"
+    assert AclOperation.DESCRIBE in t.authorized_operations
+    assert AclOperation.WRITE in t.authorized_operations
+
+
+def test_cluster_authorized_operations_reported(broker):
+    a = admin(broker.bootstrap)
+    c = a.describe_cluster(include_authorized_operations=True, request_timeout=T).result(timeout=T)
+    assert c.authorized_operations, "DescribeCluster: cluster authorized operations missing"
+    assert AclOperation.DESCRIBE in c.authorized_operations

@@ -120,3 +120,70 @@ def test_auto_created_topic_roundtrip(broker):
     assert [m.offset() for m in delivered] == [0, 1]
     msgs = consume_partition(broker.bootstrap, topic, 0, expected=2)
     assert [m.value() for m in msgs] == [b"auto-1", b"auto-2"]
+
+
+def test_long_poll_fetch_sees_new_records(broker):
+    """Consumer is parked at the end of the log (Fetch long poll); records produced
+    afterwards are delivered without re-assigning."""
+    import threading
+    import time
+
+    from weirtest import consumer
+    from confluent_kafka import KafkaError, TopicPartition
+
+    topic = create_topic(broker.bootstrap, unique("tail"), partitions=1)
+    c = consumer(broker.bootstrap, **{"fetch.wait.max.ms": 2000})
+    got = []
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        eof_seen = False
+        deadline = time.monotonic() + 20
+        while not eof_seen and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is not None and m.error().code() == KafkaError._PARTITION_EOF:
+                eof_seen = True
+        assert eof_seen, "no EOF on an empty partition"
+
+        def later():
+            time.sleep(1.0)
+            produce_sync(producer(broker.bootstrap), topic,
+                         [{"partition": 0, "value": f"late-{i}".encode()} for i in range(3)])
+
+        t = threading.Thread(target=later)
+        t.start()
+        deadline = time.monotonic() + 20
+        while len(got) < 3 and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(m)
+        t.join(timeout=30)
+    finally:
+        c.close()
+    assert [(m.offset(), m.value()) for m in got] == [(i, f"late-{i}".encode()) for i in range(3)]
+
+
+def test_mixed_codecs_in_one_partition(broker):
+    topic = create_topic(broker.bootstrap, unique("mixed"), partitions=1)
+    expected = []
+    for codec in CODECS + list(reversed(CODECS)):
+        prod = producer(broker.bootstrap, **{"compression.type": codec, "linger.ms": 20})
+        recs = [{"partition": 0, "key": codec.encode(), "value": f"{codec}-{i}".encode() * 20}
+                for i in range(7)]
+        assert_delivered(produce_sync(prod, topic, recs))
+        expected += recs
+    msgs = consume_partition(broker.bootstrap, topic, 0, expected=len(expected))
+    assert [m.offset() for m in msgs] == list(range(len(expected)))
+    assert [(m.key(), m.value()) for m in msgs] == [(r["key"], r["value"]) for r in expected]
+
+
+def test_fetch_returns_batch_larger_than_fetch_limits(broker):
+    """KIP-74: a batch bigger than max.partition.fetch.bytes / fetch.max.bytes is
+    still returned (otherwise the consumer would be stuck)."""
+    topic = create_topic(broker.bootstrap, unique("bigfetch"), partitions=1)
+    values = [bytes([65 + i]) * 300_000 for i in range(3)]
+    prod = producer(broker.bootstrap, **{"linger.ms": 0, "batch.num.messages": 1})
+    assert_delivered(produce_sync(prod, topic, [{"partition": 0, "value": v} for v in values]))
+    msgs = consume_partition(broker.bootstrap, topic, 0, expected=3,
+                             **{"max.partition.fetch.bytes": 1024, "fetch.max.bytes": 1024,
+                                "receive.message.max.bytes": 2_000_000})
+    assert [m.value() for m in msgs] == values
