@@ -69,7 +69,17 @@ fn start(weir: &PathBuf) -> anyhow::Result<(Node, Instant)> {
     let dir = tempfile::tempdir()?;
     let t0 = Instant::now();
     let mut child = Command::new(weir)
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-http", "--num-partitions", "1", "--log", "warn", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-http",
+            "--num-partitions",
+            "1",
+            "--log",
+            "warn",
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .stdout(Stdio::piped())
         .spawn()
@@ -79,12 +89,26 @@ fn start(weir: &PathBuf) -> anyhow::Result<(Node, Instant)> {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(rest) = line.strip_prefix("weir ready: kafka=") {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
             }
         }
     });
-    let bootstrap = rx.recv_timeout(Duration::from_secs(30)).context("weir did not start")?;
-    Ok((Node { child, bootstrap, _dir: dir }, t0))
+    let bootstrap = rx
+        .recv_timeout(Duration::from_secs(30))
+        .context("weir did not start")?;
+    Ok((
+        Node {
+            child,
+            bootstrap,
+            _dir: dir,
+        },
+        t0,
+    ))
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -115,7 +139,9 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result
     // through the admin API with the partition count wanted.
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
     let rt = futures_lite_block_on(admin.create_topics(
         &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
         &AdminOptions::new(),
@@ -149,12 +175,20 @@ fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
-fn produce(bootstrap: &str, topic: &str, partitions: i32, size: usize, count: u64) -> anyhow::Result<Duration> {
+fn produce(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    size: usize,
+    count: u64,
+) -> anyhow::Result<Duration> {
     let p = producer(bootstrap)?;
     let payload = vec![b'w'; size];
     let t0 = Instant::now();
     for i in 0..count {
-        let mut rec = BaseRecord::<(), [u8]>::to(topic).payload(&payload).partition((i % partitions as u64) as i32);
+        let mut rec = BaseRecord::<(), [u8]>::to(topic)
+            .payload(&payload)
+            .partition((i % partitions as u64) as i32);
         loop {
             match p.send(rec) {
                 Ok(()) => break,
@@ -227,7 +261,9 @@ fn loopback_ceiling(bytes: u64) -> anyhow::Result<f64> {
         sent += chunk.len() as u64;
     }
     drop(s);
-    let got = reader.join().map_err(|_| anyhow::anyhow!("reader panicked"))??;
+    let got = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader panicked"))??;
     Ok(got as f64 / (1 << 20) as f64 / t0.elapsed().as_secs_f64())
 }
 
@@ -246,7 +282,9 @@ fn page_cache_ceiling(bytes: u64) -> anyhow::Result<f64> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let total = args.bytes.unwrap_or(if args.smoke { 2 << 20 } else { 1 << 30 });
+    let total = args
+        .bytes
+        .unwrap_or(if args.smoke { 2 << 20 } else { 1 << 30 });
     let loopback = loopback_ceiling(total)?;
     let disk = page_cache_ceiling(total)?;
     let ceiling = loopback.min(disk);
@@ -254,7 +292,8 @@ fn main() -> anyhow::Result<()> {
     let (node, t0) = start(&args.weir)?;
     // Cold start: spawn until the first produce is acknowledged.
     let p = producer(&node.bootstrap)?;
-    p.send(BaseRecord::<(), str>::to("coldstart").payload("x")).map_err(|(e, _)| e)?;
+    p.send(BaseRecord::<(), str>::to("coldstart").payload("x"))
+        .map_err(|(e, _)| e)?;
     p.flush(Duration::from_secs(30))?;
     let cold_start_ms = t0.elapsed().as_secs_f64() * 1000.0;
     drop(p);
@@ -313,9 +352,16 @@ fn main() -> anyhow::Result<()> {
         idle_rss_mib: idle_rss,
         rows,
     };
-    println!("machine: loopback TCP {loopback:.0} MiB/s, page-cache write {disk:.0} MiB/s (ceiling = the lower)");
-    println!("weir: cold start to first acknowledged produce {cold_start_ms:.0} ms, idle RSS {idle_rss:.1} MiB");
-    println!("{:<34} {:>14} {:>10} {:>10} {:>9}", "workload", "records/s", "MiB/s", "x ceiling", "RSS MiB");
+    println!(
+        "machine: loopback TCP {loopback:.0} MiB/s, page-cache write {disk:.0} MiB/s (ceiling = the lower)"
+    );
+    println!(
+        "weir: cold start to first acknowledged produce {cold_start_ms:.0} ms, idle RSS {idle_rss:.1} MiB"
+    );
+    println!(
+        "{:<34} {:>14} {:>10} {:>10} {:>9}",
+        "workload", "records/s", "MiB/s", "x ceiling", "RSS MiB"
+    );
     for r in &results.rows {
         println!(
             "{:<34} {:>14.0} {:>10.1} {:>10.3} {:>9.1}",

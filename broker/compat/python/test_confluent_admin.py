@@ -1,5 +1,7 @@
 """confluent-kafka AdminClient (and consumer offset lookups) against Weir."""
 
+import time
+
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import (
@@ -253,6 +255,26 @@ def test_delete_records_moves_low_watermark(broker):
     msgs = consume_partition(broker.bootstrap, name, 0, expected=6)
     assert [m.offset() for m in msgs] == list(range(4, 10))
     assert [m.value() for m in msgs] == [f"r{i}".encode() for i in range(4, 10)]
+
+    # fetching below the new log start offset -> OFFSET_OUT_OF_RANGE
+    c = consumer(broker.bootstrap, **{"auto.offset.reset": "error"})
+    try:
+        c.assign([TopicPartition(name, 0, 2)])
+        got_err, got_msgs = None, []
+        deadline = time.monotonic() + 15
+        while got_err is None and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error() is None:
+                got_msgs.append(m.offset())
+            elif m.topic() == name and m.error().code() != KafkaError._PARTITION_EOF:
+                got_err = m.error()
+    finally:
+        c.close()
+    assert not got_msgs, f"served deleted offsets {got_msgs}"
+    assert got_err is not None and got_err.code() in (KafkaError._AUTO_OFFSET_RESET,
+                                                      KafkaError.OFFSET_OUT_OF_RANGE), got_err
 
     # beyond the high watermark -> OFFSET_OUT_OF_RANGE
     fs = a.delete_records([TopicPartition(name, 0, 11)], request_timeout=T)

@@ -185,5 +185,6 @@ def test_fetch_returns_batch_larger_than_fetch_limits(broker):
     assert_delivered(produce_sync(prod, topic, [{"partition": 0, "value": v} for v in values]))
     msgs = consume_partition(broker.bootstrap, topic, 0, expected=3,
                              **{"max.partition.fetch.bytes": 1024, "fetch.max.bytes": 1024,
+                                "message.max.bytes": 1000,
                                 "receive.message.max.bytes": 2_000_000})
     assert [m.value() for m in msgs] == values

@@ -157,3 +157,4 @@ def test_produce_consume_roundtrip(broker, codec):
             assert m.value == r["value"]
             assert list(m.headers) == r["headers"]
             assert m.timestamp == r["timestamp_ms"]
+

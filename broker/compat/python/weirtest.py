@@ -4,6 +4,7 @@ Starts/stops the Weir broker binary and wraps the common confluent-kafka
 produce/consume/admin chores so every test file stays short and readable.
 """
 
+import logging
 import os
 import queue
 import re
@@ -25,8 +26,13 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 WEIR_BIN = os.environ.get("WEIR_BIN") or os.path.expanduser("~/.cache/weir/target/debug/weir")
 READY_RE = re.compile(r"weir ready: kafka=(\S+) http=(\S+)")
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
+
+# librdkafka logs go through Python logging (pytest shows them for failing
+# tests only) instead of spamming stderr with reconnect errors of leaked clients.
+RDKAFKA_LOG = logging.getLogger("librdkafka")
 
 # Brokers that are alive (or were started) during the current test; their
 # stderr tail is attached to the pytest report when a test fails.
@@ -156,7 +162,7 @@ class Broker:
                 data = f.read().decode("utf-8", "replace").splitlines()
         except OSError:
             return "(no stderr)"
-        return "\n".join(data[-n:])
+        return ANSI_RE.sub("", "\n".join(data[-n:]))
 
 
 # ---------------------------------------------------------------------------
@@ -188,6 +194,7 @@ def producer(bootstrap, **cfg):
         "linger.ms": 5,
         "message.timeout.ms": 30000,
         "socket.timeout.ms": 10000,
+        "logger": RDKAFKA_LOG,
     }
     conf.update(cfg)
     return Producer(conf)
@@ -205,13 +212,14 @@ def consumer(bootstrap, **cfg):
         "auto.offset.reset": "earliest",
         "fetch.wait.max.ms": 200,
         "socket.timeout.ms": 10000,
+        "logger": RDKAFKA_LOG,
     }
     conf.update(cfg)
     return Consumer(conf)
 
 
 def admin(bootstrap, **cfg):
-    conf = {"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000}
+    conf = {"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, "logger": RDKAFKA_LOG}
     conf.update(cfg)
     return AdminClient(conf)
 

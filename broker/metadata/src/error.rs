@@ -3,8 +3,12 @@ use kafka_protocol::error::ResponseError;
 /// Errors of the metadata layer; `kafka_code` gives the wire code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("metadata store error: {0}")]
-    Store(#[from] sled::Error),
+    #[error("metadata log error: {0}")]
+    Log(#[from] weir_storage::Error),
+    #[error("metadata store i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("metadata log record at offset {offset} is unreadable: {reason}")]
+    Corrupt { offset: i64, reason: String },
     #[error("metadata encoding error: {0}")]
     Codec(#[from] serde_json::Error),
     #[error("topic '{0}' already exists")]
@@ -30,7 +34,9 @@ pub enum Error {
 impl Error {
     pub fn kafka_code(&self) -> i16 {
         match self {
-            Error::Store(_) | Error::Codec(_) => ResponseError::UnknownServerError.code(),
+            Error::Log(_) | Error::Io(_) | Error::Corrupt { .. } | Error::Codec(_) => {
+                ResponseError::UnknownServerError.code()
+            }
             Error::TopicExists(_) => ResponseError::TopicAlreadyExists.code(),
             Error::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
             Error::InvalidTopicName(_) => ResponseError::InvalidTopicException.code(),

@@ -11,12 +11,17 @@ pub use error::{Error, Result};
 pub use state::{BrokerInfo, ClusterState, TopicMeta};
 pub use store::MetadataStore;
 
-/// Kafka's rule for topic names: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+/// Name of the internal metadata log, as in KRaft; reserved for Weir itself.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// Kafka's rule for topic names: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`, and not
+/// the metadata log's name.
 pub fn validate_topic_name(name: &str) -> Result<()> {
     let ok_chars = name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
-    if name.is_empty() || name.len() > 249 || name == "." || name == ".." || !ok_chars {
+    let reserved = name == "." || name == ".." || name == METADATA_TOPIC;
+    if name.is_empty() || name.len() > 249 || reserved || !ok_chars {
         return Err(Error::InvalidTopicName(name.to_string()));
     }
     Ok(())

@@ -1,50 +1,133 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use parking_lot::Mutex;
+use weir_storage::{Log, LogConfig};
 
-use crate::{ClusterState, Command, Result};
+use crate::{ClusterState, Command, Error, METADATA_TOPIC, Result};
 
-/// The local metadata store: an ordered log of commands in sled, and the state they produce.
+/// The local metadata store: an ordered log of commands and the state they produce.
 ///
-/// `propose` is the one way to change metadata. In a single node it appends and applies
-/// locally; under the Raft quorum it becomes a proposal that returns once committed.
+/// As in KRaft, the commands live in a log of the broker's own format,
+/// `<data-dir>/__cluster_metadata-0`, one JSON command per record, fsynced on every append; the
+/// cluster id lives in `<data-dir>/meta.properties`. On start the log is replayed into
+/// [`ClusterState`]. `propose` is the one way to change metadata: on a single node it appends and
+/// applies locally; under the Raft quorum it becomes a proposal that returns once committed.
 #[derive(Clone)]
 pub struct MetadataStore {
-    db: sled::Db,
-    log: sled::Tree,
+    log: Arc<Log>,
     state: Arc<Mutex<ClusterState>>,
     cluster_id: String,
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn log_config() -> LogConfig {
+    LogConfig {
+        flush_messages: 1,
+        retention_ms: -1,
+        retention_bytes: -1,
+        segment_bytes: 64 << 20,
+        ..LogConfig::default()
+    }
+}
+
+/// Reads `cluster.id` from `meta.properties`, creating the file on first start.
+fn cluster_id(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join("meta.properties");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Some(id) = text.lines().find_map(|l| l.strip_prefix("cluster.id=")) {
+            return Ok(id.trim().to_string());
+        }
+    }
+    // Kafka cluster ids are 22 characters (a base64url UUID); 22 hex digits of a UUID serve too.
+    let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(
+        &tmp,
+        format!("# written by weir\nversion=1\ncluster.id={id}\n"),
+    )?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(id)
+}
+
+fn encode(cmd: &Command) -> Result<Bytes> {
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now_ms(),
+        key: None,
+        value: Some(Bytes::from(serde_json::to_vec(cmd)?)),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| Error::Corrupt {
+        offset: -1,
+        reason: e.to_string(),
+    })?;
+    Ok(buf.freeze())
+}
+
 impl MetadataStore {
-    pub fn open(dir: &Path) -> Result<MetadataStore> {
-        let db = sled::open(dir)?;
-        let log = db.open_tree("log")?;
-        let cluster_id = match db.get("cluster_id")? {
-            Some(v) => String::from_utf8_lossy(&v).into_owned(),
-            None => {
-                // Kafka cluster ids are 22-character base64url UUIDs; a simple UUID serves the same purpose.
-                let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
-                db.insert("cluster_id", id.as_bytes())?;
-                db.flush()?;
-                id
-            }
-        };
+    /// Opens the metadata log under `data_dir` and replays it.
+    pub fn open(data_dir: &Path) -> Result<MetadataStore> {
+        std::fs::create_dir_all(data_dir)?;
+        let cluster_id = cluster_id(data_dir)?;
+        let dir: PathBuf = data_dir.join(format!("{METADATA_TOPIC}-0"));
+        // Always re-validated on open: the metadata log is small and must never serve a torn write.
+        let log = Log::open(&dir, log_config(), false, now_ms())?;
         let mut state = ClusterState::default();
-        for entry in log.iter() {
-            let (k, v) = entry?;
-            let index = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8]));
-            let cmd: Command = serde_json::from_slice(&v)?;
-            if let Err(e) = state.apply(index, cmd) {
-                // A command that was valid when written is valid on replay; if not, keep going
-                // rather than refuse to start, and say so.
-                tracing::warn!(index, error = %e, "metadata command failed on replay");
+        let mut offset = log.log_start_offset();
+        let end = log.log_end_offset();
+        while offset < end {
+            let mut chunk = log.read(offset, 1 << 20, true)?.records;
+            if chunk.is_empty() {
+                break;
+            }
+            let sets = RecordBatchDecoder::decode_all(&mut chunk).map_err(|e| Error::Corrupt {
+                offset,
+                reason: e.to_string(),
+            })?;
+            for record in sets.into_iter().flat_map(|s| s.records) {
+                offset = record.offset + 1;
+                let value = record.value.unwrap_or_default();
+                let cmd: Command = serde_json::from_slice(&value).map_err(|e| Error::Corrupt {
+                    offset: record.offset,
+                    reason: e.to_string(),
+                })?;
+                if let Err(e) = state.apply(offset as u64, cmd) {
+                    // A command that was valid when written is valid on replay; if not, keep
+                    // going rather than refuse to start, and say so.
+                    tracing::warn!(offset = record.offset, error = %e, "metadata command failed on replay");
+                }
             }
         }
         Ok(MetadataStore {
-            db,
-            log,
+            log: Arc::new(log),
             state: Arc::new(Mutex::new(state)),
             cluster_id,
         })
@@ -64,21 +147,19 @@ impl MetadataStore {
         f(&self.state.lock())
     }
 
-    /// Validates, persists and applies `cmd`; the state after it is returned.
+    /// Validates, durably appends and applies `cmd`; the state after it is returned.
     pub fn propose(&self, cmd: Command) -> Result<ClusterState> {
         let mut state = self.state.lock();
         state.validate(&cmd)?;
-        let index = state.applied_index + 1;
-        self.log
-            .insert(index.to_be_bytes(), serde_json::to_vec(&cmd)?)?;
-        self.db.flush()?;
-        state.apply(index, cmd)?;
+        let info = self.log.append(&encode(&cmd)?, 0, now_ms())?;
+        self.log.set_high_watermark(info.last_offset + 1);
+        state.apply((info.last_offset + 1) as u64, cmd)?;
         Ok(state.clone())
     }
 
     /// Makes sure everything is on disk (clean shutdown).
     pub fn flush(&self) -> Result<()> {
-        self.db.flush()?;
+        self.log.close()?;
         Ok(())
     }
 }
@@ -113,6 +194,7 @@ mod tests {
         {
             let store = MetadataStore::open(dir.path()).expect("open");
             id = store.cluster_id().to_string();
+            assert_eq!(id.len(), 22);
             store.propose(create("a", 2)).expect("create");
             store.propose(create("b", 1)).expect("create");
             assert!(matches!(
@@ -135,6 +217,7 @@ mod tests {
         let store = MetadataStore::open(dir.path()).expect("reopen");
         assert_eq!(store.cluster_id(), id);
         let s = store.snapshot();
+        assert_eq!(s.applied_index, 4, "four commands were accepted");
         assert_eq!(s.topics.len(), 1);
         let a = s.topic("a").expect("a");
         assert_eq!(a.partitions.len(), 2);
@@ -150,6 +233,13 @@ mod tests {
         let store = MetadataStore::open(dir.path()).expect("open");
         let e = store.propose(create("bad/name", 1)).expect_err("invalid");
         assert_eq!(e.kafka_code(), 17);
+        assert_eq!(
+            store
+                .propose(create(METADATA_TOPIC, 1))
+                .expect_err("reserved")
+                .kafka_code(),
+            17
+        );
         let mut c = create("t", 1);
         if let Command::CreateTopic { configs, .. } = &mut c {
             configs.insert("retention.ms".into(), "soon".into());
@@ -161,5 +251,10 @@ mod tests {
             })
             .expect_err("unknown");
         assert_eq!(e.kafka_code(), 3);
+        assert_eq!(
+            store.snapshot().applied_index,
+            0,
+            "rejected commands are not logged"
+        );
     }
 }

@@ -39,7 +39,7 @@ impl Broker {
     pub fn open(config: BrokerConfig, advertised: (String, u16)) -> Result<Arc<Broker>> {
         config.validate()?;
         let logs = LogManager::open(&config.data_dir)?;
-        let metadata = MetadataStore::open(&config.data_dir.join("__metadata"))?;
+        let metadata = MetadataStore::open(&config.data_dir)?;
         let me = weir_metadata::BrokerInfo {
             node_id: config.node_id,
             host: advertised.0.clone(),

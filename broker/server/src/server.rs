@@ -48,10 +48,10 @@ impl RunningBroker {
 
 /// Binds the listeners, opens the data directory and starts serving.
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
-    let listener = TcpListener::bind(config.listen).await?;
+    let listener = bind(config.listen).await?;
     let kafka_addr = listener.local_addr()?;
     let http_listener = match config.http_listen {
-        Some(addr) => Some(TcpListener::bind(addr).await?),
+        Some(addr) => Some(bind(addr).await?),
         None => None,
     };
     let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
@@ -90,6 +90,18 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
         http_addr,
         tasks,
     })
+}
+
+/// Binds `addr`; an all-interfaces IPv6 address (`[::]`, dual-stack on Linux) falls back to
+/// `0.0.0.0` on hosts without IPv6.
+async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Err(e) if addr.is_ipv6() && addr.ip().is_unspecified() => {
+            tracing::debug!(error = %e, "IPv6 unavailable, binding IPv4 only");
+            TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], addr.port()))).await
+        }
+        other => other,
+    }
 }
 
 async fn housekeeping_loop(broker: Arc<Broker>, retention_every: Duration) {

@@ -265,7 +265,8 @@ impl Segment {
     }
 
     /// Whole batches starting at `pos`: at most `max_bytes` of them, but always the first batch
-    /// when `min_one` (KIP-74), and none at or beyond `end_offset`.
+    /// when `min_one` (KIP-74), and none at or beyond `end_offset`. Two reads: the first header,
+    /// then the whole range, whose batch boundaries are walked in memory.
     pub(crate) fn read_batches(
         &self,
         pos: u64,
@@ -273,18 +274,29 @@ impl Segment {
         min_one: bool,
         end_offset: i64,
     ) -> Result<Bytes> {
-        let mut end = pos;
-        while let Some(h) = self.header_at(end)? {
-            if h.base_offset >= end_offset {
-                break;
-            }
-            let next = end + h.total_len() as u64;
-            if next > self.size || ((next - pos) as usize > max_bytes && !(min_one && end == pos)) {
+        let Some(first) = self.header_at(pos)? else {
+            return Ok(Bytes::new());
+        };
+        let first_len = first.total_len();
+        let budget = if min_one {
+            max_bytes.max(first_len)
+        } else {
+            max_bytes
+        };
+        let limit = (self.size - pos).min(budget as u64);
+        let buf = self.read_range(pos, pos + limit)?;
+        let mut end = 0usize;
+        while let Some(h) = BatchHeader::parse(&buf[end..]) {
+            let next = end + h.total_len();
+            if h.base_offset >= end_offset
+                || h.batch_length < (HEADER_LEN - batch::LOG_OVERHEAD) as i32
+                || next > buf.len()
+            {
                 break;
             }
             end = next;
         }
-        self.read_range(pos, end)
+        Ok(buf.slice(..end))
     }
 
     pub(crate) fn read_range(&self, from: u64, to: u64) -> Result<Bytes> {

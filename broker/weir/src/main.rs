@@ -42,8 +42,9 @@ struct ServeArgs {
     #[arg(long, env = "WEIR_NODE_ID", default_value_t = 1)]
     node_id: i32,
 
-    /// Address the Kafka listener binds (port 0 picks a free port).
-    #[arg(long, env = "WEIR_LISTEN", default_value = "0.0.0.0:9092")]
+    /// Address the Kafka listener binds (port 0 picks a free port). The default `[::]` accepts
+    /// IPv4 and IPv6 (falling back to 0.0.0.0 where IPv6 is off).
+    #[arg(long, env = "WEIR_LISTEN", default_value = "[::]:9092")]
     listen: SocketAddr,
 
     /// Address clients are told to connect to, `host:port` or `PLAINTEXT://host:port` (like
@@ -53,7 +54,7 @@ struct ServeArgs {
     advertised_listener: Option<String>,
 
     /// Address of the HTTP API (health, Prometheus metrics at /metrics, topic view).
-    #[arg(long, env = "WEIR_HTTP_LISTEN", default_value = "0.0.0.0:9644")]
+    #[arg(long, env = "WEIR_HTTP_LISTEN", default_value = "[::]:9644")]
     http_listen: SocketAddr,
 
     /// Turn the HTTP API off.

@@ -15,7 +15,11 @@ pub(crate) fn describe_cluster(
         .with_endpoint_type(ENDPOINT_BROKERS)
         .with_cluster_id(str_bytes(broker.metadata.cluster_id()))
         .with_controller_id(BrokerId(broker.config.node_id))
-        .with_cluster_authorized_operations(i32::MIN);
+        .with_cluster_authorized_operations(if req.include_cluster_authorized_operations {
+            super::metadata::CLUSTER_OPERATIONS
+        } else {
+            i32::MIN
+        });
     if req.endpoint_type != ENDPOINT_BROKERS {
         return resp
             .with_error_code(ResponseError::UnsupportedEndpointType.code())

@@ -17,8 +17,24 @@ pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Met
         Some(t) => Some(t),
     };
     let auto_create = version < 4 || req.allow_auto_topic_creation;
+    // Without an authorizer every operation is allowed; report that when asked (v8+), as Kafka
+    // does, and Kafka's "not requested" marker otherwise.
+    let topic_ops = if req.include_topic_authorized_operations && version >= 8 {
+        TOPIC_OPERATIONS
+    } else {
+        i32::MIN
+    };
+    let cluster_ops = if req.include_cluster_authorized_operations && (8..=10).contains(&version) {
+        CLUSTER_OPERATIONS
+    } else {
+        i32::MIN
+    };
     let topics = match requested {
-        None => state.topics.values().map(topic_response).collect(),
+        None => state
+            .topics
+            .values()
+            .map(|t| topic_response(t, topic_ops))
+            .collect(),
         Some(list) => list
             .into_iter()
             .map(|t| {
@@ -42,7 +58,7 @@ pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Met
                     Ok(state.topic(&name).cloned())
                 };
                 match found {
-                    Ok(Some(meta)) => topic_response(&meta),
+                    Ok(Some(meta)) => topic_response(&meta, topic_ops),
                     Ok(None) => error_topic(&name, ResponseError::UnknownTopicOrPartition.code()),
                     Err(e) => error_topic(&name, e.kafka_code()),
                 }
@@ -65,7 +81,24 @@ pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Met
         .with_cluster_id(Some(str_bytes(broker.metadata.cluster_id())))
         .with_controller_id(BrokerId(broker.config.node_id))
         .with_topics(topics)
-        .with_cluster_authorized_operations(i32::MIN)
+        .with_cluster_authorized_operations(cluster_ops)
+}
+
+/// ACL operation bits (Kafka's AclOperation codes) a client may perform on a topic: READ, WRITE,
+/// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+pub(crate) const TOPIC_OPERATIONS: i32 = ops(&[3, 4, 5, 6, 7, 8, 10, 11]);
+/// On the cluster: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+/// IDEMPOTENT_WRITE.
+pub(crate) const CLUSTER_OPERATIONS: i32 = ops(&[5, 7, 8, 9, 10, 11, 12]);
+
+const fn ops(codes: &[i32]) -> i32 {
+    let mut bits = 0;
+    let mut i = 0;
+    while i < codes.len() {
+        bits |= 1 << codes[i];
+        i += 1;
+    }
+    bits
 }
 
 fn error_topic(name: &str, code: i16) -> MetadataResponseTopic {
@@ -75,7 +108,7 @@ fn error_topic(name: &str, code: i16) -> MetadataResponseTopic {
         .with_topic_authorized_operations(i32::MIN)
 }
 
-fn topic_response(t: &TopicMeta) -> MetadataResponseTopic {
+fn topic_response(t: &TopicMeta, authorized_operations: i32) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
@@ -93,5 +126,15 @@ fn topic_response(t: &TopicMeta) -> MetadataResponseTopic {
         .with_topic_id(t.topic_id)
         .with_is_internal(t.name.starts_with("__"))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(i32::MIN)
+        .with_topic_authorized_operations(authorized_operations)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn operation_bits_match_kafka_without_an_authorizer() {
+        // Apache Kafka 3.7 with no authorizer reports these values.
+        assert_eq!(super::TOPIC_OPERATIONS, 3576);
+        assert_eq!(super::CLUSTER_OPERATIONS, 8096);
+    }
 }
