@@ -15,13 +15,19 @@ pub enum Error {
     OffsetOutOfRange { offset: i64, start: i64, end: i64 },
     #[error("segment is full: {0}")]
     SegmentFull(String),
+    #[error(
+        "data directory {dir} is in use by another process ({reason}); is another weir running on it?"
+    )]
+    DataDirInUse { dir: String, reason: String },
 }
 
 impl Error {
     /// The Kafka error code for this error.
     pub fn kafka_code(&self) -> i16 {
         match self {
-            Error::Io(_) | Error::SegmentFull(_) => ResponseError::KafkaStorageError.code(),
+            Error::Io(_) | Error::SegmentFull(_) | Error::DataDirInUse { .. } => {
+                ResponseError::KafkaStorageError.code()
+            }
             Error::CorruptBatch(_) => ResponseError::CorruptMessage.code(),
             Error::UnsupportedMagic(_) => ResponseError::InvalidRecord.code(),
             Error::BatchTooLarge { .. } => ResponseError::MessageTooLarge.code(),

@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use crate::{Log, LogConfig, Result};
+use crate::{Error, Log, LogConfig, Result};
 
 const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
 
@@ -9,6 +9,8 @@ const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
 pub struct LogManager {
     data_dir: PathBuf,
     clean_start: bool,
+    /// Held for the life of the manager: a second broker on the same directory is refused.
+    _lock: std::fs::File,
 }
 
 impl LogManager {
@@ -16,6 +18,17 @@ impl LogManager {
     /// on makes the next start recover.
     pub fn open(data_dir: &Path) -> Result<LogManager> {
         std::fs::create_dir_all(data_dir)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(data_dir.join(".lock"))?;
+        if let Err(e) = lock.try_lock() {
+            return Err(Error::DataDirInUse {
+                dir: data_dir.display().to_string(),
+                reason: e.to_string(),
+            });
+        }
         let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
         let clean_start = marker.exists();
         if clean_start {
@@ -24,6 +37,7 @@ impl LogManager {
         Ok(LogManager {
             data_dir: data_dir.to_path_buf(),
             clean_start,
+            _lock: lock,
         })
     }
 
@@ -67,5 +81,30 @@ impl LogManager {
     pub fn mark_clean_shutdown(&self) -> Result<()> {
         std::fs::write(self.data_dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_has_one_owner_and_clean_shutdown_is_remembered() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let first = LogManager::open(dir.path()).expect("open");
+        assert!(!first.clean_start());
+        assert!(matches!(
+            LogManager::open(dir.path()),
+            Err(Error::DataDirInUse { .. })
+        ));
+        first.mark_clean_shutdown().expect("mark");
+        drop(first);
+        let second = LogManager::open(dir.path()).expect("reopen after release");
+        assert!(second.clean_start());
+        drop(second);
+        assert!(
+            !LogManager::open(dir.path()).expect("again").clean_start(),
+            "the marker is consumed"
+        );
     }
 }
