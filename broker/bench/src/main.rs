@@ -368,7 +368,7 @@ fn main() -> anyhow::Result<()> {
             workload: format!("consume {size} B x {partitions} partition(s)"),
             records_per_sec: count as f64 / secs,
             mib_per_sec: mib / secs,
-            fraction_of_ceiling: mib / secs / ceiling,
+            fraction_of_ceiling: mib / secs / loopback,
             rss_mib: rss_mib(node.child.id()),
         });
     }
@@ -380,7 +380,11 @@ fn main() -> anyhow::Result<()> {
         rows,
     };
     println!(
-        "machine: loopback TCP {loopback:.0} MiB/s, page-cache write {disk:.0} MiB/s (ceiling = the lower)"
+        "machine: loopback TCP {loopback:.0} MiB/s, sequential write of {} MiB to the data volume {disk:.0} MiB/s",
+        total >> 20
+    );
+    println!(
+        "ceiling: produce = min(loopback, write), consume = loopback (it reads the page cache)"
     );
     println!(
         "weir: cold start to first acknowledged produce {cold_start_ms:.0} ms, idle RSS {idle_rss:.1} MiB"
