@@ -43,10 +43,10 @@ fn log_config() -> LogConfig {
 /// Reads `cluster.id` from `meta.properties`, creating the file on first start.
 fn cluster_id(data_dir: &Path) -> Result<String> {
     let path = data_dir.join("meta.properties");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Some(id) = text.lines().find_map(|l| l.strip_prefix("cluster.id=")) {
-            return Ok(id.trim().to_string());
-        }
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Some(id) = text.lines().find_map(|l| l.strip_prefix("cluster.id="))
+    {
+        return Ok(id.trim().to_string());
     }
     // Kafka cluster ids are 22 characters (a base64url UUID); 22 hex digits of a UUID serve too.
     let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
