@@ -239,7 +239,7 @@ func startBrokerOnT(t *testing.T, dataDir, listen string, extra ...string) *brok
 func clientOpts(b *broker, extra ...kgo.Opt) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(b.Kafka),
-		kgo.DisableIdempotentWrite(), // no InitProducerId in the broker yet
+		kgo.DisableIdempotentWrite(), // so tests can choose acks; idempotent_test.go covers the default
 		kgo.RequiredAcks(kgo.LeaderAck()),
 		kgo.RequestTimeoutOverhead(10 * time.Second),
 		kgo.RetryTimeout(30 * time.Second),

@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 use uuid::Uuid;
 use weir_metadata::{Command, MetadataStore, PartitionAssignment, TopicMeta};
@@ -31,8 +31,13 @@ pub struct Broker {
     /// Bumped after every append so that long-polling fetches re-check.
     appended: watch::Sender<u64>,
     shutdown: watch::Sender<bool>,
+    /// The block of producer ids this broker hands out: `next..end`.
+    producer_ids: Mutex<(i64, i64)>,
     pub metrics: Metrics,
 }
+
+/// Producer ids reserved from the metadata log at a time.
+const PRODUCER_ID_BLOCK: i64 = 1000;
 
 impl Broker {
     /// Opens the data directory and metadata, and every partition log the metadata names.
@@ -62,6 +67,7 @@ impl Broker {
             partitions: RwLock::new(HashMap::new()),
             appended: watch::channel(0).0,
             shutdown: watch::channel(false).0,
+            producer_ids: Mutex::new((0, 0)),
             metrics: Metrics::default(),
         };
         let started = std::time::Instant::now();
@@ -263,6 +269,24 @@ impl Broker {
             }
         }
         Ok(())
+    }
+
+    /// A producer id never handed out before, on this broker or any other: blocks of ids are
+    /// reserved through the metadata log, so they survive restarts and are unique cluster-wide.
+    pub fn allocate_producer_id(&self) -> Result<i64> {
+        let mut ids = self.producer_ids.lock();
+        if ids.0 >= ids.1 {
+            let state = self.metadata.propose(Command::AllocateProducerIds {
+                count: PRODUCER_ID_BLOCK,
+            })?;
+            *ids = (
+                state.next_producer_id - PRODUCER_ID_BLOCK,
+                state.next_producer_id,
+            );
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
     }
 
     pub fn notify_append(&self) {

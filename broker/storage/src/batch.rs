@@ -213,6 +213,18 @@ pub(crate) mod test_util {
     };
 
     pub(crate) fn batch(values: &[&str], first_ts: i64, compression: Compression) -> Bytes {
+        producer_batch(values, first_ts, compression, -1, -1, 0)
+    }
+
+    /// A batch from an idempotent producer: `producer_id`, `epoch`, first sequence `seq`.
+    pub(crate) fn producer_batch(
+        values: &[&str],
+        first_ts: i64,
+        compression: Compression,
+        producer_id: i64,
+        epoch: i16,
+        seq: i32,
+    ) -> Bytes {
         let records: Vec<Record> = values
             .iter()
             .enumerate()
@@ -221,11 +233,11 @@ pub(crate) mod test_util {
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch: epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
-                sequence: i as i32,
+                sequence: seq + i as i32,
                 timestamp: first_ts + i as i64,
                 key: Some(Bytes::from(format!("k{i}"))),
                 value: Some(Bytes::copy_from_slice(v.as_bytes())),

@@ -15,6 +15,18 @@ pub enum Error {
     OffsetOutOfRange { offset: i64, start: i64, end: i64 },
     #[error("segment is full: {0}")]
     SegmentFull(String),
+    #[error("producer {producer_id}: expected sequence {expected}, got {got}")]
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
+    #[error("producer {producer_id}: epoch {got} is older than the current epoch {current}")]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        current: i16,
+        got: i16,
+    },
     #[error(
         "data directory {dir} is in use by another process ({reason}); is another weir running on it?"
     )]
@@ -32,6 +44,8 @@ impl Error {
             Error::UnsupportedMagic(_) => ResponseError::InvalidRecord.code(),
             Error::BatchTooLarge { .. } => ResponseError::MessageTooLarge.code(),
             Error::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
+            Error::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
+            Error::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),
         }
     }
 }

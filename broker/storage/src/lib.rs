@@ -5,6 +5,7 @@ mod error;
 mod index;
 mod log;
 mod manager;
+mod producer_state;
 mod segment;
 
 pub use batch::{BatchHeader, HEADER_LEN, split_producer_batches, validate as validate_batch};

@@ -8,6 +8,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use parking_lot::Mutex;
 
 use crate::batch::{self, BatchHeader};
+use crate::producer_state::{ProducerStates, SequenceCheck};
 use crate::segment::Segment;
 use crate::{Error, Result};
 
@@ -59,6 +60,9 @@ pub struct AppendInfo {
     pub log_append_time: i64,
     pub log_start_offset: i64,
     pub record_count: i64,
+    /// The batch was a retry of one already in the log (idempotent producer): nothing was
+    /// appended and the offsets are those of the original.
+    pub duplicate: bool,
 }
 
 /// Bytes served by a read, with the offsets a fetch response reports.
@@ -91,6 +95,7 @@ struct Inner {
     last_flush_ms: i64,
     /// `(leader epoch, first offset written in it)`.
     epochs: Vec<(i32, i64)>,
+    producers: ProducerStates,
 }
 
 const LOG_START_FILE: &str = "log-start-offset";
@@ -155,7 +160,9 @@ impl Log {
             unflushed_records: 0,
             last_flush_ms: now_ms,
             epochs,
+            producers: ProducerStates::default(),
         };
+        inner.rebuild_producer_state(dir)?;
         inner.high_watermark = inner.log_end_offset();
         inner.log_start_offset = inner.log_start_offset.min(inner.log_end_offset());
         Ok(Log {
@@ -176,6 +183,24 @@ impl Log {
         let base_offset = inner.log_end_offset();
         let mut next = base_offset;
         for (pos, h) in &batches {
+            if let SequenceCheck::Duplicate {
+                base_offset: dup_base,
+                last_offset: dup_last,
+            } = inner.producers.check(h)?
+            {
+                // Producers send one batch per partition; a retried one is acknowledged again.
+                if batches.len() == 1 {
+                    return Ok(AppendInfo {
+                        base_offset: dup_base,
+                        last_offset: dup_last,
+                        log_append_time: -1,
+                        log_start_offset: inner.log_start_offset,
+                        record_count: 0,
+                        duplicate: true,
+                    });
+                }
+                continue;
+            }
             let mut buf = records[*pos..*pos + h.total_len()].to_vec();
             batch::stamp(&mut buf, next, leader_epoch, log_append_time);
             let stamped = BatchHeader {
@@ -190,6 +215,7 @@ impl Log {
             inner
                 .active_mut()
                 .append(&buf, &stamped, interval, now_ms)?;
+            inner.producers.update(&stamped);
             next = stamped.last_offset() + 1;
         }
         let record_count = next - base_offset;
@@ -203,6 +229,7 @@ impl Log {
             log_append_time: log_append_time.unwrap_or(-1),
             log_start_offset: inner.log_start_offset,
             record_count,
+            duplicate: false,
         })
     }
 
@@ -402,6 +429,9 @@ impl Log {
         inner.active_mut().truncate_to(offset, interval)?;
         inner.high_watermark = inner.high_watermark.min(inner.log_end_offset());
         inner.epochs.retain(|&(_, start)| start < offset);
+        inner.producers.truncate(offset);
+        let end = inner.log_end_offset();
+        inner.producers.write_snapshot(&self.dir, end)?;
         let epochs = inner.epochs_text();
         write_atomically(&self.dir.join(EPOCHS_FILE), &epochs)?;
         Ok(())
@@ -427,7 +457,9 @@ impl Log {
     /// Makes the log durable before a clean shutdown.
     pub fn close(&self) -> Result<()> {
         let mut inner = self.inner.lock();
-        inner.active_mut().seal()
+        inner.active_mut().seal()?;
+        let end = inner.log_end_offset();
+        inner.producers.write_snapshot(&self.dir, end)
     }
 
     /// The latest `(epoch, start offset)` the log has seen, for replication.
@@ -469,6 +501,8 @@ impl Inner {
     fn roll(&mut self, dir: &Path, now_ms: i64) -> Result<()> {
         let next = self.log_end_offset();
         self.active_mut().seal()?;
+        // The snapshot bounds the replay after a crash to the segments after it.
+        self.producers.write_snapshot(dir, next)?;
         self.segments.insert(next, Segment::create(dir, next)?);
         self.unflushed_records = 0;
         self.last_flush_ms = now_ms;
@@ -479,6 +513,35 @@ impl Inner {
         self.active().flush()?;
         self.unflushed_records = 0;
         self.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// Loads the producer-state snapshot and replays the batch headers written after it.
+    fn rebuild_producer_state(&mut self, dir: &Path) -> Result<()> {
+        let (mut states, mut from) = ProducerStates::read_snapshot(dir);
+        if from > self.log_end_offset() {
+            // The log lost data the snapshot saw (torn tail): replay everything.
+            states = ProducerStates::default();
+            from = 0;
+        }
+        let first = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .map_or(from, |(b, _)| *b);
+        for seg in self.segments.range(first..).map(|(_, s)| s) {
+            let mut pos = match seg.find_batch(from)? {
+                Some((pos, _)) => pos,
+                None => continue,
+            };
+            while let Some(h) = seg.header_at(pos)? {
+                if h.base_offset >= from {
+                    states.update(&h);
+                }
+                pos += h.total_len() as u64;
+            }
+        }
+        self.producers = states;
         Ok(())
     }
 

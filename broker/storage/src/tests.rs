@@ -2,7 +2,7 @@
 
 use kafka_protocol::records::Compression;
 
-use crate::batch::test_util::batch;
+use crate::batch::test_util::{batch, producer_batch};
 use crate::*;
 
 fn small_segments() -> LogConfig {
@@ -236,4 +236,61 @@ fn rejects_bad_batches_without_appending() {
         Some(2)
     );
     assert_eq!(log.log_end_offset(), 0);
+}
+
+#[test]
+fn idempotent_retries_are_deduplicated_and_state_survives_restarts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let b =
+        |seq: i32, epoch: i16| producer_batch(&["a", "b"], 1000, Compression::None, 42, epoch, seq);
+    {
+        let log = Log::open(dir.path(), small_segments(), false, 0).expect("open");
+        let first = log.append(&b(0, 0), 0, 0).expect("first");
+        assert_eq!((first.base_offset, first.duplicate), (0, false));
+        let retry = log.append(&b(0, 0), 0, 0).expect("retry");
+        assert_eq!(
+            (retry.base_offset, retry.last_offset, retry.duplicate),
+            (0, 1, true)
+        );
+        assert_eq!(log.log_end_offset(), 2, "the retry was not appended again");
+        assert_eq!(
+            log.append(&b(4, 0), 0, 0).map_err(|e| e.kafka_code()).err(),
+            Some(45),
+            "gap"
+        );
+        for i in 1..10 {
+            log.append(&b(2 * i, 0), 0, 0).expect("in sequence");
+        }
+        assert!(log.segment_count() > 1, "rolled, so a snapshot was written");
+        log.close().expect("close");
+    }
+    {
+        // Clean restart: snapshot plus the tail.
+        let log = Log::open(dir.path(), small_segments(), true, 0).expect("reopen");
+        assert!(
+            log.append(&b(18, 0), 0, 0)
+                .expect("dup after restart")
+                .duplicate
+        );
+        assert_eq!(log.append(&b(20, 0), 0, 0).expect("next").base_offset, 20);
+        assert_eq!(
+            log.append(&b(0, -1), 0, 0)
+                .map_err(|e| e.kafka_code())
+                .err(),
+            Some(47),
+            "old epoch"
+        );
+    }
+    // Crash: no close, and the snapshot is gone; the headers alone rebuild the state.
+    std::fs::remove_file(dir.path().join("producer-state")).expect("rm snapshot");
+    let log = Log::open(dir.path(), small_segments(), false, 0).expect("recover");
+    assert!(
+        log.append(&b(20, 0), 0, 0)
+            .expect("dup after crash")
+            .duplicate
+    );
+    assert_eq!(
+        log.append(&b(0, 1), 0, 0).expect("new epoch").base_offset,
+        22
+    );
 }

@@ -7,6 +7,7 @@ mod fetch;
 mod list_offsets;
 mod metadata;
 mod produce;
+mod producer_id;
 mod records;
 
 use weir_protocol::Request;
@@ -49,6 +50,9 @@ pub(crate) async fn handle(broker: &Broker, req: Request) -> Option<ResponseKind
         RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter(broker, r)),
         RequestKind::IncrementalAlterConfigs(r) => {
             ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(broker, r))
+        }
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(producer_id::init_producer_id(broker, r))
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r))

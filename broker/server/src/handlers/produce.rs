@@ -38,9 +38,11 @@ pub(crate) fn handle(broker: &Broker, req: ProduceRequest) -> Option<ProduceResp
                 .append(&records, partition.leader_epoch, now_ms())
             {
                 Ok(info) => {
-                    partition.log.set_high_watermark(info.last_offset + 1);
-                    broker.metrics.records_in.inc_by(info.record_count as u64);
-                    appended = true;
+                    if !info.duplicate {
+                        partition.log.set_high_watermark(info.last_offset + 1);
+                        broker.metrics.records_in.inc_by(info.record_count as u64);
+                        appended = true;
+                    }
                     parts.push(
                         resp.with_base_offset(info.base_offset)
                             .with_log_append_time_ms(info.log_append_time)

@@ -1,0 +1,265 @@
+//! Idempotent-producer state of one partition: the latest epoch of each producer id and its last
+//! five batches, so that a retried batch is acknowledged without a second append and a gap in
+//! sequence numbers is refused (Kafka keeps the same five, matching `max.in.flight` ≤ 5).
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+
+use crate::batch::BatchHeader;
+use crate::{Error, Result};
+
+const CACHED_BATCHES: usize = 5;
+const SNAPSHOT_FILE: &str = "producer-state";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchMeta {
+    first_seq: i32,
+    last_seq: i32,
+    base_offset: i64,
+    last_offset: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ProducerEntry {
+    epoch: i16,
+    batches: VecDeque<BatchMeta>,
+}
+
+/// What to do with an incoming batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SequenceCheck {
+    /// Not idempotent, or the next batch in sequence: append it.
+    Append,
+    /// A retry of a batch already in the log at these offsets.
+    Duplicate { base_offset: i64, last_offset: i64 },
+}
+
+fn last_seq(h: &BatchHeader) -> i32 {
+    // Sequences wrap at i32::MAX back to 0, as in Kafka.
+    ((i64::from(h.base_sequence) + i64::from(h.last_offset_delta)) % (i64::from(i32::MAX) + 1))
+        as i32
+}
+
+fn next_after(seq: i32) -> i32 {
+    if seq == i32::MAX { 0 } else { seq + 1 }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ProducerStates {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerStates {
+    /// Checks `h` against the producer's state without changing it.
+    pub(crate) fn check(&self, h: &BatchHeader) -> Result<SequenceCheck> {
+        if h.producer_id < 0 {
+            return Ok(SequenceCheck::Append);
+        }
+        let Some(entry) = self.producers.get(&h.producer_id) else {
+            // First batch we know of from this producer id: it must start its sequence.
+            return if h.base_sequence == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(Error::OutOfOrderSequence {
+                    producer_id: h.producer_id,
+                    expected: 0,
+                    got: h.base_sequence,
+                })
+            };
+        };
+        if h.producer_epoch < entry.epoch {
+            return Err(Error::InvalidProducerEpoch {
+                producer_id: h.producer_id,
+                current: entry.epoch,
+                got: h.producer_epoch,
+            });
+        }
+        if h.producer_epoch > entry.epoch {
+            return if h.base_sequence == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(Error::OutOfOrderSequence {
+                    producer_id: h.producer_id,
+                    expected: 0,
+                    got: h.base_sequence,
+                })
+            };
+        }
+        let last = last_seq(h);
+        if let Some(b) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == h.base_sequence && b.last_seq == last)
+        {
+            return Ok(SequenceCheck::Duplicate {
+                base_offset: b.base_offset,
+                last_offset: b.last_offset,
+            });
+        }
+        let expected = entry.batches.back().map_or(0, |b| next_after(b.last_seq));
+        if h.base_sequence != expected {
+            return Err(Error::OutOfOrderSequence {
+                producer_id: h.producer_id,
+                expected,
+                got: h.base_sequence,
+            });
+        }
+        Ok(SequenceCheck::Append)
+    }
+
+    /// Records a batch that is now in the log (with its assigned offsets).
+    pub(crate) fn update(&mut self, h: &BatchHeader) {
+        if h.producer_id < 0 || h.is_control() {
+            return;
+        }
+        let entry = self.producers.entry(h.producer_id).or_default();
+        if h.producer_epoch != entry.epoch {
+            entry.epoch = h.producer_epoch;
+            entry.batches.clear();
+        }
+        entry.batches.push_back(BatchMeta {
+            first_seq: h.base_sequence,
+            last_seq: last_seq(h),
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+        });
+        while entry.batches.len() > CACHED_BATCHES {
+            entry.batches.pop_front();
+        }
+    }
+
+    /// Forgets batches at or after `offset` (log truncation).
+    pub(crate) fn truncate(&mut self, offset: i64) {
+        for e in self.producers.values_mut() {
+            e.batches.retain(|b| b.last_offset < offset);
+        }
+        self.producers.retain(|_, e| !e.batches.is_empty());
+    }
+
+    /// Writes the state, valid for the log up to `end_offset`, so that a restart replays only
+    /// the batches after it. Format: a first line `end_offset`, then one line per cached batch.
+    pub(crate) fn write_snapshot(&self, dir: &Path, end_offset: i64) -> Result<()> {
+        let mut out = format!("{end_offset}\n");
+        for (pid, e) in &self.producers {
+            for b in &e.batches {
+                out.push_str(&format!(
+                    "{pid} {} {} {} {} {}\n",
+                    e.epoch, b.first_seq, b.last_seq, b.base_offset, b.last_offset
+                ));
+            }
+        }
+        let path = dir.join(SNAPSHOT_FILE);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, out)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    /// Loads a snapshot, returning the state and the log offset it is valid up to. A missing or
+    /// unreadable snapshot yields an empty state valid up to offset 0 (replay everything).
+    pub(crate) fn read_snapshot(dir: &Path) -> (ProducerStates, i64) {
+        let Ok(text) = std::fs::read_to_string(dir.join(SNAPSHOT_FILE)) else {
+            return (ProducerStates::default(), 0);
+        };
+        let mut lines = text.lines();
+        let Some(end) = lines.next().and_then(|l| l.trim().parse::<i64>().ok()) else {
+            return (ProducerStates::default(), 0);
+        };
+        let mut states = ProducerStates::default();
+        for line in lines {
+            let f: Vec<i64> = line
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            let [pid, epoch, first_seq, last_seq, base_offset, last_offset] = f[..] else {
+                return (ProducerStates::default(), 0);
+            };
+            let e = states.producers.entry(pid).or_default();
+            e.epoch = epoch as i16;
+            e.batches.push_back(BatchMeta {
+                first_seq: first_seq as i32,
+                last_seq: last_seq as i32,
+                base_offset,
+                last_offset,
+            });
+        }
+        (states, end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pid: i64, epoch: i16, seq: i32, n: i32, base: i64) -> BatchHeader {
+        BatchHeader {
+            base_offset: base,
+            batch_length: 49,
+            leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: n - 1,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            records_count: n,
+        }
+    }
+
+    #[test]
+    fn sequences_duplicates_gaps_and_epochs() {
+        let mut s = ProducerStates::default();
+        assert_eq!(
+            s.check(&h(-1, -1, -1, 3, 0)).expect("plain"),
+            SequenceCheck::Append
+        );
+        assert!(
+            s.check(&h(7, 0, 5, 1, 0)).is_err(),
+            "unknown producer must start at 0"
+        );
+        s.update(&h(7, 0, 0, 3, 10));
+        s.update(&h(7, 0, 3, 2, 13));
+        assert_eq!(
+            s.check(&h(7, 0, 0, 3, 0)).expect("dup"),
+            SequenceCheck::Duplicate {
+                base_offset: 10,
+                last_offset: 12
+            }
+        );
+        assert_eq!(
+            s.check(&h(7, 0, 5, 1, 0)).expect("next"),
+            SequenceCheck::Append
+        );
+        assert!(matches!(
+            s.check(&h(7, 0, 6, 1, 0)),
+            Err(Error::OutOfOrderSequence { expected: 5, .. })
+        ));
+        assert!(matches!(
+            s.check(&h(7, -1, 5, 1, 0)),
+            Err(Error::InvalidProducerEpoch { .. })
+        ));
+        assert_eq!(
+            s.check(&h(7, 1, 0, 1, 0)).expect("new epoch"),
+            SequenceCheck::Append
+        );
+        assert!(
+            s.check(&h(7, 1, 4, 1, 0)).is_err(),
+            "a new epoch starts at 0"
+        );
+
+        let dir = tempfile::tempdir().expect("tmp");
+        s.write_snapshot(dir.path(), 15).expect("snapshot");
+        let (back, end) = ProducerStates::read_snapshot(dir.path());
+        assert_eq!(end, 15);
+        assert_eq!(back.producers, s.producers);
+        s.truncate(13);
+        assert_eq!(
+            s.check(&h(7, 0, 3, 1, 0)).expect("after truncate"),
+            SequenceCheck::Append
+        );
+    }
+}
