@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Weir kafkajs compatibility suite: installs what it needs (idempotently), then runs `node --test`.
-# Env: WEIR_BIN (broker binary, default ~/.cache/weir/target/debug/weir), WEIR_HAS_GROUPS=1 to run
-# the consumer-group test, WEIR_KAFKAJS_LOG=1 for kafkajs info/warn/error logs on stderr,
+# Env: WEIR_BIN (broker binary, default ~/.cache/weir/target/debug/weir)
+# WEIR_KAFKAJS_LOG=1 for kafkajs info/warn/error logs on stderr,
 # WEIR_API_VERSIONS_OUT=<file> to append the Kafka API versions kafkajs used.
 set -euo pipefail
 cd "$(dirname "$0")"

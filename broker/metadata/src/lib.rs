@@ -13,6 +13,8 @@ pub use store::MetadataStore;
 
 /// Name of the internal metadata log, as in KRaft; reserved for Weir itself.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
+/// Name of the internal committed-offsets log, as in Kafka; reserved for Weir itself.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// Kafka's rule for topic names: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`, and not
 /// the metadata log's name.
@@ -20,7 +22,7 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
     let ok_chars = name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
-    let reserved = name == "." || name == ".." || name == METADATA_TOPIC;
+    let reserved = name == "." || name == ".." || name == METADATA_TOPIC || name == OFFSETS_TOPIC;
     if name.is_empty() || name.len() > 249 || reserved || !ok_chars {
         return Err(Error::InvalidTopicName(name.to_string()));
     }

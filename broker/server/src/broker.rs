@@ -9,6 +9,7 @@ use weir_metadata::{Command, MetadataStore, PartitionAssignment, TopicMeta};
 use weir_storage::LogManager;
 
 use crate::config::BrokerConfig;
+use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::partition::{Partition, PartitionRef, log_config};
 use crate::{Error, Result};
@@ -33,6 +34,7 @@ pub struct Broker {
     shutdown: watch::Sender<bool>,
     /// The block of producer ids this broker hands out: `next..end`.
     producer_ids: Mutex<(i64, i64)>,
+    pub groups: GroupCoordinator,
     pub metrics: Metrics,
 }
 
@@ -59,7 +61,13 @@ impl Broker {
                 rack: me.rack,
             })?;
         }
+        let groups = GroupCoordinator::open(
+            &config.data_dir,
+            logs.clean_start(),
+            config.group_initial_rebalance_delay,
+        )?;
         let broker = Broker {
+            groups,
             config,
             advertised,
             metadata,
@@ -215,6 +223,8 @@ impl Broker {
             parts.remove(&(name.to_string(), p.partition));
             self.logs.delete_log(name, p.partition)?;
         }
+        drop(parts);
+        self.groups.forget_topic(name);
         tracing::info!(topic = name, "topic deleted");
         Ok(t)
     }
@@ -307,6 +317,7 @@ impl Broker {
 
     /// One retention and flush pass over every partition.
     pub fn housekeeping(&self, retention: bool) {
+        self.groups.tick();
         let now = now_ms();
         for p in self.all_partitions() {
             if retention {
@@ -337,6 +348,10 @@ impl Broker {
             }
         }
         self.metadata.flush()?;
+        if let Err(e) = self.groups.close() {
+            ok = false;
+            tracing::error!(error = %e, "closing the offsets log failed");
+        }
         if ok {
             self.logs.mark_clean_shutdown()?;
         }

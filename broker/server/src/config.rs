@@ -24,6 +24,9 @@ pub struct BrokerConfig {
     pub retention_check_interval: Duration,
     pub max_request_bytes: usize,
     pub max_connections: usize,
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits
+    /// for more members.
+    pub group_initial_rebalance_delay: Duration,
 }
 
 impl BrokerConfig {
@@ -43,6 +46,7 @@ impl BrokerConfig {
             retention_check_interval: Duration::from_secs(30),
             max_request_bytes: weir_protocol::DEFAULT_MAX_REQUEST_BYTES,
             max_connections: 10_000,
+            group_initial_rebalance_delay: Duration::from_millis(0),
         }
     }
 

@@ -12,6 +12,7 @@
 mod broker;
 mod config;
 mod error;
+mod group;
 mod handlers;
 mod http;
 mod metrics;
@@ -21,5 +22,6 @@ mod server;
 pub use broker::{Broker, now_ms};
 pub use config::{BROKER_SYNONYMS, BrokerConfig};
 pub use error::{Error, Result};
+pub use group::{GroupCoordinator, GroupState, GroupView};
 pub use partition::{Partition, PartitionRef};
 pub use server::{RunningBroker, start};

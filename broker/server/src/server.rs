@@ -184,7 +184,12 @@ async fn serve_connection(broker: &Broker, stream: TcpStream, peer: SocketAddr) 
         let (api, version, correlation_id, response) = match decode_request(frame) {
             Ok(Decoded::Request(req)) => {
                 let (api, version, cid) = (req.api, req.version, req.header.correlation_id);
-                (api, version, cid, handlers::handle(broker, *req).await)
+                (
+                    api,
+                    version,
+                    cid,
+                    handlers::handle(broker, *req, peer).await,
+                )
             }
             Ok(Decoded::ApiVersionsFallback { correlation_id }) => {
                 let body = api_versions_response(

@@ -130,6 +130,15 @@ struct ServeArgs {
     )]
     socket_request_max_bytes: usize,
 
+    /// How long the first rebalance of an empty consumer group waits for more members
+    /// (group.initial.rebalance.delay.ms). Kafka's default is 3000; 0 suits development.
+    #[arg(
+        long,
+        env = "WEIR_GROUP_INITIAL_REBALANCE_DELAY_MS",
+        default_value_t = 3000
+    )]
+    group_initial_rebalance_delay_ms: u64,
+
     /// Log filter, e.g. `info` or `weir_server=debug` (RUST_LOG syntax).
     #[arg(long, env = "WEIR_LOG", default_value = "info")]
     log: String,
@@ -247,6 +256,7 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         retention_check_interval: Duration::from_millis(a.log_retention_check_interval_ms.max(1)),
         max_request_bytes: a.socket_request_max_bytes,
         max_connections: 10_000,
+        group_initial_rebalance_delay: Duration::from_millis(a.group_initial_rebalance_delay_ms),
     };
     config.validate().context("invalid broker defaults")?;
     Ok(config)

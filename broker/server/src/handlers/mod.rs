@@ -4,6 +4,7 @@ mod admin_topics;
 mod cluster;
 mod configs;
 mod fetch;
+mod groups;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -17,8 +18,18 @@ use weir_protocol::kafka::protocol::StrBytes;
 use crate::broker::Broker;
 
 /// Serves one decoded request. `None` means no response is sent (Produce with acks=0).
-pub(crate) async fn handle(broker: &Broker, req: Request) -> Option<ResponseKind> {
+pub(crate) async fn handle(
+    broker: &Broker,
+    req: Request,
+    peer: std::net::SocketAddr,
+) -> Option<ResponseKind> {
     let v = req.version;
+    let client_id = req
+        .header
+        .client_id
+        .as_ref()
+        .map_or("", |c| c.as_str())
+        .to_string();
     Some(match req.body {
         RequestKind::ApiVersions(_) => {
             ResponseKind::ApiVersions(weir_protocol::api_versions_response(0))
@@ -53,6 +64,34 @@ pub(crate) async fn handle(broker: &Broker, req: Request) -> Option<ResponseKind
         }
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(producer_id::init_producer_id(broker, r))
+        }
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(groups::find_coordinator(broker, r, v))
+        }
+        RequestKind::JoinGroup(r) => {
+            let host = format!("/{}", peer.ip());
+            ResponseKind::JoinGroup(groups::join_group(broker, r, v, &client_id, &host).await)
+        }
+        RequestKind::SyncGroup(r) => {
+            ResponseKind::SyncGroup(groups::sync_group(broker, r, v).await)
+        }
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(groups::heartbeat(broker, r)),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(groups::leave_group(broker, r, v)),
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(groups::offset_commit(broker, r))
+        }
+        RequestKind::OffsetFetch(r) => {
+            ResponseKind::OffsetFetch(groups::offset_fetch(broker, r, v))
+        }
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(groups::list_groups(broker, r, v)),
+        RequestKind::DescribeGroups(r) => {
+            ResponseKind::DescribeGroups(groups::describe_groups(broker, r, v))
+        }
+        RequestKind::DeleteGroups(r) => {
+            ResponseKind::DeleteGroups(groups::delete_groups(broker, r))
+        }
+        RequestKind::OffsetDelete(r) => {
+            ResponseKind::OffsetDelete(groups::offset_delete(broker, r))
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r))

@@ -1,0 +1,882 @@
+//! The classic consumer-group coordinator (JoinGroup / SyncGroup / Heartbeat / LeaveGroup) and
+//! committed offsets. Every group lives on this broker (a single node coordinates all groups;
+//! the cluster issue spreads them by partition of `__consumer_offsets`).
+//!
+//! Rebalance: a join moves the group to PreparingRebalance; it completes when every member has
+//! rejoined, or at the deadline (the longest rebalance timeout, or the initial delay for an
+//! empty group), dropping members that did not rejoin. The leader receives the members and their
+//! metadata, computes the assignment client-side (range, roundrobin, sticky, cooperative-sticky:
+//! all opaque to the broker) and sends it with SyncGroup, which completes the generation.
+
+mod offsets;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+use weir_protocol::kafka::ResponseError;
+
+pub(crate) use offsets::{Committed, OffsetStore};
+
+use crate::Result;
+
+/// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
+const MIN_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+const MAX_SESSION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Kafka's `offset.metadata.max.bytes`.
+const MAX_METADATA_BYTES: usize = 4096;
+
+fn code(e: ResponseError) -> i16 {
+    e.code()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+}
+
+impl GroupState {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+        }
+    }
+}
+
+/// What a JoinGroup request gets back.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JoinOutcome {
+    pub(crate) error: i16,
+    pub(crate) generation: i32,
+    pub(crate) protocol_type: Option<String>,
+    pub(crate) protocol_name: Option<String>,
+    pub(crate) leader: String,
+    pub(crate) member_id: String,
+    /// Filled for the leader only: `(member id, group instance id, metadata)`.
+    pub(crate) members: Vec<(String, Option<String>, Bytes)>,
+}
+
+impl JoinOutcome {
+    fn error(error: i16, member_id: &str) -> JoinOutcome {
+        JoinOutcome {
+            error,
+            generation: -1,
+            member_id: member_id.to_string(),
+            ..JoinOutcome::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SyncOutcome {
+    pub(crate) error: i16,
+    pub(crate) protocol_type: Option<String>,
+    pub(crate) protocol_name: Option<String>,
+    pub(crate) assignment: Bytes,
+}
+
+impl SyncOutcome {
+    fn error(error: i16) -> SyncOutcome {
+        SyncOutcome {
+            error,
+            ..SyncOutcome::default()
+        }
+    }
+}
+
+/// A JoinGroup or SyncGroup answer now, or one that comes when the rebalance moves on.
+pub(crate) enum Pending<T> {
+    Ready(T),
+    Wait(oneshot::Receiver<T>, Duration),
+}
+
+pub(crate) struct JoinRequest {
+    pub(crate) group_id: String,
+    pub(crate) member_id: String,
+    pub(crate) instance_id: Option<String>,
+    pub(crate) client_id: String,
+    pub(crate) client_host: String,
+    pub(crate) session_timeout: Duration,
+    pub(crate) rebalance_timeout: Duration,
+    pub(crate) protocol_type: String,
+    pub(crate) protocols: Vec<(String, Bytes)>,
+    /// JoinGroup v4+ asks new members to come back with an assigned id (KIP-394).
+    pub(crate) require_known_member_id: bool,
+}
+
+struct Member {
+    instance_id: Option<String>,
+    client_id: String,
+    client_host: String,
+    session_timeout: Duration,
+    rebalance_timeout: Duration,
+    protocols: Vec<(String, Bytes)>,
+    assignment: Bytes,
+    last_seen: Instant,
+    joined_at: u64,
+    join_tx: Option<oneshot::Sender<JoinOutcome>>,
+    sync_tx: Option<oneshot::Sender<SyncOutcome>>,
+}
+
+struct Group {
+    state: GroupState,
+    generation: i32,
+    protocol_type: Option<String>,
+    protocol: Option<String>,
+    leader: Option<String>,
+    members: BTreeMap<String, Member>,
+    /// Ids handed out with MEMBER_ID_REQUIRED, not yet joined.
+    pending: HashSet<String>,
+    rebalance_deadline: Option<Instant>,
+    /// The first rebalance of an empty group waits out the initial delay (extended by each new
+    /// joiner, up to the rebalance timeout) instead of completing as soon as all have joined.
+    initial_join_until: Option<Instant>,
+    offsets: BTreeMap<(String, i32), Committed>,
+}
+
+impl Group {
+    fn new() -> Group {
+        Group {
+            state: GroupState::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: BTreeMap::new(),
+            pending: HashSet::new(),
+            rebalance_deadline: None,
+            initial_join_until: None,
+            offsets: BTreeMap::new(),
+        }
+    }
+
+    fn member_by_instance(&self, instance: &str) -> Option<String> {
+        self.members
+            .iter()
+            .find(|(_, m)| m.instance_id.as_deref() == Some(instance))
+            .map(|(id, _)| id.clone())
+    }
+
+    fn max_rebalance_timeout(&self) -> Duration {
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or(Duration::from_secs(60))
+    }
+
+    /// Starts (or keeps) a rebalance; members waiting for SyncGroup are told to rejoin.
+    fn prepare_rebalance(&mut self, initial_delay: Duration) {
+        if self.state == GroupState::PreparingRebalance {
+            return;
+        }
+        for m in self.members.values_mut() {
+            if let Some(tx) = m.sync_tx.take() {
+                let _ = tx.send(SyncOutcome::error(code(ResponseError::RebalanceInProgress)));
+            }
+        }
+        let now = Instant::now();
+        if self.state == GroupState::Empty && !initial_delay.is_zero() {
+            self.initial_join_until = Some(now + self.max_rebalance_timeout());
+            self.rebalance_deadline = Some(now + initial_delay);
+        } else {
+            self.initial_join_until = None;
+            self.rebalance_deadline = Some(now + self.max_rebalance_timeout());
+        }
+        self.state = GroupState::PreparingRebalance;
+    }
+
+    fn all_joined(&self) -> bool {
+        self.members.values().all(|m| m.join_tx.is_some())
+    }
+
+    /// Ends the join phase: drops members that did not rejoin, picks the protocol and leader,
+    /// bumps the generation and answers every waiting JoinGroup.
+    fn complete_join(&mut self) {
+        self.members.retain(|_, m| m.join_tx.is_some());
+        self.rebalance_deadline = None;
+        self.initial_join_until = None;
+        self.generation += 1;
+        if self.members.is_empty() {
+            self.state = GroupState::Empty;
+            self.protocol = None;
+            self.leader = None;
+            return;
+        }
+        self.protocol = self.select_protocol();
+        let first = self
+            .members
+            .iter()
+            .min_by_key(|(_, m)| m.joined_at)
+            .map(|(id, _)| id.clone());
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
+            self.leader = first;
+        }
+        self.state = GroupState::CompletingRebalance;
+        let protocol = self.protocol.clone().unwrap_or_default();
+        let roster: Vec<(String, Option<String>, Bytes)> = self
+            .members
+            .iter()
+            .map(|(id, m)| {
+                let meta = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| *n == protocol)
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default();
+                (id.clone(), m.instance_id.clone(), meta)
+            })
+            .collect();
+        let leader = self.leader.clone().unwrap_or_default();
+        for (id, m) in self.members.iter_mut() {
+            m.assignment = Bytes::new();
+            m.last_seen = Instant::now();
+            if let Some(tx) = m.join_tx.take() {
+                let _ = tx.send(JoinOutcome {
+                    error: 0,
+                    generation: self.generation,
+                    protocol_type: self.protocol_type.clone(),
+                    protocol_name: self.protocol.clone(),
+                    leader: leader.clone(),
+                    member_id: id.clone(),
+                    members: if *id == leader {
+                        roster.clone()
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
+        }
+    }
+
+    /// The protocol every member supports with the most first-choice votes.
+    fn select_protocol(&self) -> Option<String> {
+        let mut candidates: Option<Vec<String>> = None;
+        for m in self.members.values() {
+            let names: Vec<String> = m.protocols.iter().map(|(n, _)| n.clone()).collect();
+            candidates = Some(match candidates {
+                None => names,
+                Some(c) => c.into_iter().filter(|n| names.contains(n)).collect(),
+            });
+        }
+        let candidates = candidates?;
+        let mut votes: HashMap<&str, usize> = HashMap::new();
+        for m in self.members.values() {
+            if let Some((n, _)) = m.protocols.iter().find(|(n, _)| candidates.contains(n)) {
+                *votes.entry(n.as_str()).or_default() += 1;
+            }
+        }
+        candidates
+            .iter()
+            .max_by_key(|n| {
+                (
+                    votes.get(n.as_str()).copied().unwrap_or(0),
+                    std::cmp::Reverse(candidates.iter().position(|c| c == *n)),
+                )
+            })
+            .cloned()
+    }
+
+    fn remove_member(&mut self, id: &str, initial_delay: Duration) {
+        if let Some(mut m) = self.members.remove(id) {
+            if let Some(tx) = m.join_tx.take() {
+                let _ = tx.send(JoinOutcome::error(code(ResponseError::UnknownMemberId), id));
+            }
+            if let Some(tx) = m.sync_tx.take() {
+                let _ = tx.send(SyncOutcome::error(code(ResponseError::UnknownMemberId)));
+            }
+        }
+        if self.leader.as_deref() == Some(id) {
+            self.leader = None;
+        }
+        match self.state {
+            GroupState::Empty => {}
+            _ if self.members.is_empty() => {
+                self.generation += 1;
+                self.state = GroupState::Empty;
+                self.protocol = None;
+                self.rebalance_deadline = None;
+            }
+            GroupState::PreparingRebalance => {
+                if self.all_joined() && self.initial_join_until.is_none() {
+                    self.complete_join();
+                }
+            }
+            _ => {
+                self.prepare_rebalance(initial_delay);
+            }
+        }
+    }
+}
+
+/// A consumer group as DescribeGroups and the HTTP API show it.
+pub struct GroupView {
+    pub group_id: String,
+    pub state: GroupState,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub generation: i32,
+    /// `(member id, instance id, client id, client host, metadata, assignment)`.
+    pub members: Vec<(String, Option<String>, String, String, Bytes, Bytes)>,
+    pub offsets: Vec<((String, i32), i64)>,
+}
+
+pub struct GroupCoordinator {
+    groups: Mutex<HashMap<String, Group>>,
+    store: OffsetStore,
+    initial_delay: Duration,
+    join_counter: std::sync::atomic::AtomicU64,
+}
+
+/// Per-partition error codes of an offset commit or delete.
+pub(crate) type CommitResult = Vec<((String, i32), i16)>;
+
+impl GroupCoordinator {
+    pub(crate) fn open(
+        data_dir: &Path,
+        clean: bool,
+        initial_delay: Duration,
+    ) -> Result<GroupCoordinator> {
+        let (store, map) = OffsetStore::open(data_dir, clean)?;
+        let groups = map
+            .into_iter()
+            .map(|(id, offsets)| {
+                let mut g = Group::new();
+                g.offsets = offsets;
+                (id, g)
+            })
+            .collect();
+        Ok(GroupCoordinator {
+            groups: Mutex::new(groups),
+            store,
+            initial_delay,
+            join_counter: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn join(&self, req: JoinRequest) -> Pending<JoinOutcome> {
+        use ResponseError as E;
+        if req.group_id.is_empty() {
+            return Pending::Ready(JoinOutcome::error(code(E::InvalidGroupId), &req.member_id));
+        }
+        if req.session_timeout < MIN_SESSION_TIMEOUT || req.session_timeout > MAX_SESSION_TIMEOUT {
+            return Pending::Ready(JoinOutcome::error(
+                code(E::InvalidSessionTimeout),
+                &req.member_id,
+            ));
+        }
+        let mut groups = self.groups.lock();
+        let group = groups
+            .entry(req.group_id.clone())
+            .or_insert_with(Group::new);
+        if !group.members.is_empty() {
+            let same_type = group.protocol_type.as_deref() == Some(req.protocol_type.as_str());
+            let shared = group.members.values().all(|m| {
+                m.protocols
+                    .iter()
+                    .any(|(n, _)| req.protocols.iter().any(|(r, _)| r == n))
+            });
+            if !same_type || !shared {
+                return Pending::Ready(JoinOutcome::error(
+                    code(E::InconsistentGroupProtocol),
+                    &req.member_id,
+                ));
+            }
+        }
+        let mut member_id = req.member_id.clone();
+        if member_id.is_empty() {
+            if let Some(existing) = req
+                .instance_id
+                .as_deref()
+                .and_then(|i| group.member_by_instance(i))
+            {
+                // A static member restarting: it takes a new member id and keeps its place.
+                member_id = format!(
+                    "{}-{}",
+                    req.instance_id.as_deref().unwrap_or(""),
+                    uuid::Uuid::new_v4()
+                );
+                if let Some(m) = group.members.remove(&existing) {
+                    group.members.insert(member_id.clone(), m);
+                }
+                if group.leader.as_deref() == Some(existing.as_str()) {
+                    group.leader = Some(member_id.clone());
+                }
+                let unchanged = group
+                    .members
+                    .get(&member_id)
+                    .is_some_and(|m| m.protocols == req.protocols);
+                if group.state == GroupState::Stable && unchanged {
+                    // Same subscription: no rebalance, the current generation stands.
+                    if let Some(m) = group.members.get_mut(&member_id) {
+                        m.last_seen = Instant::now();
+                        m.session_timeout = req.session_timeout;
+                    }
+                    return Pending::Ready(JoinOutcome {
+                        error: 0,
+                        generation: group.generation,
+                        protocol_type: group.protocol_type.clone(),
+                        protocol_name: group.protocol.clone(),
+                        leader: group.leader.clone().unwrap_or_default(),
+                        member_id,
+                        members: Vec::new(),
+                    });
+                }
+            } else {
+                member_id = format!(
+                    "{}-{}",
+                    if req.client_id.is_empty() {
+                        "member"
+                    } else {
+                        &req.client_id
+                    },
+                    uuid::Uuid::new_v4()
+                );
+                if req.require_known_member_id && req.instance_id.is_none() {
+                    group.pending.insert(member_id.clone());
+                    return Pending::Ready(JoinOutcome::error(
+                        code(E::MemberIdRequired),
+                        &member_id,
+                    ));
+                }
+            }
+        } else if !group.members.contains_key(&member_id) && !group.pending.remove(&member_id) {
+            return Pending::Ready(JoinOutcome::error(code(E::UnknownMemberId), &member_id));
+        }
+        let (tx, rx) = oneshot::channel();
+        let order = self
+            .join_counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let m = group
+            .members
+            .entry(member_id.clone())
+            .or_insert_with(|| Member {
+                instance_id: req.instance_id.clone(),
+                client_id: req.client_id.clone(),
+                client_host: req.client_host.clone(),
+                session_timeout: req.session_timeout,
+                rebalance_timeout: req.rebalance_timeout,
+                protocols: Vec::new(),
+                assignment: Bytes::new(),
+                last_seen: Instant::now(),
+                joined_at: order,
+                join_tx: None,
+                sync_tx: None,
+            });
+        m.protocols = req.protocols;
+        m.session_timeout = req.session_timeout;
+        m.rebalance_timeout = req.rebalance_timeout;
+        m.last_seen = Instant::now();
+        if let Some(old) = m.join_tx.replace(tx) {
+            let _ = old.send(JoinOutcome::error(code(E::UnknownMemberId), &member_id));
+        }
+        group.protocol_type = Some(req.protocol_type);
+        group.prepare_rebalance(self.initial_delay);
+        match group.initial_join_until {
+            // Initial delay: each joiner pushes the deadline out, never past the cap.
+            Some(cap) => {
+                group.rebalance_deadline = Some((Instant::now() + self.initial_delay).min(cap))
+            }
+            None if group.all_joined() => group.complete_join(),
+            None => {}
+        }
+        let wait = group.max_rebalance_timeout() + Duration::from_secs(5);
+        Pending::Wait(rx, wait)
+    }
+
+    pub(crate) fn sync(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        assignments: Vec<(String, Bytes)>,
+    ) -> Pending<SyncOutcome> {
+        use ResponseError as E;
+        let mut groups = self.groups.lock();
+        let Some(group) = groups.get_mut(group_id) else {
+            return Pending::Ready(SyncOutcome::error(code(E::UnknownMemberId)));
+        };
+        if !group.members.contains_key(member_id) {
+            return Pending::Ready(SyncOutcome::error(code(E::UnknownMemberId)));
+        }
+        if generation != group.generation {
+            return Pending::Ready(SyncOutcome::error(code(E::IllegalGeneration)));
+        }
+        let outcome = |g: &Group, a: Bytes| SyncOutcome {
+            error: 0,
+            protocol_type: g.protocol_type.clone(),
+            protocol_name: g.protocol.clone(),
+            assignment: a,
+        };
+        match group.state {
+            GroupState::Empty => Pending::Ready(SyncOutcome::error(code(E::UnknownMemberId))),
+            GroupState::PreparingRebalance => {
+                Pending::Ready(SyncOutcome::error(code(E::RebalanceInProgress)))
+            }
+            GroupState::Stable => {
+                let a = group
+                    .members
+                    .get(member_id)
+                    .map(|m| m.assignment.clone())
+                    .unwrap_or_default();
+                Pending::Ready(outcome(group, a))
+            }
+            GroupState::CompletingRebalance => {
+                if let Some(m) = group.members.get_mut(member_id) {
+                    m.last_seen = Instant::now();
+                }
+                if group.leader.as_deref() == Some(member_id) {
+                    let given: HashMap<String, Bytes> = assignments.into_iter().collect();
+                    group.state = GroupState::Stable;
+                    let (pt, pn) = (group.protocol_type.clone(), group.protocol.clone());
+                    for (id, m) in group.members.iter_mut() {
+                        m.assignment = given.get(id).cloned().unwrap_or_default();
+                        if let Some(tx) = m.sync_tx.take() {
+                            let _ = tx.send(SyncOutcome {
+                                error: 0,
+                                protocol_type: pt.clone(),
+                                protocol_name: pn.clone(),
+                                assignment: m.assignment.clone(),
+                            });
+                        }
+                    }
+                    let a = group
+                        .members
+                        .get(member_id)
+                        .map(|m| m.assignment.clone())
+                        .unwrap_or_default();
+                    Pending::Ready(outcome(group, a))
+                } else {
+                    let (tx, rx) = oneshot::channel();
+                    let wait = group
+                        .members
+                        .get(member_id)
+                        .map_or(Duration::from_secs(60), |m| m.session_timeout)
+                        + Duration::from_secs(5);
+                    if let Some(m) = group.members.get_mut(member_id) {
+                        m.sync_tx = Some(tx);
+                    }
+                    Pending::Wait(rx, wait)
+                }
+            }
+        }
+    }
+
+    pub(crate) fn heartbeat(&self, group_id: &str, generation: i32, member_id: &str) -> i16 {
+        use ResponseError as E;
+        let mut groups = self.groups.lock();
+        let Some(group) = groups.get_mut(group_id) else {
+            return code(E::UnknownMemberId);
+        };
+        let state = group.state;
+        let current = group.generation;
+        let Some(m) = group.members.get_mut(member_id) else {
+            return code(E::UnknownMemberId);
+        };
+        m.last_seen = Instant::now();
+        match state {
+            GroupState::PreparingRebalance => code(E::RebalanceInProgress),
+            _ if generation != current => code(E::IllegalGeneration),
+            GroupState::CompletingRebalance => code(E::RebalanceInProgress),
+            _ => 0,
+        }
+    }
+
+    /// Removes members by id or, for static members, by instance id. Returns per-member codes.
+    pub(crate) fn leave(
+        &self,
+        group_id: &str,
+        members: Vec<(String, Option<String>)>,
+    ) -> Result<Vec<i16>, i16> {
+        let mut groups = self.groups.lock();
+        let Some(group) = groups.get_mut(group_id) else {
+            return Err(code(ResponseError::UnknownMemberId));
+        };
+        Ok(members
+            .into_iter()
+            .map(|(id, instance)| {
+                let found = if !id.is_empty() && group.members.contains_key(&id) {
+                    Some(id)
+                } else {
+                    instance
+                        .as_deref()
+                        .and_then(|i| group.member_by_instance(i))
+                };
+                match found {
+                    Some(id) => {
+                        group.remove_member(&id, self.initial_delay);
+                        0
+                    }
+                    None => code(ResponseError::UnknownMemberId),
+                }
+            })
+            .collect())
+    }
+
+    /// Expires members whose session lapsed and completes rebalances whose deadline passed.
+    pub(crate) fn tick(&self) {
+        let now = Instant::now();
+        let mut groups = self.groups.lock();
+        for group in groups.values_mut() {
+            let expired: Vec<String> = group
+                .members
+                .iter()
+                .filter(|(_, m)| {
+                    m.join_tx.is_none()
+                        && m.sync_tx.is_none()
+                        && now.duration_since(m.last_seen) > m.session_timeout
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in expired {
+                tracing::info!(group = ?group.protocol_type, member = %id, "session expired; removing member");
+                group.remove_member(&id, self.initial_delay);
+            }
+            if group.state == GroupState::PreparingRebalance
+                && group.rebalance_deadline.is_some_and(|d| now >= d)
+            {
+                group.complete_join();
+            }
+        }
+        groups.retain(|_, g| {
+            g.state != GroupState::Empty || !g.offsets.is_empty() || !g.pending.is_empty()
+        });
+        drop(groups);
+        self.store.flush_if_due();
+    }
+
+    /// OffsetCommit. `generation < 0` with no member id is a commit from outside the group
+    /// (admin tools, `assign()` consumers), allowed while the group has no members.
+    pub(crate) fn commit(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        offsets: Vec<((String, i32), Committed)>,
+        topic_exists: impl Fn(&str, i32) -> bool,
+    ) -> Result<CommitResult, i16> {
+        use ResponseError as E;
+        if group_id.is_empty() {
+            return Err(code(E::InvalidGroupId));
+        }
+        let mut groups = self.groups.lock();
+        let group = groups
+            .entry(group_id.to_string())
+            .or_insert_with(Group::new);
+        if generation < 0 && member_id.is_empty() {
+            if !group.members.is_empty() {
+                return Err(code(E::UnknownMemberId));
+            }
+        } else {
+            if !group.members.contains_key(member_id) {
+                return Err(code(E::UnknownMemberId));
+            }
+            if generation != group.generation {
+                return Err(code(E::IllegalGeneration));
+            }
+            if group.state == GroupState::CompletingRebalance {
+                return Err(code(E::RebalanceInProgress));
+            }
+            if let Some(m) = group.members.get_mut(member_id) {
+                m.last_seen = Instant::now();
+            }
+        }
+        let mut results = Vec::with_capacity(offsets.len());
+        let mut accepted = Vec::with_capacity(offsets.len());
+        for ((topic, partition), c) in offsets {
+            let err = if c
+                .metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > MAX_METADATA_BYTES)
+            {
+                code(E::OffsetMetadataTooLarge)
+            } else if !topic_exists(&topic, partition) {
+                code(E::UnknownTopicOrPartition)
+            } else {
+                accepted.push(((topic.clone(), partition), Some(c)));
+                0
+            };
+            results.push(((topic, partition), err));
+        }
+        if let Err(e) = self.store.append(group_id, &accepted) {
+            tracing::error!(group = group_id, error = %e, "persisting offsets failed");
+            return Err(e.kafka_code());
+        }
+        for (tp, c) in accepted {
+            if let Some(c) = c {
+                group.offsets.insert(tp, c);
+            }
+        }
+        Ok(results)
+    }
+
+    /// Committed offsets of a group: the requested partitions, or all when `None`.
+    pub(crate) fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> Vec<((String, i32), Option<Committed>)> {
+        let groups = self.groups.lock();
+        let offsets = groups.get(group_id).map(|g| &g.offsets);
+        match partitions {
+            Some(list) => list
+                .into_iter()
+                .map(|tp| {
+                    let c = offsets.and_then(|o| o.get(&tp).cloned());
+                    (tp, c)
+                })
+                .collect(),
+            None => offsets
+                .map(|o| {
+                    o.iter()
+                        .map(|(tp, c)| (tp.clone(), Some(c.clone())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn list(&self) -> Vec<(String, String, GroupState)> {
+        let groups = self.groups.lock();
+        let mut v: Vec<_> = groups
+            .iter()
+            .map(|(id, g)| {
+                (
+                    id.clone(),
+                    g.protocol_type.clone().unwrap_or_else(|| "consumer".into()),
+                    g.state,
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    pub fn describe(&self, group_id: &str) -> Option<GroupView> {
+        let groups = self.groups.lock();
+        let g = groups.get(group_id)?;
+        let protocol = g.protocol.clone().unwrap_or_default();
+        Some(GroupView {
+            group_id: group_id.to_string(),
+            state: g.state,
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol: if g.state == GroupState::Stable || g.state == GroupState::CompletingRebalance
+            {
+                protocol.clone()
+            } else {
+                String::new()
+            },
+            generation: g.generation,
+            members: g
+                .members
+                .iter()
+                .map(|(id, m)| {
+                    let meta = m
+                        .protocols
+                        .iter()
+                        .find(|(n, _)| *n == protocol)
+                        .map(|(_, b)| b.clone())
+                        .unwrap_or_default();
+                    (
+                        id.clone(),
+                        m.instance_id.clone(),
+                        m.client_id.clone(),
+                        m.client_host.clone(),
+                        meta,
+                        m.assignment.clone(),
+                    )
+                })
+                .collect(),
+            offsets: g
+                .offsets
+                .iter()
+                .map(|(tp, c)| (tp.clone(), c.offset))
+                .collect(),
+        })
+    }
+
+    /// DeleteGroups: only groups without members; their offsets go too.
+    pub(crate) fn delete_group(&self, group_id: &str) -> i16 {
+        let mut groups = self.groups.lock();
+        let Some(g) = groups.get(group_id) else {
+            return code(ResponseError::GroupIdNotFound);
+        };
+        if !g.members.is_empty() {
+            return code(ResponseError::NonEmptyGroup);
+        }
+        let tombstones: Vec<_> = g.offsets.keys().map(|tp| (tp.clone(), None)).collect();
+        if let Err(e) = self.store.append(group_id, &tombstones) {
+            return e.kafka_code();
+        }
+        groups.remove(group_id);
+        0
+    }
+
+    /// OffsetDelete: removes committed offsets of a group that has no active members.
+    pub(crate) fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<CommitResult, i16> {
+        let mut groups = self.groups.lock();
+        let Some(g) = groups.get_mut(group_id) else {
+            return Err(code(ResponseError::GroupIdNotFound));
+        };
+        if !g.members.is_empty() {
+            return Ok(partitions
+                .into_iter()
+                .map(|tp| (tp, code(ResponseError::GroupSubscribedToTopic)))
+                .collect());
+        }
+        let tombstones: Vec<_> = partitions
+            .iter()
+            .filter(|tp| g.offsets.contains_key(*tp))
+            .map(|tp| (tp.clone(), None))
+            .collect();
+        self.store
+            .append(group_id, &tombstones)
+            .map_err(|e| e.kafka_code())?;
+        for (tp, _) in &tombstones {
+            g.offsets.remove(tp);
+        }
+        Ok(partitions.into_iter().map(|tp| (tp, 0)).collect())
+    }
+
+    /// Drops committed offsets of a deleted topic.
+    pub(crate) fn forget_topic(&self, topic: &str) {
+        let mut groups = self.groups.lock();
+        for (id, g) in groups.iter_mut() {
+            let gone: Vec<_> = g
+                .offsets
+                .keys()
+                .filter(|(t, _)| t == topic)
+                .map(|tp| (tp.clone(), None))
+                .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            if self.store.append(id, &gone).is_ok() {
+                for (tp, _) in gone {
+                    g.offsets.remove(&tp);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn close(&self) -> Result<()> {
+        self.store.close()
+    }
+}

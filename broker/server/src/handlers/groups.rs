@@ -1,0 +1,587 @@
+//! Consumer-group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+//! OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete.
+
+use std::time::Duration;
+
+use weir_protocol::kafka::ResponseError;
+use weir_protocol::kafka::messages::delete_groups_response::DeletableGroupResult;
+use weir_protocol::kafka::messages::describe_groups_response::{
+    DescribedGroup, DescribedGroupMember,
+};
+use weir_protocol::kafka::messages::find_coordinator_response::Coordinator;
+use weir_protocol::kafka::messages::join_group_response::JoinGroupResponseMember;
+use weir_protocol::kafka::messages::leave_group_response::MemberResponse;
+use weir_protocol::kafka::messages::list_groups_response::ListedGroup;
+use weir_protocol::kafka::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use weir_protocol::kafka::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use weir_protocol::kafka::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use weir_protocol::kafka::messages::*;
+use weir_protocol::kafka::protocol::StrBytes;
+
+use super::str_bytes;
+use crate::broker::{Broker, now_ms};
+use crate::group::{Committed, JoinOutcome, JoinRequest, Pending, SyncOutcome};
+
+const GROUP_KEY: i8 = 0;
+
+fn opt(s: Option<String>) -> Option<StrBytes> {
+    s.map(str_bytes)
+}
+
+pub(crate) fn find_coordinator(
+    broker: &Broker,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let (host, port) = (broker.advertised.0.clone(), i32::from(broker.advertised.1));
+    let node = BrokerId(broker.config.node_id);
+    let unsupported = req.key_type != GROUP_KEY;
+    let message = || {
+        Some(str_bytes(
+            "transactions are not supported yet: only group coordinators are served",
+        ))
+    };
+    if version >= 4 {
+        let coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                let c = Coordinator::default().with_key(key);
+                if unsupported {
+                    c.with_node_id(BrokerId(-1))
+                        .with_port(-1)
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_error_message(message())
+                } else {
+                    c.with_node_id(node)
+                        .with_host(str_bytes(host.clone()))
+                        .with_port(port)
+                }
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    if unsupported {
+        let r = FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(-1))
+            .with_port(-1)
+            .with_error_code(ResponseError::InvalidRequest.code());
+        return if version >= 1 {
+            r.with_error_message(message())
+        } else {
+            r
+        };
+    }
+    FindCoordinatorResponse::default()
+        .with_node_id(node)
+        .with_host(str_bytes(host))
+        .with_port(port)
+}
+
+async fn wait<T>(broker: &Broker, pending: Pending<T>, on_timeout: T, on_shutdown: T) -> T {
+    match pending {
+        Pending::Ready(v) => v,
+        Pending::Wait(rx, limit) => {
+            let mut stop = broker.shutdown_signal();
+            tokio::select! {
+                r = rx => r.unwrap_or(on_timeout),
+                _ = tokio::time::sleep(limit) => on_timeout,
+                _ = stop.wait_for(|s| *s) => on_shutdown,
+            }
+        }
+    }
+}
+
+pub(crate) async fn join_group(
+    broker: &Broker,
+    req: JoinGroupRequest,
+    version: i16,
+    client_id: &str,
+    client_host: &str,
+) -> JoinGroupResponse {
+    let member_id = req.member_id.to_string();
+    let session = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
+    // v0 has no rebalance timeout: it is the session timeout.
+    let rebalance = if version == 0 {
+        session
+    } else {
+        Duration::from_millis(req.rebalance_timeout_ms.max(0) as u64)
+    };
+    let pending = broker.groups.join(JoinRequest {
+        group_id: req.group_id.to_string(),
+        member_id: member_id.clone(),
+        instance_id: req.group_instance_id.map(|s| s.to_string()),
+        client_id: client_id.to_string(),
+        client_host: client_host.to_string(),
+        session_timeout: session,
+        rebalance_timeout: rebalance,
+        protocol_type: req.protocol_type.to_string(),
+        protocols: req
+            .protocols
+            .into_iter()
+            .map(|p| (p.name.to_string(), p.metadata))
+            .collect(),
+        require_known_member_id: version >= 4,
+    });
+    let out = wait(
+        broker,
+        pending,
+        JoinOutcome {
+            error: ResponseError::RebalanceInProgress.code(),
+            generation: -1,
+            member_id: member_id.clone(),
+            ..JoinOutcome::default()
+        },
+        JoinOutcome {
+            error: ResponseError::CoordinatorNotAvailable.code(),
+            generation: -1,
+            member_id: member_id.clone(),
+            ..JoinOutcome::default()
+        },
+    )
+    .await;
+    let resp = JoinGroupResponse::default()
+        .with_error_code(out.error)
+        .with_generation_id(out.generation)
+        .with_protocol_name(if version >= 7 {
+            opt(out.protocol_name)
+        } else {
+            Some(str_bytes(out.protocol_name.unwrap_or_default()))
+        })
+        .with_leader(str_bytes(out.leader))
+        .with_member_id(str_bytes(out.member_id))
+        .with_members(
+            out.members
+                .into_iter()
+                .map(|(id, instance, meta)| {
+                    let m = JoinGroupResponseMember::default()
+                        .with_member_id(str_bytes(id))
+                        .with_metadata(meta);
+                    if version >= 5 {
+                        m.with_group_instance_id(opt(instance))
+                    } else {
+                        m
+                    }
+                })
+                .collect(),
+        );
+    if version >= 7 {
+        resp.with_protocol_type(opt(out.protocol_type))
+    } else {
+        resp
+    }
+}
+
+pub(crate) async fn sync_group(
+    broker: &Broker,
+    req: SyncGroupRequest,
+    version: i16,
+) -> SyncGroupResponse {
+    let pending = broker.groups.sync(
+        req.group_id.as_str(),
+        req.generation_id,
+        req.member_id.as_str(),
+        req.assignments
+            .into_iter()
+            .map(|a| (a.member_id.to_string(), a.assignment))
+            .collect(),
+    );
+    let out = wait(
+        broker,
+        pending,
+        SyncOutcome {
+            error: ResponseError::RebalanceInProgress.code(),
+            ..SyncOutcome::default()
+        },
+        SyncOutcome {
+            error: ResponseError::CoordinatorNotAvailable.code(),
+            ..SyncOutcome::default()
+        },
+    )
+    .await;
+    let resp = SyncGroupResponse::default()
+        .with_error_code(out.error)
+        .with_assignment(out.assignment);
+    if version >= 5 {
+        resp.with_protocol_type(opt(out.protocol_type))
+            .with_protocol_name(opt(out.protocol_name))
+    } else {
+        resp
+    }
+}
+
+pub(crate) fn heartbeat(broker: &Broker, req: HeartbeatRequest) -> HeartbeatResponse {
+    HeartbeatResponse::default().with_error_code(broker.groups.heartbeat(
+        req.group_id.as_str(),
+        req.generation_id,
+        req.member_id.as_str(),
+    ))
+}
+
+pub(crate) fn leave_group(
+    broker: &Broker,
+    req: LeaveGroupRequest,
+    version: i16,
+) -> LeaveGroupResponse {
+    let members: Vec<(String, Option<String>)> = if version >= 3 {
+        req.members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|s| s.to_string()),
+                )
+            })
+            .collect()
+    } else {
+        vec![(req.member_id.to_string(), None)]
+    };
+    match broker.groups.leave(req.group_id.as_str(), members.clone()) {
+        Err(code) => LeaveGroupResponse::default().with_error_code(code),
+        Ok(codes) if version >= 3 => LeaveGroupResponse::default().with_members(
+            members
+                .into_iter()
+                .zip(codes)
+                .map(|((id, instance), code)| {
+                    MemberResponse::default()
+                        .with_member_id(str_bytes(id))
+                        .with_group_instance_id(opt(instance))
+                        .with_error_code(code)
+                })
+                .collect(),
+        ),
+        Ok(codes) => {
+            LeaveGroupResponse::default().with_error_code(codes.first().copied().unwrap_or(0))
+        }
+    }
+}
+
+pub(crate) fn offset_commit(broker: &Broker, req: OffsetCommitRequest) -> OffsetCommitResponse {
+    let now = now_ms();
+    let mut entries = Vec::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            entries.push((
+                (t.name.to_string(), p.partition_index),
+                Committed {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                    commit_ms: now,
+                },
+            ));
+        }
+    }
+    let exists = |topic: &str, partition: i32| broker.partition(topic, partition).is_some();
+    let result = broker.groups.commit(
+        req.group_id.as_str(),
+        req.generation_id_or_member_epoch,
+        req.member_id.as_str(),
+        entries,
+        exists,
+    );
+    let code_for = |topic: &str, partition: i32| -> i16 {
+        match &result {
+            Err(code) => *code,
+            Ok(list) => list
+                .iter()
+                .find(|((t, p), _)| t == topic && *p == partition)
+                .map_or(0, |(_, c)| *c),
+        }
+    };
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(code_for(t.name.as_str(), p.partition_index))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// One partition's committed position as OffsetFetch reports it (-1 when none).
+struct Position {
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: Option<String>,
+}
+
+type TopicPositions = Vec<(String, Vec<Position>)>;
+
+/// Committed offsets for one group, shaped for both the single-group (v0-7) and the batched
+/// (v8+) response.
+fn committed(
+    broker: &Broker,
+    group: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> TopicPositions {
+    let wanted = topics.map(|ts| {
+        ts.into_iter()
+            .flat_map(|(t, ps)| ps.into_iter().map(move |p| (t.clone(), p)))
+            .collect::<Vec<_>>()
+    });
+    let mut out: TopicPositions = Vec::new();
+    for ((topic, partition), c) in broker.groups.fetch_offsets(group, wanted) {
+        let entry = match c {
+            Some(c) => Position {
+                partition,
+                offset: c.offset,
+                leader_epoch: c.leader_epoch,
+                metadata: c.metadata,
+            },
+            None => Position {
+                partition,
+                offset: -1,
+                leader_epoch: -1,
+                metadata: Some(String::new()),
+            },
+        };
+        match out.iter_mut().find(|(t, _)| *t == topic) {
+            Some((_, v)) => v.push(entry),
+            None => out.push((topic, vec![entry])),
+        }
+    }
+    out
+}
+
+pub(crate) fn offset_fetch(
+    broker: &Broker,
+    req: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
+    if version >= 8 {
+        let groups = req
+            .groups
+            .into_iter()
+            .map(|g| {
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name.to_string(), t.partition_indexes))
+                        .collect()
+                });
+                let list = committed(broker, g.group_id.as_str(), topics);
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id)
+                    .with_topics(
+                        list.into_iter()
+                            .map(|(t, ps)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(TopicName(str_bytes(t)))
+                                    .with_partitions(
+                                        ps.into_iter()
+                                            .map(|p| {
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(p.partition)
+                                                    .with_committed_offset(p.offset)
+                                                    .with_committed_leader_epoch(p.leader_epoch)
+                                                    .with_metadata(opt(p.metadata))
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let topics = req.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.to_string(), t.partition_indexes))
+            .collect()
+    });
+    let list = committed(broker, req.group_id.as_str(), topics);
+    OffsetFetchResponse::default().with_topics(
+        list.into_iter()
+            .map(|(t, ps)| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(TopicName(str_bytes(t)))
+                    .with_partitions(
+                        ps.into_iter()
+                            .map(|p| {
+                                let r = OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p.partition)
+                                    .with_committed_offset(p.offset)
+                                    .with_metadata(opt(p.metadata));
+                                if version >= 5 {
+                                    r.with_committed_leader_epoch(p.leader_epoch)
+                                } else {
+                                    r
+                                }
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn list_groups(
+    broker: &Broker,
+    req: ListGroupsRequest,
+    version: i16,
+) -> ListGroupsResponse {
+    let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
+    let groups = broker
+        .groups
+        .list()
+        .into_iter()
+        .filter(|(_, _, state)| states.is_empty() || states.contains(&state.name().to_lowercase()))
+        .filter(|(_, pt, _)| {
+            version < 5
+                || req.types_filter.is_empty()
+                || req
+                    .types_filter
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case("classic") || t.as_str() == pt)
+        })
+        .map(|(id, pt, state)| {
+            let g = ListedGroup::default()
+                .with_group_id(GroupId(str_bytes(id)))
+                .with_protocol_type(str_bytes(pt));
+            let g = if version >= 4 {
+                g.with_group_state(str_bytes(state.name()))
+            } else {
+                g
+            };
+            if version >= 5 {
+                g.with_group_type(str_bytes("classic"))
+            } else {
+                g
+            }
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}
+
+pub(crate) fn describe_groups(
+    broker: &Broker,
+    req: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
+    let groups = req
+        .groups
+        .into_iter()
+        .map(|id| match broker.groups.describe(id.as_str()) {
+            None => DescribedGroup::default()
+                .with_group_id(id)
+                .with_group_state(str_bytes("Dead")),
+            Some(v) => {
+                let d = DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_group_state(str_bytes(v.state.name()))
+                    .with_protocol_type(str_bytes(v.protocol_type))
+                    .with_protocol_data(str_bytes(v.protocol))
+                    .with_members(
+                        v.members
+                            .into_iter()
+                            .map(|(mid, instance, client, host, meta, assignment)| {
+                                let m = DescribedGroupMember::default()
+                                    .with_member_id(str_bytes(mid))
+                                    .with_client_id(str_bytes(client))
+                                    .with_client_host(str_bytes(host))
+                                    .with_member_metadata(meta)
+                                    .with_member_assignment(assignment);
+                                if version >= 4 {
+                                    m.with_group_instance_id(opt(instance))
+                                } else {
+                                    m
+                                }
+                            })
+                            .collect(),
+                    );
+                if version >= 3 {
+                    d.with_authorized_operations(if req.include_authorized_operations {
+                        GROUP_OPERATIONS
+                    } else {
+                        i32::MIN
+                    })
+                } else {
+                    d
+                }
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+/// READ, DELETE, DESCRIBE on a group (AclOperation codes 3, 6, 8): everything, without an
+/// authorizer.
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub(crate) fn delete_groups(broker: &Broker, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    DeleteGroupsResponse::default().with_results(
+        req.groups_names
+            .into_iter()
+            .map(|g| {
+                let code = broker.groups.delete_group(g.as_str());
+                DeletableGroupResult::default()
+                    .with_group_id(g)
+                    .with_error_code(code)
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn offset_delete(broker: &Broker, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let partitions: Vec<(String, i32)> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.to_string(), p.partition_index))
+        })
+        .collect();
+    match broker
+        .groups
+        .delete_offsets(req.group_id.as_str(), partitions)
+    {
+        Err(code) => OffsetDeleteResponse::default().with_error_code(code),
+        Ok(results) => OffsetDeleteResponse::default().with_topics(
+            req.topics
+                .into_iter()
+                .map(|t| {
+                    let name = t.name.to_string();
+                    OffsetDeleteResponseTopic::default()
+                        .with_name(t.name)
+                        .with_partitions(
+                            t.partitions
+                                .into_iter()
+                                .map(|p| {
+                                    let code = results
+                                        .iter()
+                                        .find(|((tn, pi), _)| {
+                                            *tn == name && *pi == p.partition_index
+                                        })
+                                        .map_or(0, |(_, c)| *c);
+                                    OffsetDeleteResponsePartition::default()
+                                        .with_partition_index(p.partition_index)
+                                        .with_error_code(code)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        ),
+    }
+}
