@@ -10,12 +10,14 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::broker::Broker;
+use crate::metrics::GroupPartitionLabel;
 
 pub(crate) fn router(broker: Arc<Broker>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/v1/topics", get(topics))
+        .route("/v1/groups", get(groups))
         .with_state(broker)
 }
 
@@ -33,6 +35,17 @@ async fn metrics(State(b): State<Arc<Broker>>) -> impl IntoResponse {
     b.metrics
         .log_bytes
         .set(parts.iter().map(|p| p.log.size_bytes() as i64).sum());
+    b.metrics.group_lag.clear();
+    for g in group_views(&b) {
+        for p in g.partitions {
+            let labels = GroupPartitionLabel {
+                group: g.group.clone(),
+                topic: p.topic,
+                partition: p.partition.to_string(),
+            };
+            b.metrics.group_lag.get_or_create(&labels).set(p.lag);
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -85,4 +98,69 @@ async fn topics(State(b): State<Arc<Broker>>) -> Json<Vec<TopicView>> {
         })
         .collect();
     Json(views)
+}
+
+#[derive(Serialize)]
+struct GroupPartitionView {
+    topic: String,
+    partition: i32,
+    committed_offset: i64,
+    log_end_offset: i64,
+    lag: i64,
+}
+
+#[derive(Serialize)]
+struct GroupLagView {
+    group: String,
+    state: &'static str,
+    protocol: String,
+    generation: i32,
+    members: usize,
+    total_lag: i64,
+    partitions: Vec<GroupPartitionView>,
+}
+
+/// Every group with its committed offsets against the log end (what kafka-consumer-groups
+/// --describe prints): lag = high watermark - committed.
+fn group_views(b: &Broker) -> Vec<GroupLagView> {
+    b.groups
+        .list()
+        .into_iter()
+        .filter_map(|(id, _, _)| b.groups.describe(&id))
+        .map(|v| {
+            let partitions: Vec<GroupPartitionView> = v
+                .offsets
+                .iter()
+                .map(|((topic, partition), committed)| {
+                    let end = b
+                        .partition(topic, *partition)
+                        .map_or(-1, |p| p.log.high_watermark());
+                    GroupPartitionView {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        committed_offset: *committed,
+                        log_end_offset: end,
+                        lag: if end >= 0 {
+                            (end - committed).max(0)
+                        } else {
+                            0
+                        },
+                    }
+                })
+                .collect();
+            GroupLagView {
+                group: v.group_id,
+                state: v.state.name(),
+                protocol: v.protocol,
+                generation: v.generation,
+                members: v.members.len(),
+                total_lag: partitions.iter().map(|p| p.lag).sum(),
+                partitions,
+            }
+        })
+        .collect()
+}
+
+async fn groups(State(b): State<Arc<Broker>>) -> Json<Vec<GroupLagView>> {
+    Json(group_views(&b))
 }

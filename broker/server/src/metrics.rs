@@ -13,6 +13,13 @@ pub struct ApiLabel {
     pub api: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupPartitionLabel {
+    pub group: String,
+    pub topic: String,
+    pub partition: String,
+}
+
 pub struct Metrics {
     pub registry: Registry,
     pub requests: Family<ApiLabel, Counter>,
@@ -25,6 +32,7 @@ pub struct Metrics {
     pub closed_bad_requests: Counter,
     pub partitions: Gauge,
     pub log_bytes: Gauge,
+    pub group_lag: Family<GroupPartitionLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -42,6 +50,7 @@ impl Default for Metrics {
         let closed_bad_requests = Counter::default();
         let partitions = Gauge::default();
         let log_bytes = Gauge::default();
+        let group_lag = Family::<GroupPartitionLabel, Gauge>::default();
         registry.register(
             "requests",
             "Kafka requests handled, by API",
@@ -92,6 +101,11 @@ impl Default for Metrics {
             "Bytes in all partition logs on this broker",
             log_bytes.clone(),
         );
+        registry.register(
+            "consumer_group_lag",
+            "Records between a group's committed offset and the partition's high watermark",
+            group_lag.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -104,6 +118,7 @@ impl Default for Metrics {
             closed_bad_requests,
             partitions,
             log_bytes,
+            group_lag,
         }
     }
 }

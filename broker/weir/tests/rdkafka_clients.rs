@@ -431,3 +431,72 @@ fn http_health_and_metrics() {
     assert_eq!(code, 200);
     assert!(body.contains("\"name\":\"m\""), "{body}");
 }
+
+#[test]
+fn group_consumer_commits_and_lag_is_reported() {
+    use rdkafka::consumer::{BaseConsumer, CommitMode};
+    let weir = Weir::start(&[
+        "--group-initial-rebalance-delay-ms",
+        "0",
+        "--num-partitions",
+        "2",
+    ]);
+    let rt = runtime();
+    let producer = weir.producer(&[]);
+    rt.block_on(async {
+        for i in 0..20 {
+            producer
+                .send(
+                    FutureRecord::to("lagging")
+                        .partition(i % 2)
+                        .key("k")
+                        .payload(&format!("v{i}")),
+                    T,
+                )
+                .await
+                .expect("produce");
+        }
+    });
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &weir.kafka)
+        .set("group.id", "lag-group")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&["lagging"]).expect("subscribe");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut read = 0;
+    while read < 12 {
+        assert!(std::time::Instant::now() < deadline, "read only {read}");
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            let m = m.expect("message");
+            read += 1;
+            consumer
+                .commit_message(&m, CommitMode::Sync)
+                .expect("commit");
+        }
+    }
+    let committed = consumer.committed(T).expect("committed");
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(total, 12, "committed positions add up to the records read");
+    let (code, body) = weir.http_get("/v1/groups");
+    assert_eq!(code, 200);
+    assert!(body.contains("\"group\":\"lag-group\""), "{body}");
+    assert!(
+        body.contains("\"total_lag\":8"),
+        "20 records, 12 committed: {body}"
+    );
+    let (_, metrics) = weir.http_get("/metrics");
+    assert!(
+        metrics.contains("weir_consumer_group_lag{group=\"lag-group\",topic=\"lagging\""),
+        "{metrics}"
+    );
+}
