@@ -176,3 +176,63 @@ def test_offset_reset_list_describe_and_delete(broker_factory):
     )
     a.delete_consumer_groups([group])[group].result()
     assert group not in {g.group_id for g in a.list_consumer_groups().result().valid}
+
+
+MEMBER_SCRIPT = r"""
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "auto.offset.reset": "earliest",
+              "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+assigned = []
+c.subscribe([sys.argv[3]], on_assign=lambda cons, parts: assigned.extend(parts))
+while True:
+    c.poll(0.2)
+    if assigned:
+        print("assigned", len(assigned), flush=True)
+        assigned.clear()
+"""
+
+
+def test_dead_member_is_evicted_after_its_session_timeout(broker_factory, tmp_path):
+    """A member killed with SIGKILL never leaves; the coordinator must expire it (6 s session)
+    and hand its partitions to the survivor."""
+    import subprocess
+    import sys
+
+    b = broker_factory("--group-initial-rebalance-delay-ms", "0")
+    topic = w.unique("evict")
+    w.create_topic(b.bootstrap, topic, partitions=4)
+    group = w.unique("g")
+    script = tmp_path / "member.py"
+    script.write_text(MEMBER_SCRIPT)
+    doomed = subprocess.Popen([sys.executable, str(script), b.bootstrap, group, topic], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "assigned" in doomed.stdout.readline(), "the doomed member joined"
+        survivor = Member(b.bootstrap, group, topic)
+        survivor.start()
+        w.wait_until(lambda: len(survivor.assignment) == 2, timeout=30, desc="partitions split between the two")
+        doomed.kill()
+        doomed.wait(timeout=10)
+        w.wait_until(lambda: len(survivor.assignment) == 4, timeout=30, desc="the dead member evicted")
+        survivor.stop.set()
+        survivor.join(timeout=30)
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+
+
+def test_offsets_of_an_empty_group_expire(broker_factory):
+    b = broker_factory("--offsets-retention-ms", "1500", "--group-initial-rebalance-delay-ms", "0")
+    topic = w.unique("expire")
+    w.create_topic(b.bootstrap, topic, partitions=1)
+    a = w.admin(b.bootstrap)
+    group = w.unique("g")
+    a.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])])[group].result()
+    assert group in {g.group_id for g in a.list_consumer_groups().result().valid}
+    w.wait_until(
+        lambda: group not in {g.group_id for g in a.list_consumer_groups().result().valid},
+        timeout=30,
+        desc="offsets expired and the group is gone",
+    )
+    res = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
+    assert all(tp.offset < 0 for tp in res.topic_partitions)

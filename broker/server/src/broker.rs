@@ -65,6 +65,7 @@ impl Broker {
             &config.data_dir,
             logs.clean_start(),
             config.group_initial_rebalance_delay,
+            config.offsets_retention,
         )?;
         let broker = Broker {
             groups,

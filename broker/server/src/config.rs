@@ -27,6 +27,8 @@ pub struct BrokerConfig {
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits
     /// for more members.
     pub group_initial_rebalance_delay: Duration,
+    /// `offsets.retention.minutes`: committed offsets of an empty group expire after this.
+    pub offsets_retention: Duration,
 }
 
 impl BrokerConfig {
@@ -47,6 +49,7 @@ impl BrokerConfig {
             max_request_bytes: weir_protocol::DEFAULT_MAX_REQUEST_BYTES,
             max_connections: 10_000,
             group_initial_rebalance_delay: Duration::from_millis(0),
+            offsets_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 

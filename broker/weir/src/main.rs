@@ -139,6 +139,15 @@ struct ServeArgs {
     )]
     group_initial_rebalance_delay_ms: u64,
 
+    /// How long committed offsets of a group without members are kept
+    /// (offsets.retention.minutes; Kafka's default is 7 days).
+    #[arg(long, env = "WEIR_OFFSETS_RETENTION_MINUTES", default_value_t = 10080)]
+    offsets_retention_minutes: u64,
+
+    /// The same in milliseconds; overrides --offsets-retention-minutes when set.
+    #[arg(long, env = "WEIR_OFFSETS_RETENTION_MS")]
+    offsets_retention_ms: Option<u64>,
+
     /// Log filter, e.g. `info` or `weir_server=debug` (RUST_LOG syntax).
     #[arg(long, env = "WEIR_LOG", default_value = "info")]
     log: String,
@@ -257,6 +266,10 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         max_request_bytes: a.socket_request_max_bytes,
         max_connections: 10_000,
         group_initial_rebalance_delay: Duration::from_millis(a.group_initial_rebalance_delay_ms),
+        offsets_retention: match a.offsets_retention_ms {
+            Some(ms) => Duration::from_millis(ms),
+            None => Duration::from_secs(a.offsets_retention_minutes.saturating_mul(60)),
+        },
     };
     config.validate().context("invalid broker defaults")?;
     Ok(config)

@@ -140,6 +140,8 @@ struct Group {
     /// The first rebalance of an empty group waits out the initial delay (extended by each new
     /// joiner, up to the rebalance timeout) instead of completing as soon as all have joined.
     initial_join_until: Option<Instant>,
+    /// Wall-clock time the group last became empty (or was loaded), for offset expiry.
+    empty_since_ms: i64,
     offsets: BTreeMap<(String, i32), Committed>,
 }
 
@@ -155,6 +157,7 @@ impl Group {
             pending: HashSet::new(),
             rebalance_deadline: None,
             initial_join_until: None,
+            empty_since_ms: crate::broker::now_ms(),
             offsets: BTreeMap::new(),
         }
     }
@@ -208,6 +211,7 @@ impl Group {
         self.generation += 1;
         if self.members.is_empty() {
             self.state = GroupState::Empty;
+            self.empty_since_ms = crate::broker::now_ms();
             self.protocol = None;
             self.leader = None;
             return;
@@ -307,6 +311,7 @@ impl Group {
             _ if self.members.is_empty() => {
                 self.generation += 1;
                 self.state = GroupState::Empty;
+                self.empty_since_ms = crate::broker::now_ms();
                 self.protocol = None;
                 self.rebalance_deadline = None;
             }
@@ -338,6 +343,9 @@ pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
     store: OffsetStore,
     initial_delay: Duration,
+    /// `offsets.retention.minutes`: committed offsets of a group without members expire this
+    /// long after their commit.
+    offsets_retention: Duration,
     join_counter: std::sync::atomic::AtomicU64,
 }
 
@@ -349,6 +357,7 @@ impl GroupCoordinator {
         data_dir: &Path,
         clean: bool,
         initial_delay: Duration,
+        offsets_retention: Duration,
     ) -> Result<GroupCoordinator> {
         let (store, map) = OffsetStore::open(data_dir, clean)?;
         let groups = map
@@ -363,6 +372,7 @@ impl GroupCoordinator {
             groups: Mutex::new(groups),
             store,
             initial_delay,
+            offsets_retention,
             join_counter: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -649,6 +659,26 @@ impl GroupCoordinator {
                 && group.rebalance_deadline.is_some_and(|d| now >= d)
             {
                 group.complete_join();
+            }
+        }
+        // offsets.retention.minutes (KIP-211): once a group has no members, its offsets expire
+        // that long after the later of their commit and the group becoming empty.
+        let expire_before = crate::broker::now_ms() - self.offsets_retention.as_millis() as i64;
+        for (id, g) in groups
+            .iter_mut()
+            .filter(|(_, g)| g.state == GroupState::Empty)
+        {
+            let old: Vec<_> = g
+                .offsets
+                .iter()
+                .filter(|(_, c)| c.commit_ms.max(g.empty_since_ms) < expire_before)
+                .map(|(tp, _)| (tp.clone(), None))
+                .collect();
+            if !old.is_empty() && self.store.append(id, &old).is_ok() {
+                tracing::info!(group = %id, partitions = old.len(), "committed offsets expired");
+                for (tp, _) in old {
+                    g.offsets.remove(&tp);
+                }
             }
         }
         groups.retain(|_, g| {

@@ -154,6 +154,22 @@ fn broker_configs(broker: &Broker) -> BTreeMap<String, String> {
         ),
     );
     m.insert("listeners".into(), format!("PLAINTEXT://{}", c.listen));
+    m.insert(
+        "group.initial.rebalance.delay.ms".into(),
+        c.group_initial_rebalance_delay.as_millis().to_string(),
+    );
+    m.insert(
+        "offsets.retention.minutes".into(),
+        (c.offsets_retention.as_secs() / 60).to_string(),
+    );
+    m.insert(
+        "group.initial.rebalance.delay.ms".into(),
+        c.group_initial_rebalance_delay.as_millis().to_string(),
+    );
+    m.insert(
+        "offsets.retention.minutes".into(),
+        (c.offsets_retention.as_secs() / 60).to_string(),
+    );
     for (topic_key, broker_key) in BROKER_SYNONYMS {
         m.insert(
             broker_key.to_string(),

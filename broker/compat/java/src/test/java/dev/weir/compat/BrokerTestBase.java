@@ -3,6 +3,11 @@ package dev.weir.compat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import java.lang.annotation.ElementType;
+import java.lang.annotation.Inherited;
+import java.lang.annotation.Retention;
+import java.lang.annotation.RetentionPolicy;
+import java.lang.annotation.Target;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -37,11 +42,26 @@ public abstract class BrokerTestBase {
     protected static WeirBroker broker;
     protected static Admin admin;
 
+    /**
+     * Extra {@code weir serve} flags for the broker of one test class, e.g.
+     * {@code @BrokerFlags({"--group-initial-rebalance-delay-ms", "0"})}.
+     */
+    @Retention(RetentionPolicy.RUNTIME)
+    @Target(ElementType.TYPE)
+    @Inherited
+    public @interface BrokerFlags {
+        String[] value();
+    }
+
     @BeforeAll
-    static void startBroker() throws Exception {
+    static void startBroker(TestInfo info) throws Exception {
+        String[] flags = info.getTestClass()
+                .map(c -> c.getAnnotation(BrokerFlags.class))
+                .map(BrokerFlags::value)
+                .orElse(new String[0]);
         System.out.println("[weir] kafka-clients " + org.apache.kafka.common.utils.AppInfoParser.getVersion()
-                + ", broker " + WeirBroker.binary());
-        broker = WeirBroker.start();
+                + ", broker " + WeirBroker.binary() + (flags.length > 0 ? " " + String.join(" ", flags) : ""));
+        broker = WeirBroker.start(flags);
         admin = Admin.create(adminProps());
     }
 
@@ -110,7 +130,7 @@ public abstract class BrokerTestBase {
         p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, 15000);
         p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30000);
         p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 500);
-        // no group.id: manual assignment only (broker has no group coordinator yet)
+        // no group.id by default: assign() only; ConsumerGroupTest adds group.id and friends
         p.putAll(overrides);
         return new KafkaConsumer<>(p);
     }
