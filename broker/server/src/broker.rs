@@ -12,6 +12,7 @@ use crate::config::BrokerConfig;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::partition::{Partition, PartitionRef, log_config};
+use crate::txn::TxnCoordinator;
 use crate::{Error, Result};
 
 pub fn now_ms() -> i64 {
@@ -35,6 +36,7 @@ pub struct Broker {
     /// The block of producer ids this broker hands out: `next..end`.
     producer_ids: Mutex<(i64, i64)>,
     pub groups: GroupCoordinator,
+    pub(crate) txns: TxnCoordinator,
     pub metrics: Metrics,
 }
 
@@ -67,8 +69,10 @@ impl Broker {
             config.group_initial_rebalance_delay,
             config.offsets_retention,
         )?;
+        let txns = TxnCoordinator::open(&config.data_dir, logs.clean_start())?;
         let broker = Broker {
             groups,
+            txns,
             config,
             advertised,
             metadata,
@@ -319,6 +323,7 @@ impl Broker {
     /// One retention and flush pass over every partition.
     pub fn housekeeping(&self, retention: bool) {
         self.groups.tick();
+        self.txns.tick(self);
         let now = now_ms();
         for p in self.all_partitions() {
             if retention {
@@ -349,6 +354,10 @@ impl Broker {
             }
         }
         self.metadata.flush()?;
+        if let Err(e) = self.txns.close() {
+            ok = false;
+            tracing::error!(error = %e, "closing the transaction state log failed");
+        }
         if let Err(e) = self.groups.close() {
             ok = false;
             tracing::error!(error = %e, "closing the offsets log failed");

@@ -15,9 +15,11 @@ mod error;
 mod group;
 mod handlers;
 mod http;
+mod kvlog;
 mod metrics;
 mod partition;
 mod server;
+mod txn;
 
 pub use broker::{Broker, now_ms};
 pub use config::{BROKER_SYNONYMS, BrokerConfig};

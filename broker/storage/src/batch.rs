@@ -203,6 +203,62 @@ pub(crate) fn stamp(
     }
 }
 
+/// Encodes a transaction marker: one control record whose key is (version 0, type 1 = COMMIT or
+/// 0 = ABORT) and whose value is (version 0, coordinator epoch).
+pub(crate) fn control_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    now_ms: i64,
+) -> Result<bytes::Bytes> {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&i16::from(commit).to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let record = Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id,
+        producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now_ms,
+        key: Some(bytes::Bytes::from(key)),
+        value: Some(bytes::Bytes::from(value)),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| Error::CorruptBatch(format!("encoding a transaction marker: {e}")))?;
+    Ok(buf.freeze())
+}
+
+/// Whether the control batch `raw` is a COMMIT marker (false for ABORT or unreadable).
+pub(crate) fn control_is_commit(raw: &[u8]) -> bool {
+    let mut b = bytes::Bytes::copy_from_slice(raw);
+    kafka_protocol::records::RecordBatchDecoder::decode(&mut b)
+        .ok()
+        .and_then(|set| set.records.into_iter().next())
+        .and_then(|r| r.key)
+        .is_some_and(|k| k.len() >= 4 && i16::from_be_bytes([k[2], k[3]]) == 1)
+}
+
 #[cfg(test)]
 pub(crate) mod test_util {
     //! Builds real batches with the codec crate's encoder, as a client would.

@@ -70,8 +70,13 @@ pub struct AppendInfo {
 pub struct ReadResult {
     pub records: Bytes,
     pub high_watermark: i64,
+    /// The last stable offset: below it, every transaction is decided.
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
+    /// For read_committed reads: aborted transactions `(producer id, first offset)` with data
+    /// in the returned range, so that consumers skip them.
+    pub aborted: Vec<(i64, i64)>,
 }
 
 /// What a retention pass did.
@@ -233,9 +238,62 @@ impl Log {
         })
     }
 
+    /// Writes a transaction marker (a control batch: COMMIT or ABORT) for `producer_id`, ending
+    /// its open transaction on this partition. Returns the marker's offset.
+    pub fn append_control(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64> {
+        let marker = batch::control_batch(
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+            now_ms,
+        )?;
+        let mut inner = self.inner.lock();
+        let offset = inner.log_end_offset();
+        let mut buf = marker.to_vec();
+        batch::stamp(&mut buf, offset, leader_epoch, None);
+        let h = batch::validate(&buf)?;
+        inner.maybe_roll(&self.dir, buf.len() as u64, now_ms)?;
+        inner.note_epoch(&self.dir, leader_epoch, offset)?;
+        let interval = inner.config.index_interval_bytes;
+        inner.active_mut().append(&buf, &h, interval, now_ms)?;
+        inner.producers.end_transaction(&h, commit);
+        inner.unflushed_records += 1;
+        if inner.unflushed_records >= inner.config.flush_messages {
+            inner.flush(now_ms)?;
+        }
+        Ok(offset)
+    }
+
+    /// The last stable offset (the high watermark when no transaction is open).
+    pub fn last_stable_offset(&self) -> i64 {
+        let inner = self.inner.lock();
+        inner.producers.last_stable_offset(inner.high_watermark)
+    }
+
     /// Reads whole batches starting with the one that holds `offset`, never past the high
     /// watermark. `min_one` returns the first batch even when it is larger than `max_bytes`.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadResult> {
+        self.read_isolated(offset, max_bytes, min_one, false)
+    }
+
+    /// As `read`, but for `read_committed` consumers when `committed`: never past the last
+    /// stable offset, with the aborted transactions in range.
+    pub fn read_isolated(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        committed: bool,
+    ) -> Result<ReadResult> {
         let inner = self.inner.lock();
         let leo = inner.log_end_offset();
         if offset < inner.log_start_offset || offset > leo {
@@ -245,8 +303,10 @@ impl Log {
                 end: leo,
             });
         }
+        let lso = inner.producers.last_stable_offset(inner.high_watermark);
+        let upper = if committed { lso } else { inner.high_watermark };
         let mut records = Bytes::new();
-        if offset < inner.high_watermark {
+        if offset < upper {
             let first = inner
                 .segments
                 .range(..=offset)
@@ -254,16 +314,23 @@ impl Log {
                 .map_or(offset, |(b, _)| *b);
             for seg in inner.segments.range(first..).map(|(_, s)| s) {
                 if let Some((pos, _)) = seg.find_batch(offset)? {
-                    records = seg.read_batches(pos, max_bytes, min_one, inner.high_watermark)?;
+                    records = seg.read_batches(pos, max_bytes, min_one, upper)?;
                     break;
                 }
             }
         }
+        let aborted = if committed && !records.is_empty() {
+            inner.producers.aborted_between(offset, upper)
+        } else {
+            Vec::new()
+        };
         Ok(ReadResult {
             records,
             high_watermark: inner.high_watermark,
+            last_stable_offset: lso,
             log_start_offset: inner.log_start_offset,
             log_end_offset: leo,
+            aborted,
         })
     }
 
@@ -536,7 +603,12 @@ impl Inner {
             };
             while let Some(h) = seg.header_at(pos)? {
                 if h.base_offset >= from {
-                    states.update(&h);
+                    if h.is_control() {
+                        let raw = seg.read_range(pos, pos + h.total_len() as u64)?;
+                        states.end_transaction(&h, batch::control_is_commit(&raw));
+                    } else {
+                        states.update(&h);
+                    }
                 }
                 pos += h.total_len() as u64;
             }
@@ -547,6 +619,7 @@ impl Inner {
 
     fn set_log_start(&mut self, dir: &Path, offset: i64) -> Result<()> {
         self.log_start_offset = offset;
+        self.producers.prune_aborted(offset);
         write_atomically(&dir.join(LOG_START_FILE), &offset.to_string())
     }
 

@@ -2,7 +2,7 @@
 //! five batches, so that a retried batch is acknowledged without a second append and a gap in
 //! sequence numbers is refused (Kafka keeps the same five, matching `max.in.flight` ≤ 5).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 
 use crate::batch::BatchHeader;
@@ -47,6 +47,10 @@ fn next_after(seq: i32) -> i32 {
 #[derive(Debug, Default)]
 pub(crate) struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: producer id → first offset it wrote in the transaction.
+    ongoing: BTreeMap<i64, i64>,
+    /// Aborted transactions still in the log: `(producer id, first offset, marker offset)`.
+    aborted: Vec<(i64, i64, i64)>,
 }
 
 impl ProducerStates {
@@ -112,6 +116,9 @@ impl ProducerStates {
         if h.producer_id < 0 || h.is_control() {
             return;
         }
+        if h.is_transactional() {
+            self.ongoing.entry(h.producer_id).or_insert(h.base_offset);
+        }
         let entry = self.producers.entry(h.producer_id).or_default();
         if h.producer_epoch != entry.epoch {
             entry.epoch = h.producer_epoch;
@@ -128,8 +135,48 @@ impl ProducerStates {
         }
     }
 
+    /// A transaction marker at `h` (a control batch) ends the producer's open transaction. A
+    /// marker with a newer epoch also fences the producer's older epoch.
+    pub(crate) fn end_transaction(&mut self, h: &BatchHeader, commit: bool) {
+        let entry = self.producers.entry(h.producer_id).or_default();
+        if h.producer_epoch > entry.epoch {
+            entry.epoch = h.producer_epoch;
+            entry.batches.clear();
+        }
+        if let Some(first) = self.ongoing.remove(&h.producer_id)
+            && !commit
+        {
+            self.aborted.push((h.producer_id, first, h.base_offset));
+        }
+    }
+
+    /// The last stable offset: the first offset of the oldest open transaction, at most `hwm`.
+    pub(crate) fn last_stable_offset(&self, hwm: i64) -> i64 {
+        self.ongoing
+            .values()
+            .copied()
+            .min()
+            .map_or(hwm, |first| first.min(hwm))
+    }
+
+    /// Aborted transactions with data in `[from, to)`: `(producer id, first offset)`.
+    pub(crate) fn aborted_between(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
+        self.aborted
+            .iter()
+            .filter(|(_, first, last)| *last >= from && *first < to)
+            .map(|(pid, first, _)| (*pid, *first))
+            .collect()
+    }
+
+    /// Forgets aborted transactions wholly before the log start.
+    pub(crate) fn prune_aborted(&mut self, log_start: i64) {
+        self.aborted.retain(|(_, _, last)| *last >= log_start);
+    }
+
     /// Forgets batches at or after `offset` (log truncation).
     pub(crate) fn truncate(&mut self, offset: i64) {
+        self.ongoing.retain(|_, first| *first < offset);
+        self.aborted.retain(|(_, _, last)| *last < offset);
         for e in self.producers.values_mut() {
             e.batches.retain(|b| b.last_offset < offset);
         }
@@ -147,6 +194,12 @@ impl ProducerStates {
                     e.epoch, b.first_seq, b.last_seq, b.base_offset, b.last_offset
                 ));
             }
+        }
+        for (pid, first) in &self.ongoing {
+            out.push_str(&format!("t {pid} {first}\n"));
+        }
+        for (pid, first, last) in &self.aborted {
+            out.push_str(&format!("a {pid} {first} {last}\n"));
         }
         let path = dir.join(SNAPSHOT_FILE);
         let tmp = path.with_extension("tmp");

@@ -753,6 +753,29 @@ impl GroupCoordinator {
         Ok(results)
     }
 
+    /// Applies the offsets of a committed transaction (validated when they were sent).
+    pub(crate) fn commit_transactional(
+        &self,
+        group_id: &str,
+        offsets: Vec<((String, i32), Committed)>,
+    ) -> Result<(), i16> {
+        let mut groups = self.groups.lock();
+        let group = groups
+            .entry(group_id.to_string())
+            .or_insert_with(Group::new);
+        let entries: Vec<_> = offsets
+            .iter()
+            .map(|(tp, c)| (tp.clone(), Some(c.clone())))
+            .collect();
+        self.store
+            .append(group_id, &entries)
+            .map_err(|e| e.kafka_code())?;
+        for (tp, c) in offsets {
+            group.offsets.insert(tp, c);
+        }
+        Ok(())
+    }
+
     /// Committed offsets of a group: the requested partitions, or all when `None`.
     pub(crate) fn fetch_offsets(
         &self,

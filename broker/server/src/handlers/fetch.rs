@@ -1,8 +1,10 @@
 use std::time::Duration;
 
 use weir_protocol::kafka::ResponseError;
-use weir_protocol::kafka::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use weir_protocol::kafka::messages::{FetchRequest, FetchResponse};
+use weir_protocol::kafka::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use weir_protocol::kafka::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use crate::broker::Broker;
 
@@ -63,14 +65,28 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse
             };
             let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
             // KIP-74: the first partition with data returns at least one batch, however large.
-            match partition.log.read(p.fetch_offset, limit, total == 0) {
+            match partition
+                .log
+                .read_isolated(p.fetch_offset, limit, total == 0, read_committed)
+            {
                 Ok(r) => {
                     total += r.records.len();
                     budget = budget.saturating_sub(r.records.len());
+                    let aborted = read_committed.then(|| {
+                        r.aborted
+                            .iter()
+                            .map(|(pid, first)| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(*pid))
+                                    .with_first_offset(*first)
+                            })
+                            .collect()
+                    });
                     out = out
                         .with_high_watermark(r.high_watermark)
-                        .with_last_stable_offset(r.high_watermark)
+                        .with_last_stable_offset(r.last_stable_offset)
                         .with_log_start_offset(r.log_start_offset)
+                        .with_aborted_transactions(aborted)
                         .with_records(Some(r.records));
                 }
                 Err(e) => {
@@ -78,7 +94,7 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse
                     out = out
                         .with_error_code(e.kafka_code())
                         .with_high_watermark(partition.log.high_watermark())
-                        .with_last_stable_offset(partition.log.high_watermark())
+                        .with_last_stable_offset(partition.log.last_stable_offset())
                         .with_log_start_offset(partition.log.log_start_offset());
                 }
             }

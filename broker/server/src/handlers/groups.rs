@@ -30,6 +30,7 @@ use crate::broker::{Broker, now_ms};
 use crate::group::{Committed, JoinOutcome, JoinRequest, Pending, SyncOutcome};
 
 const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
 
 fn opt(s: Option<String>) -> Option<StrBytes> {
     s.map(str_bytes)
@@ -42,10 +43,10 @@ pub(crate) fn find_coordinator(
 ) -> FindCoordinatorResponse {
     let (host, port) = (broker.advertised.0.clone(), i32::from(broker.advertised.1));
     let node = BrokerId(broker.config.node_id);
-    let unsupported = req.key_type != GROUP_KEY;
+    let unsupported = req.key_type != GROUP_KEY && req.key_type != TRANSACTION_KEY;
     let message = || {
         Some(str_bytes(
-            "transactions are not supported yet: only group coordinators are served",
+            "only group and transaction coordinators are served",
         ))
     };
     if version >= 4 {

@@ -17,6 +17,7 @@ pub(crate) fn handle(
 ) -> ListOffsetsResponse {
     // leader_epoch exists from v4; earlier versions must leave it at its default.
     let epoch_of = |e: i32| if version >= 4 { e } else { -1 };
+    let read_committed = req.isolation_level == 1;
     let topics = req
         .topics
         .into_iter()
@@ -35,6 +36,7 @@ pub(crate) fn handle(
                     };
                     let log = &part.log;
                     let found = match p.timestamp {
+                        LATEST if read_committed => Ok(Some((log.last_stable_offset(), -1))),
                         LATEST => Ok(Some((log.high_watermark(), -1))),
                         EARLIEST => Ok(Some((log.log_start_offset(), -1))),
                         MAX_TIMESTAMP => log.max_timestamp_offset(),

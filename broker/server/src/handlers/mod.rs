@@ -10,6 +10,7 @@ mod metadata;
 mod produce;
 mod producer_id;
 mod records;
+mod txn;
 
 use weir_protocol::Request;
 use weir_protocol::kafka::messages::{RequestKind, ResponseKind};
@@ -92,6 +93,20 @@ pub(crate) async fn handle(
         }
         RequestKind::OffsetDelete(r) => {
             ResponseKind::OffsetDelete(groups::offset_delete(broker, r))
+        }
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions(broker, r))
+        }
+        RequestKind::AddOffsetsToTxn(r) => {
+            ResponseKind::AddOffsetsToTxn(txn::add_offsets(broker, r))
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(txn::offset_commit(broker, r))
+        }
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(broker, r)),
+        RequestKind::ListTransactions(r) => ResponseKind::ListTransactions(txn::list(broker, r)),
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(txn::describe(broker, r))
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r))

@@ -1,4 +1,3 @@
-use weir_protocol::kafka::ResponseError;
 use weir_protocol::kafka::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use crate::broker::Broker;
@@ -6,8 +5,7 @@ use crate::broker::Broker;
 /// InitProducerId for idempotent producers: a fresh producer id at epoch 0. The log then checks
 /// each partition's sequence numbers (see weir-storage's producer_state.rs).
 ///
-/// Transactional producers look up their coordinator with FindCoordinator first, which Weir
-/// does not serve until transactions land, so a transactional id here is refused.
+/// With a transactional id the transaction coordinator answers (see `txn/mod.rs`).
 pub(crate) fn init_producer_id(
     broker: &Broker,
     req: InitProducerIdRequest,
@@ -15,8 +13,16 @@ pub(crate) fn init_producer_id(
     let resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    if req.transactional_id.is_some() {
-        return resp.with_error_code(ResponseError::InvalidRequest.code());
+    if let Some(id) = &req.transactional_id {
+        return match broker
+            .txns
+            .init_producer(broker, id.as_str(), req.transaction_timeout_ms)
+        {
+            Ok((pid, epoch)) => resp
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch),
+            Err(code) => resp.with_error_code(code),
+        };
     }
     match broker.allocate_producer_id() {
         Ok(id) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0),

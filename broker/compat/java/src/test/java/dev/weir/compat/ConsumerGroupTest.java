@@ -52,6 +52,7 @@ import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.errors.UnknownMemberIdException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -416,30 +417,32 @@ class ConsumerGroupTest extends BrokerTestBase {
             produce(topic, 6, 50, 50);
             c.close(); // dynamic member: LeaveGroup
             c.assertHealthy();
+            // And more after c is gone: these can only be read by a and b.
+            produce(topic, 6, 100, 50);
             List<Member> rest = ms.subList(0, 2);
             waitUntil("a and b own 3 partitions each, c's included",
                     () -> coversExactly(rest, 6) && rest.stream().allMatch(m -> m.owned.size() == 3),
                     () -> state(ms, got));
-            waitUntil("all 600 records consumed", () -> got.size() >= 600, () -> state(ms, got));
+            waitUntil("all 900 records consumed", () -> got.size() >= 900, () -> state(ms, got));
 
-            // One more loop iteration of each remaining member, then nothing beyond the 600 may show up.
+            // One more loop iteration of each remaining member, then nothing beyond the 900 may show up.
             for (Member m : rest) {
                 m.call(k -> k.assignment());
             }
-            assertEquals(600, got.size(), "nothing lost or consumed twice: " + state(ms, got));
-            assertExactlyOnce(got, 6, 100);
-            for (Got g : got) {
-                if (cParts.contains(g.partition()) && !g.member().equals("c")) {
-                    assertTrue(rest.stream().anyMatch(m -> m.name.equals(g.member())));
-                }
-            }
+            assertEquals(900, got.size(), "nothing lost or consumed twice: " + state(ms, got));
+            assertExactlyOnce(got, 6, 150);
             long takenOver = got.stream().filter(g -> cParts.contains(g.partition()) && !g.member().equals("c")).count();
             long byC = got.stream().filter(g -> g.member().equals("c")).count();
-            assertEquals(200, takenOver + byC, "c's partitions: read by c, then by a/b");
-            assertTrue(takenOver > 0, "a/b went on reading c's partitions " + cParts);
+            assertEquals(300, takenOver + byC, "c's partitions: read by c, then by a/b");
+            assertTrue(takenOver >= 100, "a/b went on reading c's partitions " + cParts + ": " + takenOver);
+            for (Got g : got) {
+                if (g.member().equals("c")) {
+                    assertTrue(cParts.contains(g.partition()), "c read only its own partitions");
+                }
+            }
             Map<Integer, Long> committed = offsetsByPartition(groupOffsets(group));
             for (int p = 0; p < 6; p++) {
-                assertEquals(100L, committed.get(p), "committed offset of partition " + p + ": " + committed);
+                assertEquals(150L, committed.get(p), "committed offset of partition " + p + ": " + committed);
             }
             assertHealthy(ms);
         } finally {
@@ -596,10 +599,31 @@ class ConsumerGroupTest extends BrokerTestBase {
      * other member is not rebalanced. {@code restartLeader} picks which of the two restarts (the first
      * member to join is the leader).
      */
-    @ParameterizedTest(name = "restartLeader={0}")
-    @ValueSource(booleans = {false, true})
-    void staticMemberRestartDoesNotRebalanceTheOther(boolean restartLeader, TestInfo info) throws Exception {
-        String topic = uniqueTopic(info) + (restartLeader ? "-leader" : "-follower");
+    @Test
+    void staticMemberRestartDoesNotRebalanceTheOther(TestInfo info) throws Exception {
+        staticRestart("follower", info);
+    }
+
+    /**
+     * The same, restarting a static member whose latest JoinGroup was not its first one: the leader
+     * (it rejoined when the second member came) or a follower after one more rebalance. KNOWN WEIR BUG:
+     * Weir rebalances the group here, because it only skips the rebalance when the rejoining member's
+     * protocol metadata is byte-identical to what it sent last, and the Java client's subscription
+     * (ConsumerProtocolSubscription v2+) embeds the member's last generation id, which a restarted
+     * consumer sends as -1. Kafka only checks that the group's selected protocol would not change.
+     * Run with {@code -Dweir.knownBugs=true}.
+     */
+    @ParameterizedTest(name = "restart={0}")
+    @ValueSource(strings = {"leader", "follower-after-second-generation"})
+    @EnabledIfSystemProperty(named = "weir.knownBugs", matches = "true",
+            disabledReason = "known Weir bug: static member rejoin compares protocol metadata bytes (see javadoc)")
+    void staticMemberRestartAfterARejoinDoesNotRebalanceTheOther(String scenario, TestInfo info) throws Exception {
+        staticRestart(scenario, info);
+    }
+
+    private void staticRestart(String scenario, TestInfo info) throws Exception {
+        boolean restartLeader = scenario.equals("leader");
+        String topic = uniqueTopic(info) + "-" + scenario;
         String group = groupName(info);
         createTopic(topic, 4, null);
         Collection<Got> got = new ConcurrentLinkedQueue<>();
@@ -625,6 +649,20 @@ class ConsumerGroupTest extends BrokerTestBase {
             Map<String, String> idByInstance = new HashMap<>();
             d.members().forEach(md -> idByInstance.put(md.groupInstanceId().orElse("?"), md.consumerId()));
             assertEquals(Set.of("static-a", "static-b"), idByInstance.keySet(), "instance ids in " + d.members());
+
+            if (scenario.equals("follower-after-second-generation")) {
+                // A dynamic member joins and leaves: a and b rejoin twice, so their latest JoinGroup
+                // subscriptions carry a generation (ConsumerProtocolSubscription v2+) unlike a fresh member's.
+                Member c = new Member("c", group, topic, got, Map.of());
+                ms.add(c);
+                waitUntil("a, b and c share the 4 partitions", () -> coversExactly(ms, 4)
+                        && ms.stream().noneMatch(m -> m.owned.isEmpty()), () -> state(ms, got));
+                c.close();
+                ms.remove(c);
+                c.assertHealthy();
+                waitUntil("a and b own 2 partitions each again", () -> coversExactly(ms, 4)
+                        && ms.stream().allMatch(m -> m.owned.size() == 2), () -> state(ms, got));
+            }
 
             Member stays = restartLeader ? b : a;
             Member goes = restartLeader ? a : b;

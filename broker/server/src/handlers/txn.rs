@@ -1,0 +1,204 @@
+//! Transaction APIs: AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn,
+//! ListTransactions, DescribeTransactions (InitProducerId is in producer_id.rs).
+
+use weir_protocol::kafka::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use weir_protocol::kafka::messages::describe_transactions_response::{
+    TopicData, TransactionState as Described,
+};
+use weir_protocol::kafka::messages::list_transactions_response::TransactionState as Listed;
+use weir_protocol::kafka::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use weir_protocol::kafka::messages::*;
+
+use super::str_bytes;
+use crate::broker::{Broker, now_ms};
+use crate::group::Committed;
+
+pub(crate) fn add_partitions(
+    broker: &Broker,
+    req: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    // v0-3: one transaction per request, from the producer itself.
+    let wanted: Vec<(String, i32)> = req
+        .v3_and_below_topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), *p)))
+        .collect();
+    let outcome = broker.txns.add_partitions(
+        broker,
+        req.v3_and_below_transactional_id.as_str(),
+        req.v3_and_below_producer_id.0,
+        req.v3_and_below_producer_epoch,
+        &wanted,
+    );
+    let code_of = |t: &str, p: i32| match &outcome {
+        Err(c) => *c,
+        Ok(list) => list
+            .iter()
+            .find(|((lt, lp), _)| lt == t && *lp == p)
+            .map_or(0, |(_, c)| *c),
+    };
+    let results = req
+        .v3_and_below_topics
+        .iter()
+        .map(|t| {
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(t.name.clone())
+                .with_results_by_partition(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            AddPartitionsToTxnPartitionResult::default()
+                                .with_partition_index(*p)
+                                .with_partition_error_code(code_of(t.name.as_str(), *p))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
+}
+
+pub(crate) fn add_offsets(broker: &Broker, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
+    AddOffsetsToTxnResponse::default().with_error_code(broker.txns.add_offsets(
+        req.transactional_id.as_str(),
+        req.producer_id.0,
+        req.producer_epoch,
+        req.group_id.as_str(),
+    ))
+}
+
+pub(crate) fn offset_commit(
+    broker: &Broker,
+    req: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
+    let now = now_ms();
+    let offsets = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                (
+                    (t.name.to_string(), p.partition_index),
+                    Committed {
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                        commit_ms: now,
+                    },
+                )
+            })
+        })
+        .collect();
+    let code = broker.txns.txn_offset_commit(
+        req.transactional_id.as_str(),
+        req.producer_id.0,
+        req.producer_epoch,
+        req.group_id.as_str(),
+        offsets,
+    );
+    TxnOffsetCommitResponse::default().with_topics(
+        req.topics
+            .into_iter()
+            .map(|t| {
+                TxnOffsetCommitResponseTopic::default()
+                    .with_name(t.name)
+                    .with_partitions(
+                        t.partitions
+                            .into_iter()
+                            .map(|p| {
+                                TxnOffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn end_txn(broker: &Broker, req: EndTxnRequest) -> EndTxnResponse {
+    EndTxnResponse::default().with_error_code(broker.txns.end_txn(
+        broker,
+        req.transactional_id.as_str(),
+        req.producer_id.0,
+        req.producer_epoch,
+        req.committed,
+    ))
+}
+
+pub(crate) fn list(broker: &Broker, req: ListTransactionsRequest) -> ListTransactionsResponse {
+    const KNOWN: [&str; 6] = [
+        "Empty",
+        "Ongoing",
+        "PrepareCommit",
+        "PrepareAbort",
+        "CompleteCommit",
+        "CompleteAbort",
+    ];
+    let states: Vec<String> = req.state_filters.iter().map(|s| s.to_string()).collect();
+    let unknown = states
+        .iter()
+        .filter(|s| !KNOWN.contains(&s.as_str()))
+        .map(|s| str_bytes(s.clone()))
+        .collect();
+    let pids: Vec<i64> = req.producer_id_filters.iter().map(|p| p.0).collect();
+    ListTransactionsResponse::default()
+        .with_unknown_state_filters(unknown)
+        .with_transaction_states(
+            broker
+                .txns
+                .list(&states, &pids)
+                .into_iter()
+                .map(|(id, pid, state)| {
+                    Listed::default()
+                        .with_transactional_id(TransactionalId(str_bytes(id)))
+                        .with_producer_id(ProducerId(pid))
+                        .with_transaction_state(str_bytes(state.name()))
+                })
+                .collect(),
+        )
+}
+
+pub(crate) fn describe(
+    broker: &Broker,
+    req: DescribeTransactionsRequest,
+) -> DescribeTransactionsResponse {
+    DescribeTransactionsResponse::default().with_transaction_states(
+        req.transactional_ids
+            .into_iter()
+            .map(|id| match broker.txns.describe(id.as_str()) {
+                None => Described::default()
+                    .with_transactional_id(id)
+                    .with_error_code(
+                        weir_protocol::kafka::ResponseError::TransactionalIdNotFound.code(),
+                    ),
+                Some(m) => {
+                    let mut topics: Vec<TopicData> = Vec::new();
+                    for (t, p) in &m.partitions {
+                        match topics.iter_mut().find(|d| d.topic.as_str() == t) {
+                            Some(d) => d.partitions.push(*p),
+                            None => topics.push(
+                                TopicData::default()
+                                    .with_topic(TopicName(str_bytes(t.clone())))
+                                    .with_partitions(vec![*p]),
+                            ),
+                        }
+                    }
+                    Described::default()
+                        .with_transactional_id(id)
+                        .with_transaction_state(str_bytes(m.state.name()))
+                        .with_transaction_timeout_ms(m.timeout_ms as i32)
+                        .with_transaction_start_time_ms(m.started_ms)
+                        .with_producer_id(ProducerId(m.producer_id))
+                        .with_producer_epoch(m.epoch)
+                        .with_topics(topics)
+                }
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,128 @@
+//! A durable key/value journal on a Weir log: each record is a JSON key and a JSON value (or a
+//! null value to delete the key). Internal state such as committed offsets and transactions
+//! lives in these, as Kafka keeps it in `__consumer_offsets` and `__transaction_state`.
+
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use weir_protocol::kafka::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use weir_storage::{Log, LogConfig};
+
+use crate::broker::now_ms;
+use crate::{Error, Result};
+
+/// The entries of a journal in log order: a key and its value, or `None` where it was deleted.
+pub(crate) type Entries<K, V> = Vec<(K, Option<V>)>;
+
+pub(crate) struct KvLog {
+    name: &'static str,
+    log: Log,
+}
+
+impl KvLog {
+    /// Opens `<data-dir>/<name>-0` and returns every entry in log order, for the caller to fold
+    /// (last write wins; `None` deletes).
+    pub(crate) fn open<K: DeserializeOwned, V: DeserializeOwned>(
+        data_dir: &Path,
+        name: &'static str,
+        clean: bool,
+    ) -> Result<(KvLog, Entries<K, V>)> {
+        let cfg = LogConfig {
+            retention_ms: -1,
+            retention_bytes: -1,
+            segment_bytes: 100 << 20,
+            ..LogConfig::default()
+        };
+        let log = Log::open(&data_dir.join(format!("{name}-0")), cfg, clean, now_ms())?;
+        let kv = KvLog { name, log };
+        let mut entries = Vec::new();
+        let mut offset = kv.log.log_start_offset();
+        while offset < kv.log.log_end_offset() {
+            let mut chunk = kv.log.read(offset, 4 << 20, true)?.records;
+            if chunk.is_empty() {
+                break;
+            }
+            for set in RecordBatchDecoder::decode_all(&mut chunk).map_err(|e| kv.corrupt(e))? {
+                for r in set.records {
+                    offset = r.offset + 1;
+                    let Some(key) = r.key else { continue };
+                    let key = serde_json::from_slice(&key).map_err(|e| kv.corrupt(e))?;
+                    let value = match r.value {
+                        Some(v) => Some(serde_json::from_slice(&v).map_err(|e| kv.corrupt(e))?),
+                        None => None,
+                    };
+                    entries.push((key, value));
+                }
+            }
+        }
+        Ok((kv, entries))
+    }
+
+    fn corrupt(&self, e: impl std::fmt::Display) -> Error {
+        Error::Storage(weir_storage::Error::CorruptBatch(format!(
+            "{}: {e}",
+            self.name
+        )))
+    }
+
+    /// Appends entries (`None` deletes the key) as one write.
+    pub(crate) fn append<K: Serialize, V: Serialize>(
+        &self,
+        entries: &[(K, Option<V>)],
+    ) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut records = Vec::with_capacity(entries.len());
+        for (i, (key, value)) in entries.iter().enumerate() {
+            records.push(Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32,
+                timestamp: now,
+                key: Some(Bytes::from(
+                    serde_json::to_vec(key).map_err(|e| self.corrupt(e))?,
+                )),
+                value: match value {
+                    Some(v) => Some(Bytes::from(
+                        serde_json::to_vec(v).map_err(|e| self.corrupt(e))?,
+                    )),
+                    None => None,
+                },
+                headers: Default::default(),
+            });
+        }
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .map_err(|e| self.corrupt(e))?;
+        let info = self.log.append(&buf, 0, now)?;
+        self.log.set_high_watermark(info.last_offset + 1);
+        Ok(())
+    }
+
+    pub(crate) fn close(&self) -> Result<()> {
+        Ok(self.log.close()?)
+    }
+
+    pub(crate) fn flush_if_due(&self) {
+        let _ = self.log.flush_if_due(now_ms());
+    }
+}
