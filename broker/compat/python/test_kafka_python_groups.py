@@ -214,7 +214,7 @@ def test_admin_list_describe_offsets_and_delete(gbroker):
         assert len(d.members) == 1
         m = d.members[0]
         assert m.member_id and m.client_id == "kp-described" and m.client_host
-        assert list(m.member_metadata.subscription) == [topic]
+        assert list(m.member_metadata.topics) == [topic]
         assert [(t, sorted(ps)) for t, ps in m.member_assignment.assignment] == [(topic, [0, 1])]
 
         offs = admin.list_consumer_group_offsets(group)
