@@ -63,6 +63,8 @@ pub(crate) struct JoinOutcome {
     pub(crate) member_id: String,
     /// Filled for the leader only: `(member id, group instance id, metadata)`.
     pub(crate) members: Vec<(String, Option<String>, Bytes)>,
+    /// A static leader rejoining a stable group gets the members but must not reassign (KIP-814).
+    pub(crate) skip_assignment: bool,
 }
 
 impl JoinOutcome {
@@ -198,6 +200,45 @@ impl Group {
         self.state = GroupState::PreparingRebalance;
     }
 
+    /// `(member id, instance id, metadata for the selected protocol)` of every member.
+    fn roster(&self) -> Vec<(String, Option<String>, Bytes)> {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        self.members
+            .iter()
+            .map(|(id, m)| {
+                let meta = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| *n == protocol)
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default();
+                (id.clone(), m.instance_id.clone(), meta)
+            })
+            .collect()
+    }
+
+    /// Topics the members subscribe to, read from their consumer-protocol metadata (empty for
+    /// other protocol types, whose metadata Weir does not interpret).
+    fn subscribed_topics(&self) -> HashSet<String> {
+        use weir_protocol::kafka::messages::ConsumerProtocolSubscription;
+        use weir_protocol::kafka::protocol::Decodable;
+        let mut topics = HashSet::new();
+        if self.protocol_type.as_deref() != Some("consumer") {
+            return topics;
+        }
+        for (_, _, meta) in self.roster() {
+            if meta.len() < 2 {
+                continue;
+            }
+            let version = i16::from_be_bytes([meta[0], meta[1]]).clamp(0, 3);
+            let mut body = meta.slice(2..);
+            if let Ok(sub) = ConsumerProtocolSubscription::decode(&mut body, version) {
+                topics.extend(sub.topics.iter().map(|t| t.to_string()));
+            }
+        }
+        topics
+    }
+
     fn all_joined(&self) -> bool {
         self.members.values().all(|m| m.join_tx.is_some())
     }
@@ -230,20 +271,7 @@ impl Group {
             self.leader = first;
         }
         self.state = GroupState::CompletingRebalance;
-        let protocol = self.protocol.clone().unwrap_or_default();
-        let roster: Vec<(String, Option<String>, Bytes)> = self
-            .members
-            .iter()
-            .map(|(id, m)| {
-                let meta = m
-                    .protocols
-                    .iter()
-                    .find(|(n, _)| *n == protocol)
-                    .map(|(_, b)| b.clone())
-                    .unwrap_or_default();
-                (id.clone(), m.instance_id.clone(), meta)
-            })
-            .collect();
+        let roster = self.roster();
         let leader = self.leader.clone().unwrap_or_default();
         for (id, m) in self.members.iter_mut() {
             m.assignment = Bytes::new();
@@ -261,6 +289,7 @@ impl Group {
                     } else {
                         Vec::new()
                     },
+                    skip_assignment: false,
                 });
             }
         }
@@ -425,25 +454,44 @@ impl GroupCoordinator {
                 if group.leader.as_deref() == Some(existing.as_str()) {
                     group.leader = Some(member_id.clone());
                 }
-                let unchanged = group
-                    .members
-                    .get(&member_id)
-                    .is_some_and(|m| m.protocols == req.protocols);
-                if group.state == GroupState::Stable && unchanged {
-                    // Same subscription: no rebalance, the current generation stands.
+                if group.state == GroupState::Stable {
+                    // Kafka (KIP-345) keeps the generation when the rejoining static member's new
+                    // protocols still lead to the protocol the group selected; only a change of
+                    // the selected protocol rebalances. Its metadata is updated either way.
+                    let previous = group
+                        .members
+                        .get(&member_id)
+                        .map(|m| m.protocols.clone())
+                        .unwrap_or_default();
                     if let Some(m) = group.members.get_mut(&member_id) {
-                        m.last_seen = Instant::now();
-                        m.session_timeout = req.session_timeout;
+                        m.protocols = req.protocols.clone();
                     }
-                    return Pending::Ready(JoinOutcome {
-                        error: 0,
-                        generation: group.generation,
-                        protocol_type: group.protocol_type.clone(),
-                        protocol_name: group.protocol.clone(),
-                        leader: group.leader.clone().unwrap_or_default(),
-                        member_id,
-                        members: Vec::new(),
-                    });
+                    if group.select_protocol() == group.protocol {
+                        let is_leader = group.leader.as_deref() == Some(member_id.as_str());
+                        if let Some(m) = group.members.get_mut(&member_id) {
+                            m.last_seen = Instant::now();
+                            m.session_timeout = req.session_timeout;
+                            m.rebalance_timeout = req.rebalance_timeout;
+                        }
+                        return Pending::Ready(JoinOutcome {
+                            error: 0,
+                            generation: group.generation,
+                            protocol_type: group.protocol_type.clone(),
+                            protocol_name: group.protocol.clone(),
+                            leader: group.leader.clone().unwrap_or_default(),
+                            member_id,
+                            // KIP-814: a static leader sees the members but keeps the assignment.
+                            members: if is_leader {
+                                group.roster()
+                            } else {
+                                Vec::new()
+                            },
+                            skip_assignment: is_leader,
+                        });
+                    }
+                    if let Some(m) = group.members.get_mut(&member_id) {
+                        m.protocols = previous;
+                    }
                 }
             } else {
                 member_id = format!(
@@ -878,7 +926,8 @@ impl GroupCoordinator {
         0
     }
 
-    /// OffsetDelete: removes committed offsets of a group that has no active members.
+    /// OffsetDelete: removes committed offsets, except those of topics the group's members
+    /// subscribe to (GROUP_SUBSCRIBED_TO_TOPIC), as Kafka does.
     pub(crate) fn delete_offsets(
         &self,
         group_id: &str,
@@ -888,14 +937,17 @@ impl GroupCoordinator {
         let Some(g) = groups.get_mut(group_id) else {
             return Err(code(ResponseError::GroupIdNotFound));
         };
-        if !g.members.is_empty() {
-            return Ok(partitions
-                .into_iter()
-                .map(|tp| (tp, code(ResponseError::GroupSubscribedToTopic)))
-                .collect());
-        }
+        let active = !g.members.is_empty();
+        let subscribed = if active {
+            g.subscribed_topics()
+        } else {
+            HashSet::new()
+        };
+        // With members whose subscriptions cannot be read, refuse everything (the safe side).
+        let refused = |t: &str| active && (subscribed.is_empty() || subscribed.contains(t));
         let tombstones: Vec<_> = partitions
             .iter()
+            .filter(|(t, _)| !refused(t))
             .filter(|tp| g.offsets.contains_key(*tp))
             .map(|tp| (tp.clone(), None))
             .collect();
@@ -905,7 +957,17 @@ impl GroupCoordinator {
         for (tp, _) in &tombstones {
             g.offsets.remove(tp);
         }
-        Ok(partitions.into_iter().map(|tp| (tp, 0)).collect())
+        Ok(partitions
+            .into_iter()
+            .map(|(t, p)| {
+                let c = if refused(&t) {
+                    code(ResponseError::GroupSubscribedToTopic)
+                } else {
+                    0
+                };
+                ((t, p), c)
+            })
+            .collect())
     }
 
     /// Drops committed offsets of a deleted topic.

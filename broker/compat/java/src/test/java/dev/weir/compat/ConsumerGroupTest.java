@@ -52,7 +52,6 @@ import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.errors.UnknownMemberIdException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -606,17 +605,13 @@ class ConsumerGroupTest extends BrokerTestBase {
 
     /**
      * The same, restarting a static member whose latest JoinGroup was not its first one: the leader
-     * (it rejoined when the second member came) or a follower after one more rebalance. KNOWN WEIR BUG:
-     * Weir rebalances the group here, because it only skips the rebalance when the rejoining member's
-     * protocol metadata is byte-identical to what it sent last, and the Java client's subscription
-     * (ConsumerProtocolSubscription v2+) embeds the member's last generation id, which a restarted
-     * consumer sends as -1. Kafka only checks that the group's selected protocol would not change.
-     * Run with {@code -Dweir.knownBugs=true}.
+     * (it rejoined when the second member came) or a follower after one more rebalance. The Java
+     * client's subscription (ConsumerProtocolSubscription v2+) embeds the member's last generation
+     * id, which a restarted consumer sends as -1, so the metadata bytes differ; as in Kafka, only a
+     * change of the group's selected protocol may rebalance.
      */
     @ParameterizedTest(name = "restart={0}")
     @ValueSource(strings = {"leader", "follower-after-second-generation"})
-    @EnabledIfSystemProperty(named = "weir.knownBugs", matches = "true",
-            disabledReason = "known Weir bug: static member rejoin compares protocol metadata bytes (see javadoc)")
     void staticMemberRestartAfterARejoinDoesNotRebalanceTheOther(String scenario, TestInfo info) throws Exception {
         staticRestart(scenario, info);
     }
