@@ -68,12 +68,20 @@ def test_partitions_spread_over_group_members(broker_factory, members):
     for m in crew:
         m.start()
 
+    a = w.admin(b.bootstrap)
+
     def settled():
+        # Every member has joined (idle ones get an empty assignment too), the group is Stable
+        # with all of them, and the partitions have exactly one owner each.
         owned = [p for m in crew for p in m.assignment]
-        return len(owned) == PARTITIONS and len(set(owned)) == PARTITIONS
+        if len(owned) != PARTITIONS or len(set(owned)) != PARTITIONS or any(m.rebalances == 0 for m in crew):
+            return False
+        d = a.describe_consumer_groups([group])[group].result()
+        return d.state == ConsumerGroupState.STABLE and len(d.members) == members
 
     w.wait_until(settled, timeout=60, desc=f"{members} members to share {PARTITIONS} partitions")
     rebalances_before = [m.rebalances for m in crew]
+    owned_at_settle = [set(m.assignment) for m in crew]
     # Every partition has exactly one owner; members beyond the partition count sit idle.
     sizes = sorted(len(m.assignment) for m in crew)
     assert sum(sizes) == PARTITIONS
@@ -86,6 +94,8 @@ def test_partitions_spread_over_group_members(broker_factory, members):
     w.assert_delivered(w.produce_sync(prod, topic, records))
     w.wait_until(lambda: sum(len(m.records) for m in crew) >= RECORDS, timeout=60, desc="all records consumed")
     time.sleep(1.0)  # anything read twice would show up now
+    # Compared before anyone leaves: the first LeaveGroup rightly rebalances the others.
+    assert [m.rebalances for m in crew] == rebalances_before, "no rebalance while members stayed healthy"
     for m in crew:
         m.stop.set()
     for m in crew:
@@ -93,13 +103,11 @@ def test_partitions_spread_over_group_members(broker_factory, members):
     seen = [(p, o) for m in crew for (p, o, _) in m.records]
     assert len(seen) == RECORDS, "every record consumed exactly once"
     assert len(set(seen)) == RECORDS
-    for m in crew:
-        assert {p for (p, _, _) in m.records} <= m.assignment | {p for (p, _, _) in m.records}
+    for m, owned in zip(crew, owned_at_settle):
+        assert {p for (p, _, _) in m.records} <= owned, "each member reads only its own partitions"
         assert not m.errors, m.errors
-    assert [m.rebalances for m in crew] == rebalances_before, "no rebalance while members stayed healthy"
 
     # Offsets were committed for every partition; the group is empty after everyone left.
-    a = w.admin(b.bootstrap)
     res = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
     assert sorted((tp.partition, tp.offset) for tp in res.topic_partitions) == [
         (p, RECORDS // PARTITIONS) for p in range(PARTITIONS)

@@ -180,10 +180,16 @@ impl Group {
     }
 
     /// Starts (or keeps) a rebalance; members waiting for SyncGroup are told to rejoin.
-    fn prepare_rebalance(&mut self, initial_delay: Duration) {
+    fn prepare_rebalance(&mut self, initial_delay: Duration, reason: &str) {
         if self.state == GroupState::PreparingRebalance {
             return;
         }
+        tracing::info!(
+            generation = self.generation,
+            members = self.members.len(),
+            reason,
+            "group rebalancing"
+        );
         for m in self.members.values_mut() {
             if let Some(tx) = m.sync_tx.take() {
                 let _ = tx.send(SyncOutcome::error(code(ResponseError::RebalanceInProgress)));
@@ -350,7 +356,7 @@ impl Group {
                 }
             }
             _ => {
-                self.prepare_rebalance(initial_delay);
+                self.prepare_rebalance(initial_delay, &format!("member {id} left or expired"));
             }
         }
     }
@@ -514,6 +520,7 @@ impl GroupCoordinator {
         } else if !group.members.contains_key(&member_id) && !group.pending.remove(&member_id) {
             return Pending::Ready(JoinOutcome::error(code(E::UnknownMemberId), &member_id));
         }
+        let known = group.members.contains_key(&member_id);
         let (tx, rx) = oneshot::channel();
         let order = self
             .join_counter
@@ -542,7 +549,11 @@ impl GroupCoordinator {
             let _ = old.send(JoinOutcome::error(code(E::UnknownMemberId), &member_id));
         }
         group.protocol_type = Some(req.protocol_type);
-        group.prepare_rebalance(self.initial_delay);
+        let reason = format!(
+            "member {member_id} joined ({})",
+            if known { "rejoin" } else { "new" }
+        );
+        group.prepare_rebalance(self.initial_delay, &reason);
         match group.initial_join_until {
             // Initial delay: each joiner pushes the deadline out, never past the cap.
             Some(cap) => {
