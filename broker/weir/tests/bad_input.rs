@@ -11,13 +11,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use common::Weir;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader,
-    TopicName,
+    ApiKey, ApiVersionsResponse, ProduceRequest, ProduceResponse, ResponseHeader, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
 fn connect(weir: &Weir) -> TcpStream {
     let s = TcpStream::connect(&weir.kafka).expect("connect");
@@ -26,28 +22,12 @@ fn connect(weir: &Weir) -> TcpStream {
     s
 }
 
-fn request<T: Encodable>(api: ApiKey, version: i16, body: &T) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    buf.put_i32(0);
-    RequestHeader::default()
-        .with_request_api_key(api as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(11)
-        .with_client_id(Some(StrBytes::from_static_str("raw")))
-        .encode(&mut buf, api.request_header_version(version))
-        .expect("header");
-    body.encode(&mut buf, version).expect("body");
-    let n = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&n.to_be_bytes());
-    buf.to_vec()
+fn request<T: kafka_protocol::protocol::Encodable>(api: ApiKey, version: i16, body: &T) -> Vec<u8> {
+    common::raw_request(api, version, body)
 }
 
 fn read_response(s: &mut TcpStream) -> Option<Bytes> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(Bytes::from(body))
+    common::read_raw_response(s)
 }
 
 /// True when the broker closed the connection (EOF) rather than answering.
@@ -69,7 +49,7 @@ fn still_serving(weir: &Weir) {
     .expect("write");
     let mut r = read_response(&mut s).expect("ApiVersions answered after bad input");
     let header = ResponseHeader::decode(&mut r, 0).expect("header");
-    assert_eq!(header.correlation_id, 11);
+    assert_eq!(header.correlation_id, common::RAW_CORRELATION_ID);
     let body = ApiVersionsResponse::decode(&mut r, 3).expect("body");
     assert_eq!(body.error_code, 0);
 }
@@ -162,32 +142,7 @@ fn hostile_array_length_and_unsupported_version_close_the_connection() {
 }
 
 fn batch(value: &str) -> Bytes {
-    let rec = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1000,
-        key: None,
-        value: Some(Bytes::copy_from_slice(value.as_bytes())),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        [&rec],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf.freeze()
+    common::raw_batch(value, -1, -1, -1)
 }
 
 fn produce(weir: &Weir, topic: &str, acks: i16, records: Bytes) -> (i16, Option<String>) {

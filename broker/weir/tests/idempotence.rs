@@ -3,21 +3,18 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use common::{Weir, consume, runtime};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
-    RequestHeader, ResponseHeader, TopicName,
+    ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::producer::FutureRecord;
@@ -62,60 +59,16 @@ fn librdkafka_idempotent_producer_keeps_going_across_a_restart() {
     }
 }
 
-fn request<T: Encodable>(api: ApiKey, version: i16, body: &T) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    buf.put_i32(0);
-    RequestHeader::default()
-        .with_request_api_key(api as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str("raw")))
-        .encode(&mut buf, api.request_header_version(version))
-        .expect("header");
-    body.encode(&mut buf, version).expect("body");
-    let n = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&n.to_be_bytes());
-    buf.to_vec()
-}
-
 fn roundtrip(s: &mut TcpStream, api: ApiKey, version: i16, body: &impl Encodable) -> Bytes {
-    s.write_all(&request(api, version, body)).expect("write");
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).expect("response size");
-    let mut b = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut b).expect("response");
-    let mut b = Bytes::from(b);
+    s.write_all(&common::raw_request(api, version, body))
+        .expect("write");
+    let mut b = common::read_raw_response(s).expect("response");
     ResponseHeader::decode(&mut b, api.response_header_version(version)).expect("header");
     b
 }
 
 fn batch(pid: i64, epoch: i16, seq: i32) -> Bytes {
-    let rec = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: pid,
-        producer_epoch: epoch,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: seq,
-        timestamp: 1000,
-        key: None,
-        value: Some(Bytes::from(format!("seq {seq}"))),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        [&rec],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf.freeze()
+    common::raw_batch(&format!("seq {seq}"), pid, epoch, seq)
 }
 
 /// `(error_code, base_offset)` of a one-batch produce.

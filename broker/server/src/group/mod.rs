@@ -129,6 +129,17 @@ struct Member {
     sync_tx: Option<oneshot::Sender<SyncOutcome>>,
 }
 
+impl Member {
+    /// The member's metadata for `protocol` (empty if it does not support it).
+    fn metadata_for(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default()
+    }
+}
+
 struct Group {
     state: GroupState,
     generation: i32,
@@ -212,12 +223,7 @@ impl Group {
         self.members
             .iter()
             .map(|(id, m)| {
-                let meta = m
-                    .protocols
-                    .iter()
-                    .find(|(n, _)| *n == protocol)
-                    .map(|(_, b)| b.clone())
-                    .unwrap_or_default();
+                let meta = m.metadata_for(&protocol);
                 (id.clone(), m.instance_id.clone(), meta)
             })
             .collect()
@@ -896,12 +902,7 @@ impl GroupCoordinator {
                 .members
                 .iter()
                 .map(|(id, m)| {
-                    let meta = m
-                        .protocols
-                        .iter()
-                        .find(|(n, _)| *n == protocol)
-                        .map(|(_, b)| b.clone())
-                        .unwrap_or_default();
+                    let meta = m.metadata_for(&protocol);
                     (
                         id.clone(),
                         m.instance_id.clone(),
