@@ -21,7 +21,12 @@ pub(crate) type Entries<K, V> = Vec<(K, Option<V>)>;
 pub(crate) struct KvLog {
     name: &'static str,
     log: Log,
+    /// Entries in the log since it was opened or last compacted (replayed ones included).
+    written: std::sync::atomic::AtomicU64,
 }
+
+/// Compact once this many entries were written and they outnumber the live keys 4 to 1.
+const COMPACT_AFTER: u64 = 20_000;
 
 impl KvLog {
     /// Opens `<data-dir>/<name>-0` and returns every entry in log order, for the caller to fold
@@ -34,11 +39,16 @@ impl KvLog {
         let cfg = LogConfig {
             retention_ms: -1,
             retention_bytes: -1,
-            segment_bytes: 100 << 20,
+            // Small segments, so that compaction can drop the old ones.
+            segment_bytes: 8 << 20,
             ..LogConfig::default()
         };
         let log = Log::open(&data_dir.join(format!("{name}-0")), cfg, clean, now_ms())?;
-        let kv = KvLog { name, log };
+        let kv = KvLog {
+            name,
+            log,
+            written: std::sync::atomic::AtomicU64::new(0),
+        };
         let mut entries = Vec::new();
         let mut offset = kv.log.log_start_offset();
         while offset < kv.log.log_end_offset() {
@@ -59,7 +69,37 @@ impl KvLog {
                 }
             }
         }
+        kv.written
+            .store(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok((kv, entries))
+    }
+
+    /// Whether the log holds enough superseded entries to be worth compacting, given the
+    /// number of live keys.
+    pub(crate) fn should_compact(&self, live: usize) -> bool {
+        let written = self.written.load(std::sync::atomic::Ordering::Relaxed);
+        written > COMPACT_AFTER && written > 4 * live as u64
+    }
+
+    /// Rewrites the live state and drops everything before it. Crash-safe by construction: the
+    /// live copy is appended first (a crash leaves old entries plus the copy, which replay to the
+    /// same state), then the log start moves to the copy and older segments are deleted.
+    pub(crate) fn compact<K: Serialize, V: Serialize>(
+        &self,
+        live: &[(K, Option<V>)],
+    ) -> Result<()> {
+        let start = self.log.log_end_offset();
+        self.append(live)?;
+        self.log.delete_records_before(start)?;
+        self.written
+            .store(live.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            log = self.name,
+            live = live.len(),
+            from = start,
+            "compacted"
+        );
+        Ok(())
     }
 
     fn corrupt(&self, e: impl std::fmt::Display) -> Error {
@@ -115,6 +155,8 @@ impl KvLog {
         .map_err(|e| self.corrupt(e))?;
         let info = self.log.append(&buf, 0, now)?;
         self.log.set_high_watermark(info.last_offset + 1);
+        self.written
+            .fetch_add(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -124,5 +166,45 @@ impl KvLog {
 
     pub(crate) fn flush_if_due(&self) {
         let _ = self.log.flush_if_due(now_ms());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compaction_keeps_the_latest_value_of_every_live_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        {
+            let (kv, entries) = KvLog::open::<String, i64>(dir.path(), "kv", false).expect("open");
+            assert!(entries.is_empty());
+            for i in 0..30_000i64 {
+                kv.append(&[(format!("k{}", i % 3), Some(i))])
+                    .expect("append");
+            }
+            kv.append::<String, i64>(&[("k2".into(), None)])
+                .expect("delete");
+            assert!(kv.should_compact(2));
+            kv.compact(&[
+                ("k0".to_string(), Some(29_997i64)),
+                ("k1".to_string(), Some(29_998)),
+            ])
+            .expect("compact");
+            assert!(!kv.should_compact(2));
+            kv.append(&[("k3".to_string(), Some(7i64))])
+                .expect("append after");
+            kv.close().expect("close");
+        }
+        let (_, entries) = KvLog::open::<String, i64>(dir.path(), "kv", true).expect("reopen");
+        assert_eq!(
+            entries,
+            vec![
+                ("k0".to_string(), Some(29_997)),
+                ("k1".to_string(), Some(29_998)),
+                ("k3".to_string(), Some(7)),
+            ],
+            "only the compacted copy and later writes are replayed"
+        );
     }
 }

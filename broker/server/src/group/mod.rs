@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use weir_protocol::kafka::ResponseError;
 
-pub(crate) use offsets::{Committed, OffsetStore};
+pub(crate) use offsets::{Committed, OffsetMap, OffsetStore};
 
 use crate::Result;
 
@@ -749,6 +749,17 @@ impl GroupCoordinator {
         groups.retain(|_, g| {
             g.state != GroupState::Empty || !g.offsets.is_empty() || !g.pending.is_empty()
         });
+        let live: usize = groups.values().map(|g| g.offsets.len()).sum();
+        if self.store.needs_compaction(live) {
+            let map: OffsetMap = groups
+                .iter()
+                .filter(|(_, g)| !g.offsets.is_empty())
+                .map(|(id, g)| (id.clone(), g.offsets.clone()))
+                .collect();
+            if let Err(e) = self.store.compact(&map) {
+                tracing::error!(error = %e, "compacting committed offsets failed");
+            }
+        }
         drop(groups);
         self.store.flush_if_due();
     }

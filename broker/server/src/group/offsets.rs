@@ -70,6 +70,31 @@ impl OffsetStore {
         self.log.append(&keyed)
     }
 
+    /// Whether enough of the log is superseded to compact it, with `live` committed offsets.
+    pub(crate) fn needs_compaction(&self, live: usize) -> bool {
+        self.log.should_compact(live)
+    }
+
+    /// Rewrites the offsets log down to the `live` offsets.
+    pub(crate) fn compact(&self, live: &OffsetMap) -> Result<()> {
+        let entries: Vec<(Key, Option<&Committed>)> = live
+            .iter()
+            .flat_map(|(group, offsets)| {
+                offsets.iter().map(move |((topic, partition), c)| {
+                    (
+                        Key {
+                            group: group.clone(),
+                            topic: topic.clone(),
+                            partition: *partition,
+                        },
+                        Some(c),
+                    )
+                })
+            })
+            .collect();
+        self.log.compact(&entries)
+    }
+
     pub(crate) fn close(&self) -> Result<()> {
         self.log.close()
     }

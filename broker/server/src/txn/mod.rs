@@ -321,6 +321,13 @@ impl TxnCoordinator {
                 let _ = self.persist(&id, &snapshot);
             }
         }
+        if self.store.should_compact(txns.len()) {
+            let live: Vec<(&String, Option<&TxnMeta>)> =
+                txns.iter().map(|(id, m)| (id, Some(m))).collect();
+            if let Err(e) = self.store.compact(&live) {
+                tracing::error!(error = %e, "compacting transaction state failed");
+            }
+        }
         drop(txns);
         self.store.flush_if_due();
     }
