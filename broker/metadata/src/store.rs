@@ -1,10 +1,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
 use parking_lot::Mutex;
 use weir_storage::{Log, LogConfig};
 
@@ -61,35 +59,11 @@ fn cluster_id(data_dir: &Path) -> Result<String> {
 }
 
 fn encode(cmd: &Command) -> Result<Bytes> {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: now_ms(),
-        key: None,
-        value: Some(Bytes::from(serde_json::to_vec(cmd)?)),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        [&record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| Error::Corrupt {
-        offset: -1,
-        reason: e.to_string(),
-    })?;
-    Ok(buf.freeze())
+    let value = Bytes::from(serde_json::to_vec(cmd)?);
+    Ok(weir_storage::encode_records(
+        &[(None, Some(value))],
+        now_ms(),
+    )?)
 }
 
 impl MetadataStore {

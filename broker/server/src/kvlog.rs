@@ -4,12 +4,10 @@
 
 use std::path::Path;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use weir_protocol::kafka::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use weir_protocol::kafka::records::RecordBatchDecoder;
 use weir_storage::{Log, LogConfig};
 
 use crate::broker::now_ms;
@@ -118,41 +116,18 @@ impl KvLog {
             return Ok(());
         }
         let now = now_ms();
-        let mut records = Vec::with_capacity(entries.len());
-        for (i, (key, value)) in entries.iter().enumerate() {
-            records.push(Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32,
-                timestamp: now,
-                key: Some(Bytes::from(
-                    serde_json::to_vec(key).map_err(|e| self.corrupt(e))?,
+        let mut encoded = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            let key = Bytes::from(serde_json::to_vec(key).map_err(|e| self.corrupt(e))?);
+            let value = match value {
+                Some(v) => Some(Bytes::from(
+                    serde_json::to_vec(v).map_err(|e| self.corrupt(e))?,
                 )),
-                value: match value {
-                    Some(v) => Some(Bytes::from(
-                        serde_json::to_vec(v).map_err(|e| self.corrupt(e))?,
-                    )),
-                    None => None,
-                },
-                headers: Default::default(),
-            });
+                None => None,
+            };
+            encoded.push((Some(key), value));
         }
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .map_err(|e| self.corrupt(e))?;
+        let buf = weir_storage::encode_records(&encoded, now)?;
         let info = self.log.append(&buf, 0, now)?;
         self.log.set_high_watermark(info.last_offset + 1);
         self.written

@@ -203,6 +203,48 @@ pub(crate) fn stamp(
     }
 }
 
+/// Encodes `(key, value)` records as one uncompressed v2 batch written by the broker itself
+/// (no producer id): how Weir's internal logs store their entries.
+pub fn encode_records(
+    entries: &[(Option<bytes::Bytes>, Option<bytes::Bytes>)],
+    timestamp: i64,
+) -> Result<bytes::Bytes> {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The codec starts a new batch where offset - sequence changes; keep it constant.
+            sequence: i as i32,
+            timestamp,
+            key: key.clone(),
+            value: value.clone(),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| Error::CorruptBatch(format!("encoding a record batch: {e}")))?;
+    Ok(buf.freeze())
+}
+
 /// Encodes a transaction marker: one control record whose key is (version 0, type 1 = COMMIT or
 /// 0 = ABORT) and whose value is (version 0, coordinator epoch).
 pub(crate) fn control_batch(

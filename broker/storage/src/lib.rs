@@ -8,7 +8,9 @@ mod manager;
 mod producer_state;
 mod segment;
 
-pub use batch::{BatchHeader, HEADER_LEN, split_producer_batches, validate as validate_batch};
+pub use batch::{
+    BatchHeader, HEADER_LEN, encode_records, split_producer_batches, validate as validate_batch,
+};
 pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, LogConfig, ReadResult, RetentionOutcome};
 pub use manager::LogManager;
