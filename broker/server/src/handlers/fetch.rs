@@ -13,7 +13,7 @@ use crate::broker::Broker;
 /// Fetch sessions (KIP-227) are refused cleanly: every response carries session id 0, so
 /// clients keep sending full fetch requests; an incremental request for a session this broker
 /// never created gets FETCH_SESSION_ID_NOT_FOUND.
-pub(crate) async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
+pub(crate) async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
     if req.session_id != 0 && req.session_epoch > 0 {
         return FetchResponse::default()
             .with_error_code(ResponseError::FetchSessionIdNotFound.code());
@@ -25,7 +25,7 @@ pub(crate) async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> 
     let mut stop = broker.shutdown_signal();
     loop {
         appends.borrow_and_update();
-        let (resp, bytes, errors) = read_all(broker, &req, version);
+        let (resp, bytes, errors) = read_all(broker, &req);
         if bytes >= min_bytes.max(1) || errors || tokio::time::Instant::now() >= deadline {
             return resp;
         }
@@ -37,7 +37,7 @@ pub(crate) async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> 
     }
 }
 
-fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, usize, bool) {
+fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool) {
     let read_committed = req.isolation_level == 1;
     let mut budget = if req.max_bytes <= 0 {
         usize::MAX
@@ -107,7 +107,6 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse
                 .with_partitions(parts),
         );
     }
-    let _ = version;
     (
         FetchResponse::default().with_responses(topics),
         total,
