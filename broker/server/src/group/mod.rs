@@ -393,6 +393,22 @@ pub struct GroupCoordinator {
 /// Per-partition error codes of an offset commit or delete.
 pub(crate) type CommitResult = Vec<((String, i32), i16)>;
 
+/// The code for `topic`/`partition` in a per-partition outcome: the request-level error when
+/// the whole request failed, else that partition's code (0 when it is not listed).
+pub(crate) fn partition_code(
+    outcome: &Result<CommitResult, i16>,
+    topic: &str,
+    partition: i32,
+) -> i16 {
+    match outcome {
+        Err(code) => *code,
+        Ok(list) => list
+            .iter()
+            .find(|((t, p), _)| t == topic && *p == partition)
+            .map_or(0, |(_, c)| *c),
+    }
+}
+
 impl GroupCoordinator {
     pub(crate) fn open(
         data_dir: &Path,

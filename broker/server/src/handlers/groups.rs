@@ -27,7 +27,7 @@ use weir_protocol::kafka::protocol::StrBytes;
 
 use super::str_bytes;
 use crate::broker::{Broker, now_ms};
-use crate::group::{Committed, JoinOutcome, JoinRequest, Pending, SyncOutcome};
+use crate::group::{Committed, JoinOutcome, JoinRequest, Pending, SyncOutcome, partition_code};
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -289,15 +289,6 @@ pub(crate) fn offset_commit(broker: &Broker, req: OffsetCommitRequest) -> Offset
         entries,
         exists,
     );
-    let code_for = |topic: &str, partition: i32| -> i16 {
-        match &result {
-            Err(code) => *code,
-            Ok(list) => list
-                .iter()
-                .find(|((t, p), _)| t == topic && *p == partition)
-                .map_or(0, |(_, c)| *c),
-        }
-    };
     let topics = req
         .topics
         .iter()
@@ -310,7 +301,11 @@ pub(crate) fn offset_commit(broker: &Broker, req: OffsetCommitRequest) -> Offset
                         .map(|p| {
                             OffsetCommitResponsePartition::default()
                                 .with_partition_index(p.partition_index)
-                                .with_error_code(code_for(t.name.as_str(), p.partition_index))
+                                .with_error_code(partition_code(
+                                    &result,
+                                    t.name.as_str(),
+                                    p.partition_index,
+                                ))
                         })
                         .collect(),
                 )
@@ -554,36 +549,34 @@ pub(crate) fn offset_delete(broker: &Broker, req: OffsetDeleteRequest) -> Offset
                 .map(move |p| (t.name.to_string(), p.partition_index))
         })
         .collect();
-    match broker
+    let outcome = broker
         .groups
-        .delete_offsets(req.group_id.as_str(), partitions)
-    {
-        Err(code) => OffsetDeleteResponse::default().with_error_code(code),
-        Ok(results) => OffsetDeleteResponse::default().with_topics(
-            req.topics
-                .into_iter()
-                .map(|t| {
-                    let name = t.name.to_string();
-                    OffsetDeleteResponseTopic::default()
-                        .with_name(t.name)
-                        .with_partitions(
-                            t.partitions
-                                .into_iter()
-                                .map(|p| {
-                                    let code = results
-                                        .iter()
-                                        .find(|((tn, pi), _)| {
-                                            *tn == name && *pi == p.partition_index
-                                        })
-                                        .map_or(0, |(_, c)| *c);
-                                    OffsetDeleteResponsePartition::default()
-                                        .with_partition_index(p.partition_index)
-                                        .with_error_code(code)
-                                })
-                                .collect(),
-                        )
-                })
-                .collect(),
-        ),
+        .delete_offsets(req.group_id.as_str(), partitions);
+    if let Err(code) = outcome {
+        return OffsetDeleteResponse::default().with_error_code(code);
     }
+    OffsetDeleteResponse::default().with_topics(
+        req.topics
+            .into_iter()
+            .map(|t| {
+                let name = t.name.to_string();
+                OffsetDeleteResponseTopic::default()
+                    .with_name(t.name)
+                    .with_partitions(
+                        t.partitions
+                            .into_iter()
+                            .map(|p| {
+                                OffsetDeleteResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(partition_code(
+                                        &outcome,
+                                        &name,
+                                        p.partition_index,
+                                    ))
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    )
 }

@@ -15,7 +15,7 @@ use weir_protocol::kafka::messages::*;
 
 use super::str_bytes;
 use crate::broker::{Broker, now_ms};
-use crate::group::Committed;
+use crate::group::{Committed, partition_code};
 
 pub(crate) fn add_partitions(
     broker: &Broker,
@@ -34,13 +34,6 @@ pub(crate) fn add_partitions(
         req.v3_and_below_producer_epoch,
         &wanted,
     );
-    let code_of = |t: &str, p: i32| match &outcome {
-        Err(c) => *c,
-        Ok(list) => list
-            .iter()
-            .find(|((lt, lp), _)| lt == t && *lp == p)
-            .map_or(0, |(_, c)| *c),
-    };
     let results = req
         .v3_and_below_topics
         .iter()
@@ -53,7 +46,11 @@ pub(crate) fn add_partitions(
                         .map(|p| {
                             AddPartitionsToTxnPartitionResult::default()
                                 .with_partition_index(*p)
-                                .with_partition_error_code(code_of(t.name.as_str(), *p))
+                                .with_partition_error_code(partition_code(
+                                    &outcome,
+                                    t.name.as_str(),
+                                    *p,
+                                ))
                         })
                         .collect(),
                 )
