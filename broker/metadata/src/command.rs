@@ -46,4 +46,58 @@ pub enum Command {
     AllocateProducerIds {
         count: i64,
     },
+    /// Deploys a plugin, or replaces the deployed version of one. The wasm binary itself lives
+    /// in the plugin blob log under its SHA-256; the definition names it.
+    DeployPlugin(PluginMeta),
+    RemovePlugin {
+        name: String,
+    },
+    CreatePipeline(PipelineMeta),
+    DeletePipeline {
+        name: String,
+    },
+    SetPipelinePaused {
+        name: String,
+        paused: bool,
+    },
+}
+
+/// A deployed plugin: which binary, with which defaults and limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginMeta {
+    pub name: String,
+    pub version: String,
+    /// SHA-256 of the wasm component, hex.
+    pub sha256: String,
+    pub size: u64,
+    /// Configuration passed to `init`; a topic's `weir.plugin.<name>.<key>` configs override it.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    pub memory_bytes: u64,
+    pub timeout_ms: u64,
+    pub deployed_at_ms: i64,
+}
+
+/// Where a pipeline starts reading its input when it has no committed position yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartPosition {
+    Earliest,
+    Latest,
+    Offset(i64),
+    Timestamp(i64),
+}
+
+/// An asynchronous pipeline: records of `input` run through `plugins` and land in `output`
+/// (records a plugin routes go to the topics it names instead).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineMeta {
+    pub name: String,
+    pub input: String,
+    pub plugins: Vec<String>,
+    /// Where kept and replaced records go. `None`: only routed records are written.
+    pub output: Option<String>,
+    pub start: StartPosition,
+    pub paused: bool,
+    pub created_at_ms: i64,
 }

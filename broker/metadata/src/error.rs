@@ -29,6 +29,12 @@ pub enum Error {
     },
     #[error("unknown config '{0}'")]
     UnknownConfig(String),
+    #[error("no plugin named '{0}' is deployed")]
+    UnknownPlugin(String),
+    #[error("{0}")]
+    InvalidPlugin(String),
+    #[error("{0}")]
+    InvalidPipeline(String),
 }
 
 impl Error {
@@ -42,6 +48,9 @@ impl Error {
             Error::InvalidTopicName(_) => ResponseError::InvalidTopicException.code(),
             Error::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
             Error::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor.code(),
+            Error::UnknownPlugin(_) | Error::InvalidPlugin(_) | Error::InvalidPipeline(_) => {
+                ResponseError::InvalidRequest.code()
+            }
             Error::InvalidConfig { .. } | Error::UnknownConfig(_) => {
                 ResponseError::InvalidConfig.code()
             }

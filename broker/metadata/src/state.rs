@@ -3,7 +3,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Command, Error, PartitionAssignment, Result, topic_config, validate_topic_name};
+use crate::{
+    Command, Error, PartitionAssignment, PipelineMeta, PluginMeta, Result, topic_config,
+    validate_topic_name,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerInfo {
@@ -22,6 +25,31 @@ pub struct TopicMeta {
     pub configs: BTreeMap<String, String>,
 }
 
+impl TopicMeta {
+    /// The plugins that run on records produced to this topic, in order (`weir.plugins`).
+    pub fn plugin_chain(&self) -> Vec<String> {
+        self.configs
+            .get(topic_config::WEIR_PLUGINS)
+            .map(|v| topic_config::plugin_list(v).map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A plugin or pipeline name: 1-64 characters of `[a-zA-Z0-9._-]`.
+pub fn validate_plugin_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(Error::InvalidPlugin(format!(
+            "invalid name '{name}': use 1-64 characters of [a-zA-Z0-9._-]"
+        )));
+    }
+    Ok(())
+}
+
 /// Everything the metadata log describes, as of the last applied command.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
@@ -29,6 +57,10 @@ pub struct ClusterState {
     pub brokers: BTreeMap<i32, BrokerInfo>,
     pub topics: BTreeMap<String, TopicMeta>,
     pub next_producer_id: i64,
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginMeta>,
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, PipelineMeta>,
 }
 
 impl ClusterState {
@@ -61,6 +93,7 @@ impl ClusterState {
                 }
                 for (k, v) in configs {
                     topic_config::validate(k, v)?;
+                    self.check_plugin_refs(k, v)?;
                 }
                 Ok(())
             }
@@ -88,13 +121,107 @@ impl ClusterState {
                 self.existing(name)?;
                 for (k, v) in configs {
                     match v {
-                        Some(v) => topic_config::validate(k, v)?,
+                        Some(v) => {
+                            topic_config::validate(k, v)?;
+                            self.check_plugin_refs(k, v)?;
+                        }
                         None => topic_config::lookup(k).map(|_| ())?,
                     }
                 }
                 Ok(())
             }
+            Command::DeployPlugin(p) => {
+                validate_plugin_name(&p.name)?;
+                if p.version.is_empty() || p.version.len() > 64 {
+                    return Err(Error::InvalidPlugin(
+                        "a plugin version must be 1-64 characters".into(),
+                    ));
+                }
+                if p.sha256.len() != 64 || !p.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(Error::InvalidPlugin("sha256 must be 64 hex digits".into()));
+                }
+                Ok(())
+            }
+            Command::RemovePlugin { name } => {
+                if !self.plugins.contains_key(name) {
+                    return Err(Error::UnknownPlugin(name.clone()));
+                }
+                let users: Vec<String> = self
+                    .topics
+                    .values()
+                    .filter(|t| t.plugin_chain().iter().any(|p| p == name))
+                    .map(|t| format!("topic {}", t.name))
+                    .chain(
+                        self.pipelines
+                            .values()
+                            .filter(|p| p.plugins.contains(name))
+                            .map(|p| format!("pipeline {}", p.name)),
+                    )
+                    .collect();
+                if !users.is_empty() {
+                    return Err(Error::InvalidPlugin(format!(
+                        "plugin '{name}' is in use by {}; detach it first",
+                        users.join(", ")
+                    )));
+                }
+                Ok(())
+            }
+            Command::CreatePipeline(p) => {
+                validate_plugin_name(&p.name)?;
+                if self.pipelines.contains_key(&p.name) {
+                    return Err(Error::InvalidPipeline(format!(
+                        "pipeline '{}' already exists",
+                        p.name
+                    )));
+                }
+                self.existing(&p.input)?;
+                if let Some(out) = &p.output {
+                    validate_topic_name(out)?;
+                    if out == &p.input {
+                        return Err(Error::InvalidPipeline(
+                            "a pipeline's output must differ from its input".into(),
+                        ));
+                    }
+                }
+                if p.plugins.is_empty() && p.output.is_none() {
+                    return Err(Error::InvalidPipeline(
+                        "a pipeline needs plugins or an output topic".into(),
+                    ));
+                }
+                for name in &p.plugins {
+                    if !self.plugins.contains_key(name) {
+                        return Err(Error::UnknownPlugin(name.clone()));
+                    }
+                }
+                Ok(())
+            }
+            Command::DeletePipeline { name } | Command::SetPipelinePaused { name, .. } => {
+                if self.pipelines.contains_key(name) {
+                    Ok(())
+                } else {
+                    Err(Error::InvalidPipeline(format!(
+                        "pipeline '{name}' does not exist"
+                    )))
+                }
+            }
         }
+    }
+
+    /// A topic's `weir.plugins` may only name deployed plugins.
+    fn check_plugin_refs(&self, key: &str, value: &str) -> Result<()> {
+        if key != topic_config::WEIR_PLUGINS {
+            return Ok(());
+        }
+        for name in topic_config::plugin_list(value) {
+            if !self.plugins.contains_key(name) {
+                return Err(Error::InvalidConfig {
+                    name: key.into(),
+                    value: value.into(),
+                    reason: format!("no plugin named '{name}' is deployed"),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn existing(&self, name: &str) -> Result<&TopicMeta> {
@@ -159,6 +286,23 @@ impl ClusterState {
             }
             Command::AllocateProducerIds { count } => {
                 self.next_producer_id += count.max(0);
+            }
+            Command::DeployPlugin(p) => {
+                self.plugins.insert(p.name.clone(), p);
+            }
+            Command::RemovePlugin { name } => {
+                self.plugins.remove(&name);
+            }
+            Command::CreatePipeline(p) => {
+                self.pipelines.insert(p.name.clone(), p);
+            }
+            Command::DeletePipeline { name } => {
+                self.pipelines.remove(&name);
+            }
+            Command::SetPipelinePaused { name, paused } => {
+                if let Some(p) = self.pipelines.get_mut(&name) {
+                    p.paused = paused;
+                }
             }
         }
         self.applied_index = index;

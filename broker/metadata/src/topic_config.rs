@@ -26,6 +26,8 @@ pub enum Rule {
     ListOf(&'static [&'static str]),
     Bool,
     Ratio,
+    /// Any string.
+    Any,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +73,27 @@ pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 pub const FLUSH_MESSAGES: &str = "flush.messages";
 pub const FLUSH_MS: &str = "flush.ms";
 pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
+pub const WEIR_DLQ_TOPIC: &str = "weir.dlq.topic";
+pub const WEIR_PLUGINS: &str = "weir.plugins";
+pub const WEIR_PLUGINS_FAILURE_POLICY: &str = "weir.plugins.failure.policy";
+pub const WEIR_PLUGINS_REJECT_POLICY: &str = "weir.plugins.reject.policy";
+/// `weir.plugin.<plugin>.<key>`: a per-topic value for a plugin's configuration key.
+pub const WEIR_PLUGIN_PREFIX: &str = "weir.plugin.";
+
+/// The plugin names in a `weir.plugins` value.
+pub fn plugin_list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The definition every `weir.plugin.<plugin>.<key>` config shares.
+pub const PLUGIN_CONFIG_DEF: ConfigDef = def(
+    "weir.plugin.*",
+    String,
+    Any,
+    "",
+    true,
+    "A topic-level value for one configuration key of a plugin in weir.plugins: `weir.plugin.<plugin>.<key>` overrides the value given when the plugin was deployed.",
+);
 
 /// All known topic configs, sorted by name.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
@@ -258,9 +281,48 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         false,
         "Stored; unclean election stays off with replication.",
     ),
+    def(
+        WEIR_DLQ_TOPIC,
+        String,
+        Any,
+        "",
+        true,
+        "Weir: the dead-letter topic for this topic's plugins. Empty means `<topic>.dlq`.",
+    ),
+    def(
+        WEIR_PLUGINS,
+        List,
+        Any,
+        "",
+        true,
+        "Weir: comma-separated plugins that run, in order, on every record produced to this topic, before it is appended.",
+    ),
+    def(
+        WEIR_PLUGINS_FAILURE_POLICY,
+        String,
+        OneOf(&["fail", "dead-letter", "pass"]),
+        "fail",
+        true,
+        "Weir: what happens to a batch when a plugin fails (traps, times out, runs out of memory, returns an error): fail the produce, send the records to the dead-letter topic, or pass them on unchanged.",
+    ),
+    def(
+        WEIR_PLUGINS_REJECT_POLICY,
+        String,
+        OneOf(&["fail", "dead-letter"]),
+        "fail",
+        true,
+        "Weir: what happens when a plugin rejects a record: fail the produce with INVALID_RECORD and the plugin's reason, or send the record to the dead-letter topic and append the rest.",
+    ),
 ];
 
 pub fn lookup(name: &str) -> Result<&'static ConfigDef> {
+    if let Some(rest) = name.strip_prefix(WEIR_PLUGIN_PREFIX)
+        && rest
+            .split_once('.')
+            .is_some_and(|(p, k)| !p.is_empty() && !k.is_empty())
+    {
+        return Ok(&PLUGIN_CONFIG_DEF);
+    }
     TOPIC_CONFIGS
         .iter()
         .find(|d| d.name == name)
@@ -303,6 +365,7 @@ pub fn validate(name: &str, value: &str) -> Result<()> {
                 return Err(bad("must be true or false".into()));
             }
         }
+        Any => {}
         Ratio => {
             let v: f64 = value.parse().map_err(|_| bad("not a number".into()))?;
             if !(0.0..=1.0).contains(&v) {

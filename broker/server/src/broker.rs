@@ -12,6 +12,8 @@ use crate::config::BrokerConfig;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::partition::{Partition, PartitionRef, log_config};
+use crate::plugins::Plugins;
+use crate::plugins::pipeline::Pipelines;
 use crate::txn::TxnCoordinator;
 use crate::{Error, Result};
 
@@ -38,6 +40,8 @@ pub struct Broker {
     pub groups: GroupCoordinator,
     pub(crate) txns: TxnCoordinator,
     pub metrics: Metrics,
+    pub(crate) plugins: Plugins,
+    pub(crate) pipelines: Pipelines,
 }
 
 /// Producer ids reserved from the metadata log at a time.
@@ -70,7 +74,15 @@ impl Broker {
             config.offsets_retention,
         )?;
         let txns = TxnCoordinator::open(&config.data_dir, logs.clean_start())?;
+        let metrics = Metrics::default();
+        let plugins = Plugins::open(
+            &config.data_dir,
+            logs.clean_start(),
+            metrics.plugins.clone(),
+        )?;
         let broker = Broker {
+            plugins,
+            pipelines: Pipelines::default(),
             groups,
             txns,
             config,
@@ -81,7 +93,7 @@ impl Broker {
             appended: watch::channel(0).0,
             shutdown: watch::channel(false).0,
             producer_ids: Mutex::new((0, 0)),
-            metrics: Metrics::default(),
+            metrics,
         };
         let started = std::time::Instant::now();
         let topics = broker.metadata.snapshot().topics;
@@ -354,6 +366,11 @@ impl Broker {
             }
         }
         self.metadata.flush()?;
+        self.pipelines.stop_all();
+        if let Err(e) = self.plugins.close() {
+            ok = false;
+            tracing::error!(error = %e, "closing the plugin store failed");
+        }
         if let Err(e) = self.txns.close() {
             ok = false;
             tracing::error!(error = %e, "closing the transaction state log failed");

@@ -12,6 +12,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("{0}")]
+    Plugin(String),
 }
 
 impl Error {
@@ -22,6 +24,7 @@ impl Error {
             Error::Protocol(_) => weir_protocol::kafka::ResponseError::InvalidRequest.code(),
             Error::Io(_) => weir_protocol::kafka::ResponseError::KafkaStorageError.code(),
             Error::Config(_) => weir_protocol::kafka::ResponseError::InvalidConfig.code(),
+            Error::Plugin(_) => weir_protocol::kafka::ResponseError::InvalidRecord.code(),
         }
     }
 }

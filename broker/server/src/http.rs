@@ -18,6 +18,7 @@ pub(crate) fn router(broker: Arc<Broker>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/topics", get(topics))
         .route("/v1/groups", get(groups))
+        .merge(crate::plugins::http::routes())
         .with_state(broker)
 }
 

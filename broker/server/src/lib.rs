@@ -18,6 +18,7 @@ mod http;
 mod kvlog;
 mod metrics;
 mod partition;
+mod plugins;
 mod server;
 mod txn;
 
@@ -26,4 +27,8 @@ pub use config::{BROKER_SYNONYMS, BrokerConfig};
 pub use error::{Error, Result};
 pub use group::{GroupCoordinator, GroupState, GroupView};
 pub use partition::{Partition, PartitionRef};
+pub use plugins::admin::{PipelineView, PluginView};
+pub use plugins::dlq::{DeadLetterView, ReplayReport};
+pub use plugins::pipeline::PartitionStatus;
+pub use plugins::{LogLine, PluginHealth};
 pub use server::{RunningBroker, start};

@@ -20,8 +20,85 @@ pub struct GroupPartitionLabel {
     pub partition: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabel {
+    pub plugin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginTopicLabel {
+    pub plugin: String,
+    pub topic: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginOutcomeLabel {
+    pub plugin: String,
+    pub topic: String,
+    /// `in`, `kept`, `replaced`, `dropped`, `rejected`, `dead_lettered`, `routed`, `passed`.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginErrorLabel {
+    pub plugin: String,
+    pub topic: String,
+    /// `trap`, `timeout`, `memory`, `error`, `abi`, `config`, `invalid`.
+    pub kind: String,
+}
+
+/// Per-plugin metrics.
+pub struct PluginMetrics {
+    pub invocations: Family<PluginTopicLabel, Counter>,
+    pub records: Family<PluginOutcomeLabel, Counter>,
+    pub errors: Family<PluginErrorLabel, Counter>,
+    pub latency: Family<PluginLabel, Histogram>,
+    pub failed: Family<PluginLabel, Gauge>,
+}
+
+impl PluginMetrics {
+    fn register(registry: &mut Registry) -> PluginMetrics {
+        let m = PluginMetrics {
+            invocations: Family::default(),
+            records: Family::default(),
+            errors: Family::default(),
+            latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_01, 2.5, 16))
+            }),
+            failed: Family::default(),
+        };
+        registry.register(
+            "plugin_invocations",
+            "Plugin calls (one per batch), by plugin and topic",
+            m.invocations.clone(),
+        );
+        registry.register(
+            "plugin_records",
+            "Records through plugins, by outcome (in, kept, replaced, dropped, rejected, dead_lettered, routed, passed)",
+            m.records.clone(),
+        );
+        registry.register(
+            "plugin_errors",
+            "Plugin failures by kind (trap, timeout, memory, error, abi, config, invalid)",
+            m.errors.clone(),
+        );
+        registry.register(
+            "plugin_duration_seconds",
+            "Time for one plugin call over a batch",
+            m.latency.clone(),
+        );
+        registry.register(
+            "plugin_failed",
+            "1 while a plugin is marked failed after repeated failures",
+            m.failed.clone(),
+        );
+        m
+    }
+}
+
 pub struct Metrics {
     pub registry: Registry,
+    pub plugins: std::sync::Arc<PluginMetrics>,
     pub requests: Family<ApiLabel, Counter>,
     pub request_errors: Family<ApiLabel, Counter>,
     pub latency: Family<ApiLabel, Histogram>,
@@ -106,8 +183,10 @@ impl Default for Metrics {
             "Records between a group's committed offset and the partition's high watermark",
             group_lag.clone(),
         );
+        let plugins = std::sync::Arc::new(PluginMetrics::register(&mut registry));
         Metrics {
             registry,
+            plugins,
             requests,
             request_errors,
             latency,

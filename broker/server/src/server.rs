@@ -84,6 +84,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
         });
     }
     tasks.spawn(housekeeping_loop(broker.clone(), retention_every));
+    tasks.spawn(pipelines_loop(broker.clone()));
     Ok(RunningBroker {
         broker,
         kafka_addr,
@@ -101,6 +102,20 @@ async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
             TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], addr.port()))).await
         }
         other => other,
+    }
+}
+
+/// Compiles the deployed plugins, then keeps pipeline tasks in line with the metadata.
+async fn pipelines_loop(broker: Arc<Broker>) {
+    let b = broker.clone();
+    let _ = tokio::task::spawn_blocking(move || b.warm_plugins()).await;
+    let mut stop = broker.shutdown_signal();
+    loop {
+        broker.reconcile_pipelines();
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
     }
 }
 

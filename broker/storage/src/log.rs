@@ -238,6 +238,85 @@ impl Log {
         })
     }
 
+    /// The offsets of `h` if it is a retry of a batch already in the log (idempotent
+    /// producer), checked without appending anything.
+    pub fn duplicate_of(&self, h: &BatchHeader) -> Result<Option<(i64, i64)>> {
+        Ok(match self.inner.lock().producers.check(h)? {
+            SequenceCheck::Duplicate {
+                base_offset,
+                last_offset,
+            } => Some((base_offset, last_offset)),
+            SequenceCheck::Append => None,
+        })
+    }
+
+    /// Appends `batch`, which a plugin made from the producer's `original` batch (records
+    /// replaced, dropped or moved elsewhere), or nothing when no record is left. Idempotence
+    /// follows the original: a retry of it is recognised as a duplicate, and the producer's next
+    /// expected sequence is the one after the original's last, whatever was appended.
+    pub fn append_rewritten(
+        &self,
+        batch: Option<&[u8]>,
+        original: &BatchHeader,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        let mut inner = self.inner.lock();
+        let log_append_time = inner.config.log_append_time.then_some(now_ms);
+        let base_offset = inner.log_end_offset();
+        if let SequenceCheck::Duplicate {
+            base_offset: dup_base,
+            last_offset: dup_last,
+        } = inner.producers.check(original)?
+        {
+            return Ok(AppendInfo {
+                base_offset: dup_base,
+                last_offset: dup_last,
+                log_append_time: -1,
+                log_start_offset: inner.log_start_offset,
+                record_count: 0,
+                duplicate: true,
+            });
+        }
+        let mut next = base_offset;
+        if let Some(batch) = batch {
+            let h = batch::validate(batch)?;
+            let mut buf = batch.to_vec();
+            batch::stamp(&mut buf, next, leader_epoch, log_append_time);
+            let stamped = BatchHeader {
+                base_offset: next,
+                leader_epoch,
+                max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
+                ..h
+            };
+            inner.maybe_roll(&self.dir, buf.len() as u64, now_ms)?;
+            inner.note_epoch(&self.dir, leader_epoch, next)?;
+            let interval = inner.config.index_interval_bytes;
+            inner
+                .active_mut()
+                .append(&buf, &stamped, interval, now_ms)?;
+            next = stamped.last_offset() + 1;
+        }
+        // The producer's view: the original's sequence range, at the offsets written.
+        inner.producers.update(&BatchHeader {
+            base_offset,
+            ..*original
+        });
+        let record_count = next - base_offset;
+        inner.unflushed_records += record_count as u64;
+        if inner.unflushed_records >= inner.config.flush_messages {
+            inner.flush(now_ms)?;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: inner.log_start_offset,
+            record_count,
+            duplicate: false,
+        })
+    }
+
     /// Writes a transaction marker (a control batch: COMMIT or ABORT) for `producer_id`, ending
     /// its open transaction on this partition. Returns the marker's offset.
     pub fn append_control(

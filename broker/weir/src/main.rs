@@ -1,5 +1,7 @@
 //! The `weir` command line: parses configuration and runs a broker until Ctrl-C or SIGTERM.
 
+mod admin;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -28,6 +30,27 @@ struct Cli {
 enum Command {
     /// Run a broker node (a single node on embedded defaults unless told otherwise).
     Serve(Box<ServeArgs>),
+    /// Manage WebAssembly plugins on a running broker (deploy, list, attach to topics, logs).
+    Plugin {
+        #[command(flatten)]
+        admin: admin::Admin,
+        #[command(subcommand)]
+        cmd: admin::PluginCmd,
+    },
+    /// Inspect and replay dead letters.
+    Dlq {
+        #[command(flatten)]
+        admin: admin::Admin,
+        #[command(subcommand)]
+        cmd: admin::DlqCmd,
+    },
+    /// Manage asynchronous topic-to-topic pipelines.
+    Pipeline {
+        #[command(flatten)]
+        admin: admin::Admin,
+        #[command(subcommand)]
+        cmd: admin::PipelineCmd,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -196,7 +219,9 @@ fn file_args(path: &PathBuf) -> anyhow::Result<Vec<OsString>> {
 fn parse_cli() -> anyhow::Result<Cli> {
     let args: Vec<OsString> = std::env::args_os().collect();
     let first = Cli::try_parse_from(&args).unwrap_or_else(|e| e.exit());
-    let Command::Serve(serve) = &first.command;
+    let Command::Serve(serve) = &first.command else {
+        return Ok(first);
+    };
     let Some(path) = serve.config.clone() else {
         return Ok(first);
     };
@@ -309,7 +334,12 @@ fn main() -> std::process::ExitCode {
 fn run() -> anyhow::Result<()> {
     let started = Instant::now();
     let cli = parse_cli()?;
-    let Command::Serve(args) = cli.command;
+    let args = match cli.command {
+        Command::Serve(args) => args,
+        Command::Plugin { admin, cmd } => return admin::plugin(&admin, cmd),
+        Command::Dlq { admin, cmd } => return admin::dlq(&admin, cmd),
+        Command::Pipeline { admin, cmd } => return admin::pipeline(&admin, cmd),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()),

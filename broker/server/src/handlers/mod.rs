@@ -36,7 +36,9 @@ pub(crate) async fn handle(
             ResponseKind::ApiVersions(weir_protocol::api_versions_response(0))
         }
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, v)),
-        RequestKind::Produce(r) => return produce::handle(broker, r).map(ResponseKind::Produce),
+        RequestKind::Produce(r) => {
+            return produce::handle(broker, r).await.map(ResponseKind::Produce);
+        }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r).await),
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, r, v))
