@@ -1,1 +1,224 @@
-//! Guest-side SDK for Weir WebAssembly plugins (see README.md; built in the plugins issue).
+//! Guest-side SDK for Weir WebAssembly plugins.
+//!
+//! A plugin is a type that implements [`Plugin`]: [`Plugin::init`] builds it from its
+//! [`Config`], and [`Plugin::process`] decides the [`Outcome`] of each [`Record`]. One
+//! [`export_plugin!`] line turns the crate into a component that exports the `weir:plugin` world
+//! (`plugins/wit/weir-plugin.wit`; the contract is in `plugins/ABI.md`).
+//!
+//! ```
+//! use weir_plugin_sdk::{Config, Outcome, Plugin, Record};
+//!
+//! /// Drops records whose value is empty, keeps the rest.
+//! struct DropEmpty {
+//!     min_len: usize,
+//! }
+//!
+//! impl Plugin for DropEmpty {
+//!     fn init(config: &Config) -> Result<Self, String> {
+//!         Ok(DropEmpty { min_len: config.parse_or("min_len", 1)? })
+//!     }
+//!
+//!     fn process(&mut self, record: &Record) -> Outcome {
+//!         if record.value_bytes().len() < self.min_len {
+//!             Outcome::drop()
+//!         } else {
+//!             Outcome::keep()
+//!         }
+//!     }
+//! }
+//!
+//! weir_plugin_sdk::export_plugin!(DropEmpty);
+//! # fn main() {}
+//! ```
+//!
+//! Errors are values: a bad record gets [`Outcome::reject`] or [`Outcome::dead_letter`] with a
+//! reason, a bad configuration is an `Err` from `init`. A panic is a trap: the broker counts it
+//! as a plugin failure and discards the instance.
+//!
+//! Everything but the host calls works natively, so a plugin's unit tests run with plain
+//! `cargo test`; [`log`] prints to stderr there.
+
+mod config;
+pub mod log;
+mod outcome;
+mod record;
+
+pub use config::Config;
+pub use outcome::{OnInvalid, Outcome, Replacement};
+pub use record::{Header, Record};
+
+/// The bindings wit-bindgen generates from the WIT world. Not part of the API: used by
+/// [`export_plugin!`].
+#[doc(hidden)]
+#[allow(unsafe_code, unreachable_pub, clippy::all)]
+pub mod __bindings {
+    wit_bindgen::generate!({
+        path: "../wit/weir-plugin.wit",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "__export_weir_plugin_world",
+        runtime_path: "::weir_plugin_sdk::__wit_bindgen::rt",
+    });
+}
+
+/// wit-bindgen, re-exported so that plugin crates need no dependency of their own on it.
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+// The generated code names the runtime by an absolute path, which must also work inside this crate.
+extern crate self as weir_plugin_sdk;
+
+/// A Weir plugin: built once per instance from its configuration, then asked about each record.
+///
+/// The broker may create several instances, reuse one for many batches, and discard one at any
+/// time (after a trap, when its memory grows too much, on redeploy), so state kept in the plugin
+/// is a cache, not a store.
+pub trait Plugin: Sized + 'static {
+    /// Builds the plugin from its configuration (deploy-time values overridden by the topic's
+    /// `weir.plugin.<name>.<key>` configs). An `Err` refuses the configuration: the broker
+    /// treats it as a plugin failure.
+    fn init(config: &Config) -> Result<Self, String>;
+
+    /// Decides what happens to one record.
+    fn process(&mut self, record: &Record) -> Outcome;
+
+    /// Decides what happens to each record of a batch: exactly one outcome per record, in order.
+    /// An `Err` fails the whole batch. By default, [`Plugin::process`] for each record.
+    fn process_batch(&mut self, records: &[Record]) -> Result<Vec<Outcome>, String> {
+        Ok(records.iter().map(|record| self.process(record)).collect())
+    }
+}
+
+/// Exports a [`Plugin`] type as the component's `init` and `process` functions.
+///
+/// Use it once per plugin crate, at the crate root. The plugin instance lives in a thread-local
+/// cell (a WebAssembly instance is single-threaded).
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[allow(unsafe_code)]
+        const _: () = {
+            ::std::thread_local! {
+                static STATE: ::std::cell::RefCell<::std::option::Option<$plugin>> =
+                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
+            }
+
+            struct Export;
+
+            impl $crate::__bindings::Guest for Export {
+                fn init(
+                    config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    $crate::__runtime::init(&STATE, config)
+                }
+
+                fn process(
+                    records: ::std::vec::Vec<$crate::__bindings::weir::plugin::types::KafkaRecord>,
+                ) -> ::std::result::Result<
+                    ::std::vec::Vec<$crate::__bindings::weir::plugin::types::Outcome>,
+                    ::std::string::String,
+                > {
+                    $crate::__runtime::process(&STATE, records)
+                }
+            }
+
+            $crate::__bindings::__export_weir_plugin_world!(Export with_types_in $crate::__bindings);
+        };
+    };
+}
+
+/// What [`export_plugin!`] expands to calls. Not part of the API.
+#[doc(hidden)]
+pub mod __runtime {
+    use std::cell::RefCell;
+    use std::thread::LocalKey;
+
+    use crate::__bindings::weir::plugin::types as wit;
+    use crate::{Config, Plugin, Record};
+
+    /// The thread-local cell that holds a plugin instance.
+    pub type State<P> = LocalKey<RefCell<Option<P>>>;
+
+    /// `init`: builds the plugin from its configuration and keeps it.
+    pub fn init<P: Plugin>(
+        state: &'static State<P>,
+        config: Vec<(String, String)>,
+    ) -> Result<(), String> {
+        let plugin = P::init(&Config::from_iter(config))?;
+        state.with(|cell| *cell.borrow_mut() = Some(plugin));
+        Ok(())
+    }
+
+    /// `process`: runs the plugin over a batch.
+    pub fn process<P: Plugin>(
+        state: &'static State<P>,
+        records: Vec<wit::KafkaRecord>,
+    ) -> Result<Vec<wit::Outcome>, String> {
+        let records: Vec<Record> = records.into_iter().map(Record::from).collect();
+        let outcomes = state.with(|cell| match cell.borrow_mut().as_mut() {
+            Some(plugin) => plugin.process_batch(&records),
+            None => Err("process called before a successful init".to_string()),
+        })?;
+        Ok(outcomes.into_iter().map(wit::Outcome::from).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::__bindings::weir::plugin::types as wit;
+    use super::*;
+
+    struct Upper;
+
+    impl Plugin for Upper {
+        fn init(config: &Config) -> Result<Self, String> {
+            match config.get("fail") {
+                Some(reason) => Err(reason.to_string()),
+                None => Ok(Upper),
+            }
+        }
+
+        fn process(&mut self, record: &Record) -> Outcome {
+            match record.value_str() {
+                Ok(text) => Outcome::with_value(record, text.to_uppercase()),
+                Err(_) => Outcome::reject("not UTF-8"),
+            }
+        }
+    }
+
+    thread_local! {
+        static STATE: RefCell<Option<Upper>> = const { RefCell::new(None) };
+    }
+
+    fn wit_record(value: &[u8]) -> wit::KafkaRecord {
+        wit::KafkaRecord {
+            topic: "t".to_string(),
+            partition: 0,
+            offset: -1,
+            timestamp: 0,
+            key: None,
+            value: Some(value.to_vec()),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn runtime_runs_init_then_batches() {
+        let err = __runtime::process(&STATE, vec![wit_record(b"a")]).expect_err("no init");
+        assert_eq!(err, "process called before a successful init");
+        assert_eq!(
+            __runtime::init(&STATE, vec![("fail".to_string(), "bad config".to_string())]),
+            Err("bad config".to_string())
+        );
+        assert_eq!(__runtime::init(&STATE, Vec::new()), Ok(()));
+        let outcomes = __runtime::process(&STATE, vec![wit_record(b"a"), wit_record(&[0xff])])
+            .expect("process");
+        assert_eq!(outcomes.len(), 2);
+        assert!(
+            matches!(&outcomes[0], wit::Outcome::Replace(r) if r.value.as_deref() == Some(&b"A"[..]))
+        );
+        assert!(matches!(&outcomes[1], wit::Outcome::Reject(r) if r == "not UTF-8"));
+    }
+}
