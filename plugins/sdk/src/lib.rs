@@ -39,6 +39,11 @@
 //! `cargo test`; [`log`] prints to stderr there.
 
 mod config;
+#[cfg_attr(
+    not(all(feature = "getrandom", target_arch = "wasm32")),
+    allow(dead_code)
+)]
+mod entropy;
 pub mod log;
 mod outcome;
 mod record;
