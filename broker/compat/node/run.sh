@@ -3,6 +3,9 @@
 # Env: WEIR_BIN (broker binary, default ~/.cache/weir/target/debug/weir)
 # WEIR_KAFKAJS_LOG=1 for kafkajs info/warn/error logs on stderr,
 # WEIR_API_VERSIONS_OUT=<file> to append the Kafka API versions kafkajs used.
+# Plugin tests: the WebAssembly components come from scripts/build-plugins.sh (run here, it is
+# incremental) into WEIR_PLUGINS_DIR (default ~/.cache/weir/plugins); WEIR_SKIP_PLUGIN_BUILD=1
+# skips the build and uses what is there.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -37,6 +40,15 @@ if [ -f package-lock.json ]; then
   fi
 else
   npm install --no-audit --no-fund
+fi
+
+# The plugins test/plugins.test.js deploys.
+PLUGINS=(rejecter tagger pii-redact)
+export WEIR_PLUGINS_DIR="${WEIR_PLUGINS_DIR:-${WEIR_CACHE:-$HOME/.cache/weir}/plugins}"
+BUILD_PLUGINS=../../../scripts/build-plugins.sh
+if [ "${WEIR_SKIP_PLUGIN_BUILD:-0}" != 1 ] && [ -f "$BUILD_PLUGINS" ]; then
+  echo "run.sh: building plugins (${PLUGINS[*]}) into $WEIR_PLUGINS_DIR" >&2
+  bash "$BUILD_PLUGINS" --out "$WEIR_PLUGINS_DIR" "${PLUGINS[@]}" >&2
 fi
 
 exec node --test "$@"

@@ -3,6 +3,9 @@
 # Idempotent setup (venv in ~/.cache/weir/venv-compat, kcat via apt-get if missing),
 # then runs pytest. Does not build the broker: set WEIR_BIN (default
 # $HOME/.cache/weir/target/debug/weir). Extra args are passed to pytest.
+# Plugin tests: the WebAssembly components come from scripts/build-plugins.sh (run here, it is
+# incremental) into WEIR_PLUGINS_DIR (default ~/.cache/weir/plugins); WEIR_SKIP_PLUGIN_BUILD=1
+# skips the build and uses what is there.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${WEIR_COMPAT_VENV:-$HOME/.cache/weir/venv-compat}"
@@ -28,6 +31,15 @@ fi
 if [ ! -x "$WEIR_BIN" ]; then
   echo "run.sh: WEIR_BIN=$WEIR_BIN does not exist (build the broker first)" >&2
   exit 2
+fi
+
+# The plugins test_plugins.py deploys.
+PLUGINS=(rejecter tagger pii-redact router trap loop)
+export WEIR_PLUGINS_DIR="${WEIR_PLUGINS_DIR:-${WEIR_CACHE:-$HOME/.cache/weir}/plugins}"
+BUILD_PLUGINS="$HERE/../../../scripts/build-plugins.sh"
+if [ "${WEIR_SKIP_PLUGIN_BUILD:-0}" != 1 ] && [ -f "$BUILD_PLUGINS" ]; then
+  echo "run.sh: building plugins (${PLUGINS[*]}) into $WEIR_PLUGINS_DIR" >&2
+  bash "$BUILD_PLUGINS" --out "$WEIR_PLUGINS_DIR" "${PLUGINS[@]}" >&2
 fi
 
 cd "$HERE"

@@ -4,6 +4,7 @@ Starts/stops the Weir broker binary and wraps the common confluent-kafka
 produce/consume/admin chores so every test file stays short and readable.
 """
 
+import json
 import logging
 import os
 import queue
@@ -12,6 +13,9 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 
 from confluent_kafka import (
@@ -330,3 +334,48 @@ def watermarks(bootstrap, topic, partition, timeout=10.0):
 
 def norm_headers(h):
     return [] if h is None else [(k, v) for k, v in h]
+
+
+# ---------------------------------------------------------------------------
+# WebAssembly plugins (HTTP admin API under /v1)
+
+# Where scripts/build-plugins.sh puts the components (<name>.wasm).
+PLUGINS_DIR = os.environ.get("WEIR_PLUGINS_DIR") or os.path.expanduser("~/.cache/weir/plugins")
+
+
+def plugin_wasm(name):
+    """The bytes of the built plugin component `name` (fails clearly when it was not built)."""
+    path = os.path.join(PLUGINS_DIR, f"{name}.wasm")
+    if not os.path.exists(path):
+        raise AssertionError(f"plugin component {path} is missing: run "
+                             f"scripts/build-plugins.sh {name} (run.sh does it)")
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def http_json(b, method, path, body=None, timeout=120.0):
+    """One request to the broker's HTTP API. Returns (status, parsed JSON or None)."""
+    req = urllib.request.Request(f"http://{b.http}{path}", data=body, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    return status, (json.loads(raw) if raw else None)
+
+
+def deploy_plugin(b, name, wasm_name=None, version="1.0.0", config=None, **params):
+    """PUT /v1/plugins/<name> with the component <wasm_name or name>.wasm; `params` are query
+    parameters (timeout_ms, memory_mb), `config` the plugin's deploy-time config."""
+    query = [("version", version)] + [(k, str(v)) for k, v in params.items()]
+    query += [(f"config.{k}", v) for k, v in (config or {}).items()]
+    status, meta = http_json(b, "PUT", f"/v1/plugins/{urllib.parse.quote(name)}?"
+                             + urllib.parse.urlencode(query), plugin_wasm(wasm_name or name))
+    assert status == 201, f"deploying plugin {name}: HTTP {status} {meta}"
+    return meta
+
+
+def plugin_info(b, name):
+    status, info = http_json(b, "GET", f"/v1/plugins/{urllib.parse.quote(name)}")
+    assert status == 200, f"GET /v1/plugins/{name}: HTTP {status} {info}"
+    return info

@@ -228,6 +228,39 @@ function kcatRead(bootstrap, topic, partition, { timeoutMs = 30_000 } = {}) {
   });
 }
 
+// ---------------------------------------------------------------- plugins
+// WebAssembly plugin components built by scripts/build-plugins.sh (run.sh runs it).
+const PLUGINS_DIR =
+  process.env.WEIR_PLUGINS_DIR || path.join(os.homedir(), '.cache', 'weir', 'plugins');
+
+function pluginWasm(name) {
+  const file = path.join(PLUGINS_DIR, `${name}.wasm`);
+  if (!fs.existsSync(file)) {
+    throw new Error(`plugin component ${file} is missing: run scripts/build-plugins.sh ${name} (run.sh does it)`);
+  }
+  return fs.readFileSync(file);
+}
+
+/** One request to the broker's HTTP API: { status, body } (body parsed as JSON when there is one). */
+async function httpJson(broker, method, urlPath, body) {
+  const res = await fetch(`http://${broker.http}${urlPath}`, { method, body });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/**
+ * PUT /v1/plugins/<name> with <wasmName || name>.wasm. `params`: query parameters (timeout_ms,
+ * memory_mb); `config`: the plugin's deploy-time configuration. Resolves to the plugin's metadata.
+ */
+async function deployPlugin(broker, name, { wasmName, version = '1.0.0', params = {}, config = {} } = {}) {
+  const q = new URLSearchParams({ version, ...params });
+  for (const [k, v] of Object.entries(config)) q.append(`config.${k}`, v);
+  const { status, body } = await httpJson(broker, 'PUT',
+    `/v1/plugins/${encodeURIComponent(name)}?${q}`, pluginWasm(wasmName || name));
+  if (status !== 201) throw new Error(`deploying plugin ${name}: HTTP ${status} ${JSON.stringify(body)}`);
+  return body;
+}
+
 // ---------------------------------------------------------------- utils
 /** Depth-first search of an error and everything it wraps for a kafkajs error `type`. */
 function findErrorType(err, type, seen = new Set()) {
@@ -297,4 +330,8 @@ module.exports = {
   uniqueTopic,
   dumpApiVersions,
   errorLogs,
+  PLUGINS_DIR,
+  pluginWasm,
+  httpJson,
+  deployPlugin,
 };
