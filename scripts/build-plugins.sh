@@ -144,7 +144,7 @@ for entry in "${selected[@]}"; do
       (cd "$js" && npm install --silent --no-audit --no-fund \
         "@bytecodealliance/componentize-js@$JS_VERSION" >/dev/null)
     fi
-    NODE_PATH="$js/node_modules" node "$root/plugins/examples/componentize-js.mjs" \
+    NODE_PATH="$js/node_modules" node "$root/plugins/tools/componentize-js.mjs" \
       "$dir/plugin.js" "$wit_dir" "$dest.tmp"
     "$WASM_TOOLS" validate "$dest.tmp"
     mv "$dest.tmp" "$dest"
