@@ -59,7 +59,8 @@ fi
 newer_than() {
   local target="$1"; shift
   [ -e "$target" ] || return 0
-  [ -n "$(find "$@" -newer "$target" -type f -print -quit 2>/dev/null)" ]
+  [ -n "$(find "$@" \( -name __pycache__ -o -name node_modules \) -prune -o \
+    -type f -newer "$target" -print -quit 2>/dev/null)" ]
 }
 
 report() { # report NAME FILE
@@ -78,16 +79,20 @@ componentize_module() {
 }
 
 # --- Rust --------------------------------------------------------------------------------------
+# Every Rust plugin is built, even when only some are asked for: building a subset would change
+# the SDK's unified features (json-schema turns on `getrandom`) and so rebuild everything the
+# next time. Up to date, the whole set takes a couple of seconds.
 rust_pkgs=()
-rust_names=()
-for entry in "${selected[@]}"; do
+for entry in "${all[@]}"; do
   [ "${entry%% *}" = rust ] || continue
-  dir="${entry#* }"
-  rust_pkgs+=(-p "$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -1)")
-  rust_names+=("$(basename "$dir")")
+  rust_pkgs+=(-p "$(sed -n 's/^name *= *"\(.*\)"/\1/p' "${entry#* }/Cargo.toml" | head -1)")
+done
+rust_selected=()
+for entry in "${selected[@]}"; do
+  [ "${entry%% *}" = rust ] && rust_selected+=("${entry#* }")
 done
 
-if [ ${#rust_pkgs[@]} -gt 0 ]; then
+if [ ${#rust_selected[@]} -gt 0 ]; then
   # The workspace's Cargo.lock belongs to the ordinary toolchain: let it bring the lock up to
   # date, then build with --locked so that another cargo never rewrites it.
   cargo metadata --format-version 1 --quiet >/dev/null
@@ -100,9 +105,9 @@ if [ ${#rust_pkgs[@]} -gt 0 ]; then
     ${WASM_BUILD_STD:+RUSTC_BOOTSTRAP=$WASM_BOOTSTRAP} \
     "$WASM_CARGO" build --quiet --locked --release --target wasm32-unknown-unknown \
     $WASM_BUILD_STD "${rust_pkgs[@]}"
-  for i in "${!rust_names[@]}"; do
-    lib="$(echo "${rust_pkgs[$((2 * i + 1))]}" | tr - _)"
-    componentize_module "${rust_names[$i]}" \
+  for dir in "${rust_selected[@]}"; do
+    lib="$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -1 | tr - _)"
+    componentize_module "$(basename "$dir")" \
       "$WASM_TARGET_DIR/wasm32-unknown-unknown/release/$lib.wasm"
   done
 fi
