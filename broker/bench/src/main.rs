@@ -36,6 +36,10 @@ struct Args {
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench-results.json")]
     out: PathBuf,
+    /// Directory of built plugin components (noop.wasm, json-schema.wasm) for the plugin
+    /// workloads; skipped when absent. Default: ~/.cache/weir/plugins.
+    #[arg(long)]
+    plugins: Option<PathBuf>,
 }
 
 /// Sets a flag when a delivery succeeds.
@@ -71,6 +75,7 @@ struct Results {
 struct Node {
     child: Child,
     bootstrap: String,
+    http: String,
     _dir: tempfile::TempDir,
 }
 
@@ -89,7 +94,8 @@ fn start(weir: &PathBuf) -> anyhow::Result<(Node, Instant)> {
             "serve",
             "--listen",
             "127.0.0.1:0",
-            "--no-http",
+            "--http-listen",
+            "127.0.0.1:0",
             "--num-partitions",
             "1",
             "--log",
@@ -104,23 +110,25 @@ fn start(weir: &PathBuf) -> anyhow::Result<(Node, Instant)> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("weir ready: kafka=") {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
+            if line.starts_with("weir ready:") {
+                let field = |k: &str| {
+                    line.split_whitespace()
+                        .find_map(|w| w.strip_prefix(k))
                         .unwrap_or_default()
-                        .to_string(),
-                );
+                        .to_string()
+                };
+                let _ = tx.send((field("kafka="), field("http=")));
             }
         }
     });
-    let bootstrap = rx
+    let (bootstrap, http) = rx
         .recv_timeout(Duration::from_secs(30))
         .context("weir did not start")?;
     Ok((
         Node {
             child,
             bootstrap,
+            http,
             _dir: dir,
         },
         t0,
@@ -151,6 +159,15 @@ fn producer(bootstrap: &str) -> anyhow::Result<BaseProducer> {
 }
 
 fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    create_topic_with(bootstrap, topic, partitions, &[])
+}
+
+fn create_topic_with(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> anyhow::Result<()> {
     // Metadata-driven auto-creation uses the broker default (1 partition), so create explicitly
     // through the admin API with the partition count wanted.
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -158,10 +175,11 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
-    let rt = futures_lite_block_on(admin.create_topics(
-        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-        &AdminOptions::new(),
-    ))?;
+    let mut t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        t = t.set(k, v);
+    }
+    let rt = futures_lite_block_on(admin.create_topics(&[t], &AdminOptions::new()))?;
     for r in rt {
         if let Err((t, e)) = r {
             bail!("creating {t}: {e}");
@@ -198,12 +216,21 @@ fn produce(
     size: usize,
     count: u64,
 ) -> anyhow::Result<Duration> {
+    produce_payload(bootstrap, topic, partitions, &vec![b'w'; size], count)
+}
+
+fn produce_payload(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    payload: &[u8],
+    count: u64,
+) -> anyhow::Result<Duration> {
     let p = producer(bootstrap)?;
-    let payload = vec![b'w'; size];
     let t0 = Instant::now();
     for i in 0..count {
         let mut rec = BaseRecord::<(), [u8]>::to(topic)
-            .payload(&payload)
+            .payload(payload)
             .partition((i % partitions as u64) as i32);
         loop {
             match p.send(rec) {
@@ -372,6 +399,19 @@ fn main() -> anyhow::Result<()> {
             rss_mib: rss_mib(node.child.id()),
         });
     }
+    let plugins_dir = args
+        .plugins
+        .clone()
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/weir/plugins")));
+    let mut plugin_ratio = None;
+    match plugins_dir {
+        Some(dir) if dir.join("noop.wasm").exists() && dir.join("json-schema.wasm").exists() => {
+            let r = plugin_workloads(&node, &dir, total, ceiling)?;
+            plugin_ratio = Some(r.1);
+            rows.extend(r.0);
+        }
+        _ => println!("plugin workloads skipped: run scripts/build-plugins.sh first"),
+    }
     let results = Results {
         loopback_mib_per_sec: loopback,
         page_cache_write_mib_per_sec: disk,
@@ -399,7 +439,81 @@ fn main() -> anyhow::Result<()> {
             r.workload, r.records_per_sec, r.mib_per_sec, r.fraction_of_ceiling, r.rss_mib
         );
     }
+    if let Some(r) = plugin_ratio {
+        println!("no-op plugin / no plugin, same JSON records: {r:.2}x (goal >= 0.9x)");
+    }
     std::fs::write(&args.out, serde_json::to_string_pretty(&results)?)?;
     println!("results written to {}", args.out.display());
     Ok(())
+}
+
+/// A JSON record of about 200 bytes that the benchmark schema accepts.
+const JSON_RECORD: &str = r#"{"id":123456,"customer":"c-0042","amount":1234.5,"currency":"EUR","items":["sku-1","sku-2","sku-3"],"note":"a benchmark order with a few fields and some text to reach two hundred bytes in total"}"#;
+
+const JSON_SCHEMA: &str = r#"{"type":"object","required":["id","customer","amount","currency"],"properties":{"id":{"type":"integer","minimum":1},"customer":{"type":"string"},"amount":{"type":"number","minimum":0},"currency":{"enum":["EUR","USD","GBP"]},"items":{"type":"array","items":{"type":"string"}},"note":{"type":"string","maxLength":500}}}"#;
+
+fn deploy(
+    node: &Node,
+    name: &str,
+    wasm: &std::path::Path,
+    config: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let mut req =
+        ureq::put(&format!("http://{}/v1/plugins/{name}", node.http)).query("version", "bench");
+    for (k, v) in config {
+        req = req.query(&format!("config.{k}"), v);
+    }
+    req.send_bytes(&bytes)
+        .map_err(|e| anyhow::anyhow!("deploying {name}: {e}"))?;
+    Ok(())
+}
+
+/// Produce throughput of the same JSON records to a topic without plugins, with a no-op plugin
+/// and with JSON Schema validation. Returns the rows and the no-op / none ratio.
+fn plugin_workloads(
+    node: &Node,
+    dir: &std::path::Path,
+    total: u64,
+    ceiling: f64,
+) -> anyhow::Result<(Vec<Row>, f64)> {
+    deploy(node, "noop", &dir.join("noop.wasm"), &[])?;
+    deploy(
+        node,
+        "json-schema",
+        &dir.join("json-schema.wasm"),
+        &[("schema", JSON_SCHEMA), ("on_invalid", "reject")],
+    )?;
+    let payload = JSON_RECORD.as_bytes();
+    let count = (total / payload.len() as u64).max(1);
+    let mut rows = Vec::new();
+    let mut rates = Vec::new();
+    for (label, chain) in [
+        ("no plugin", ""),
+        ("no-op plugin", "noop"),
+        ("json-schema plugin", "json-schema"),
+    ] {
+        let topic = format!(
+            "bench-json-{}",
+            if chain.is_empty() { "none" } else { chain }
+        );
+        let configs: Vec<(&str, &str)> = if chain.is_empty() {
+            vec![]
+        } else {
+            vec![("weir.plugins", chain)]
+        };
+        create_topic_with(&node.bootstrap, &topic, 1, &configs)?;
+        let elapsed = produce_payload(&node.bootstrap, &topic, 1, payload, count)?;
+        let secs = elapsed.as_secs_f64();
+        let mib = (count * payload.len() as u64) as f64 / (1 << 20) as f64;
+        rates.push(count as f64 / secs);
+        rows.push(Row {
+            workload: format!("produce {} B JSON x 1, {label}", payload.len()),
+            records_per_sec: count as f64 / secs,
+            mib_per_sec: mib / secs,
+            fraction_of_ceiling: mib / secs / ceiling,
+            rss_mib: rss_mib(node.child.id()),
+        });
+    }
+    Ok((rows, rates[1] / rates[0]))
 }

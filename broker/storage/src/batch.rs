@@ -10,6 +10,7 @@ pub(crate) const LOG_OVERHEAD: usize = 12;
 
 const CRC_OFFSET: usize = 17;
 const ATTRIBUTES_OFFSET: usize = 21;
+const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 const LEADER_EPOCH_OFFSET: usize = 12;
 
@@ -201,6 +202,38 @@ pub(crate) fn stamp(
         let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
         batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
     }
+}
+
+/// A batch with no records that keeps `original`'s producer, sequence and offset range: what
+/// is left when a plugin moves every record of a producer's batch elsewhere. Kafka's log
+/// cleaner leaves such batches too, and clients skip them.
+pub fn empty_batch(original: &BatchHeader) -> Vec<u8> {
+    let mut b = Vec::with_capacity(HEADER_LEN);
+    b.extend_from_slice(&0i64.to_be_bytes());
+    b.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD) as i32).to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes());
+    b.push(2);
+    b.extend_from_slice(&0u32.to_be_bytes());
+    // No records, so nothing is compressed.
+    b.extend_from_slice(&(original.attributes & !0x07).to_be_bytes());
+    b.extend_from_slice(&original.last_offset_delta.to_be_bytes());
+    b.extend_from_slice(&original.base_timestamp.to_be_bytes());
+    b.extend_from_slice(&original.max_timestamp.to_be_bytes());
+    b.extend_from_slice(&original.producer_id.to_be_bytes());
+    b.extend_from_slice(&original.producer_epoch.to_be_bytes());
+    b.extend_from_slice(&original.base_sequence.to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
+    let crc = crc32c::crc32c(&b[ATTRIBUTES_OFFSET..]);
+    b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// Sets a batch's last offset delta (the offsets it spans, records or not) and redoes the CRC.
+pub fn set_last_offset_delta(batch: &mut [u8], delta: i32) {
+    batch[LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4]
+        .copy_from_slice(&delta.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Encodes `(key, value)` records as one uncompressed v2 batch written by the broker itself

@@ -9,7 +9,8 @@ mod producer_state;
 mod segment;
 
 pub use batch::{
-    BatchHeader, HEADER_LEN, encode_records, split_producer_batches, validate as validate_batch,
+    BatchHeader, HEADER_LEN, empty_batch, encode_records, set_last_offset_delta,
+    split_producer_batches, validate as validate_batch,
 };
 pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, LogConfig, ReadResult, RetentionOutcome};

@@ -251,12 +251,15 @@ impl Log {
     }
 
     /// Appends `batch`, which a plugin made from the producer's `original` batch (records
-    /// replaced, dropped or moved elsewhere), or nothing when no record is left. Idempotence
-    /// follows the original: a retry of it is recognised as a duplicate, and the producer's next
-    /// expected sequence is the one after the original's last, whatever was appended.
+    /// replaced, dropped or moved elsewhere). The kept records keep the offsets the producer
+    /// will compute for them (base offset + position in its batch): `batch` starts at
+    /// `first_offset` within the original and spans to its end, leaving gaps where records
+    /// went, as compaction does. Idempotence follows the original: a retry of it is recognised
+    /// as a duplicate, and the producer's next expected sequence is the one after it.
     pub fn append_rewritten(
         &self,
-        batch: Option<&[u8]>,
+        batch: &[u8],
+        first_offset: i64,
         original: &BatchHeader,
         leader_epoch: i32,
         now_ms: i64,
@@ -278,31 +281,29 @@ impl Log {
                 duplicate: true,
             });
         }
-        let mut next = base_offset;
-        if let Some(batch) = batch {
-            let h = batch::validate(batch)?;
-            let mut buf = batch.to_vec();
-            batch::stamp(&mut buf, next, leader_epoch, log_append_time);
-            let stamped = BatchHeader {
-                base_offset: next,
-                leader_epoch,
-                max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
-                ..h
-            };
-            inner.maybe_roll(&self.dir, buf.len() as u64, now_ms)?;
-            inner.note_epoch(&self.dir, leader_epoch, next)?;
-            let interval = inner.config.index_interval_bytes;
-            inner
-                .active_mut()
-                .append(&buf, &stamped, interval, now_ms)?;
-            next = stamped.last_offset() + 1;
-        }
+        let h = batch::validate(batch)?;
+        let start = base_offset + first_offset;
+        let mut buf = batch.to_vec();
+        batch::stamp(&mut buf, start, leader_epoch, log_append_time);
+        let stamped = BatchHeader {
+            base_offset: start,
+            leader_epoch,
+            max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
+            ..h
+        };
+        inner.maybe_roll(&self.dir, buf.len() as u64, now_ms)?;
+        inner.note_epoch(&self.dir, leader_epoch, start)?;
+        let interval = inner.config.index_interval_bytes;
+        inner
+            .active_mut()
+            .append(&buf, &stamped, interval, now_ms)?;
+        let next = stamped.last_offset() + 1;
         // The producer's view: the original's sequence range, at the offsets written.
         inner.producers.update(&BatchHeader {
             base_offset,
             ..*original
         });
-        let record_count = next - base_offset;
+        let record_count = i64::from(h.records_count);
         inner.unflushed_records += record_count as u64;
         if inner.unflushed_records >= inner.config.flush_messages {
             inner.flush(now_ms)?;
@@ -471,9 +472,13 @@ impl Log {
     }
     /// Moves the high watermark (the leader does this once the in-sync replicas have the data;
     /// a single node does it right after the append).
+    /// Moves the high watermark forward to `hwm` (never past the log end). It never moves
+    /// back here: concurrent appenders report their ends in any order (only truncation lowers
+    /// it).
     pub fn set_high_watermark(&self, hwm: i64) {
         let mut inner = self.inner.lock();
-        inner.high_watermark = hwm.min(inner.log_end_offset());
+        let end = inner.log_end_offset();
+        inner.high_watermark = inner.high_watermark.max(hwm.min(end));
     }
     pub fn size_bytes(&self) -> u64 {
         self.inner.lock().segments.values().map(|s| s.size).sum()

@@ -53,18 +53,27 @@ pub(crate) fn describe(
                                 "topic '{name}' does not exist"
                             ))));
                     };
+                    // The fixed table, plus the per-topic plugin settings
+                    // (`weir.plugin.<plugin>.<key>`), whose names are open-ended.
+                    let plugin_settings = topic
+                        .configs
+                        .iter()
+                        .filter(|(k, _)| k.starts_with(tc::WEIR_PLUGIN_PREFIX))
+                        .map(|(k, v)| (k.clone(), (v.clone(), true)));
                     let configs = effective_configs(&broker.config, &topic.configs)
                         .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .chain(plugin_settings)
                         .filter(|(k, _)| wanted(k))
                         .map(|(k, (value, set))| {
-                            let def = tc::lookup(k).ok();
+                            let def = tc::lookup(&k).ok();
                             let source = if set {
                                 SOURCE_TOPIC
                             } else {
-                                default_source(broker, k)
+                                default_source(broker, &k)
                             };
                             let mut entry = DescribeConfigsResourceResult::default()
-                                .with_name(str_bytes(k))
+                                .with_name(str_bytes(k.clone()))
                                 .with_value(Some(str_bytes(value.clone())))
                                 .with_config_source(source)
                                 .with_config_type(

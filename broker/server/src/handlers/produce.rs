@@ -187,14 +187,19 @@ fn produce_with_plugins(
         let now = now_ms();
         let info = if out.changed {
             let kept = std::mem::take(&mut out.kept);
-            let batch = if kept.is_empty() {
-                None
-            } else {
-                Some(records::encode(kept, Some(&h), compression)?)
+            // Kept records stay at the offsets the producer computes for them (base + position
+            // in its batch), so its delivery reports are right; removed ones leave gaps.
+            let (mut batch, first) = match out.kept_positions.first() {
+                Some(&first) => (
+                    records::encode_rewritten(kept, &out.kept_positions, &h, compression)?.to_vec(),
+                    first,
+                ),
+                None => (weir_storage::empty_batch(&h), 0),
             };
+            weir_storage::set_last_offset_delta(&mut batch, h.last_offset_delta - first as i32);
             partition
                 .log
-                .append_rewritten(batch.as_deref(), &h, partition.leader_epoch, now)?
+                .append_rewritten(&batch, first as i64, &h, partition.leader_epoch, now)?
         } else {
             partition.log.append(bytes, partition.leader_epoch, now)?
         };

@@ -1,0 +1,368 @@
+//! Dead letters and routed records: writing them, inspecting a dead-letter topic, and replaying
+//! dead letters to their source topic after a fix.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use weir_wasm::{Header, KafkaRecord};
+
+use super::chain::{ChainOutput, DeadLetter, Policy};
+use super::records::{decode_log_chunk, encode, partition_for_key};
+use super::topic_plugins;
+use crate::broker::{Broker, now_ms};
+use crate::group::Committed;
+use crate::{Error, Result};
+
+/// The headers a dead letter carries besides the record's own.
+pub(crate) const DLQ_REASON: &str = "weir.dlq.reason";
+pub(crate) const DLQ_PLUGIN: &str = "weir.dlq.plugin";
+pub(crate) const DLQ_PLUGIN_VERSION: &str = "weir.dlq.plugin.version";
+pub(crate) const DLQ_SOURCE_TOPIC: &str = "weir.dlq.source.topic";
+pub(crate) const DLQ_SOURCE_PARTITION: &str = "weir.dlq.source.partition";
+pub(crate) const DLQ_SOURCE_OFFSET: &str = "weir.dlq.source.offset";
+pub(crate) const DLQ_TIMESTAMP: &str = "weir.dlq.timestamp";
+const DLQ_PREFIX: &str = "weir.dlq.";
+
+/// The consumer group whose committed offsets track what `replay` has done per DLQ partition.
+pub(crate) const REPLAY_GROUP: &str = "__weir-dlq-replay";
+
+fn header(key: &str, value: impl ToString) -> Header {
+    Header {
+        key: key.to_string(),
+        value: Some(value.to_string().into_bytes()),
+    }
+}
+
+/// The record as written to the dead-letter topic: key, value, timestamp and headers as they
+/// were, plus the `weir.dlq.*` headers.
+fn dead_letter_record(d: DeadLetter) -> KafkaRecord {
+    let DeadLetter {
+        mut record,
+        reason,
+        plugin,
+        version,
+    } = d;
+    record.headers.extend([
+        header(DLQ_REASON, reason),
+        header(DLQ_PLUGIN, plugin),
+        header(DLQ_PLUGIN_VERSION, version),
+        header(DLQ_SOURCE_TOPIC, &record.topic),
+        header(DLQ_SOURCE_PARTITION, record.partition),
+        header(DLQ_SOURCE_OFFSET, record.offset),
+        header(DLQ_TIMESTAMP, now_ms()),
+    ]);
+    record
+}
+
+impl Broker {
+    /// Appends broker-written records to `topic`, spread over its partitions by key (Kafka's
+    /// default partitioner) or, without a key, by the record's source partition. With
+    /// `create`, a missing topic is created with the broker's defaults whatever the
+    /// auto-create setting (dead-letter topics); otherwise only if auto-create is on.
+    pub(crate) fn append_records(
+        &self,
+        topic: &str,
+        records: Vec<KafkaRecord>,
+        create: bool,
+    ) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let meta = match self.metadata.read(|s| s.topic(topic).cloned()) {
+            Some(t) => t,
+            None if create => match self.create_topic(topic, -1, -1, BTreeMap::new(), false) {
+                Ok(t) => t,
+                Err(Error::Metadata(weir_metadata::Error::TopicExists(_))) => self
+                    .metadata
+                    .read(|s| s.topic(topic).cloned())
+                    .ok_or_else(|| weir_metadata::Error::UnknownTopic(topic.into()))?,
+                Err(e) => return Err(e),
+            },
+            None => self
+                .auto_create(topic)?
+                .ok_or_else(|| weir_metadata::Error::UnknownTopic(topic.into()))?,
+        };
+        let n = meta.partitions.len() as i32;
+        let mut by_partition: BTreeMap<i32, Vec<KafkaRecord>> = BTreeMap::new();
+        for r in records {
+            let p = match &r.key {
+                Some(k) => partition_for_key(k, n),
+                None => r.partition.rem_euclid(n.max(1)),
+            };
+            by_partition.entry(p).or_default().push(r);
+        }
+        for (p, records) in by_partition {
+            let part = self
+                .partition(topic, p)
+                .ok_or_else(|| weir_metadata::Error::UnknownTopic(topic.into()))?;
+            let batch = encode(records)?;
+            let info = part.log.append(&batch, part.leader_epoch, now_ms())?;
+            part.log.set_high_watermark(info.last_offset + 1);
+            self.metrics.records_in.inc_by(info.record_count as u64);
+        }
+        self.notify_append();
+        Ok(())
+    }
+
+    /// Writes a chain's dead letters and routed records. Routes first fail loudly (an unknown
+    /// target topic with auto-create off is an error for the whole batch); dead letters go to
+    /// `dlq_topic`, created if needed.
+    pub(crate) fn write_side_outputs(&self, out: &mut ChainOutput, dlq_topic: &str) -> Result<()> {
+        let mut routes: BTreeMap<String, Vec<KafkaRecord>> = BTreeMap::new();
+        for (t, r) in out.routed.drain(..) {
+            routes.entry(t).or_default().push(r);
+        }
+        for (t, records) in routes {
+            weir_metadata::validate_topic_name(&t)?;
+            self.append_records(&t, records, false)?;
+        }
+        let dead: Vec<KafkaRecord> = out.dead.drain(..).map(dead_letter_record).collect();
+        self.append_records(dlq_topic, dead, true)
+    }
+
+    /// Reads up to `limit` dead letters of `topic` from `offset` on every partition.
+    pub(crate) fn inspect_dead_letters(
+        &self,
+        topic: &str,
+        offset: i64,
+        limit: usize,
+    ) -> Result<Vec<DeadLetterView>> {
+        let parts: Vec<_> = self
+            .all_partitions()
+            .into_iter()
+            .filter(|p| p.topic == topic)
+            .collect();
+        if parts.is_empty() {
+            return Err(weir_metadata::Error::UnknownTopic(topic.into()).into());
+        }
+        let mut out = Vec::new();
+        for p in parts {
+            let mut at = offset.max(p.log.log_start_offset());
+            while out.len() < limit && at < p.log.high_watermark() {
+                let chunk = p.log.read(at, 1 << 20, true)?;
+                if chunk.records.is_empty() {
+                    break;
+                }
+                let records = decode_log_chunk(chunk.records, topic, p.index)?;
+                let Some(last) = records.last().map(|r| r.offset) else {
+                    break;
+                };
+                at = last + 1;
+                out.extend(
+                    records
+                        .into_iter()
+                        .filter(|r| r.offset < p.log.high_watermark())
+                        .map(DeadLetterView::from),
+                );
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Sends dead letters of `dlq_topic` back to their source topic (or `to`), through the
+    /// source topic's plugins again, so records fixed by a new plugin version land and records
+    /// still bad go back to the dead-letter topic. Picks up where the last replay stopped (the
+    /// group `__weir-dlq-replay` holds the position) unless `from` is given, and stops at the
+    /// end of the topic as it was when the replay started. Blocking.
+    pub(crate) fn replay_dead_letters(
+        &self,
+        dlq_topic: &str,
+        to: Option<&str>,
+        from: Option<i64>,
+    ) -> Result<ReplayReport> {
+        let parts: Vec<_> = self
+            .all_partitions()
+            .into_iter()
+            .filter(|p| p.topic == dlq_topic)
+            .collect();
+        if parts.is_empty() {
+            return Err(weir_metadata::Error::UnknownTopic(dlq_topic.into()).into());
+        }
+        let mut report = ReplayReport::default();
+        for p in parts {
+            let end = p.log.high_watermark();
+            let committed = self
+                .groups
+                .fetch_offsets(REPLAY_GROUP, Some(vec![(dlq_topic.to_string(), p.index)]))
+                .into_iter()
+                .next()
+                .and_then(|(_, c)| c)
+                .map(|c| c.offset);
+            let mut at = from
+                .or(committed)
+                .unwrap_or(0)
+                .max(p.log.log_start_offset());
+            while at < end {
+                let chunk = p.log.read(at, 4 << 20, true)?;
+                if chunk.records.is_empty() {
+                    break;
+                }
+                let records: Vec<KafkaRecord> =
+                    decode_log_chunk(chunk.records, dlq_topic, p.index)?
+                        .into_iter()
+                        .filter(|r| r.offset < end)
+                        .collect();
+                let Some(last) = records.last().map(|r| r.offset) else {
+                    break;
+                };
+                for r in records {
+                    self.replay_one(r, to, &mut report)?;
+                }
+                at = last + 1;
+                self.groups
+                    .commit_transactional(
+                        REPLAY_GROUP,
+                        vec![(
+                            (dlq_topic.to_string(), p.index),
+                            Committed {
+                                offset: at,
+                                leader_epoch: -1,
+                                metadata: None,
+                                commit_ms: now_ms(),
+                            },
+                        )],
+                    )
+                    .map_err(|code| {
+                        Error::Config(format!("committing replay position failed (error {code})"))
+                    })?;
+            }
+        }
+        Ok(report)
+    }
+
+    fn replay_one(
+        &self,
+        mut r: KafkaRecord,
+        to: Option<&str>,
+        report: &mut ReplayReport,
+    ) -> Result<()> {
+        let get = |k: &str| {
+            r.headers
+                .iter()
+                .rev()
+                .find(|h| h.key == k)
+                .and_then(|h| h.value.as_deref())
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        let Some(source) = to.map(str::to_string).or_else(|| get(DLQ_SOURCE_TOPIC)) else {
+            report.skipped += 1;
+            return Ok(());
+        };
+        let partition = get(DLQ_SOURCE_PARTITION)
+            .and_then(|p| p.parse::<i32>().ok())
+            .unwrap_or(0);
+        r.headers.retain(|h| !h.key.starts_with(DLQ_PREFIX));
+        r.topic = source.clone();
+        r.partition = partition;
+        r.offset = -1;
+        report.replayed += 1;
+        let state = self.metadata.snapshot();
+        let Some(meta) = state.topic(&source) else {
+            return Err(weir_metadata::Error::UnknownTopic(source).into());
+        };
+        let partition = match &r.key {
+            Some(k) => partition_for_key(k, meta.partitions.len() as i32),
+            None => partition.rem_euclid(meta.partitions.len().max(1) as i32),
+        };
+        r.partition = partition;
+        let mut out = match topic_plugins(&state, &source) {
+            Some(tp) => {
+                let policy = Policy {
+                    reject_to_dlq: true,
+                    failure: tp.failure,
+                };
+                let mut out = self.plugins.run_chain(&source, &tp.steps, policy, vec![r]);
+                report.dead_lettered_again += out.dead.len() as u64;
+                report.rejected += out.rejected.len() as u64;
+                if !out.rejected.is_empty() {
+                    out.kept.clear();
+                    out.dead.clear();
+                    out.routed.clear();
+                }
+                report.routed += out.routed.len() as u64;
+                self.write_side_outputs(&mut out, &tp.dlq_topic)?;
+                out
+            }
+            None => ChainOutput {
+                kept: vec![r],
+                ..ChainOutput::default()
+            },
+        };
+        report.appended += out.kept.len() as u64;
+        let kept = std::mem::take(&mut out.kept);
+        if !kept.is_empty() {
+            let part = self
+                .partition(&source, partition)
+                .ok_or_else(|| weir_metadata::Error::UnknownTopic(source.clone()))?;
+            let batch = encode(kept)?;
+            let info = part.log.append(&batch, part.leader_epoch, now_ms())?;
+            part.log.set_high_watermark(info.last_offset + 1);
+            self.notify_append();
+        }
+        Ok(())
+    }
+}
+
+/// What a replay did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ReplayReport {
+    /// Dead letters read and sent back through the source topic's plugins.
+    pub replayed: u64,
+    /// Records appended to the source topic.
+    pub appended: u64,
+    /// Records the plugins sent to the dead-letter topic again.
+    pub dead_lettered_again: u64,
+    /// Records that failed again under a `fail` policy (left where they were).
+    pub rejected: u64,
+    pub routed: u64,
+    /// Records without a source topic header (not dead letters).
+    pub skipped: u64,
+}
+
+/// A dead letter as the HTTP API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterView {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    pub headers: Vec<(String, Option<String>)>,
+    pub reason: Option<String>,
+    pub plugin: Option<String>,
+    pub source_topic: Option<String>,
+    pub source_partition: Option<i32>,
+    pub source_offset: Option<i64>,
+}
+
+impl From<KafkaRecord> for DeadLetterView {
+    fn from(r: KafkaRecord) -> Self {
+        let text =
+            |b: &Option<Vec<u8>>| b.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
+        let get = |k: &str| {
+            r.headers
+                .iter()
+                .rev()
+                .find(|h| h.key == k)
+                .and_then(|h| text(&h.value))
+        };
+        DeadLetterView {
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            reason: get(DLQ_REASON),
+            plugin: get(DLQ_PLUGIN),
+            source_topic: get(DLQ_SOURCE_TOPIC),
+            source_partition: get(DLQ_SOURCE_PARTITION).and_then(|v| v.parse().ok()),
+            source_offset: get(DLQ_SOURCE_OFFSET).and_then(|v| v.parse().ok()),
+            key: text(&r.key),
+            value: text(&r.value),
+            headers: r
+                .headers
+                .iter()
+                .map(|h| (h.key.clone(), text(&h.value)))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Asynchronous pipelines: a task per input partition reads the input log, runs the pipeline's
+//! plugins, writes the results to the output topic (and routed and dead-lettered records where
+//! the plugins send them), then commits its position. A restart resumes from the committed
+//! position, so every input record is processed at least once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use weir_metadata::{PipelineMeta, StartPosition};
+
+use super::chain::Policy;
+use super::records::decode_log_chunk;
+use super::{FailurePolicy, Step, dlq_topic_for};
+use crate::broker::{Broker, now_ms};
+use crate::group::Committed;
+
+/// The consumer group holding a pipeline's positions: `__weir-pipeline-<name>`.
+pub(crate) fn group_of(pipeline: &str) -> String {
+    format!("__weir-pipeline-{pipeline}")
+}
+
+/// Records read per step.
+const READ_BYTES: usize = 1 << 20;
+
+#[derive(Default)]
+struct Task {
+    stop: Arc<AtomicBool>,
+    status: Arc<Mutex<PartitionStatus>>,
+    processed: Arc<AtomicU64>,
+}
+
+/// How one input partition of a pipeline is doing.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PartitionStatus {
+    pub partition: i32,
+    /// The next input offset to process (committed).
+    pub position: i64,
+    pub lag: i64,
+    pub processed: u64,
+    /// `running`, `paused` or `retrying`.
+    pub state: &'static str,
+    pub last_error: Option<String>,
+}
+
+/// The pipelines this broker runs.
+#[derive(Default)]
+pub(crate) struct Pipelines {
+    tasks: Mutex<HashMap<(String, i32), Task>>,
+}
+
+impl Pipelines {
+    /// Starts tasks for running pipelines' partitions and stops those of paused or deleted ones.
+    pub(crate) fn reconcile(&self, broker: &Arc<Broker>) {
+        let wanted: BTreeMap<(String, i32), PipelineMeta> = broker.metadata.read(|s| {
+            s.pipelines
+                .values()
+                .filter(|p| !p.paused)
+                .flat_map(|p| {
+                    let n = s.topic(&p.input).map_or(0, |t| t.partitions.len() as i32);
+                    (0..n).map(move |i| ((p.name.clone(), i), p.clone()))
+                })
+                .collect()
+        });
+        let mut tasks = self.tasks.lock();
+        tasks.retain(|key, task| {
+            let keep = wanted.contains_key(key);
+            if !keep {
+                task.stop.store(true, Ordering::Relaxed);
+            }
+            keep
+        });
+        for (key, meta) in wanted {
+            if tasks.contains_key(&key) || broker.partition(&meta.input, key.1).is_none() {
+                continue;
+            }
+            let task = Task::default();
+            task.status.lock().partition = key.1;
+            let (stop, status, processed) = (
+                task.stop.clone(),
+                task.status.clone(),
+                task.processed.clone(),
+            );
+            let b = broker.clone();
+            let partition = key.1;
+            tokio::spawn(async move {
+                run_partition(b, meta, partition, stop, status, processed).await;
+            });
+            tasks.insert(key, task);
+        }
+    }
+
+    /// Per-partition status of `pipeline` (empty when paused).
+    pub(crate) fn status(&self, broker: &Broker, pipeline: &str) -> Vec<PartitionStatus> {
+        let tasks = self.tasks.lock();
+        let mut v: Vec<PartitionStatus> = tasks
+            .iter()
+            .filter(|((name, _), _)| name == pipeline)
+            .map(|(_, t)| {
+                let mut s = t.status.lock().clone();
+                s.processed = t.processed.load(Ordering::Relaxed);
+                s
+            })
+            .collect();
+        drop(tasks);
+        // Paused pipelines have no tasks: report their committed positions.
+        if v.is_empty() {
+            let group = group_of(pipeline);
+            v = broker
+                .groups
+                .fetch_offsets(&group, None)
+                .into_iter()
+                .filter_map(|((_, p), c)| {
+                    c.map(|c| PartitionStatus {
+                        partition: p,
+                        position: c.offset,
+                        state: "paused",
+                        ..PartitionStatus::default()
+                    })
+                })
+                .collect();
+        }
+        for s in &mut v {
+            let input = broker
+                .metadata
+                .read(|st| st.pipelines.get(pipeline).map(|p| p.input.clone()));
+            if let Some(part) = input.and_then(|t| broker.partition(&t, s.partition)) {
+                s.lag = (part.log.high_watermark() - s.position).max(0);
+            }
+        }
+        v.sort_by_key(|s| s.partition);
+        v
+    }
+
+    /// Stops the tasks of one pipeline (paused or deleted).
+    pub(crate) fn stop(&self, pipeline: &str) {
+        self.tasks.lock().retain(|(name, _), task| {
+            if name == pipeline {
+                task.stop.store(true, Ordering::Relaxed);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    pub(crate) fn stop_all(&self) {
+        for t in self.tasks.lock().values() {
+            t.stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn committed(broker: &Broker, group: &str, topic: &str, partition: i32) -> Option<i64> {
+    broker
+        .groups
+        .fetch_offsets(group, Some(vec![(topic.to_string(), partition)]))
+        .into_iter()
+        .next()
+        .and_then(|(_, c)| c)
+        .map(|c| c.offset)
+}
+
+fn commit(
+    broker: &Broker,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<(), String> {
+    broker
+        .groups
+        .commit_transactional(
+            group,
+            vec![(
+                (topic.to_string(), partition),
+                Committed {
+                    offset,
+                    leader_epoch: -1,
+                    metadata: None,
+                    commit_ms: now_ms(),
+                },
+            )],
+        )
+        .map_err(|code| format!("committing the pipeline position failed (error {code})"))
+}
+
+async fn run_partition(
+    broker: Arc<Broker>,
+    meta: PipelineMeta,
+    partition: i32,
+    stop: Arc<AtomicBool>,
+    status: Arc<Mutex<PartitionStatus>>,
+    processed: Arc<AtomicU64>,
+) {
+    let group = group_of(&meta.name);
+    let mut appended = broker.subscribe_appends();
+    let mut shutdown = broker.shutdown_signal();
+    let mut backoff = Duration::from_millis(200);
+    tracing::info!(pipeline = %meta.name, input = %meta.input, partition, "pipeline task started");
+    while !stop.load(Ordering::Relaxed) && !*shutdown.borrow() {
+        let b = broker.clone();
+        let m = meta.clone();
+        let g = group.clone();
+        let st = status.clone();
+        let step = tokio::task::spawn_blocking(move || step(&b, &m, &g, partition, &st)).await;
+        match step {
+            Ok(Ok(0)) => {
+                backoff = Duration::from_millis(200);
+                tokio::select! {
+                    _ = appended.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = shutdown.wait_for(|s| *s) => {}
+                }
+            }
+            Ok(Ok(n)) => {
+                backoff = Duration::from_millis(200);
+                processed.fetch_add(n, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => {
+                {
+                    let mut s = status.lock();
+                    s.state = "retrying";
+                    s.last_error = Some(e.clone());
+                }
+                tracing::warn!(pipeline = %meta.name, partition, error = %e, "pipeline step failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => {
+                tracing::error!(pipeline = %meta.name, partition, error = %e, "pipeline step panicked");
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+    tracing::info!(pipeline = %meta.name, partition, "pipeline task stopped");
+}
+
+/// Processes one chunk of the input. Returns the number of input records processed (0 when
+/// there was nothing new). Blocking.
+fn step(
+    broker: &Broker,
+    meta: &PipelineMeta,
+    group: &str,
+    partition: i32,
+    status: &Mutex<PartitionStatus>,
+) -> Result<u64, String> {
+    let input = broker
+        .partition(&meta.input, partition)
+        .ok_or_else(|| format!("input topic '{}' has no partition {partition}", meta.input))?;
+    let position = match committed(broker, group, &meta.input, partition) {
+        Some(p) => p,
+        None => {
+            let start = match meta.start {
+                StartPosition::Earliest => input.log.log_start_offset(),
+                StartPosition::Latest => input.log.high_watermark(),
+                StartPosition::Offset(o) => {
+                    o.clamp(input.log.log_start_offset(), input.log.high_watermark())
+                }
+                StartPosition::Timestamp(ts) => input
+                    .log
+                    .offset_for_timestamp(ts)
+                    .map_err(|e| e.to_string())?
+                    .map_or(input.log.high_watermark(), |(o, _)| o),
+            };
+            // Remember the start so that a restart does not move it.
+            commit(broker, group, &meta.input, partition, start)?;
+            start
+        }
+    };
+    let position = position.max(input.log.log_start_offset());
+    {
+        let mut s = status.lock();
+        s.position = position;
+        s.state = "running";
+    }
+    let hwm = input.log.high_watermark();
+    if position >= hwm {
+        return Ok(0);
+    }
+    let chunk = input
+        .log
+        .read(position, READ_BYTES, true)
+        .map_err(|e| e.to_string())?;
+    let records: Vec<_> = decode_log_chunk(chunk.records, &meta.input, partition)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|r| r.offset >= position && r.offset < hwm)
+        .collect();
+    let Some(last) = records.last().map(|r| r.offset) else {
+        // Only control records (transaction markers) in range: skip them.
+        let next = position + 1;
+        commit(broker, group, &meta.input, partition, next)?;
+        return Ok(0);
+    };
+    let n = records.len() as u64;
+    let (steps, dlq_topic) = broker.metadata.read(|s| {
+        let steps: Vec<Step> = meta
+            .plugins
+            .iter()
+            .filter_map(|p| s.plugins.get(p))
+            .map(|p| Step::resolve(p, s.topic(&meta.input)))
+            .collect();
+        let dlq = s
+            .topic(&meta.input)
+            .map_or_else(|| format!("{}.dlq", meta.input), dlq_topic_for);
+        (steps, dlq)
+    });
+    let policy = Policy {
+        reject_to_dlq: true,
+        // A failing plugin stops the pipeline (it retries) rather than losing or skipping records.
+        failure: FailurePolicy::Fail,
+    };
+    let mut out = broker
+        .plugins
+        .run_chain(&meta.input, &steps, policy, records);
+    if let Some((_, msg)) = out.rejected.first() {
+        return Err(msg.clone());
+    }
+    broker
+        .write_side_outputs(&mut out, &dlq_topic)
+        .map_err(|e| e.to_string())?;
+    if let Some(output) = &meta.output {
+        let kept = std::mem::take(&mut out.kept);
+        broker
+            .append_records(output, kept, true)
+            .map_err(|e| e.to_string())?;
+    }
+    commit(broker, group, &meta.input, partition, last + 1)?;
+    let mut s = status.lock();
+    s.position = last + 1;
+    s.last_error = None;
+    Ok(n)
+}
