@@ -203,10 +203,13 @@ def test_admin_configs_and_dead_letter_policy(plugged):
     t1 = int(time.time() * 1000)
     assert_delivered(results)
 
+    # The kept records are at the offsets their producer was told (0 and 2): the dead letter
+    # leaves a gap at 1, as compaction would.
+    assert [m.offset() for m in assert_delivered(results)] == [0, 1, 2]
     msgs = consume_partition(bs, topic, 0, expected=2)
-    assert kv(msgs) == [(0, b"k1", b"good 1"), (1, b"k2", b"good 2")]
+    assert kv(msgs) == [(0, b"k1", b"good 1"), (2, b"k2", b"good 2")]
     assert norm_headers(msgs[0].headers()) == [("h", b"1")]
-    assert watermarks(bs, topic, 0) == (0, 2)
+    assert watermarks(bs, topic, 0) == (0, 3)
 
     [dead] = consume_partition(bs, f"{topic}.dlq", 0, expected=1)
     assert (dead.key(), dead.value()) == (b"kb", b"this is bad")
@@ -243,7 +246,7 @@ def test_admin_configs_and_dead_letter_policy(plugged):
     assert report == {"replayed": 1, "appended": 1, "dead_lettered_again": 0, "rejected": 0,
                       "routed": 0, "skipped": 0}
     msgs = consume_partition(bs, topic, 0, expected=3)
-    assert kv(msgs)[2] == (2, b"kb", b"this is bad")
+    assert kv(msgs)[2] == (3, b"kb", b"this is bad")
     assert norm_headers(msgs[2].headers()) == [("trace", b"abc"), ("null", None)], (
         "replay strips the weir.dlq.* headers")
     # The replay position is kept: a second replay has nothing to do.
@@ -251,11 +254,10 @@ def test_admin_configs_and_dead_letter_policy(plugged):
     assert status == 200 and report["replayed"] == 0, report
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Weir bug: when plugins drop/route/dead-letter records of a batch, the kept records are "
-    "re-numbered consecutively from the response's base offset, so clients (which compute "
-    "base_offset + index) report wrong offsets for every record after a removed one"))
 def test_delivery_report_offsets_match_the_log_after_a_dead_letter(plugged):
+    """Records a plugin keeps stay at the offsets the producer computes (base + position in its
+    batch); removed ones leave gaps, as compaction does, and a batch whose records all went
+    elsewhere still reserves its offsets."""
     bs = plugged.bootstrap
     topic = create_topic(bs, unique("dlq-offsets"), config={
         "weir.plugins": "rejecter", "weir.plugins.reject.policy": "dead-letter"})
@@ -263,10 +265,16 @@ def test_delivery_report_offsets_match_the_log_after_a_dead_letter(plugged):
         {"value": b"good 1"}, {"value": b"bad"}, {"value": b"good 2"}])
     by_value = {m.value(): m.offset() for m in assert_delivered(results)}
     in_log = {m.value(): m.offset() for m in consume_partition(bs, topic, 0, expected=2)}
-    assert in_log == {b"good 1": 0, b"good 2": 1}
-    # librdkafka reports good 2 at offset 2 (base 0 + index 2); the log has it at 1, and
-    # offset 2 does not exist (high watermark 2).
-    assert by_value[b"good 2"] == in_log[b"good 2"]
+    assert in_log == {b"good 1": 0, b"good 2": 2}
+    assert by_value[b"good 1"] == 0 and by_value[b"good 2"] == 2
+    # Every record of a batch dead-lettered: the batch's offsets stay reserved, and the next
+    # record lands after them, where its producer is told it is.
+    results = produce_sync(one_batch_producer(bs), topic, [{"value": b"bad a"}, {"value": b"bad b"}])
+    assert sorted(m.offset() for m in assert_delivered(results)) == [3, 4]
+    results = produce_sync(one_batch_producer(bs), topic, [{"value": b"good 3"}])
+    assert [m.offset() for m in assert_delivered(results)] == [5]
+    in_log = {m.value(): m.offset() for m in consume_partition(bs, topic, 0, expected=3)}
+    assert in_log == {b"good 1": 0, b"good 2": 2, b"good 3": 5}
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
@@ -406,9 +414,9 @@ def test_router_splits_a_topic(plugged):
                           (1, b"o4", b'{"region":"eu","id":4}')]
     assert norm_headers(got_eu[0].headers()) == [("h", b"1")]
     assert kv(consume_partition(bs, us, 0, expected=1)) == [(0, b"o2", b'{"region":"us","id":2}')]
-    # No route for apac and no default: it stays.
+    # No route for apac and no default: it stays, at the offset its producer was told (2).
     assert kv(consume_partition(bs, topic, 0, expected=1)) == [
-        (0, b"o3", b'{"region":"apac","id":3}')]
+        (2, b"o3", b'{"region":"apac","id":3}')]
     # Not JSON: the plugin dead-letters it, to the topic's weir.dlq.topic.
     [dead] = consume_partition(bs, dlq, 0, expected=1)
     assert (dead.key(), dead.value()) == (b"o5", b"not json")

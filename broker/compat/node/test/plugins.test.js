@@ -192,8 +192,10 @@ describe('kafkajs -> Weir topics with WebAssembly plugins', () => {
     assert.equal(r.errorCode, 0);
     assert.equal(r.baseOffset, '0');
 
+    // Kept records stay at base offset + position in the batch (what the producer computes);
+    // the dead letter leaves a gap at 1, as compaction would, and kafkajs reads across it.
     const kept = await consume(topic, 2);
-    assert.deepEqual(kept.map((m) => [m.offset, str(m.key), str(m.value)]), [['0', 'g1', 'good 1'], ['1', 'g2', 'good 2']]);
+    assert.deepEqual(kept.map((m) => [m.offset, str(m.key), str(m.value)]), [['0', 'g1', 'good 1'], ['2', 'g2', 'good 2']]);
 
     const [dead] = await consume(dlq, 1);
     assert.equal(str(dead.key), 'b1');
