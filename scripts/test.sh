@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: formatting and lints, the Rust unit and integration tests (real broker
-# processes driven by librdkafka), then the client compatibility suites (kcat, confluent-kafka,
+# Runs every test: builds the plugin components, formatting and lints, the Rust unit and
+# integration tests (real broker processes driven by librdkafka), then the client compatibility suites (kcat, confluent-kafka,
 # kafka-python, kafkajs, the Java client, franz-go) against the built binary.
 # Installs what the tests need first; safe to run again.
 set -euo pipefail
@@ -10,6 +10,9 @@ ensure_rust
 
 log "system packages (librdkafka build needs cmake and curl headers; kcat for the CLI tests)"
 apt_install cmake libcurl4-openssl-dev build-essential pkg-config kcat
+
+log "plugins: WebAssembly components from plugins/ (the wasm toolchain is installed on first use)"
+scripts/build-plugins.sh
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -94,9 +94,9 @@ fn create_topic(weir: &Weir, name: &str, partitions: i32, configs: &[(&str, &str
 fn header<'a>(m: &'a rdkafka::message::OwnedMessage, key: &str) -> Option<&'a str> {
     let h = m.headers()?;
     (0..h.count())
+        .rev()
         .map(|i| h.get(i))
-        .filter(|h| h.key == key)
-        .last()
+        .find(|h| h.key == key)
         .and_then(|h| h.value)
         .and_then(|v| std::str::from_utf8(v).ok())
 }
