@@ -277,9 +277,6 @@ def test_delivery_report_offsets_match_the_log_after_a_dead_letter(plugged):
     assert in_log == {b"good 1": 0, b"good 2": 2, b"good 3": 5}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Weir bug: records the plugin path re-encodes (dead letters, routed records, transformed "
-    "records, kept records of a batch a plugin changed) keep only the last header of each key"))
 @pytest.mark.parametrize("path", ["dead-letter", "kept-in-changed-batch", "transformed"])
 def test_duplicate_header_keys_survive_the_plugin_path(plugged, path):
     bs = plugged.bootstrap

@@ -13,6 +13,7 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../../plugins/wit/weir-plugin.wit",
         world: "plugin",
+        additional_derives: [PartialEq],
     });
 }
 

@@ -619,3 +619,27 @@ fn a_pipeline_resumes_after_restart_without_loss() {
         .sum();
     assert_eq!(lag, 0, "{status}");
 }
+
+#[test]
+fn python_and_javascript_plugins_run_in_a_chain() {
+    let weir = Weir::start(&[]);
+    // Components from componentize-py and componentize-js (WASI imports, ~15 MiB each).
+    deploy(&weir, "py", "python-tagger", "1", &[]);
+    deploy(&weir, "js", "js-tagger", "1", &[]);
+    create_topic(&weir, "poly", 1, &[("weir.plugins", "py,js")]);
+    let results = produce_all(&weir, "poly", &["hello", "drop", "world"]);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let got = consume(&weir.consumer(), "poly", 0, 0, 2);
+    let values: Vec<(i64, String)> = got.iter().map(|m| (m.offset(), value(m))).collect();
+    // The Python plugin drops "drop"; both add a `lang` header, and both are kept.
+    assert_eq!(values, [(0, "hello".to_string()), (2, "world".to_string())]);
+    for m in &got {
+        let h = m.headers().expect("headers");
+        let langs: Vec<&str> = (0..h.count())
+            .map(|i| h.get(i))
+            .filter(|h| h.key == "lang")
+            .filter_map(|h| h.value.and_then(|v| std::str::from_utf8(v).ok()))
+            .collect();
+        assert_eq!(langs, ["python", "javascript"]);
+    }
+}

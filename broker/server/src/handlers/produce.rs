@@ -165,7 +165,7 @@ fn produce_with_plugins(
             }
             continue;
         }
-        let (compression, recs) = records::decode(bytes, &partition.topic, partition.index, None)?;
+        let (compression, recs) = records::decode(bytes, &h, &partition.topic, partition.index)?;
         let n = recs.len();
         let out = broker
             .plugins
