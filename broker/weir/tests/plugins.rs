@@ -197,6 +197,12 @@ fn validation_rejects_with_the_plugins_reason_and_dlq_policy_keeps_the_rest() {
     let results = produce_all(&weir, "orders", &["also bad"]);
     let err = results[0].as_ref().expect_err("rejected");
     assert!(err.contains("InvalidRecord"), "{err}");
+    // librdkafka does not show the broker's message; the plugin's log has it.
+    let logs = cli(&weir, &["plugin", "logs", "guard"]);
+    assert!(
+        logs.contains("[orders] rejected 1 record(s)") && logs.contains("forbidden word"),
+        "{logs}"
+    );
     assert_eq!(high_watermark(&weir, "orders"), 1, "only the good record");
 
     // Dead-letter policy: the rest of the batch lands, the bad record goes to orders.dlq with

@@ -152,7 +152,17 @@ impl Plugins {
             ]) {
                 self.count(topic, &step.name, name, n);
             }
-            if !out.rejected.is_empty() {
+            if let Some((_, first)) = out.rejected.first() {
+                // Clients on older Produce versions (kafkajs, librdkafka) cannot show the reason:
+                // the plugin's log can.
+                self.note_host(
+                    &step.name,
+                    weir_wasm::Level::Warn,
+                    format!(
+                        "[{topic}] rejected {} record(s) of a batch, which fails: {first}",
+                        out.rejected.len()
+                    ),
+                );
                 // The produce fails; later plugins need not run.
                 return out;
             }

@@ -259,7 +259,7 @@ impl Plugins {
         })
     }
 
-    fn note_host(&self, plugin: &str, level: Level, message: String) {
+    pub(crate) fn note_host(&self, plugin: &str, level: Level, message: String) {
         push_log(&self.logs, plugin, level, message);
     }
 
