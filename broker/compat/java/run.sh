@@ -33,7 +33,7 @@ fi
 # The plugin PluginRejectionTest deploys (scripts/build-plugins.sh is idempotent and quick when
 # up to date).
 export WEIR_PLUGINS_DIR="${WEIR_PLUGINS_DIR:-${WEIR_CACHE:-$HOME/.cache/weir}/plugins}"
-BUILD_PLUGINS="$(dirname "$0")/../../../scripts/build-plugins.sh"
+BUILD_PLUGINS="$PWD/../../../scripts/build-plugins.sh"
 if [ "${WEIR_SKIP_PLUGIN_BUILD:-0}" != 1 ] && [ -f "$BUILD_PLUGINS" ]; then
   bash "$BUILD_PLUGINS" --out "$WEIR_PLUGINS_DIR" rejecter >&2
 fi
