@@ -189,53 +189,36 @@ impl Log {
         let mut next = base_offset;
         for (pos, h) in &batches {
             if let SequenceCheck::Duplicate {
-                base_offset: dup_base,
-                last_offset: dup_last,
+                base_offset,
+                last_offset,
             } = inner.producers.check(h)?
             {
                 // Producers send one batch per partition; a retried one is acknowledged again.
                 if batches.len() == 1 {
-                    return Ok(AppendInfo {
-                        base_offset: dup_base,
-                        last_offset: dup_last,
-                        log_append_time: -1,
-                        log_start_offset: inner.log_start_offset,
-                        record_count: 0,
-                        duplicate: true,
-                    });
+                    return Ok(inner.duplicate(base_offset, last_offset));
                 }
                 continue;
             }
-            let mut buf = records[*pos..*pos + h.total_len()].to_vec();
-            batch::stamp(&mut buf, next, leader_epoch, log_append_time);
-            let stamped = BatchHeader {
-                base_offset: next,
+            let buf = records[*pos..*pos + h.total_len()].to_vec();
+            let stamped = inner.write_batch(
+                &self.dir,
+                buf,
+                h,
+                next,
                 leader_epoch,
-                max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
-                ..*h
-            };
-            inner.maybe_roll(&self.dir, buf.len() as u64, now_ms)?;
-            inner.note_epoch(&self.dir, leader_epoch, next)?;
-            let interval = inner.config.index_interval_bytes;
-            inner
-                .active_mut()
-                .append(&buf, &stamped, interval, now_ms)?;
+                log_append_time,
+                now_ms,
+            )?;
             inner.producers.update(&stamped);
             next = stamped.last_offset() + 1;
         }
-        let record_count = next - base_offset;
-        inner.unflushed_records += record_count as u64;
-        if inner.unflushed_records >= inner.config.flush_messages {
-            inner.flush(now_ms)?;
-        }
-        Ok(AppendInfo {
+        inner.appended(
             base_offset,
-            last_offset: next - 1,
-            log_append_time: log_append_time.unwrap_or(-1),
-            log_start_offset: inner.log_start_offset,
-            record_count,
-            duplicate: false,
-        })
+            next,
+            next - base_offset,
+            log_append_time,
+            now_ms,
+        )
     }
 
     /// The offsets of `h` if it is a retry of a batch already in the log (idempotent
@@ -268,54 +251,30 @@ impl Log {
         let log_append_time = inner.config.log_append_time.then_some(now_ms);
         let base_offset = inner.log_end_offset();
         if let SequenceCheck::Duplicate {
-            base_offset: dup_base,
-            last_offset: dup_last,
+            base_offset,
+            last_offset,
         } = inner.producers.check(original)?
         {
-            return Ok(AppendInfo {
-                base_offset: dup_base,
-                last_offset: dup_last,
-                log_append_time: -1,
-                log_start_offset: inner.log_start_offset,
-                record_count: 0,
-                duplicate: true,
-            });
+            return Ok(inner.duplicate(base_offset, last_offset));
         }
         let h = batch::validate(batch)?;
-        let start = base_offset + first_offset;
-        let mut buf = batch.to_vec();
-        batch::stamp(&mut buf, start, leader_epoch, log_append_time);
-        let stamped = BatchHeader {
-            base_offset: start,
+        let stamped = inner.write_batch(
+            &self.dir,
+            batch.to_vec(),
+            &h,
+            base_offset + first_offset,
             leader_epoch,
-            max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
-            ..h
-        };
-        inner.maybe_roll(&self.dir, buf.len() as u64, now_ms)?;
-        inner.note_epoch(&self.dir, leader_epoch, start)?;
-        let interval = inner.config.index_interval_bytes;
-        inner
-            .active_mut()
-            .append(&buf, &stamped, interval, now_ms)?;
-        let next = stamped.last_offset() + 1;
+            log_append_time,
+            now_ms,
+        )?;
         // The producer's view: the original's sequence range, at the offsets written.
         inner.producers.update(&BatchHeader {
             base_offset,
             ..*original
         });
-        let record_count = i64::from(h.records_count);
-        inner.unflushed_records += record_count as u64;
-        if inner.unflushed_records >= inner.config.flush_messages {
-            inner.flush(now_ms)?;
-        }
-        Ok(AppendInfo {
-            base_offset,
-            last_offset: next - 1,
-            log_append_time: log_append_time.unwrap_or(-1),
-            log_start_offset: inner.log_start_offset,
-            record_count,
-            duplicate: false,
-        })
+        let next = stamped.last_offset() + 1;
+        let records = i64::from(h.records_count);
+        inner.appended(base_offset, next, records, log_append_time, now_ms)
     }
 
     /// Writes a transaction marker (a control batch: COMMIT or ABORT) for `producer_id`, ending
@@ -338,18 +297,18 @@ impl Log {
         )?;
         let mut inner = self.inner.lock();
         let offset = inner.log_end_offset();
-        let mut buf = marker.to_vec();
-        batch::stamp(&mut buf, offset, leader_epoch, None);
-        let h = batch::validate(&buf)?;
-        inner.maybe_roll(&self.dir, buf.len() as u64, now_ms)?;
-        inner.note_epoch(&self.dir, leader_epoch, offset)?;
-        let interval = inner.config.index_interval_bytes;
-        inner.active_mut().append(&buf, &h, interval, now_ms)?;
+        let h = batch::validate(&marker)?;
+        let h = inner.write_batch(
+            &self.dir,
+            marker.to_vec(),
+            &h,
+            offset,
+            leader_epoch,
+            None,
+            now_ms,
+        )?;
         inner.producers.end_transaction(&h, commit);
-        inner.unflushed_records += 1;
-        if inner.unflushed_records >= inner.config.flush_messages {
-            inner.flush(now_ms)?;
-        }
+        inner.appended(offset, offset + 1, 1, None, now_ms)?;
         Ok(offset)
     }
 
@@ -620,6 +579,69 @@ impl Log {
 }
 
 impl Inner {
+    /// Stamps `buf` (one batch with header `h`) at `offset` and writes it to the active segment,
+    /// rolling first if due. Returns the header as stored.
+    #[allow(clippy::too_many_arguments)]
+    fn write_batch(
+        &mut self,
+        dir: &Path,
+        mut buf: Vec<u8>,
+        h: &BatchHeader,
+        offset: i64,
+        leader_epoch: i32,
+        log_append_time: Option<i64>,
+        now_ms: i64,
+    ) -> Result<BatchHeader> {
+        batch::stamp(&mut buf, offset, leader_epoch, log_append_time);
+        let stamped = BatchHeader {
+            base_offset: offset,
+            leader_epoch,
+            max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
+            ..*h
+        };
+        self.maybe_roll(dir, buf.len() as u64, now_ms)?;
+        self.note_epoch(dir, leader_epoch, offset)?;
+        let interval = self.config.index_interval_bytes;
+        self.active_mut().append(&buf, &stamped, interval, now_ms)?;
+        Ok(stamped)
+    }
+
+    /// The answer to a producer's retry of a batch already at `base_offset..=last_offset`.
+    fn duplicate(&self, base_offset: i64, last_offset: i64) -> AppendInfo {
+        AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset,
+            record_count: 0,
+            duplicate: true,
+        }
+    }
+
+    /// Counts `records` towards `flush.messages` (flushing when reached) and describes an
+    /// append of `base_offset..next`.
+    fn appended(
+        &mut self,
+        base_offset: i64,
+        next: i64,
+        records: i64,
+        log_append_time: Option<i64>,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        self.unflushed_records += records as u64;
+        if self.unflushed_records >= self.config.flush_messages {
+            self.flush(now_ms)?;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: self.log_start_offset,
+            record_count: records,
+            duplicate: false,
+        })
+    }
+
     fn active(&self) -> &Segment {
         self.segments
             .values()
