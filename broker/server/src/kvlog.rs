@@ -13,6 +13,33 @@ use weir_storage::{Log, LogConfig};
 use crate::broker::now_ms;
 use crate::{Error, Result};
 
+/// Calls `f` with every record of an internal log, in order, reading `chunk` bytes at a time
+/// (at least one batch each).
+pub(crate) fn scan(
+    log: &Log,
+    name: &str,
+    chunk: usize,
+    mut f: impl FnMut(weir_protocol::kafka::records::Record) -> Result<()>,
+) -> Result<()> {
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let mut bytes = log.read(offset, chunk, true)?.records;
+        if bytes.is_empty() {
+            break;
+        }
+        let sets = RecordBatchDecoder::decode_all(&mut bytes).map_err(|e| {
+            Error::Storage(weir_storage::Error::CorruptBatch(format!("{name}: {e}")))
+        })?;
+        for set in sets {
+            for r in set.records {
+                offset = r.offset + 1;
+                f(r)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The entries of a journal in log order: a key and its value, or `None` where it was deleted.
 pub(crate) type Entries<K, V> = Vec<(K, Option<V>)>;
 
@@ -48,25 +75,16 @@ impl KvLog {
             written: std::sync::atomic::AtomicU64::new(0),
         };
         let mut entries = Vec::new();
-        let mut offset = kv.log.log_start_offset();
-        while offset < kv.log.log_end_offset() {
-            let mut chunk = kv.log.read(offset, 4 << 20, true)?.records;
-            if chunk.is_empty() {
-                break;
-            }
-            for set in RecordBatchDecoder::decode_all(&mut chunk).map_err(|e| kv.corrupt(e))? {
-                for r in set.records {
-                    offset = r.offset + 1;
-                    let Some(key) = r.key else { continue };
-                    let key = serde_json::from_slice(&key).map_err(|e| kv.corrupt(e))?;
-                    let value = match r.value {
-                        Some(v) => Some(serde_json::from_slice(&v).map_err(|e| kv.corrupt(e))?),
-                        None => None,
-                    };
-                    entries.push((key, value));
-                }
-            }
-        }
+        scan(&kv.log, name, 4 << 20, |r| {
+            let Some(key) = r.key else { return Ok(()) };
+            let key = serde_json::from_slice(&key).map_err(|e| kv.corrupt(e))?;
+            let value = match r.value {
+                Some(v) => Some(serde_json::from_slice(&v).map_err(|e| kv.corrupt(e))?),
+                None => None,
+            };
+            entries.push((key, value));
+            Ok(())
+        })?;
         kv.written
             .store(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok((kv, entries))

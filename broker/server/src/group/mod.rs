@@ -868,6 +868,44 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// The committed offset of one partition, for groups the broker drives itself (pipelines,
+    /// dead-letter replay).
+    pub(crate) fn committed_offset(
+        &self,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Option<i64> {
+        self.fetch_offsets(group_id, Some(vec![(topic.to_string(), partition)]))
+            .into_iter()
+            .next()
+            .and_then(|(_, c)| c)
+            .map(|c| c.offset)
+    }
+
+    /// Commits one partition's offset for a group the broker drives itself (no members, no
+    /// generation), durably.
+    pub(crate) fn commit_internal(
+        &self,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), i16> {
+        self.commit_transactional(
+            group_id,
+            vec![(
+                (topic.to_string(), partition),
+                Committed {
+                    offset,
+                    leader_epoch: -1,
+                    metadata: None,
+                    commit_ms: crate::broker::now_ms(),
+                },
+            )],
+        )
+    }
+
     /// Committed offsets of a group: the requested partitions, or all when `None`.
     pub(crate) fn fetch_offsets(
         &self,

@@ -38,21 +38,12 @@ impl BlobStore {
         };
         let log = Log::open(&data_dir.join("__weir_plugins-0"), cfg, clean, now_ms())?;
         let mut index = HashMap::new();
-        let mut offset = log.log_start_offset();
-        while offset < log.log_end_offset() {
-            let mut chunk = log.read(offset, MAX_PLUGIN_BYTES, true)?.records;
-            if chunk.is_empty() {
-                break;
+        crate::kvlog::scan(&log, "__weir_plugins", MAX_PLUGIN_BYTES, |r| {
+            if let Some(key) = r.key {
+                index.insert(String::from_utf8_lossy(&key).into_owned(), r.offset);
             }
-            for set in RecordBatchDecoder::decode_all(&mut chunk).map_err(corrupt)? {
-                for r in set.records {
-                    offset = r.offset + 1;
-                    if let Some(key) = r.key {
-                        index.insert(String::from_utf8_lossy(&key).into_owned(), r.offset);
-                    }
-                }
-            }
-        }
+            Ok(())
+        })?;
         Ok(BlobStore {
             log,
             index: Mutex::new(index),

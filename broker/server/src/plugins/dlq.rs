@@ -10,7 +10,6 @@ use super::chain::{ChainOutput, DeadLetter, Policy};
 use super::records::{decode_log_chunk, encode, partition_for_key};
 use super::topic_plugins;
 use crate::broker::{Broker, now_ms};
-use crate::group::Committed;
 use crate::{Error, Result};
 
 /// The headers a dead letter carries besides the record's own.
@@ -25,6 +24,16 @@ const DLQ_PREFIX: &str = "weir.dlq.";
 
 /// The consumer group whose committed offsets track what `replay` has done per DLQ partition.
 pub(crate) const REPLAY_GROUP: &str = "__weir-dlq-replay";
+
+/// The last value of header `key`, as text.
+fn header_text(headers: &[Header], key: &str) -> Option<String> {
+    headers
+        .iter()
+        .rev()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value.as_deref())
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
 
 fn header(key: &str, value: impl ToString) -> Header {
     Header {
@@ -184,11 +193,7 @@ impl Broker {
             let end = p.log.high_watermark();
             let committed = self
                 .groups
-                .fetch_offsets(REPLAY_GROUP, Some(vec![(dlq_topic.to_string(), p.index)]))
-                .into_iter()
-                .next()
-                .and_then(|(_, c)| c)
-                .map(|c| c.offset);
+                .committed_offset(REPLAY_GROUP, dlq_topic, p.index);
             let mut at = from
                 .or(committed)
                 .unwrap_or(0)
@@ -211,18 +216,7 @@ impl Broker {
                 }
                 at = last + 1;
                 self.groups
-                    .commit_transactional(
-                        REPLAY_GROUP,
-                        vec![(
-                            (dlq_topic.to_string(), p.index),
-                            Committed {
-                                offset: at,
-                                leader_epoch: -1,
-                                metadata: None,
-                                commit_ms: now_ms(),
-                            },
-                        )],
-                    )
+                    .commit_internal(REPLAY_GROUP, dlq_topic, p.index, at)
                     .map_err(|code| {
                         Error::Config(format!("committing replay position failed (error {code})"))
                     })?;
@@ -237,14 +231,7 @@ impl Broker {
         to: Option<&str>,
         report: &mut ReplayReport,
     ) -> Result<()> {
-        let get = |k: &str| {
-            r.headers
-                .iter()
-                .rev()
-                .find(|h| h.key == k)
-                .and_then(|h| h.value.as_deref())
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        };
+        let get = |k: &str| header_text(&r.headers, k);
         let Some(source) = to.map(str::to_string).or_else(|| get(DLQ_SOURCE_TOPIC)) else {
             report.skipped += 1;
             return Ok(());
@@ -340,13 +327,7 @@ impl From<KafkaRecord> for DeadLetterView {
     fn from(r: KafkaRecord) -> Self {
         let text =
             |b: &Option<Vec<u8>>| b.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
-        let get = |k: &str| {
-            r.headers
-                .iter()
-                .rev()
-                .find(|h| h.key == k)
-                .and_then(|h| text(&h.value))
-        };
+        let get = |k: &str| header_text(&r.headers, k);
         DeadLetterView {
             partition: r.partition,
             offset: r.offset,

@@ -15,8 +15,7 @@ use weir_metadata::{PipelineMeta, StartPosition};
 use super::chain::Policy;
 use super::records::decode_log_chunk;
 use super::{FailurePolicy, Step, dlq_topic_for};
-use crate::broker::{Broker, now_ms};
-use crate::group::Committed;
+use crate::broker::Broker;
 
 /// The consumer group holding a pipeline's positions: `__weir-pipeline-<name>`.
 pub(crate) fn group_of(pipeline: &str) -> String {
@@ -123,11 +122,14 @@ impl Pipelines {
                 })
                 .collect();
         }
+        let input = broker
+            .metadata
+            .read(|st| st.pipelines.get(pipeline).map(|p| p.input.clone()));
         for s in &mut v {
-            let input = broker
-                .metadata
-                .read(|st| st.pipelines.get(pipeline).map(|p| p.input.clone()));
-            if let Some(part) = input.and_then(|t| broker.partition(&t, s.partition)) {
+            if let Some(part) = input
+                .as_ref()
+                .and_then(|t| broker.partition(t, s.partition))
+            {
                 s.lag = (part.log.high_watermark() - s.position).max(0);
             }
         }
@@ -154,16 +156,6 @@ impl Pipelines {
     }
 }
 
-fn committed(broker: &Broker, group: &str, topic: &str, partition: i32) -> Option<i64> {
-    broker
-        .groups
-        .fetch_offsets(group, Some(vec![(topic.to_string(), partition)]))
-        .into_iter()
-        .next()
-        .and_then(|(_, c)| c)
-        .map(|c| c.offset)
-}
-
 fn commit(
     broker: &Broker,
     group: &str,
@@ -173,18 +165,7 @@ fn commit(
 ) -> Result<(), String> {
     broker
         .groups
-        .commit_transactional(
-            group,
-            vec![(
-                (topic.to_string(), partition),
-                Committed {
-                    offset,
-                    leader_epoch: -1,
-                    metadata: None,
-                    commit_ms: now_ms(),
-                },
-            )],
-        )
+        .commit_internal(group, topic, partition, offset)
         .map_err(|code| format!("committing the pipeline position failed (error {code})"))
 }
 
@@ -251,7 +232,10 @@ fn step(
     let input = broker
         .partition(&meta.input, partition)
         .ok_or_else(|| format!("input topic '{}' has no partition {partition}", meta.input))?;
-    let position = match committed(broker, group, &meta.input, partition) {
+    let position = match broker
+        .groups
+        .committed_offset(group, &meta.input, partition)
+    {
         Some(p) => p,
         None => {
             let start = match meta.start {
