@@ -1,283 +1,525 @@
-//! Benchmark driver: starts a fresh Weir, measures cold start, RSS and client throughput with
-//! librdkafka, and the machine's own ceilings in the same run.
+//! Benchmark driver: starts fresh brokers (Weir, and Apache Kafka in KRaft single-node mode when
+//! its jars are given) one after the other with equivalent settings, runs the same workloads
+//! against each with a librdkafka load generator and with Kafka's own perf tools, repeats, and
+//! reports medians with min and max, Weir/Kafka ratios and the machine's own ceilings.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod broker;
+mod load;
+mod perf;
+mod report;
+
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
-use rdkafka::ClientConfig;
-use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{Offset, TopicPartitionList};
-use serde::Serialize;
+
+use broker::{Broker, Kind, RssSampler, Setup};
+use report::{Report, Target};
 
 #[derive(Parser)]
-#[command(about = "Benchmark a fresh Weir node with librdkafka")]
+#[command(
+    about = "Benchmark Weir beside Apache Kafka with librdkafka and Kafka's perf tools",
+    args_override_self = true
+)]
 struct Args {
     /// Path to the weir binary.
     #[arg(long)]
     weir: PathBuf,
-    /// Tiny inputs: proves the benchmark runs, measures nothing meaningful.
+    /// A Kafka installation (a directory with lib/*.jar); without it only Weir runs.
+    #[arg(long)]
+    kafka_home: Option<PathBuf>,
+    /// Kafka's version, for the report.
+    #[arg(long, default_value = "")]
+    kafka_version: String,
+    /// Run Weir alone even if --kafka-home is given.
+    #[arg(long)]
+    no_kafka: bool,
+    /// Tiny inputs and one run: proves the benchmark runs, measures nothing meaningful.
     #[arg(long)]
     smoke: bool,
-    /// Bytes produced per workload (default 1 GiB; smoke 2 MiB).
+    /// Bytes produced per workload (default 256 MiB; smoke 2 MiB).
     #[arg(long)]
     bytes: Option<u64>,
+    /// Runs of every workload per broker, each on a fresh broker (default 3; smoke 1).
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Seconds of the measured part of each latency run (default 10; smoke 1).
+    #[arg(long)]
+    latency_secs: Option<f64>,
+    /// The latency runs' rate as a fraction of the slower broker's max produce rate.
+    #[arg(long, default_value_t = 0.5)]
+    latency_fraction: f64,
+    /// Core to pin the brokers to with taskset (the caller pins this process elsewhere).
+    #[arg(long)]
+    broker_cpu: Option<usize>,
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench-results.json")]
     out: PathBuf,
+    /// A second place to keep the JSON results.
+    #[arg(long)]
+    copy: Option<PathBuf>,
+    /// Where to write the SVG plot (none by default).
+    #[arg(long)]
+    svg: Option<PathBuf>,
     /// Directory of built plugin components (noop.wasm, json-schema.wasm) for the plugin
     /// workloads; skipped when absent. Default: ~/.cache/weir/plugins.
     #[arg(long)]
     plugins: Option<PathBuf>,
 }
 
-/// Sets a flag when a delivery succeeds.
-struct AckFlag(Arc<AtomicBool>);
-impl ClientContext for AckFlag {}
-impl ProducerContext for AckFlag {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if result.is_ok() {
-            self.0.store(true, Ordering::Release);
-        }
+/// Record sizes, partition counts and acks of the produce workloads.
+const PRODUCE: [(usize, i32, &str); 8] = [
+    (1024, 1, "1"),
+    (1024, 8, "1"),
+    (100, 1, "1"),
+    (100, 8, "1"),
+    (1024, 1, "all"),
+    (1024, 8, "all"),
+    (100, 1, "all"),
+    (100, 8, "all"),
+];
+
+struct Plan {
+    total: u64,
+    smoke: bool,
+    plugins: Option<PathBuf>,
+}
+
+fn size_label(size: usize) -> String {
+    if size == 1024 {
+        "1 KiB".into()
+    } else {
+        format!("{size} B")
     }
 }
 
-#[derive(Serialize)]
-struct Row {
-    workload: String,
-    records_per_sec: f64,
-    mib_per_sec: f64,
-    fraction_of_ceiling: f64,
-    rss_mib: f64,
+fn produce_key(size: usize, parts: i32, acks: &str) -> String {
+    format!("produce-{size}b-{parts}p-acks{acks}")
 }
 
-#[derive(Serialize)]
-struct Results {
-    loopback_mib_per_sec: f64,
-    page_cache_write_mib_per_sec: f64,
-    cold_start_ms: f64,
-    idle_rss_mib: f64,
-    rows: Vec<Row>,
+fn consume_key(size: usize, parts: i32) -> String {
+    format!("consume-{size}b-{parts}p")
 }
 
-struct Node {
-    child: Child,
-    bootstrap: String,
-    http: String,
-    _dir: tempfile::TempDir,
-}
+const MIB: f64 = (1 << 20) as f64;
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(weir: &PathBuf) -> anyhow::Result<(Node, Instant)> {
-    let dir = tempfile::tempdir()?;
-    let t0 = Instant::now();
-    let mut child = Command::new(weir)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--num-partitions",
-            "1",
-            "--log",
-            "warn",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", weir.display()))?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("weir ready:") {
-                let field = |k: &str| {
-                    line.split_whitespace()
-                        .find_map(|w| w.strip_prefix(k))
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                let _ = tx.send((field("kafka="), field("http=")));
-            }
-        }
-    });
-    let (bootstrap, http) = rx
-        .recv_timeout(Duration::from_secs(30))
-        .context("weir did not start")?;
-    Ok((
-        Node {
-            child,
-            bootstrap,
-            http,
-            _dir: dir,
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let total = args
+        .bytes
+        .unwrap_or(if args.smoke { 2 << 20 } else { 256 << 20 });
+    let runs = args.runs.unwrap_or(if args.smoke { 1 } else { 3 }).max(1);
+    let setup = Setup {
+        weir: args.weir.clone(),
+        kafka_home: if args.no_kafka {
+            None
+        } else {
+            args.kafka_home.clone()
         },
-        t0,
-    ))
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn producer(bootstrap: &str) -> anyhow::Result<BaseProducer> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("acks", "1")
-        .set("linger.ms", "5")
-        .set("batch.size", "1000000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
-        .set("compression.type", "none")
-        .create()?)
-}
-
-fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
-    create_topic_with(bootstrap, topic, partitions, &[])
-}
-
-fn create_topic_with(
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    configs: &[(&str, &str)],
-) -> anyhow::Result<()> {
-    // Metadata-driven auto-creation uses the broker default (1 partition), so create explicitly
-    // through the admin API with the partition count wanted.
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
-    let mut t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    for (k, v) in configs {
-        t = t.set(k, v);
+        broker_cpu: args.broker_cpu,
+    };
+    let mut kinds = vec![Kind::Weir];
+    if setup.kafka_home.is_some() {
+        kinds.push(Kind::Kafka);
     }
-    let rt = futures_lite_block_on(admin.create_topics(&[t], &AdminOptions::new()))?;
-    for r in rt {
-        if let Err((t, e)) = r {
-            bail!("creating {t}: {e}");
+    let plugins = args
+        .plugins
+        .clone()
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/weir/plugins")))
+        .filter(|d| d.join("noop.wasm").exists() && d.join("json-schema.wasm").exists());
+    if plugins.is_none() {
+        println!("plugin workloads skipped: run scripts/build-plugins.sh first");
+    }
+    let plan = Plan {
+        total,
+        smoke: args.smoke,
+        plugins,
+    };
+    let machine = machine();
+    let started = Instant::now();
+    let mut report = Report::default();
+    let mut loopback = Vec::new();
+    let mut disk = Vec::new();
+    for run in 0..runs {
+        // The machine's ceilings in the same run: loopback TCP and sequential page-cache writes.
+        let ceiling_bytes = if args.smoke {
+            total
+        } else {
+            total.max(512 << 20)
+        };
+        loopback.push(loopback_ceiling(ceiling_bytes)?);
+        disk.push(page_cache_ceiling(ceiling_bytes)?);
+        for kind in order(&kinds, run) {
+            progress(started, &format!("run {}/{runs}: {}", run + 1, kind.name()));
+            session(&setup, kind, &plan, &mut report)
+                .with_context(|| format!("{} run {}", kind.name(), run + 1))?;
         }
+    }
+
+    // End-to-end latency at a fixed rate: half the slower broker's max produce rate (1 KiB, one
+    // partition, acks=1, medians of the runs above).
+    let key = produce_key(1024, 1, "1") + ":rps";
+    let max_rate = report
+        .get(&key)
+        .map(|m| {
+            [m.weir_stat(), m.kafka_stat()]
+                .into_iter()
+                .flatten()
+                .map(|s| s.median)
+                .fold(f64::INFINITY, f64::min)
+        })
+        .filter(|r| r.is_finite())
+        .context("no produce rate to size the latency runs")?;
+    let rate = (max_rate * args.latency_fraction).max(1.0);
+    let measure =
+        Duration::from_secs_f64(
+            args.latency_secs
+                .unwrap_or(if args.smoke { 1.0 } else { 10.0 }),
+        );
+    let warmup = if args.smoke {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(3)
+    };
+    let rate_label = format!("{} rec/s of 1 KiB", report::num(rate));
+    for run in 0..runs {
+        for kind in order(&kinds, run) {
+            let what = format!(
+                "latency run {}/{runs}: {} at {rate_label}",
+                run + 1,
+                kind.name()
+            );
+            progress(started, &what);
+            let b = broker::start(&setup, kind)?;
+            load::cold_start(&b.bootstrap, b.spawned)?;
+            load::create_topic(&b.bootstrap, "latency", 1, &[])?;
+            let l = load::latency(&b.bootstrap, "latency", 1024, rate, warmup, measure)?;
+            let n = kind.name();
+            let lbl = |q: &str| format!("end-to-end latency {q} at {rate_label}");
+            report.add(n, "latency-p50", &lbl("p50"), "ms", false, l.p50_ms);
+            report.add(n, "latency-p99", &lbl("p99"), "ms", false, l.p99_ms);
+            report.add(n, "latency-p999", &lbl("p99.9"), "ms", false, l.p999_ms);
+            report.add(
+                n,
+                "latency-rate:rps",
+                "latency run: rate sent",
+                "rec/s",
+                true,
+                l.sent_rate,
+            );
+            report.add(
+                n,
+                "latency-samples:n",
+                "latency run: samples",
+                "",
+                true,
+                l.samples as f64,
+            );
+        }
+    }
+
+    // Weir as a fraction of the machine's ceilings.
+    let med = |v: &[f64]| {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        s.get(s.len() / 2).copied().unwrap_or(0.0)
+    };
+    let (lo, wr) = (med(&loopback), med(&disk));
+    let weir_median = |key: &str| {
+        report
+            .get(key)
+            .and_then(|m| m.weir_stat())
+            .map(|s| s.median)
+    };
+    let produce_fraction = weir_median(&produce_key(1024, 1, "1")).map(|v| v / lo.min(wr));
+    let consume_fraction = weir_median(&consume_key(1024, 1)).map(|v| v / lo);
+    if let (Some(n), Some(p)) = (
+        report.get("plugin-none:rps").and_then(|m| m.weir_stat()),
+        report.get("plugin-noop:rps").and_then(|m| m.weir_stat()),
+    ) {
+        report.add(
+            "weir",
+            "plugin-noop-ratio",
+            "no-op plugin / no plugin (JSON records)",
+            "x",
+            true,
+            p.median / n.median,
+        );
+    }
+    report.skip(
+        "cluster-3-node",
+        "3 nodes, RF=3, acks=all",
+        "skipped: cluster not built (issue 6)",
+    );
+    for (size, parts, acks) in PRODUCE {
+        report.target(&produce_key(size, parts, acks), Target::RatioAtLeast(2.0));
+        if acks == "1" {
+            report.target(&consume_key(size, parts), Target::RatioAtLeast(2.0));
+        }
+    }
+    report.target("perf-produce-1k", Target::RatioAtLeast(2.0));
+    report.target("perf-consume-1k", Target::RatioAtLeast(2.0));
+    report.target("latency-p99", Target::RatioAtMost(0.5));
+    report.target("idle-rss", Target::AtMost(30.0));
+    report.target("cold-start", Target::AtMost(100.0));
+    report.target("plugin-noop-ratio", Target::AtLeast(0.9));
+
+    println!();
+    println!(
+        "machine: {} x {}, {:.1} GiB RAM, Linux {}; broker pinned to core {}, clients on the others",
+        machine.nproc,
+        machine.cpu,
+        machine.ram_gib,
+        machine.kernel,
+        args.broker_cpu
+            .map_or("(not pinned)".to_string(), |c| c.to_string())
+    );
+    println!(
+        "ceilings: loopback TCP {lo:.0} MiB/s, sequential page-cache write {wr:.0} MiB/s (medians)"
+    );
+    if let (Some(p), Some(c)) = (produce_fraction, consume_fraction) {
+        println!(
+            "weir as a fraction of the ceiling: produce 1 KiB x1 {p:.2} of min(loopback, write), consume 1 KiB x1 {c:.2} of loopback"
+        );
+    }
+    println!(
+        "{runs} run(s) per broker, {} MiB per workload{}; Kafka {}",
+        total >> 20,
+        if args.smoke { " (smoke)" } else { "" },
+        if setup.kafka_home.is_some() {
+            args.kafka_version.as_str()
+        } else {
+            "not run"
+        }
+    );
+    report.print();
+
+    let results = serde_json::json!({
+        "date": date(),
+        "machine": {
+            "nproc": machine.nproc,
+            "cpu": machine.cpu,
+            "ram_gib": machine.ram_gib,
+            "kernel": machine.kernel,
+            "load_average_at_start": machine.load,
+        },
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "smoke": args.smoke,
+        "runs": runs,
+        "bytes_per_workload": total,
+        "kafka_version": setup.kafka_home.as_ref().map(|_| args.kafka_version.clone()),
+        "broker_cpu": args.broker_cpu,
+        "latency_rate_records_per_sec": rate,
+        "ceilings": {
+            "loopback_mib_per_sec": loopback,
+            "page_cache_write_mib_per_sec": disk,
+            "weir_produce_1k_fraction": produce_fraction,
+            "weir_consume_1k_fraction": consume_fraction,
+        },
+        "metrics": report.json(),
+        "elapsed_secs": started.elapsed().as_secs_f64(),
+    });
+    let text = serde_json::to_string_pretty(&results)?;
+    std::fs::write(&args.out, &text)?;
+    println!("results written to {}", args.out.display());
+    if let Some(copy) = &args.copy {
+        if let Some(dir) = copy.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(copy, &text)?;
+    }
+    if let Some(svg) = &args.svg {
+        let title = format!(
+            "Weir vs Apache Kafka {}: {} x {}, broker on 1 core, {} (median of {} runs; latency at {rate_label}, acks=1)",
+            args.kafka_version,
+            machine.nproc,
+            machine.cpu,
+            date().get(..10).unwrap_or_default(),
+            runs
+        );
+        let plot = report.svg(
+            &title,
+            &[
+                (&produce_key(1024, 1, "1"), "produce 1 KiB x1"),
+                (&produce_key(1024, 8, "1"), "produce 1 KiB x8"),
+                (&produce_key(100, 1, "1"), "produce 100 B x1"),
+                (&produce_key(100, 8, "1"), "produce 100 B x8"),
+                (&consume_key(1024, 1), "consume 1 KiB x1"),
+                (&consume_key(100, 1), "consume 100 B x1"),
+                ("perf-produce-1k", "producer-perf-test 1 KiB"),
+                ("perf-consume-1k", "consumer-perf-test 1 KiB"),
+            ],
+            &[
+                ("latency-p50", "p50"),
+                ("latency-p99", "p99"),
+                ("latency-p999", "p99.9"),
+            ],
+        );
+        std::fs::write(svg, plot)?;
+        println!("plot written to {}", svg.display());
     }
     Ok(())
 }
 
-/// Minimal executor for the admin future (rdkafka resolves it from its own thread).
-fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context as TaskContext, Poll, Wake, Waker};
-    struct ThreadWaker(std::thread::Thread);
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
+/// The brokers in the order of a run: alternating which goes first, so that neither always
+/// gets the warmer (or the busier) machine.
+fn order(kinds: &[Kind], run: usize) -> Vec<Kind> {
+    let mut o = kinds.to_vec();
+    if run % 2 == 1 {
+        o.reverse();
     }
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = TaskContext::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park_timeout(Duration::from_millis(10));
-    }
+    o
 }
 
-fn produce(
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    size: usize,
-    count: u64,
-) -> anyhow::Result<Duration> {
-    produce_payload(bootstrap, topic, partitions, &vec![b'w'; size], count)
+fn progress(started: Instant, what: &str) {
+    eprintln!("[{:>4.0}s] {what}", started.elapsed().as_secs_f64());
 }
 
-fn produce_payload(
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    payload: &[u8],
-    count: u64,
-) -> anyhow::Result<Duration> {
-    let p = producer(bootstrap)?;
-    let t0 = Instant::now();
-    for i in 0..count {
-        let mut rec = BaseRecord::<(), [u8]>::to(topic)
-            .payload(payload)
-            .partition((i % partitions as u64) as i32);
-        loop {
-            match p.send(rec) {
-                Ok(()) => break,
-                Err((e, r)) => {
-                    if e.rdkafka_error_code() != Some(rdkafka::types::RDKafkaErrorCode::QueueFull) {
-                        bail!("produce failed: {e}");
-                    }
-                    rec = r;
-                    p.poll(Duration::from_millis(1));
-                }
-            }
-        }
-        if i % 1024 == 0 {
-            p.poll(Duration::ZERO);
+/// One fresh broker: cold start, idle RSS, warm-up, then every throughput workload, Kafka's
+/// perf tools, and (Weir) the plugin workloads, with peak RSS and CPU time over all of them.
+fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+    let n = kind.name();
+    let mut b = broker::start(setup, kind)?;
+    let cold = load::cold_start(&b.bootstrap, b.spawned)?;
+    report.add(
+        n,
+        "cold-start",
+        "cold start to first acked produce",
+        "ms",
+        false,
+        cold,
+    );
+    std::thread::sleep(Duration::from_millis(if plan.smoke { 200 } else { 2000 }));
+    report.add(n, "idle-rss", "idle RSS", "MiB", false, b.rss_mib());
+
+    let sampler = RssSampler::start(b.pid());
+    // Warm-up (the JVM's JIT, page cache, allocators): not measured.
+    let warm = (plan.total / 4).max(1 << 20);
+    load::create_topic(&b.bootstrap, "warmup", 1, &[])?;
+    let payload = vec![b'w'; 1024];
+    load::produce(&b.bootstrap, "warmup", 1, &payload, warm / 1024, "1")?;
+    load::consume(&b.bootstrap, "warmup", 1, warm / 1024)?;
+
+    let mut cpu_total = 0.0;
+    let mut bytes_total = 0u64;
+    for (size, parts, acks) in PRODUCE {
+        let count = (plan.total / size as u64).max(1);
+        let topic = format!("bench-{size}b-{parts}p-acks{acks}");
+        load::create_topic(&b.bootstrap, &topic, parts, &[])?;
+        let payload = vec![b'w'; size];
+        let cpu0 = b.cpu_secs();
+        let secs = load::produce(&b.bootstrap, &topic, parts, &payload, count, acks)?.as_secs_f64();
+        cpu_total += b.cpu_secs() - cpu0;
+        bytes_total += count * size as u64;
+        let key = produce_key(size, parts, acks);
+        let label = format!("produce {} x{parts} acks={acks}", size_label(size));
+        let mib = (count * size as u64) as f64 / MIB;
+        report.add_throughput(n, &key, &label, mib / secs, count as f64 / secs);
+        if acks == "1" {
+            let secs = load::consume(&b.bootstrap, &topic, parts, count)?.as_secs_f64();
+            let key = consume_key(size, parts);
+            let label = format!("consume {} x{parts}", size_label(size));
+            report.add_throughput(n, &key, &label, mib / secs, count as f64 / secs);
         }
     }
-    p.flush(Duration::from_secs(120))?;
-    Ok(t0.elapsed())
+    report.add(
+        n,
+        "cpu-per-gb",
+        "broker CPU-seconds per GB produced",
+        "s/GB",
+        false,
+        cpu_total / (bytes_total as f64 / 1e9),
+    );
+
+    if setup.kafka_home.is_some() {
+        let count = (plan.total / 1024).max(1);
+        load::create_topic(&b.bootstrap, "perf-1k", 1, &[])?;
+        let p = perf::producer(setup, &b.bootstrap, "perf-1k", 1024, count)?;
+        let label = "kafka-producer-perf-test 1 KiB x1 acks=1";
+        report.add_throughput(
+            n,
+            "perf-produce-1k",
+            label,
+            p.mib_per_sec,
+            p.records_per_sec,
+        );
+        let p99 = format!("{label}: its p99 latency");
+        report.add(n, "perf-produce-1k-p99", &p99, "ms", false, p.p99_ms);
+        let (rps, mibs) = perf::consumer(setup, &b.bootstrap, "perf-1k", 1024, count)?;
+        let label = "kafka-consumer-perf-test 1 KiB x1";
+        report.add_throughput(n, "perf-consume-1k", label, mibs, rps);
+    }
+
+    if kind == Kind::Weir
+        && let Some(dir) = &plan.plugins
+    {
+        plugin_workloads(&mut b, dir, plan.total, report)?;
+    }
+    let peak = sampler.finish();
+    report.add(n, "peak-rss", "peak RSS under load", "MiB", false, peak);
+    Ok(())
 }
 
-fn consume(bootstrap: &str, topic: &str, partitions: i32, count: u64) -> anyhow::Result<Duration> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "bench-manual")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "10485760")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+/// A JSON record of about 200 bytes that the benchmark schema accepts.
+const JSON_RECORD: &str = r#"{"id":123456,"customer":"c-0042","amount":1234.5,"currency":"EUR","items":["sku-1","sku-2","sku-3"],"note":"a benchmark order with a few fields and some text to reach two hundred bytes in total"}"#;
+
+const JSON_SCHEMA: &str = r#"{"type":"object","required":["id","customer","amount","currency"],"properties":{"id":{"type":"integer","minimum":1},"customer":{"type":"string"},"amount":{"type":"number","minimum":0},"currency":{"enum":["EUR","USD","GBP"]},"items":{"type":"array","items":{"type":"string"}},"note":{"type":"string","maxLength":500}}}"#;
+
+fn deploy(http: &str, name: &str, wasm: &Path, config: &[(&str, &str)]) -> anyhow::Result<()> {
+    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let mut req = ureq::put(&format!("http://{http}/v1/plugins/{name}")).query("version", "bench");
+    for (k, v) in config {
+        req = req.query(&format!("config.{k}"), v);
     }
-    c.assign(&tpl)?;
-    let t0 = Instant::now();
-    let mut n = 0u64;
-    while n < count {
-        if t0.elapsed() > Duration::from_secs(300) {
-            bail!("consumed only {n} of {count}");
-        }
-        if let Some(m) = c.poll(Duration::from_millis(100)) {
-            let m = m?;
-            std::hint::black_box(m.payload());
-            n += 1;
-        }
+    req.send_bytes(&bytes)
+        .map_err(|e| anyhow::anyhow!("deploying {name}: {e}"))?;
+    Ok(())
+}
+
+/// Produce throughput of the same JSON records (acks=1, one partition) to a topic without
+/// plugins, with the no-op plugin and with JSON Schema validation (Weir only).
+fn plugin_workloads(
+    b: &mut Broker,
+    dir: &Path,
+    total: u64,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let http = b.http()?;
+    deploy(&http, "noop", &dir.join("noop.wasm"), &[])?;
+    deploy(
+        &http,
+        "json-schema",
+        &dir.join("json-schema.wasm"),
+        &[("schema", JSON_SCHEMA), ("on_invalid", "reject")],
+    )?;
+    let payload = JSON_RECORD.as_bytes();
+    let count = (total / payload.len() as u64).max(1);
+    for (label, chain) in [
+        ("no plugin", "none"),
+        ("no-op plugin", "noop"),
+        ("json-schema plugin", "json-schema"),
+    ] {
+        let topic = format!("bench-json-{chain}");
+        let configs: Vec<(&str, &str)> = if chain == "none" {
+            vec![]
+        } else {
+            vec![("weir.plugins", chain)]
+        };
+        load::create_topic(&b.bootstrap, &topic, 1, &configs)?;
+        let secs = load::produce(&b.bootstrap, &topic, 1, payload, count, "1")?.as_secs_f64();
+        report.add(
+            "weir",
+            &format!("plugin-{chain}:rps"),
+            &format!("produce {} B JSON x1, {label}", payload.len()),
+            "rec/s",
+            true,
+            count as f64 / secs,
+        );
     }
-    Ok(t0.elapsed())
+    Ok(())
 }
 
 fn loopback_ceiling(bytes: u64) -> anyhow::Result<f64> {
@@ -307,7 +549,7 @@ fn loopback_ceiling(bytes: u64) -> anyhow::Result<f64> {
     let got = reader
         .join()
         .map_err(|_| anyhow::anyhow!("reader panicked"))??;
-    Ok(got as f64 / (1 << 20) as f64 / t0.elapsed().as_secs_f64())
+    Ok(got as f64 / MIB / t0.elapsed().as_secs_f64())
 }
 
 fn page_cache_ceiling(bytes: u64) -> anyhow::Result<f64> {
@@ -320,200 +562,50 @@ fn page_cache_ceiling(bytes: u64) -> anyhow::Result<f64> {
         f.write_all(&chunk)?;
         written += chunk.len() as u64;
     }
-    Ok(written as f64 / (1 << 20) as f64 / t0.elapsed().as_secs_f64())
+    Ok(written as f64 / MIB / t0.elapsed().as_secs_f64())
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let total = args
-        .bytes
-        .unwrap_or(if args.smoke { 2 << 20 } else { 1 << 30 });
-    let loopback = loopback_ceiling(total)?;
-    let disk = page_cache_ceiling(total)?;
-    let ceiling = loopback.min(disk);
-
-    let (node, t0) = start(&args.weir)?;
-    // Cold start: spawn until the first produce (to a topic that does not exist yet, so it
-    // includes auto-creation) is acknowledged. Measured at the delivery callback with a 1 ms poll
-    // loop: `flush` polls in 100 ms slices and would hide the broker's own time.
-    let acked = Arc::new(AtomicBool::new(false));
-    let p: BaseProducer<AckFlag> = ClientConfig::new()
-        .set("bootstrap.servers", &node.bootstrap)
-        .set("linger.ms", "0")
-        .create_with_context(AckFlag(acked.clone()))?;
-    p.send(BaseRecord::<(), str>::to("coldstart").payload("x"))
-        .map_err(|(e, _)| e)?;
-    while !acked.load(Ordering::Acquire) {
-        if t0.elapsed() > Duration::from_secs(30) {
-            bail!("the first produce was not acknowledged within 30 s");
-        }
-        p.poll(Duration::from_millis(1));
-    }
-    let cold_start_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    drop(p);
-    std::thread::sleep(Duration::from_millis(if args.smoke { 100 } else { 2000 }));
-    let idle_rss = rss_mib(node.child.id());
-
-    let mut rows = Vec::new();
-    for (size, partitions) in [(100usize, 1i32), (100, 8), (1024, 1), (1024, 8)] {
-        let count = (total / size as u64).max(1);
-        let topic = format!("bench-{size}b-{partitions}p");
-        create_topic(&node.bootstrap, &topic, partitions)?;
-        let pid = node.child.id();
-        let sampler = std::thread::spawn(move || {
-            let mut max = 0f64;
-            let end = Instant::now() + Duration::from_secs(600);
-            while Instant::now() < end {
-                let r = rss_mib(pid);
-                if r == 0.0 {
-                    break;
-                }
-                max = max.max(r);
-                std::thread::sleep(Duration::from_millis(50));
-                if std::fs::metadata(format!("/tmp/weir-bench-stop-{pid}")).is_ok() {
-                    break;
-                }
-            }
-            max
-        });
-        let elapsed = produce(&node.bootstrap, &topic, partitions, size, count)?;
-        let _ = std::fs::write(format!("/tmp/weir-bench-stop-{pid}"), b"");
-        let rss = sampler.join().unwrap_or(0.0);
-        let _ = std::fs::remove_file(format!("/tmp/weir-bench-stop-{pid}"));
-        let mib = (count * size as u64) as f64 / (1 << 20) as f64;
-        let secs = elapsed.as_secs_f64();
-        rows.push(Row {
-            workload: format!("produce {size} B x {partitions} partition(s)"),
-            records_per_sec: count as f64 / secs,
-            mib_per_sec: mib / secs,
-            fraction_of_ceiling: mib / secs / ceiling,
-            rss_mib: rss,
-        });
-        let elapsed = consume(&node.bootstrap, &topic, partitions, count)?;
-        let secs = elapsed.as_secs_f64();
-        rows.push(Row {
-            workload: format!("consume {size} B x {partitions} partition(s)"),
-            records_per_sec: count as f64 / secs,
-            mib_per_sec: mib / secs,
-            fraction_of_ceiling: mib / secs / loopback,
-            rss_mib: rss_mib(node.child.id()),
-        });
-    }
-    let plugins_dir = args
-        .plugins
-        .clone()
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/weir/plugins")));
-    let mut plugin_ratio = None;
-    match plugins_dir {
-        Some(dir) if dir.join("noop.wasm").exists() && dir.join("json-schema.wasm").exists() => {
-            let r = plugin_workloads(&node, &dir, total, ceiling)?;
-            plugin_ratio = Some(r.1);
-            rows.extend(r.0);
-        }
-        _ => println!("plugin workloads skipped: run scripts/build-plugins.sh first"),
-    }
-    let results = Results {
-        loopback_mib_per_sec: loopback,
-        page_cache_write_mib_per_sec: disk,
-        cold_start_ms,
-        idle_rss_mib: idle_rss,
-        rows,
-    };
-    println!(
-        "machine: loopback TCP {loopback:.0} MiB/s, sequential write of {} MiB to the data volume {disk:.0} MiB/s",
-        total >> 20
-    );
-    println!(
-        "ceiling: produce = min(loopback, write), consume = loopback (it reads the page cache)"
-    );
-    println!(
-        "weir: cold start to first acknowledged produce {cold_start_ms:.0} ms, idle RSS {idle_rss:.1} MiB"
-    );
-    println!(
-        "{:<34} {:>14} {:>10} {:>10} {:>9}",
-        "workload", "records/s", "MiB/s", "x ceiling", "RSS MiB"
-    );
-    for r in &results.rows {
-        println!(
-            "{:<34} {:>14.0} {:>10.1} {:>10.3} {:>9.1}",
-            r.workload, r.records_per_sec, r.mib_per_sec, r.fraction_of_ceiling, r.rss_mib
-        );
-    }
-    if let Some(r) = plugin_ratio {
-        println!("no-op plugin / no plugin, same JSON records: {r:.2}x (goal >= 0.9x)");
-    }
-    std::fs::write(&args.out, serde_json::to_string_pretty(&results)?)?;
-    println!("results written to {}", args.out.display());
-    Ok(())
+struct Machine {
+    nproc: usize,
+    cpu: String,
+    ram_gib: f64,
+    kernel: String,
+    load: String,
 }
 
-/// A JSON record of about 200 bytes that the benchmark schema accepts.
-const JSON_RECORD: &str = r#"{"id":123456,"customer":"c-0042","amount":1234.5,"currency":"EUR","items":["sku-1","sku-2","sku-3"],"note":"a benchmark order with a few fields and some text to reach two hundred bytes in total"}"#;
-
-const JSON_SCHEMA: &str = r#"{"type":"object","required":["id","customer","amount","currency"],"properties":{"id":{"type":"integer","minimum":1},"customer":{"type":"string"},"amount":{"type":"number","minimum":0},"currency":{"enum":["EUR","USD","GBP"]},"items":{"type":"array","items":{"type":"string"}},"note":{"type":"string","maxLength":500}}}"#;
-
-fn deploy(
-    node: &Node,
-    name: &str,
-    wasm: &std::path::Path,
-    config: &[(&str, &str)],
-) -> anyhow::Result<()> {
-    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
-    let mut req =
-        ureq::put(&format!("http://{}/v1/plugins/{name}", node.http)).query("version", "bench");
-    for (k, v) in config {
-        req = req.query(&format!("config.{k}"), v);
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    Machine {
+        nproc: cpuinfo
+            .lines()
+            .filter(|l| l.starts_with("processor"))
+            .count(),
+        cpu: cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or("unknown CPU".into(), |(_, v)| v.trim().to_string()),
+        ram_gib: meminfo
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / (1 << 20) as f64),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        load: std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
     }
-    req.send_bytes(&bytes)
-        .map_err(|e| anyhow::anyhow!("deploying {name}: {e}"))?;
-    Ok(())
 }
 
-/// Produce throughput of the same JSON records to a topic without plugins, with a no-op plugin
-/// and with JSON Schema validation. Returns the rows and the no-op / none ratio.
-fn plugin_workloads(
-    node: &Node,
-    dir: &std::path::Path,
-    total: u64,
-    ceiling: f64,
-) -> anyhow::Result<(Vec<Row>, f64)> {
-    deploy(node, "noop", &dir.join("noop.wasm"), &[])?;
-    deploy(
-        node,
-        "json-schema",
-        &dir.join("json-schema.wasm"),
-        &[("schema", JSON_SCHEMA), ("on_invalid", "reject")],
-    )?;
-    let payload = JSON_RECORD.as_bytes();
-    let count = (total / payload.len() as u64).max(1);
-    let mut rows = Vec::new();
-    let mut rates = Vec::new();
-    for (label, chain) in [
-        ("no plugin", ""),
-        ("no-op plugin", "noop"),
-        ("json-schema plugin", "json-schema"),
-    ] {
-        let topic = format!(
-            "bench-json-{}",
-            if chain.is_empty() { "none" } else { chain }
-        );
-        let configs: Vec<(&str, &str)> = if chain.is_empty() {
-            vec![]
-        } else {
-            vec![("weir.plugins", chain)]
-        };
-        create_topic_with(&node.bootstrap, &topic, 1, &configs)?;
-        let elapsed = produce_payload(&node.bootstrap, &topic, 1, payload, count)?;
-        let secs = elapsed.as_secs_f64();
-        let mib = (count * payload.len() as u64) as f64 / (1 << 20) as f64;
-        rates.push(count as f64 / secs);
-        rows.push(Row {
-            workload: format!("produce {} B JSON x 1, {label}", payload.len()),
-            records_per_sec: count as f64 / secs,
-            mib_per_sec: mib / secs,
-            fraction_of_ceiling: mib / secs / ceiling,
-            rss_mib: rss_mib(node.child.id()),
-        });
-    }
-    Ok((rows, rates[1] / rates[0]))
+fn date() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
