@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{
-    AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier,
-    TopicReplication,
+    AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -244,7 +243,11 @@ impl Admin {
     }
 
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
-        let res = self.inner.admin.delete_topics(&[name], &self.opts()).await?;
+        let res = self
+            .inner
+            .admin
+            .delete_topics(&[name], &self.opts())
+            .await?;
         for r in res {
             r.map_err(|(name, code)| topic_error(&name, code, "delete"))?;
         }
@@ -669,8 +672,13 @@ impl Admin {
 fn client_config(c: &AdminConfig, group: Option<&str>) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", &c.brokers)
-        .set("client.id", c.client_id.as_deref().unwrap_or("weir-sdk-admin"))
-        .set("enable.auto.commit", "false");
+        .set(
+            "client.id",
+            c.client_id.as_deref().unwrap_or("weir-sdk-admin"),
+        )
+        .set("enable.auto.commit", "false")
+        // Describing a topic must not create it (librdkafka's producer-side default does).
+        .set("allow.auto.create.topics", "false");
     if let Some(g) = group {
         cfg.set("group.id", g);
     }

@@ -11,7 +11,9 @@ pub enum Error {
     Config(String),
 
     /// The topic does not exist and the broker does not create it on first use.
-    #[error("topic '{0}' does not exist: create it first (Admin::create_topic or `weir topic create`)")]
+    #[error(
+        "topic '{0}' does not exist: create it first (Admin::create_topic or `weir topic create`)"
+    )]
     UnknownTopic(String),
 
     /// The partition does not exist on the topic.

@@ -77,9 +77,7 @@ impl Http {
         let req = self.agent.request(method, &url);
         let result = match body {
             Body::None => req.call(),
-            Body::Bytes(b) => req
-                .set("content-type", "application/wasm")
-                .send_bytes(&b),
+            Body::Bytes(b) => req.set("content-type", "application/wasm").send_bytes(&b),
             Body::Json(v) => req.send_json(v),
         };
         let text = match result {
@@ -102,7 +100,11 @@ impl Http {
                 )));
             }
         };
-        let text = if text.trim().is_empty() { "null" } else { &text };
+        let text = if text.trim().is_empty() {
+            "null"
+        } else {
+            &text
+        };
         serde_json::from_str(text).map_err(|e| Error::Api {
             status: 200,
             message: format!("unexpected answer from {url}: {e}"),
@@ -143,7 +145,11 @@ pub(crate) async fn rejection_reason(http: &Http, topic: &str, since_ms: i64) ->
             continue;
         };
         let lines: Vec<Value> = http
-            .call("GET", format!("/v1/plugins/{}/logs?limit=100", enc(name)), Body::None)
+            .call(
+                "GET",
+                format!("/v1/plugins/{}/logs?limit=100", enc(name)),
+                Body::None,
+            )
             .await
             .unwrap_or_default();
         for l in lines {

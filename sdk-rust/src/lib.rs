@@ -19,8 +19,8 @@ pub mod trace;
 pub mod writer;
 
 pub use admin::{
-    Admin, AdminConfig, DeadLetter, GroupInfo, GroupMember, OffsetReset, PartitionInfo,
-    PluginInfo, PluginLogLine, PluginOptions, ReplayReport, TopicInfo, TopicSpec,
+    Admin, AdminConfig, DeadLetter, GroupInfo, GroupMember, OffsetReset, PartitionInfo, PluginInfo,
+    PluginLogLine, PluginOptions, ReplayReport, TopicInfo, TopicSpec,
 };
 pub use context::Context;
 pub use error::{Error, Result};

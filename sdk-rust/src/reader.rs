@@ -127,12 +127,10 @@ impl ReaderConfig {
             );
         match &self.group_id {
             Some(g) => {
-                c.set("group.id", g)
-                    .set("enable.auto.commit", "true")
-                    .set(
-                        "auto.commit.interval.ms",
-                        self.commit_interval.as_millis().max(1).to_string(),
-                    );
+                c.set("group.id", g).set("enable.auto.commit", "true").set(
+                    "auto.commit.interval.ms",
+                    self.commit_interval.as_millis().max(1).to_string(),
+                );
             }
             None => {
                 c.set("group.id", "weir-sdk-partition-reader")
@@ -311,7 +309,12 @@ impl Reader {
             o if o >= 0 => Offset::Offset(o),
             o => return Err(Error::Config(format!("offset {o} is not valid"))),
         };
-        if !self.consumer.context().assignment.contains(topic, partition) {
+        if !self
+            .consumer
+            .context()
+            .assignment
+            .contains(topic, partition)
+        {
             return Err(Error::Config(format!(
                 "partition {partition} of '{topic}' is not assigned to this reader"
             )));

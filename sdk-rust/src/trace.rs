@@ -107,7 +107,10 @@ pub(crate) fn record_consume(msg: &Message, group: Option<&str>) {
         KeyValue::new("messaging.kafka.offset", msg.offset),
     ];
     if let Some(g) = group {
-        attrs.push(KeyValue::new("messaging.consumer.group.name", g.to_string()));
+        attrs.push(KeyValue::new(
+            "messaging.consumer.group.name",
+            g.to_string(),
+        ));
     }
     let mut span = tracer
         .span_builder(format!("{} receive", msg.topic))

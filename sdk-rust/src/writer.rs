@@ -263,7 +263,9 @@ impl Writer {
             let partition = match (msg.partition, self.inner.config.balancer) {
                 (Some(p), _) => Some(p),
                 (None, Balancer::RoundRobin) => match self.partition_count(&topic).await {
-                    Ok(n) => Some((self.inner.next.fetch_add(1, Ordering::Relaxed) % n as usize) as i32),
+                    Ok(n) => {
+                        Some((self.inner.next.fetch_add(1, Ordering::Relaxed) % n as usize) as i32)
+                    }
                     Err(e) => {
                         pending.push(Pending::Failed(e));
                         continue;
@@ -274,10 +276,15 @@ impl Writer {
             let span = trace::start_produce(&mut msg, &topic);
             let fut = self.enqueue(&topic, partition, &msg).await;
             pending.push(match fut {
-                Ok(f) => Pending::Sent(topic, f, span),
+                Ok(f) => Pending::Sent(topic, partition, f, span),
                 Err(e) => {
                     span.end(Err(e.to_string()));
-                    Pending::Failed(Error::from_kafka(e, &topic))
+                    Pending::Failed(match (e.rdkafka_error_code(), partition) {
+                        (Some(RDKafkaErrorCode::UnknownPartition), Some(partition)) => {
+                            Error::UnknownPartition { topic, partition }
+                        }
+                        _ => Error::from_kafka(e, &topic),
+                    })
                 }
             });
         }
@@ -286,38 +293,44 @@ impl Writer {
         for p in pending {
             match p {
                 Pending::Failed(e) => out.push(Some(Err(e))),
-                Pending::Sent(topic, fut, span) => {
-                    waits.push((out.len(), topic, fut, span));
+                Pending::Sent(topic, partition, fut, span) => {
+                    waits.push((out.len(), topic, partition, fut, span));
                     out.push(None);
                 }
             }
         }
-        let done = join_all(waits.into_iter().map(|(i, topic, fut, span)| async move {
-            let r = match fut.await {
-                Ok(Ok(d)) => {
-                    span.end(Ok((d.partition, d.offset)));
-                    Ok(Delivery {
-                        topic,
-                        partition: d.partition,
-                        offset: d.offset,
-                    })
-                }
-                Ok(Err((e, _))) => {
-                    span.end(Err(e.to_string()));
-                    Err((topic, e))
-                }
-                Err(_) => {
-                    span.end(Err("writer closed".into()));
-                    Err((topic, KafkaError::Canceled))
-                }
-            };
-            (i, r)
-        }))
+        let done = join_all(
+            waits
+                .into_iter()
+                .map(|(i, topic, partition, fut, span)| async move {
+                    let r = match fut.await {
+                        Ok(Ok(d)) => {
+                            span.end(Ok((d.partition, d.offset)));
+                            Ok(Delivery {
+                                topic,
+                                partition: d.partition,
+                                offset: d.offset,
+                            })
+                        }
+                        Ok(Err((e, _))) => {
+                            span.end(Err(e.to_string()));
+                            Err((topic, partition, e))
+                        }
+                        Err(_) => {
+                            span.end(Err("writer closed".into()));
+                            Err((topic, partition, KafkaError::Canceled))
+                        }
+                    };
+                    (i, r)
+                }),
+        )
         .await;
         for (i, r) in done {
             out[i] = Some(match r {
                 Ok(d) => Ok(d),
-                Err((topic, e)) => Err(self.explain(e, &topic, started_ms).await),
+                Err((topic, partition, e)) => {
+                    Err(self.explain(e, topic, partition, started_ms).await)
+                }
             });
         }
         Ok(out
@@ -366,21 +379,28 @@ impl Writer {
     }
 
     /// Turns a delivery error into an [`Error`], fetching a plugin's reason for a rejection.
-    async fn explain(&self, e: KafkaError, topic: &str, since_ms: i64) -> Error {
-        if e.rdkafka_error_code() == Some(RDKafkaErrorCode::InvalidRecord) {
-            let reason = rejection_reason(&self.inner.http, topic, since_ms)
-                .await
-                .unwrap_or_else(|| {
-                    "the broker refused the record as invalid (INVALID_RECORD); \
-                     `weir plugin logs` shows why"
-                        .to_string()
-                });
-            return Error::Rejected {
-                topic: topic.to_string(),
-                reason,
-            };
+    async fn explain(
+        &self,
+        e: KafkaError,
+        topic: String,
+        partition: Option<i32>,
+        since_ms: i64,
+    ) -> Error {
+        match (e.rdkafka_error_code(), partition) {
+            (Some(RDKafkaErrorCode::UnknownPartition), Some(partition)) => {
+                return Error::UnknownPartition { topic, partition };
+            }
+            (Some(RDKafkaErrorCode::InvalidRecord), _) => {}
+            _ => return Error::from_kafka(e, &topic),
         }
-        Error::from_kafka(e, topic)
+        let reason = rejection_reason(&self.inner.http, &topic, since_ms)
+            .await
+            .unwrap_or_else(|| {
+                "the broker refused the record as invalid (INVALID_RECORD); \
+                 `weir plugin logs` shows why"
+                    .to_string()
+            });
+        Error::Rejected { topic, reason }
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32> {
@@ -397,7 +417,11 @@ impl Writer {
                 .producer
                 .client()
                 .fetch_metadata(Some(&t), Duration::from_secs(10))?;
-            Ok::<_, KafkaError>(md.topics().first().map_or(0, |t| t.partitions().len() as i32))
+            Ok::<_, KafkaError>(
+                md.topics()
+                    .first()
+                    .map_or(0, |t| t.partitions().len() as i32),
+            )
         })
         .await
         .map_err(|_| Error::Closed)?
@@ -411,7 +435,12 @@ impl Writer {
 }
 
 enum Pending {
-    Sent(String, rdkafka::producer::DeliveryFuture, trace::ProduceSpan),
+    Sent(
+        String,
+        Option<i32>,
+        rdkafka::producer::DeliveryFuture,
+        trace::ProduceSpan,
+    ),
     Failed(Error),
 }
 
