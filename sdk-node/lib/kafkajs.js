@@ -222,7 +222,6 @@ class Consumer {
     this._rewound = new Map(); // tpKey -> offset a paused partition was rewound to
     this._generation = new Map(); // tpKey -> bumps on seek, so an in-flight batch goes stale
     this._pendingSeeks = new Map(); // tpKey -> {topic, partition, offset} not yet assigned
-    this.events = { CRASH: 'consumer.crash' };
   }
 
   async connect() {}
