@@ -136,7 +136,9 @@ impl Error {
             RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::OperationTimedOut => {
                 Error::Timeout(e.to_string())
             }
-            RDKafkaErrorCode::AllBrokersDown => Error::Unreachable(e.to_string()),
+            RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure => {
+                Error::Unreachable(e.to_string())
+            }
             _ => Error::Kafka {
                 code: Some(code),
                 message: e.to_string(),

@@ -207,9 +207,12 @@ impl Reader {
             StartOffset::Earliest => Offset::Beginning,
             StartOffset::Latest => Offset::End,
         };
+        // Checked even for one partition: librdkafka would wait silently on a missing one.
+        let all = self.partitions_of(&topic).await?;
         let partitions = match self.config.partition {
-            Some(p) => vec![p],
-            None => self.partitions_of(&topic).await?,
+            Some(p) if all.contains(&p) => vec![p],
+            Some(partition) => return Err(Error::UnknownPartition { topic, partition }),
+            None => all,
         };
         let mut tpl = TopicPartitionList::new();
         for p in partitions {
