@@ -35,6 +35,12 @@ pub enum Error {
     InvalidPlugin(String),
     #[error("{0}")]
     InvalidPipeline(String),
+    /// The controller quorum could not commit the change (no leader, no majority, timeout).
+    #[error("controller quorum: {0}")]
+    Quorum(String),
+    /// The quorum's leader refused the change while applying it.
+    #[error("{message}")]
+    Refused { code: i16, message: String },
 }
 
 impl Error {
@@ -54,6 +60,8 @@ impl Error {
             Error::InvalidConfig { .. } | Error::UnknownConfig(_) => {
                 ResponseError::InvalidConfig.code()
             }
+            Error::Quorum(_) => ResponseError::RequestTimedOut.code(),
+            Error::Refused { code, .. } => *code,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod command;
 mod error;
+pub mod raft;
 mod state;
 mod store;
 pub mod topic_config;

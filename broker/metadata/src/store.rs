@@ -6,6 +6,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use parking_lot::Mutex;
 use weir_storage::{Log, LogConfig};
 
+use crate::raft::{Quorum, QuorumConfig, QuorumStatus};
 use crate::{ClusterState, Command, Error, METADATA_TOPIC, Result};
 
 /// The local metadata store: an ordered log of commands and the state they produce.
@@ -17,9 +18,17 @@ use crate::{ClusterState, Command, Error, METADATA_TOPIC, Result};
 /// applies locally; under the Raft quorum it becomes a proposal that returns once committed.
 #[derive(Clone)]
 pub struct MetadataStore {
-    log: Arc<Log>,
+    backend: Backend,
     state: Arc<Mutex<ClusterState>>,
     cluster_id: String,
+}
+
+/// Where commands go: a local log (a single node that is not part of a quorum), or the
+/// controller quorum.
+#[derive(Clone)]
+enum Backend {
+    Local(Arc<Log>),
+    Quorum(Arc<Quorum>),
 }
 
 fn now_ms() -> i64 {
@@ -38,8 +47,9 @@ fn log_config() -> LogConfig {
     }
 }
 
-/// Reads `cluster.id` from `meta.properties`, creating the file on first start.
-fn cluster_id(data_dir: &Path) -> Result<String> {
+/// Reads `cluster.id` from `meta.properties`, creating the file on first start with `fresh`
+/// (a random id when `None`).
+fn cluster_id(data_dir: &Path, fresh: Option<String>) -> Result<String> {
     let path = data_dir.join("meta.properties");
     if let Ok(text) = std::fs::read_to_string(&path)
         && let Some(id) = text.lines().find_map(|l| l.strip_prefix("cluster.id="))
@@ -47,7 +57,7 @@ fn cluster_id(data_dir: &Path) -> Result<String> {
         return Ok(id.trim().to_string());
     }
     // Kafka cluster ids are 22 characters (a base64url UUID); 22 hex digits of a UUID serve too.
-    let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
+    let id = fresh.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..22].to_string());
     let tmp = path.with_extension("tmp");
     std::fs::write(
         &tmp,
@@ -70,7 +80,7 @@ impl MetadataStore {
     /// Opens the metadata log under `data_dir` and replays it.
     pub fn open(data_dir: &Path) -> Result<MetadataStore> {
         std::fs::create_dir_all(data_dir)?;
-        let cluster_id = cluster_id(data_dir)?;
+        let cluster_id = cluster_id(data_dir, None)?;
         let dir: PathBuf = data_dir.join(format!("{METADATA_TOPIC}-0"));
         // Always re-validated on open: the metadata log is small and must never serve a torn write.
         let log = Log::open(&dir, log_config(), false, now_ms())?;
@@ -101,10 +111,36 @@ impl MetadataStore {
             }
         }
         Ok(MetadataStore {
-            log: Arc::new(log),
+            backend: Backend::Local(Arc::new(log)),
             state: Arc::new(Mutex::new(state)),
             cluster_id,
         })
+    }
+
+    /// Joins (or starts) the controller quorum; metadata then comes from the Raft log.
+    /// `cluster_id` is written on first start (every member must use the same).
+    pub fn open_quorum(
+        data_dir: &Path,
+        config: QuorumConfig,
+        cluster_id: String,
+    ) -> Result<MetadataStore> {
+        std::fs::create_dir_all(data_dir)?;
+        let cluster_id = self::cluster_id(data_dir, Some(cluster_id))?;
+        let state = Arc::new(Mutex::new(ClusterState::default()));
+        let quorum = Quorum::start(config, data_dir, state.clone())?;
+        Ok(MetadataStore {
+            backend: Backend::Quorum(Arc::new(quorum)),
+            state,
+            cluster_id,
+        })
+    }
+
+    /// The quorum as this node sees it (`None` for a node outside any quorum).
+    pub fn quorum_status(&self) -> Option<QuorumStatus> {
+        match &self.backend {
+            Backend::Local(_) => None,
+            Backend::Quorum(q) => Some(q.status()),
+        }
     }
 
     pub fn cluster_id(&self) -> &str {
@@ -123,17 +159,32 @@ impl MetadataStore {
 
     /// Validates, durably appends and applies `cmd`; the state after it is returned.
     pub fn propose(&self, cmd: Command) -> Result<ClusterState> {
-        let mut state = self.state.lock();
-        state.validate(&cmd)?;
-        let info = self.log.append(&encode(&cmd)?, 0, now_ms())?;
-        self.log.set_high_watermark(info.last_offset + 1);
-        state.apply((info.last_offset + 1) as u64, cmd)?;
-        Ok(state.clone())
+        match &self.backend {
+            Backend::Local(log) => {
+                let mut state = self.state.lock();
+                state.validate(&cmd)?;
+                let info = log.append(&encode(&cmd)?, 0, now_ms())?;
+                log.set_high_watermark(info.last_offset + 1);
+                state.apply((info.last_offset + 1) as u64, cmd)?;
+                Ok(state.clone())
+            }
+            Backend::Quorum(q) => {
+                // Refuse what is already invalid here; the leader validates again on apply.
+                self.state.lock().validate(&cmd)?;
+                let applied = q.propose(cmd)?;
+                if let Some((code, message)) = applied.error {
+                    return Err(Error::Refused { code, message });
+                }
+                Ok(self.state.lock().clone())
+            }
+        }
     }
 
     /// Makes sure everything is on disk (clean shutdown).
     pub fn flush(&self) -> Result<()> {
-        self.log.close()?;
+        if let Backend::Local(log) = &self.backend {
+            log.close()?;
+        }
         Ok(())
     }
 }

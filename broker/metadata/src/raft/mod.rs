@@ -1,0 +1,392 @@
+//! The controller quorum: cluster metadata replicated by Raft (openraft).
+//!
+//! Every change is a [`Command`] in the Raft log; each node applies committed commands to its
+//! [`ClusterState`] in log order, so all controllers agree. Controllers talk JSON over HTTP on
+//! their controller listener (`--controller-voters ID@HOST:PORT,...`, Kafka's
+//! `controller.quorum.voters`), served by the quorum itself on its own runtime so that it runs
+//! before, and independently of, the broker.
+//!
+//! Files in the data dir: `__raft_metadata-0/` (the log, fsynced), `raft-state.json` (vote,
+//! committed id), `raft-snapshot.json` (the state at the last snapshot).
+
+// openraft's storage traits fix `StorageError` (large) as the error type; our helpers return it
+// too rather than convert back and forth.
+#![allow(clippy::result_large_err)]
+
+mod log_store;
+mod network;
+mod state_machine;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use openraft::error::{ClientWriteError, InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{Config, ServerState, SnapshotPolicy};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::{ClusterState, Command, Error, Result};
+
+pub use openraft::BasicNode;
+pub type NodeId = u64;
+
+openraft::declare_raft_types!(
+    /// Raft types of the metadata quorum.
+    pub TypeConfig: D = Command, R = Applied, SnapshotData = Cursor<Vec<u8>>
+);
+
+pub type Entry = openraft::Entry<TypeConfig>;
+type Raft = openraft::Raft<TypeConfig>;
+
+/// What applying one command produced: nothing, or the error that refused it (with its Kafka
+/// code, so the proposer answers its client as a local refusal would).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub error: Option<(i16, String)>,
+}
+
+/// A controller quorum member.
+#[derive(Debug, Clone)]
+pub struct QuorumConfig {
+    pub node_id: NodeId,
+    /// Every voter's controller address, `host:port`, this node's included.
+    pub voters: BTreeMap<NodeId, String>,
+    /// Where this node's controller listener binds (default: its address in `voters`).
+    pub listen: Option<SocketAddr>,
+    /// How long a proposal may wait for a leader and a quorum.
+    pub propose_timeout: Duration,
+}
+
+impl QuorumConfig {
+    /// Parses Kafka's `controller.quorum.voters` form: `1@host:9093,2@host:9094`.
+    pub fn parse_voters(spec: &str) -> Result<BTreeMap<NodeId, String>> {
+        let mut out = BTreeMap::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let bad = || Error::Quorum(format!("'{part}' is not ID@HOST:PORT"));
+            let (id, addr) = part.split_once('@').ok_or_else(bad)?;
+            let id: NodeId = id.trim().parse().map_err(|_| bad())?;
+            let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+            if host.is_empty() || port.parse::<u16>().is_err() {
+                return Err(bad());
+            }
+            if out.insert(id, addr.to_string()).is_some() {
+                return Err(Error::Quorum(format!("voter {id} is listed twice")));
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::Quorum("the voter list is empty".into()));
+        }
+        Ok(out)
+    }
+}
+
+/// The status of the quorum as one node sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuorumStatus {
+    pub node_id: NodeId,
+    pub state: String,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub last_applied: Option<u64>,
+    pub voters: BTreeMap<NodeId, String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ProposeReply {
+    index: u64,
+    applied: Applied,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A running controller quorum member. Dropping it stops Raft.
+pub struct Quorum {
+    raft: Raft,
+    node_id: NodeId,
+    voters: BTreeMap<NodeId, String>,
+    rt: Option<tokio::runtime::Runtime>,
+    agent: ureq::Agent,
+    timeout: Duration,
+}
+
+impl Quorum {
+    /// Starts Raft on `data_dir`, applying into `state`, and serves the controller listener.
+    /// A node that has never run initialises the cluster with `voters`.
+    pub(crate) fn start(
+        config: QuorumConfig,
+        data_dir: &Path,
+        state: Arc<Mutex<ClusterState>>,
+    ) -> Result<Quorum> {
+        let self_addr = config.voters.get(&config.node_id).ok_or_else(|| {
+            Error::Quorum(format!(
+                "node {} is not in the voter list {:?}",
+                config.node_id, config.voters
+            ))
+        })?;
+        let listen: SocketAddr = match config.listen {
+            Some(l) => l,
+            None => self_addr.parse().map_err(|_| {
+                Error::Quorum(format!(
+                    "cannot listen on '{self_addr}': give an IP:PORT in the voter list or --controller-listen"
+                ))
+            })?,
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(8)
+            .thread_name("weir-raft")
+            .enable_all()
+            .build()?;
+        let log = log_store::LogStore::open(data_dir)?;
+        let pristine = log.is_pristine();
+        let sm = state_machine::StateMachine::open(data_dir, state)?;
+        let raft_config = Config {
+            cluster_name: "weir".into(),
+            heartbeat_interval: 100,
+            election_timeout_min: 500,
+            election_timeout_max: 1000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(1000),
+            max_in_snapshot_log_to_keep: 200,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| Error::Quorum(e.to_string()))?;
+        let node_id = config.node_id;
+        let raft = run_on(&rt, async move {
+            Raft::new(
+                node_id,
+                Arc::new(raft_config),
+                network::Network::new(),
+                log,
+                sm,
+            )
+            .await
+        })?
+        .map_err(|e| Error::Quorum(e.to_string()))?;
+
+        let listener = run_on(
+            &rt,
+            async move { tokio::net::TcpListener::bind(listen).await },
+        )?
+        .map_err(|e| Error::Quorum(format!("controller listener {listen}: {e}")))?;
+        let app = routes(raft.clone());
+        rt.spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "controller listener stopped");
+            }
+        });
+
+        let members: BTreeMap<NodeId, BasicNode> = config
+            .voters
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode::new(addr)))
+            .collect();
+        if pristine {
+            let r = raft.clone();
+            // Every voter may initialise with the same membership; Raft elects one leader.
+            if let Err(e) = run_on(&rt, async move { r.initialize(members).await })? {
+                tracing::debug!(error = %e, "raft already initialised");
+            }
+        } else if config.voters.len() == 1 {
+            // A lone voter need not wait for an election timeout after a restart.
+            let r = raft.clone();
+            let _ = run_on(&rt, async move { r.trigger().elect().await })?;
+        }
+        tracing::info!(node_id, %listen, voters = ?config.voters, "controller quorum member started");
+        Ok(Quorum {
+            raft,
+            node_id,
+            voters: config.voters,
+            rt: Some(rt),
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_millis(500))
+                .build(),
+            timeout: config.propose_timeout,
+        })
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        // Only `Drop` takes the runtime out.
+        self.rt
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("runtime taken before drop"))
+    }
+
+    /// Commits `cmd` through the leader (forwarding to it when this node is a follower) and
+    /// waits until this node has applied it. Blocking; safe to call from any thread, since Raft
+    /// runs on its own runtime.
+    pub(crate) fn propose(&self, cmd: Command) -> Result<Applied> {
+        let raft = self.raft.clone();
+        let agent = self.agent.clone();
+        let voters = self.voters.clone();
+        let timeout = self.timeout;
+        run_on(self.rt(), async move {
+            tokio::time::timeout(timeout, propose(raft, agent, voters, cmd))
+                .await
+                .map_err(|_| {
+                    Error::Quorum(format!(
+                        "no controller quorum within {timeout:?}: is a majority of the voters running?"
+                    ))
+                })?
+        })?
+    }
+
+    pub fn status(&self) -> QuorumStatus {
+        let m = self.raft.metrics().borrow().clone();
+        QuorumStatus {
+            node_id: self.node_id,
+            state: format!("{:?}", m.state),
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            last_applied: m.last_applied.map(|l| l.index),
+            voters: self.voters.clone(),
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+}
+
+impl Drop for Quorum {
+    fn drop(&mut self) {
+        let raft = self.raft.clone();
+        if let Some(rt) = self.rt.take() {
+            let _ = run_on(&rt, async move { raft.shutdown().await });
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Runs `fut` on the quorum's runtime and waits for it from any thread (async or not).
+fn run_on<F>(rt: &tokio::runtime::Runtime, fut: F) -> Result<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    rt.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv()
+        .map_err(|_| Error::Quorum("the controller runtime stopped".into()))
+}
+
+async fn propose(
+    raft: Raft,
+    agent: ureq::Agent,
+    voters: BTreeMap<NodeId, String>,
+    cmd: Command,
+) -> Result<Applied> {
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        match raft.client_write(cmd.clone()).await {
+            Ok(resp) => return Ok(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                let addr = f
+                    .leader_node
+                    .map(|n| n.addr)
+                    .or_else(|| f.leader_id.and_then(|id| voters.get(&id).cloned()));
+                if let Some(addr) = addr {
+                    let reply = network::post::<_, ProposeReply, String>(
+                        &agent,
+                        &addr,
+                        "propose",
+                        &cmd,
+                        Duration::from_secs(10),
+                    )
+                    .await;
+                    if let Ok(Ok(reply)) = reply {
+                        raft.wait(Some(Duration::from_secs(10)))
+                            .applied_index_at_least(Some(reply.index), "forwarded proposal")
+                            .await
+                            .map_err(|e| Error::Quorum(e.to_string()))?;
+                        return Ok(reply.applied);
+                    }
+                }
+                // No leader yet, or it just changed: try again shortly.
+            }
+            Err(e) => return Err(Error::Quorum(e.to_string())),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(500));
+    }
+}
+
+fn routes(raft: Raft) -> Router {
+    Router::new()
+        .route("/raft/append", post(append))
+        .route("/raft/vote", post(vote))
+        .route("/raft/snapshot", post(snapshot))
+        .route("/raft/propose", post(propose_here))
+        .route("/raft/status", get(status))
+        .with_state(raft)
+}
+
+async fn append(
+    State(raft): State<Raft>,
+    Json(req): Json<AppendEntriesRequest<TypeConfig>>,
+) -> Json<std::result::Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>> {
+    Json(raft.append_entries(req).await)
+}
+
+async fn vote(
+    State(raft): State<Raft>,
+    Json(req): Json<VoteRequest<NodeId>>,
+) -> Json<std::result::Result<VoteResponse<NodeId>, RaftError<NodeId>>> {
+    Json(raft.vote(req).await)
+}
+
+async fn snapshot(
+    State(raft): State<Raft>,
+    Json(req): Json<InstallSnapshotRequest<TypeConfig>>,
+) -> Json<
+    std::result::Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+> {
+    Json(raft.install_snapshot(req).await)
+}
+
+/// A follower's forwarded proposal: committed here if this node leads.
+async fn propose_here(
+    State(raft): State<Raft>,
+    Json(cmd): Json<Command>,
+) -> Json<std::result::Result<ProposeReply, String>> {
+    Json(match raft.client_write(cmd).await {
+        Ok(r) => Ok(ProposeReply {
+            index: r.log_id.index,
+            applied: r.data,
+        }),
+        Err(e) => Err(e.to_string()),
+    })
+}
+
+async fn status(State(raft): State<Raft>) -> Json<serde_json::Value> {
+    let m = raft.metrics().borrow().clone();
+    let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
+    Json(serde_json::json!({
+        "node_id": m.id,
+        "state": format!("{:?}", m.state),
+        "leader": m.current_leader,
+        "term": m.current_term,
+        "last_applied": m.last_applied.map(|l| l.index),
+        "voters": voters,
+    }))
+}
