@@ -195,6 +195,7 @@ fn main() -> anyhow::Result<()> {
             progress(started, &what);
             let b = broker::start(&setup, kind)?;
             load::cold_start(&b.bootstrap, b.spawned)?;
+            warm_up(&b, &plan)?;
             load::create_topic(&b.bootstrap, "latency", 1, &[])?;
             let l = load::latency(&b.bootstrap, "latency", 1024, rate, warmup, measure)?;
             let n = kind.name();
@@ -333,15 +334,18 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(svg) = &args.svg {
         let title = format!(
-            "Weir vs Apache Kafka {}: {} x {}, broker on 1 core, {} (median of {} runs; latency at {rate_label}, acks=1)",
-            args.kafka_version,
+            "Weir vs Apache Kafka {}, same machine and clients",
+            args.kafka_version
+        );
+        let subtitle = format!(
+            "{} x {}, broker pinned to 1 core; {}; median of {runs} run(s), whiskers min-max; latency at {rate_label}, acks=1",
             machine.nproc,
             machine.cpu,
-            date().get(..10).unwrap_or_default(),
-            runs
+            date()
         );
         let plot = report.svg(
             &title,
+            &subtitle,
             &[
                 (&produce_key(1024, 1, "1"), "produce 1 KiB x1"),
                 (&produce_key(1024, 8, "1"), "produce 1 KiB x8"),
@@ -349,8 +353,8 @@ fn main() -> anyhow::Result<()> {
                 (&produce_key(100, 8, "1"), "produce 100 B x8"),
                 (&consume_key(1024, 1), "consume 1 KiB x1"),
                 (&consume_key(100, 1), "consume 100 B x1"),
-                ("perf-produce-1k", "producer-perf-test 1 KiB"),
-                ("perf-consume-1k", "consumer-perf-test 1 KiB"),
+                ("perf-produce-1k", "Kafka perf-test produce 1 KiB"),
+                ("perf-consume-1k", "Kafka perf-test consume 1 KiB"),
             ],
             &[
                 ("latency-p50", "p50"),
@@ -378,6 +382,16 @@ fn progress(started: Instant, what: &str) {
     eprintln!("[{:>4.0}s] {what}", started.elapsed().as_secs_f64());
 }
 
+/// Warm-up (the JVM's JIT, page cache, allocators), not measured: a quarter of a workload's
+/// volume of 1 KiB records produced and consumed.
+fn warm_up(b: &Broker, plan: &Plan) -> anyhow::Result<()> {
+    let count = (plan.total / 4).max(1 << 20) / 1024;
+    load::create_topic(&b.bootstrap, "warmup", 1, &[])?;
+    load::produce(&b.bootstrap, "warmup", 1, &[b'w'; 1024], count, "1")?;
+    load::consume(&b.bootstrap, "warmup", 1, count)?;
+    Ok(())
+}
+
 /// One fresh broker: cold start, idle RSS, warm-up, then every throughput workload, Kafka's
 /// perf tools, and (Weir) the plugin workloads, with peak RSS and CPU time over all of them.
 fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
@@ -396,12 +410,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
     report.add(n, "idle-rss", "idle RSS", "MiB", false, b.rss_mib());
 
     let sampler = RssSampler::start(b.pid());
-    // Warm-up (the JVM's JIT, page cache, allocators): not measured.
-    let warm = (plan.total / 4).max(1 << 20);
-    load::create_topic(&b.bootstrap, "warmup", 1, &[])?;
-    let payload = vec![b'w'; 1024];
-    load::produce(&b.bootstrap, "warmup", 1, &payload, warm / 1024, "1")?;
-    load::consume(&b.bootstrap, "warmup", 1, warm / 1024)?;
+    warm_up(&b, plan)?;
 
     let mut cpu_total = 0.0;
     let mut bytes_total = 0u64;

@@ -236,6 +236,7 @@ impl Report {
     pub(crate) fn svg(
         &self,
         title: &str,
+        subtitle: &str,
         throughput: &[(&str, &str)],
         latency: &[(&str, &str)],
     ) -> String {
@@ -246,28 +247,23 @@ impl Report {
             r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">
 <rect width="{w}" height="{h}" fill="white"/>
 <text x="{}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>
+<text x="{}" y="40" text-anchor="middle" fill="#333">{}</text>
 "##,
             w / 2.0,
-            esc(title)
+            esc(title),
+            w / 2.0,
+            esc(subtitle)
         );
-        self.panel(
-            &mut s,
-            40.0,
-            50.0,
-            620.0,
-            330.0,
-            "Throughput, MiB/s (higher is better)",
-            throughput,
-        );
-        self.panel(
-            &mut s,
-            720.0,
-            50.0,
-            350.0,
-            330.0,
-            "End-to-end latency, ms (lower is better)",
-            latency,
-        );
+        let area = |x, w| Area {
+            x,
+            y: 70.0,
+            w,
+            h: 320.0,
+        };
+        let tput = "Throughput, MiB/s (higher is better)";
+        self.panel(&mut s, area(50.0, 620.0), tput, throughput, false);
+        let lat = "End-to-end latency, ms, log scale (lower is better)";
+        self.panel(&mut s, area(730.0, 340.0), lat, latency, true);
         let _ = write!(
             s,
             r##"<rect x="40" y="{y}" width="14" height="14" fill="{WEIR}"/><text x="60" y="{t}">Weir</text>
@@ -281,27 +277,42 @@ impl Report {
         s
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn panel(
-        &self,
-        s: &mut String,
-        x: f64,
-        y: f64,
-        w: f64,
-        h: f64,
-        title: &str,
-        keys: &[(&str, &str)],
-    ) {
+    /// One bar chart in `area`, linear from 0 or (`log`) over whole decades.
+    fn panel(&self, s: &mut String, area: Area, title: &str, keys: &[(&str, &str)], log: bool) {
+        let Area { x, y, w, h } = area;
         let metrics: Vec<(&Metric, &str)> = keys
             .iter()
             .filter_map(|(k, label)| Some((self.get(k)?, *label)))
             .collect();
-        let top = metrics
-            .iter()
-            .flat_map(|(m, _)| m.weir.iter().chain(m.kafka.iter()))
-            .fold(0f64, |a, &b| a.max(b))
-            .max(1e-9);
-        let scale = nice_ceiling(top);
+        let values = || {
+            metrics
+                .iter()
+                .flat_map(|(m, _)| m.weir.iter().chain(m.kafka.iter()).copied())
+                .filter(|v| *v > 0.0)
+        };
+        let top = values().fold(1e-9, f64::max);
+        let plot_h = h - 60.0;
+        let (lo, hi, ticks): (f64, f64, Vec<f64>) = if log {
+            let lo = values()
+                .fold(f64::INFINITY, f64::min)
+                .log10()
+                .floor()
+                .min(top.log10().floor());
+            let hi = top.log10().ceil().max(lo + 1.0);
+            let ticks = (lo as i32..=hi as i32).map(|e| 10f64.powi(e)).collect();
+            (lo, hi, ticks)
+        } else {
+            let top = nice_ceiling(top * 1.08);
+            (0.0, top, (0..=4).map(|i| top * i as f64 / 4.0).collect())
+        };
+        let y_of = |v: f64| {
+            let f = if log {
+                (v.max(1e-12).log10() - lo) / (hi - lo)
+            } else {
+                v / hi
+            };
+            y + plot_h - plot_h * f.clamp(0.0, 1.0)
+        };
         let _ = writeln!(
             s,
             r##"<text x="{}" y="{}" text-anchor="middle" font-weight="bold">{}</text>"##,
@@ -309,13 +320,11 @@ impl Report {
             y - 8.0,
             esc(title)
         );
-        let plot_h = h - 60.0;
-        for i in 0..=4 {
-            let v = scale * i as f64 / 4.0;
-            let yy = y + plot_h - plot_h * i as f64 / 4.0;
+        for v in ticks {
+            let yy = y_of(v);
             let _ = writeln!(
                 s,
-                r##"<line x1="{x}" y1="{yy}" x2="{}" y2="{yy}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end" fill="#555">{}</text>"##,
+                r##"<line x1="{x}" y1="{yy:.1}" x2="{}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
                 x + w,
                 x - 4.0,
                 yy + 4.0,
@@ -332,10 +341,9 @@ impl Report {
             {
                 let Some(st) = stat else { continue };
                 let bx = gx - bar_w + bar_w * j as f64;
-                let bh = plot_h * st.median / scale;
-                let by = y + plot_h - bh;
+                let by = y_of(st.median);
+                let bh = y + plot_h - by;
                 let cx = bx + bar_w / 2.0;
-                let y_of = |v: f64| y + plot_h - plot_h * v / scale;
                 let _ = writeln!(
                     s,
                     r##"<rect x="{bx:.1}" y="{by:.1}" width="{:.1}" height="{bh:.1}" fill="{color}"/><line x1="{cx:.1}" y1="{:.1}" x2="{cx:.1}" y2="{:.1}" stroke="black"/><text x="{cx:.1}" y="{:.1}" text-anchor="middle" font-size="10">{}</text>"##,
@@ -357,6 +365,14 @@ impl Report {
             }
         }
     }
+}
+
+#[derive(Clone, Copy)]
+struct Area {
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
 }
 
 const WEIR: &str = "#2a7ab0";
