@@ -37,7 +37,8 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn log_config() -> LogConfig {
+/// The metadata logs (local and Raft) fsync every append and keep everything.
+pub(crate) fn log_config() -> LogConfig {
     LogConfig {
         flush_messages: 1,
         retention_ms: -1,

@@ -16,7 +16,9 @@ use openraft::{
     StorageIOError, Vote,
 };
 use serde::{Deserialize, Serialize};
-use weir_storage::{Log, LogConfig};
+use weir_storage::Log;
+
+use crate::store::log_config;
 
 use super::{Entry, NodeId, TypeConfig, now_ms};
 
@@ -38,16 +40,6 @@ pub(crate) struct LogStore {
     dir: PathBuf,
     state_path: PathBuf,
     hard: Arc<parking_lot::Mutex<HardState>>,
-}
-
-fn log_config() -> LogConfig {
-    LogConfig {
-        flush_messages: 1,
-        retention_ms: -1,
-        retention_bytes: -1,
-        segment_bytes: 64 << 20,
-        ..LogConfig::default()
-    }
 }
 
 fn io_err(
