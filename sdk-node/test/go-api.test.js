@@ -83,6 +83,19 @@ test('a read timeout resolves to null', async () => {
   await r.close();
 });
 
+test('close ends a pending read with null', async () => {
+  const t = await topic(1);
+  const r = new Reader({ brokers: broker.brokers, topic: t, groupId: unique('g') });
+  await r.connect();
+  const pending = r.readMessage();
+  await new Promise((res) => setTimeout(res, 300));
+  const started = Date.now();
+  await r.close();
+  assert.equal(await pending, null);
+  assert.ok(Date.now() - started < 10_000);
+  assert.equal((await rejection(r.readMessage({ timeoutMs: 100 }))).code, 'CLOSED');
+});
+
 test('plugins: deploy, list, logs, remove', async () => {
   const name = unique('rej');
   const info = await admin.deployPlugin(name, pluginWasm('rejecter'), { version: '2.0.0' });
