@@ -50,7 +50,12 @@ async function main() {
   const cfg = env(3001);
   log(NAME, `starting: brokers=${cfg.brokers} topic=${cfg.topic}`);
   const weir = new Weir({ brokers: cfg.brokers.split(','), clientId: NAME, adminUrl: cfg.adminUrl });
-  const producer = weir.producer({ timeout: SEND_TIMEOUT_MS });
+  // A topic the broker does not know (auto-creation off) fails after 3 s as UNKNOWN_TOPIC (404),
+  // not as a timeout.
+  const producer = weir.producer({
+    timeout: SEND_TIMEOUT_MS,
+    extra: { 'topic.metadata.propagation.max.ms': '3000' },
+  });
   const admin = weir.admin({ timeout: HEALTH_TIMEOUT_MS });
   await producer.connect();
 

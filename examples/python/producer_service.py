@@ -68,7 +68,10 @@ class Producer:
     def __init__(self, env):
         self.writer = weir.Writer(env.brokers, topic=env.topic, admin_url=env.admin_url,
                                   write_timeout_ms=SEND_TIMEOUT_MS,
-                                  client_id="producer-service")
+                                  client_id="producer-service",
+                                  # a topic the broker does not know (auto-creation off)
+                                  # fails after 3 s as UnknownTopicError (404), not a timeout
+                                  extra={"topic.metadata.propagation.max.ms": 3000})
         self.admin = weir.Admin(env.brokers, admin_url=env.admin_url,
                                 timeout_ms=HEALTH_TIMEOUT_MS)
         self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="send")

@@ -24,6 +24,8 @@ use crate::{Env, error_response, metrics_response, sdk_error};
 
 /// How long one send may take, retries included, before it fails with a timeout.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a send waits for a topic the broker does not know to appear.
+const UNKNOWN_TOPIC_AFTER: Duration = Duration::from_secs(3);
 /// Deadline of the health check's metadata request.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -157,6 +159,12 @@ pub fn app(env: &Env) -> anyhow::Result<Router> {
     wc.write_timeout = SEND_TIMEOUT;
     wc.admin_url = env.admin_url.clone();
     wc.client_id = Some("producer-service".into());
+    // A topic the broker says does not exist (auto-creation off) fails the send after 3 s
+    // with UnknownTopic (a 404) rather than waiting out SEND_TIMEOUT as a timeout.
+    wc.extra.push((
+        "topic.metadata.propagation.max.ms".into(),
+        UNKNOWN_TOPIC_AFTER.as_millis().to_string(),
+    ));
     let writer = Writer::new(wc)?;
     let mut ac = AdminConfig::new(&env.brokers);
     ac.timeout = HEALTH_TIMEOUT;

@@ -119,16 +119,17 @@ def metric(text, name):
 # ---- processes ----------------------------------------------------------------------------
 
 class Broker:
-    def __init__(self):
+    def __init__(self, *args):
+        self.args = list(args)
         self.data = tempfile.mkdtemp(prefix="data-", dir=LOG_DIR)
-        self.log_path = os.path.join(LOG_DIR, "broker.log")
+        self.log_path = os.path.join(LOG_DIR, f"broker-{os.path.basename(self.data)}.log")
         self.proc = None
 
     def start(self):
         if not os.path.exists(WEIR_BIN):
             raise SystemExit(f"weir binary not found at {WEIR_BIN}")
         cmd = [WEIR_BIN, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-               "--data-dir", self.data, "--num-partitions", str(PARTITIONS)]
+               "--data-dir", self.data, "--num-partitions", str(PARTITIONS), *self.args]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
@@ -429,6 +430,21 @@ def rejection(broker, p_lang):
         producer.stop()
 
 
+def unknown_topic(broker, p_lang):
+    """With auto-creation off, a send to a missing topic is a 404 that says so."""
+    producer = Service(p_lang, "producer", broker, "no-such-topic")
+    try:
+        producer.wait_up()
+        s, e = producer.post("/send", {"value": "x"})
+        check(s == 404 and "does not exist" in str(e.get("error")),
+              f"[{p_lang}] send to a missing topic: {s} {e}")
+    except BaseException:
+        say(f"--- {producer.name} log ---\n{producer.tail()}")
+        raise
+    finally:
+        producer.stop()
+
+
 def broker_down(broker, langs):
     """Every service's /health turns 503 once the broker stops."""
     services = []
@@ -469,6 +485,7 @@ def main():
     say(f"logs in {LOG_DIR}")
 
     broker = Broker().start()
+    brokers = [broker]
     say(f"broker kafka={broker.kafka} http={broker.http}")
     results = []  # (name, error or None, seconds)
 
@@ -491,13 +508,17 @@ def main():
                 for p in producers for c in consumers]
         if not args.skip_rejection:
             jobs += [(f"plugin rejection producer={p}", rejection, broker, p) for p in producers]
+        strict = Broker("--auto-create-topics", "false").start()
+        brokers.append(strict)
+        jobs += [(f"unknown topic 404 producer={p}", unknown_topic, strict, p) for p in producers]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             for f in [pool.submit(run, *j) for j in jobs]:
                 f.result()
         langs = sorted(set(producers) | set(consumers), key=["rust", "python", "node"].index)
         run("health 503 when the broker stops", broker_down, broker, langs)
     finally:
-        broker.stop()
+        for b in brokers:
+            b.stop()
 
     failed = [r for r in results if r[1] is not None]
     say(f"\n{len(results) - len(failed)} passed, {len(failed)} failed (logs in {LOG_DIR})")
