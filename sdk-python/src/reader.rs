@@ -73,6 +73,21 @@ impl PyReader {
     }
 }
 
+/// A reader dropped without `close` (garbage collected) leaves its group with the GIL released:
+/// librdkafka's consumer close waits on the network.
+impl Drop for PyReader {
+    fn drop(&mut self) {
+        let reader = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(r) = reader {
+            Python::attach(|py| py.detach(move || drop(r)));
+        }
+    }
+}
+
 #[pymethods]
 impl PyReader {
     #[new]

@@ -1,8 +1,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
+use sha2::Digest as _;
 use tokio::sync::watch;
 use uuid::Uuid;
 use weir_metadata::{Command, MetadataStore, PartitionAssignment, TopicMeta};
@@ -52,7 +53,26 @@ impl Broker {
     pub fn open(config: BrokerConfig, advertised: (String, u16)) -> Result<Arc<Broker>> {
         config.validate()?;
         let logs = LogManager::open(&config.data_dir)?;
-        let metadata = MetadataStore::open(&config.data_dir)?;
+        let metadata = match &config.quorum {
+            None => MetadataStore::open(&config.data_dir)?,
+            Some(q) => {
+                let cluster_id = q.cluster_id.clone().unwrap_or_else(|| {
+                    let spec: Vec<String> =
+                        q.voters.iter().map(|(id, a)| format!("{id}@{a}")).collect();
+                    let digest = sha2::Sha256::digest(spec.join(",").as_bytes());
+                    hex::encode(digest)[..22].to_string()
+                });
+                let qc = weir_metadata::raft::QuorumConfig {
+                    node_id: u64::try_from(config.node_id).map_err(|_| {
+                        Error::Config("a quorum member needs a node id of 0 or more".into())
+                    })?,
+                    voters: q.voters.clone(),
+                    listen: q.listen,
+                    propose_timeout: Duration::from_secs(60),
+                };
+                MetadataStore::open_quorum(&config.data_dir, qc, cluster_id)?
+            }
+        };
         let me = weir_metadata::BrokerInfo {
             node_id: config.node_id,
             host: advertised.0.clone(),

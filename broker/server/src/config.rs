@@ -29,6 +29,20 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay: Duration,
     /// `offsets.retention.minutes`: committed offsets of an empty group expire after this.
     pub offsets_retention: Duration,
+    /// Membership of a controller quorum (`None`: a lone node with a local metadata log).
+    pub quorum: Option<QuorumSettings>,
+}
+
+/// A controller quorum member's settings (Kafka's `controller.quorum.voters`).
+#[derive(Debug, Clone)]
+pub struct QuorumSettings {
+    /// Every voter's controller address by node id, this node's included.
+    pub voters: BTreeMap<u64, String>,
+    /// Where this node's controller listener binds (default: its address in `voters`).
+    pub listen: Option<SocketAddr>,
+    /// The cluster id written on first start; by default derived from the voter list, so
+    /// every member agrees without coordination.
+    pub cluster_id: Option<String>,
 }
 
 impl BrokerConfig {
@@ -50,6 +64,7 @@ impl BrokerConfig {
             max_connections: 10_000,
             group_initial_rebalance_delay: Duration::from_millis(0),
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
+            quorum: None,
         }
     }
 

@@ -18,6 +18,7 @@ pub(crate) fn router(broker: Arc<Broker>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/topics", get(topics))
         .route("/v1/groups", get(groups))
+        .route("/v1/cluster", get(cluster))
         .merge(crate::plugins::http::routes())
         .with_state(broker)
 }
@@ -71,6 +72,38 @@ struct TopicView {
     topic_id: String,
     partitions: Vec<PartitionView>,
     configs: std::collections::BTreeMap<String, String>,
+}
+
+/// Brokers, and the controller quorum as this node sees it.
+async fn cluster(State(b): State<Arc<Broker>>) -> Json<serde_json::Value> {
+    let state = b.metadata.snapshot();
+    let brokers: Vec<_> = state
+        .brokers
+        .values()
+        .map(|x| {
+            serde_json::json!({
+                "node_id": x.node_id, "host": x.host, "port": x.port, "rack": x.rack,
+            })
+        })
+        .collect();
+    let controller = match b.metadata.quorum_status() {
+        Some(q) => serde_json::json!({
+            "mode": "quorum",
+            "node_id": q.node_id,
+            "state": q.state,
+            "leader": q.leader,
+            "term": q.term,
+            "last_applied": q.last_applied,
+            "voters": q.voters,
+        }),
+        None => serde_json::json!({ "mode": "single-node", "leader": b.config.node_id }),
+    };
+    Json(serde_json::json!({
+        "cluster_id": b.metadata.cluster_id(),
+        "node_id": b.config.node_id,
+        "brokers": brokers,
+        "controller": controller,
+    }))
 }
 
 async fn topics(State(b): State<Arc<Broker>>) -> Json<Vec<TopicView>> {

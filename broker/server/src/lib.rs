@@ -23,7 +23,7 @@ mod server;
 mod txn;
 
 pub use broker::{Broker, now_ms};
-pub use config::{BROKER_SYNONYMS, BrokerConfig};
+pub use config::{BROKER_SYNONYMS, BrokerConfig, QuorumSettings};
 pub use error::{Error, Result};
 pub use group::{GroupCoordinator, GroupState, GroupView};
 pub use partition::{Partition, PartitionRef};

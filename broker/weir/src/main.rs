@@ -76,6 +76,20 @@ struct ServeArgs {
     #[arg(long, env = "WEIR_ADVERTISED_LISTENER")]
     advertised_listener: Option<String>,
 
+    /// Join a controller quorum (Kafka's controller.quorum.voters): `ID@HOST:PORT,...`, every
+    /// voter's controller address, this node's included. Without it the node keeps its metadata
+    /// in a local log.
+    #[arg(long, env = "WEIR_CONTROLLER_VOTERS")]
+    controller_voters: Option<String>,
+
+    /// Where this node's controller listener binds (default: its own address in the voters).
+    #[arg(long, env = "WEIR_CONTROLLER_LISTEN")]
+    controller_listen: Option<SocketAddr>,
+
+    /// Cluster id written on first start of a quorum member (default: derived from the voters).
+    #[arg(long, env = "WEIR_CLUSTER_ID")]
+    cluster_id: Option<String>,
+
     /// Address of the HTTP API (health, Prometheus metrics at /metrics, topic view).
     #[arg(long, env = "WEIR_HTTP_LISTEN", default_value = "[::]:9644")]
     http_listen: SocketAddr,
@@ -171,8 +185,9 @@ struct ServeArgs {
     #[arg(long, env = "WEIR_OFFSETS_RETENTION_MS")]
     offsets_retention_ms: Option<u64>,
 
-    /// Log filter, e.g. `info` or `weir_server=debug` (RUST_LOG syntax).
-    #[arg(long, env = "WEIR_LOG", default_value = "info")]
+    /// Log filter, e.g. `info` or `weir_server=debug` (RUST_LOG syntax). Raft's own chatter
+    /// is at `warn` unless asked for (`openraft=info`).
+    #[arg(long, env = "WEIR_LOG", default_value = "info,openraft=warn")]
     log: String,
 }
 
@@ -276,7 +291,17 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     if a.num_partitions < 1 {
         bail!("--num-partitions must be at least 1");
     }
+    let quorum = match &a.controller_voters {
+        None => None,
+        Some(spec) => Some(weir_server::QuorumSettings {
+            voters: weir_metadata::raft::QuorumConfig::parse_voters(spec)
+                .context("--controller-voters")?,
+            listen: a.controller_listen,
+            cluster_id: a.cluster_id.clone(),
+        }),
+    };
     let config = BrokerConfig {
+        quorum,
         node_id: a.node_id,
         listen: a.listen,
         http_listen: (!a.no_http).then_some(a.http_listen),

@@ -23,6 +23,13 @@ pub struct Weir {
 }
 
 fn spawn(data: &Path, listen: &str, extra: &[String]) -> (Child, String, String) {
+    let (child, ready) = spawn_child(data, listen, extra);
+    let (kafka, http) = wait_ready(&ready);
+    (child, kafka, http)
+}
+
+/// Starts `weir serve`; the receiver gets its ready line.
+fn spawn_child(data: &Path, listen: &str, extra: &[String]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args([
             "serve",
@@ -48,16 +55,64 @@ fn spawn(data: &Path, listen: &str, extra: &[String]) -> (Child, String, String)
             }
         }
     });
+    (child, rx)
+}
+
+/// The Kafka and HTTP addresses from the ready line.
+fn wait_ready(rx: &mpsc::Receiver<String>) -> (String, String) {
     let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("weir did not become ready within 30 s");
+        .recv_timeout(Duration::from_secs(60))
+        .expect("weir did not become ready within 60 s");
     let field = |k: &str| {
         line.split_whitespace()
             .find_map(|w| w.strip_prefix(k))
             .expect("ready line field")
             .to_string()
     };
-    (child, field("kafka="), field("http="))
+    (field("kafka="), field("http="))
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Starts `n` brokers that form one controller quorum (node ids 1..=n), all at once, since
+/// each waits for a majority before it is ready.
+pub fn start_cluster(n: usize) -> Vec<Weir> {
+    let voters: Vec<String> = (1..=n)
+        .map(|id| format!("{id}@127.0.0.1:{}", free_port()))
+        .collect();
+    let voters = voters.join(",");
+    let started: Vec<_> = (1..=n)
+        .map(|id| {
+            let tmp = tempfile::tempdir().expect("tmp");
+            let data = tmp.path().join("data");
+            let extra = vec![
+                "--node-id".to_string(),
+                id.to_string(),
+                "--controller-voters".to_string(),
+                voters.clone(),
+            ];
+            let (child, rx) = spawn_child(&data, "127.0.0.1:0", &extra);
+            (tmp, data, extra, child, rx)
+        })
+        .collect();
+    started
+        .into_iter()
+        .map(|(tmp, data, extra, child, rx)| {
+            let (kafka, http) = wait_ready(&rx);
+            Weir {
+                child: Some(child),
+                kafka,
+                http,
+                data,
+                extra,
+                _tmp: Some(tmp),
+            }
+        })
+        .collect()
 }
 
 impl Weir {

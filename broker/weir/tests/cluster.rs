@@ -1,0 +1,107 @@
+//! Three `weir serve` processes forming one controller quorum: metadata changes made through
+//! any broker reach all, the quorum survives a SIGKILLed controller leader, and the node comes
+//! back and catches up.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Weir, runtime, start_cluster};
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::Consumer;
+
+fn cluster_view(w: &Weir) -> serde_json::Value {
+    let (code, body) = w.http_get("/v1/cluster");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("json")
+}
+
+fn create_topic(w: &Weir, name: &str) {
+    let admin = w.admin();
+    let rt = runtime();
+    let res = rt
+        .block_on(admin.create_topics(
+            [&NewTopic::new(name, 2, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        ))
+        .expect("create topics");
+    for r in res {
+        r.expect("topic created");
+    }
+}
+
+fn has_topic(w: &Weir, name: &str) -> bool {
+    let c = w.consumer();
+    c.fetch_metadata(Some(name), Duration::from_secs(5))
+        .map(|md| {
+            md.topics()
+                .iter()
+                .any(|t| t.name() == name && t.error().is_none() && t.partitions().len() == 2)
+        })
+        .unwrap_or(false)
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn metadata_is_replicated_and_survives_the_controller_leader() {
+    let mut nodes = start_cluster(3);
+
+    let views: Vec<_> = nodes.iter().map(cluster_view).collect();
+    let cluster_id = views[0]["cluster_id"].clone();
+    for v in &views {
+        assert_eq!(v["cluster_id"], cluster_id, "one cluster id");
+        assert_eq!(v["brokers"].as_array().map(Vec::len), Some(3), "{v}");
+        assert_eq!(v["controller"]["mode"], "quorum");
+    }
+    wait_for("one agreed leader", || {
+        let leaders: Vec<_> = nodes
+            .iter()
+            .map(|n| cluster_view(n)["controller"]["leader"].clone())
+            .collect();
+        !leaders[0].is_null() && leaders.iter().all(|l| *l == leaders[0])
+    });
+
+    // Created through broker 2, seen through every broker's Metadata.
+    create_topic(&nodes[1], "replicated-1");
+    for n in &nodes {
+        wait_for("the topic on every broker", || has_topic(n, "replicated-1"));
+    }
+
+    // SIGKILL the controller leader; the others elect a new one and keep taking changes.
+    let leader = cluster_view(&nodes[0])["controller"]["leader"]
+        .as_u64()
+        .expect("leader id") as usize;
+    nodes[leader - 1].kill9();
+    let survivors: Vec<usize> = (1..=3).filter(|id| *id != leader).collect();
+    create_topic(&nodes[survivors[0] - 1], "after-failover");
+    for id in &survivors {
+        let n = &nodes[id - 1];
+        wait_for("the second topic on the survivors", || {
+            has_topic(n, "after-failover")
+        });
+        wait_for("a new leader", || {
+            let l = cluster_view(n)["controller"]["leader"].as_u64();
+            l.is_some() && l != Some(leader as u64)
+        });
+    }
+
+    // The killed node restarts from its data dir and catches up.
+    nodes[leader - 1].restart();
+    let back = &nodes[leader - 1];
+    wait_for("the restarted node to catch up", || {
+        has_topic(back, "after-failover") && has_topic(back, "replicated-1")
+    });
+    create_topic(back, "from-the-returned");
+    for n in &nodes {
+        wait_for("the third topic everywhere", || {
+            has_topic(n, "from-the-returned")
+        });
+    }
+}
