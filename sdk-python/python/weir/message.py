@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json as _json
-from dataclasses import dataclass, field
-from typing import Any, Iterable, List, Mapping, Optional, Tuple, Union
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, List, Mapping, Optional, Tuple, Union
+
+if TYPE_CHECKING:
+    from . import _weir
 
 __all__ = ["Message", "Delivery", "Bytesish", "Headers"]
 
@@ -17,8 +20,8 @@ Headers = Union[Mapping[str, Optional[Bytesish]], Iterable[Tuple[str, Optional[B
 
 def to_bytes(v: Optional[Bytesish], what: str = "value") -> Optional[bytes]:
     """``bytes`` or None from bytes-like or str input (UTF-8)."""
-    if v is None or type(v) is bytes:
-        return v  # type: ignore[return-value]
+    if v is None or isinstance(v, bytes):
+        return v
     if isinstance(v, str):
         return v.encode("utf-8")
     if isinstance(v, (bytes, bytearray, memoryview)):
@@ -43,7 +46,7 @@ def to_headers(h: Optional[Headers]) -> List[Tuple[str, Optional[bytes]]]:
     return out
 
 
-@dataclass
+@dataclass(init=False)
 class Message:
     """One record.
 
@@ -55,18 +58,27 @@ class Message:
     values, and both are kept in order.
     """
 
-    value: Optional[bytes] = None
-    key: Optional[bytes] = None
-    headers: List[Tuple[str, Optional[bytes]]] = field(default_factory=list)
-    topic: Optional[str] = None
-    partition: Optional[int] = None
-    timestamp_ms: Optional[int] = None
-    offset: int = -1
+    value: Optional[bytes]
+    key: Optional[bytes]
+    headers: List[Tuple[str, Optional[bytes]]]
+    topic: Optional[str]
+    partition: Optional[int]
+    timestamp_ms: Optional[int]
+    """Milliseconds since the Unix epoch; on writes None lets the client stamp it."""
+    offset: int
+    """-1 until read back."""
 
-    def __post_init__(self) -> None:
-        self.value = to_bytes(self.value)
-        self.key = to_bytes(self.key, "key")
-        self.headers = to_headers(self.headers)
+    def __init__(self, value: Optional[Bytesish] = None, key: Optional[Bytesish] = None,
+                 headers: Optional[Headers] = None, topic: Optional[str] = None,
+                 partition: Optional[int] = None, timestamp_ms: Optional[int] = None,
+                 offset: int = -1) -> None:
+        self.value = to_bytes(value)
+        self.key = to_bytes(key, "key")
+        self.headers = to_headers(headers)
+        self.topic = topic
+        self.partition = partition
+        self.timestamp_ms = timestamp_ms
+        self.offset = offset
 
     @classmethod
     def from_json(cls, obj: Any, key: Optional[Bytesish] = None,
@@ -109,12 +121,12 @@ class Message:
         """The key as UTF-8 text, or None if it is null or not UTF-8."""
         return _utf8(self.key)
 
-    def _native(self) -> tuple:
+    def _native(self) -> "_weir._MessageIn":
         return (self.topic, self.partition, self.key, self.value, self.headers,
                 self.timestamp_ms)
 
     @classmethod
-    def _from_native(cls, t: tuple) -> "Message":
+    def _from_native(cls, t: "_weir._MessageOut") -> "Message":
         m = cls.__new__(cls)
         (m.topic, m.partition, m.offset, m.key, m.value, m.headers, m.timestamp_ms) = t
         return m

@@ -109,7 +109,13 @@ class Reader:
         flat: List[Message] = []
         for m in msgs:
             flat.extend([m] if isinstance(m, Message) else m)
-        self._native.commit_messages([(m.topic, m.partition, m.offset) for m in flat])
+        coords = []
+        for m in flat:
+            if m.topic is None or m.partition is None:
+                raise ConfigError("invalid configuration: commit_messages takes messages "
+                                  "read from a reader (with topic and partition)")
+            coords.append((m.topic, m.partition, m.offset))
+        self._native.commit_messages(coords)
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Moves to ``offset`` (or ``FIRST_OFFSET``/``LAST_OFFSET``) on an assigned partition."""

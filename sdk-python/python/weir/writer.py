@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Union
+from typing import Any, List, Mapping, Optional, Tuple, Union
 
 from . import _weir
 from .message import Bytesish, Delivery, Headers, Message
@@ -12,7 +12,7 @@ __all__ = ["Writer"]
 MessageLike = Union[Message, bytes, str]
 
 
-def _extra(extra: Optional[Mapping[str, Any]]) -> Optional[list]:
+def _extra(extra: Optional[Mapping[str, Any]]) -> Optional[List[Tuple[str, str]]]:
     return None if extra is None else [(str(k), str(v)) for k, v in extra.items()]
 
 
