@@ -96,6 +96,8 @@ def eventually(what, fn, timeout=30, interval=0.3):
                 return v
             last = v
         except Failure as e:
+            if "exited (rc=" in str(e):
+                raise
             last = e
         except (OSError, urllib.error.URLError) as e:
             last = e
@@ -127,7 +129,7 @@ class Broker:
 
     def start(self):
         if not os.path.exists(WEIR_BIN):
-            raise SystemExit(f"weir binary not found at {WEIR_BIN}")
+            raise SystemExit(f"weir binary not found at {WEIR_BIN}: build it (cargo build -p weir)")
         cmd = [WEIR_BIN, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
                "--data-dir", self.data, "--num-partitions", str(PARTITIONS), *self.args]
         log = open(self.log_path, "ab")
@@ -175,35 +177,47 @@ class Service:
     def __init__(self, lang, role, broker, topic, group=None, workers=WORKERS):
         self.lang, self.role = lang, role
         self.name = f"{lang}-{role}"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(LOG_DIR, f"{self.name}-{topic}.log")
-        env = dict(os.environ)
-        env.update({
+        self.env = dict(os.environ)
+        self.env.update({
             "KAFKA_BROKERS": broker.kafka,
             "KAFKA_TOPIC": topic,
             "KAFKA_GROUP_ID": group or f"group-{topic}",
             "WORKER_COUNT": str(workers),
-            "PORT": str(self.port),
             "WEIR_ADMIN_URL": broker.http,
-            "RUST_LOG": env.get("RUST_LOG", "info"),
+            "RUST_LOG": self.env.get("RUST_LOG", "info"),
             "PYTHONUNBUFFERED": "1",
         })
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(service_cmd(lang, role), env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.spawns = 0
+        self._spawn()
+
+    def _spawn(self):
+        self.spawns += 1
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env["PORT"] = str(self.port)
+        self.log.write(f"===== start #{self.spawns} on port {self.port}\n".encode())
+        self.log.flush()
+        self.proc = subprocess.Popen(service_cmd(self.lang, self.role), env=self.env,
+                                     stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_up(self, timeout=60):
         def up():
             if self.proc.poll() is not None:
-                raise SystemExit(f"{self.name} exited (rc={self.proc.returncode}):\n{self.tail()}")
+                # The free port may have been taken between free_port() and the bind.
+                tail = self.tail(10_000).rsplit("===== start #", 1)[-1]
+                if self.spawns < 3 and re.search(r"in use|EADDRINUSE", tail, re.I):
+                    self._spawn()
+                    return False
+                raise Failure(f"{self.name} exited (rc={self.proc.returncode}):\n{self.tail()}")
             try:
                 status, _ = http("GET", self.url + "/health", timeout=5)
                 return status in (200, 503)
             except (OSError, urllib.error.URLError):
                 return False
-        eventually(f"{self.name} answering on {self.url}", up, timeout=timeout)
+        eventually(f"{self.name} answering", up, timeout=timeout)
         return self
 
     def get(self, path, **kw):
