@@ -205,3 +205,38 @@ def test_config_errors(broker, admin):
             r.commit_messages(weir.Message(b"x", topic="t", partition=0))
         with pytest.raises(weir.ConfigError, match="not assigned"):
             r.seek("other", 0, 0)
+
+
+def test_ctrl_c_interrupts_a_blocked_read(broker, admin, tmp_path):
+    """A read waiting without a timeout on the main thread ends on SIGINT (KeyboardInterrupt),
+    since the native call polls for signals while it has the GIL released."""
+    import signal
+    import subprocess
+    import sys
+
+    topic = new_topic(admin, "sigint")
+    script = tmp_path / "blocked.py"
+    script.write_text(
+        "import sys, weir\n"
+        f"r = weir.Reader({broker.kafka!r}, {topic!r}, partition=0)\n"
+        "print('reading', flush=True)\n"
+        "try:\n"
+        "    r.read_message()\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "    r.close()\n"
+        "    sys.exit(3)\n")
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline().strip() == "reading"
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=15) == 3
+        assert time.monotonic() - t0 < 5
+        assert p.stdout.read().strip() == "interrupted"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
