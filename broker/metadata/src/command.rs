@@ -24,6 +24,11 @@ pub enum Command {
         port: i32,
         rack: Option<String>,
     },
+    /// The controller fences a broker that stopped heartbeating, and unfences it when it is back.
+    SetBrokerFenced {
+        node_id: i32,
+        fenced: bool,
+    },
     CreateTopic {
         name: String,
         topic_id: Uuid,

@@ -14,6 +14,22 @@ pub struct BrokerInfo {
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
+    /// Set by the controller when the broker stops heartbeating; a fenced broker is left out of
+    /// metadata and of new replica placements until it heartbeats (or registers) again.
+    #[serde(default)]
+    pub fenced: bool,
+}
+
+impl BrokerInfo {
+    pub fn new(node_id: i32, host: String, port: i32, rack: Option<String>) -> Self {
+        BrokerInfo {
+            node_id,
+            host,
+            port,
+            rack,
+            fenced: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +92,13 @@ impl ClusterState {
     pub fn validate(&self, cmd: &Command) -> Result<()> {
         match cmd {
             Command::RegisterBroker { .. } | Command::AllocateProducerIds { .. } => Ok(()),
+            Command::SetBrokerFenced { node_id, .. } => {
+                if self.brokers.contains_key(node_id) {
+                    Ok(())
+                } else {
+                    Err(Error::Quorum(format!("broker {node_id} is not registered")))
+                }
+            }
             Command::CreateTopic {
                 name,
                 partitions,
@@ -240,15 +263,13 @@ impl ClusterState {
                 port,
                 rack,
             } => {
-                self.brokers.insert(
-                    node_id,
-                    BrokerInfo {
-                        node_id,
-                        host,
-                        port,
-                        rack,
-                    },
-                );
+                self.brokers
+                    .insert(node_id, BrokerInfo::new(node_id, host, port, rack));
+            }
+            Command::SetBrokerFenced { node_id, fenced } => {
+                if let Some(b) = self.brokers.get_mut(&node_id) {
+                    b.fenced = fenced;
+                }
             }
             Command::CreateTopic {
                 name,

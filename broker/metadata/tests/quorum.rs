@@ -57,6 +57,8 @@ impl Cluster {
             voters: self.voters.clone(),
             listen: None,
             propose_timeout: Duration::from_secs(20),
+            broker_id: None,
+            session_timeout: Duration::from_secs(9),
         };
         MetadataStore::open_quorum(&self.dirs[id as usize - 1], config, "test-cluster".into())
             .expect("open quorum")

@@ -69,16 +69,18 @@ impl Broker {
                     voters: q.voters.clone(),
                     listen: q.listen,
                     propose_timeout: Duration::from_secs(60),
+                    broker_id: Some(config.node_id),
+                    session_timeout: q.session_timeout,
                 };
                 MetadataStore::open_quorum(&config.data_dir, qc, cluster_id)?
             }
         };
-        let me = weir_metadata::BrokerInfo {
-            node_id: config.node_id,
-            host: advertised.0.clone(),
-            port: i32::from(advertised.1),
-            rack: config.rack.clone(),
-        };
+        let me = weir_metadata::BrokerInfo::new(
+            config.node_id,
+            advertised.0.clone(),
+            i32::from(advertised.1),
+            config.rack.clone(),
+        );
         if metadata.read(|s| s.brokers.get(&config.node_id) != Some(&me)) {
             metadata.propose(Command::RegisterBroker {
                 node_id: me.node_id,
@@ -189,7 +191,13 @@ impl Broker {
             ))
             .into());
         }
-        let brokers: Vec<i32> = self.metadata.read(|s| s.brokers.keys().copied().collect());
+        let brokers: Vec<i32> = self.metadata.read(|s| {
+            s.brokers
+                .values()
+                .filter(|b| !b.fenced)
+                .map(|b| b.node_id)
+                .collect()
+        });
         if rf <= 0 || rf as usize > brokers.len() {
             return Err(weir_metadata::Error::InvalidReplicationFactor(format!(
                 "replication factor {rf} is not possible with {} available broker(s)",
@@ -279,7 +287,13 @@ impl Broker {
             .into());
         }
         let rf = t.partitions.first().map_or(1, |p| p.replicas.len());
-        let brokers: Vec<i32> = self.metadata.read(|s| s.brokers.keys().copied().collect());
+        let brokers: Vec<i32> = self.metadata.read(|s| {
+            s.brokers
+                .values()
+                .filter(|b| !b.fenced)
+                .map(|b| b.node_id)
+                .collect()
+        });
         let cmd = Command::CreatePartitions {
             name: name.into(),
             partitions: assign(&brokers, current, count - current, rf),

@@ -43,6 +43,8 @@ pub struct QuorumSettings {
     /// The cluster id written on first start; by default derived from the voter list, so
     /// every member agrees without coordination.
     pub cluster_id: Option<String>,
+    /// `broker.session.timeout.ms`: a broker silent this long is fenced.
+    pub session_timeout: Duration,
 }
 
 impl BrokerConfig {

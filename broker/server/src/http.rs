@@ -83,6 +83,7 @@ async fn cluster(State(b): State<Arc<Broker>>) -> Json<serde_json::Value> {
         .map(|x| {
             serde_json::json!({
                 "node_id": x.node_id, "host": x.host, "port": x.port, "rack": x.rack,
+                "fenced": x.fenced,
             })
         })
         .collect();

@@ -90,6 +90,11 @@ struct ServeArgs {
     #[arg(long, env = "WEIR_CLUSTER_ID")]
     cluster_id: Option<String>,
 
+    /// A broker that stops heartbeating for this long is fenced by the controller
+    /// (broker.session.timeout.ms).
+    #[arg(long, env = "WEIR_BROKER_SESSION_TIMEOUT_MS", default_value_t = 9000)]
+    broker_session_timeout_ms: u64,
+
     /// Address of the HTTP API (health, Prometheus metrics at /metrics, topic view).
     #[arg(long, env = "WEIR_HTTP_LISTEN", default_value = "[::]:9644")]
     http_listen: SocketAddr,
@@ -298,6 +303,7 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
                 .context("--controller-voters")?,
             listen: a.controller_listen,
             cluster_id: a.cluster_id.clone(),
+            session_timeout: Duration::from_millis(a.broker_session_timeout_ms.max(100)),
         }),
     };
     let config = BrokerConfig {

@@ -1,6 +1,6 @@
 //! Three `weir serve` processes forming one controller quorum: metadata changes made through
-//! any broker reach all, the quorum survives a SIGKILLed controller leader, and the node comes
-//! back and catches up.
+//! any broker reach all, the quorum survives a SIGKILLed controller leader, the dead broker is
+//! fenced, and the node comes back, catches up and is unfenced.
 
 mod common;
 
@@ -51,7 +51,7 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 
 #[test]
 fn metadata_is_replicated_and_survives_the_controller_leader() {
-    let mut nodes = start_cluster(3);
+    let mut nodes = start_cluster(3, &["--broker-session-timeout-ms", "1500"]);
 
     let views: Vec<_> = nodes.iter().map(cluster_view).collect();
     let cluster_id = views[0]["cluster_id"].clone();
@@ -90,6 +90,20 @@ fn metadata_is_replicated_and_survives_the_controller_leader() {
             let l = cluster_view(n)["controller"]["leader"].as_u64();
             l.is_some() && l != Some(leader as u64)
         });
+        // The silent broker is fenced: out of Metadata, marked in /v1/cluster.
+        wait_for("the dead broker fenced", || {
+            let v = cluster_view(n);
+            let fenced = v["brokers"].as_array().is_some_and(|bs| {
+                bs.iter()
+                    .any(|b| b["node_id"] == leader as u64 && b["fenced"] == true)
+            });
+            let listed = n
+                .consumer()
+                .fetch_metadata(None, Duration::from_secs(5))
+                .map(|md| md.brokers().len())
+                .unwrap_or(0);
+            fenced && listed == 2
+        });
     }
 
     // The killed node restarts from its data dir and catches up.
@@ -97,6 +111,12 @@ fn metadata_is_replicated_and_survives_the_controller_leader() {
     let back = &nodes[leader - 1];
     wait_for("the restarted node to catch up", || {
         has_topic(back, "after-failover") && has_topic(back, "replicated-1")
+    });
+    wait_for("the returned broker unfenced", || {
+        let v = cluster_view(back);
+        v["brokers"]
+            .as_array()
+            .is_some_and(|bs| bs.iter().all(|b| b["fenced"] == false) && bs.len() == 3)
     });
     create_topic(back, "from-the-returned");
     for n in &nodes {

@@ -17,13 +17,13 @@ mod log_store;
 mod network;
 mod state_machine;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -67,6 +67,11 @@ pub struct QuorumConfig {
     pub listen: Option<SocketAddr>,
     /// How long a proposal may wait for a leader and a quorum.
     pub propose_timeout: Duration,
+    /// The broker this node runs, whose liveness it reports to the leader (`None`: a dedicated
+    /// controller).
+    pub broker_id: Option<i32>,
+    /// A broker that has not heartbeated for this long is fenced (`broker.session.timeout.ms`).
+    pub session_timeout: Duration,
 }
 
 impl QuorumConfig {
@@ -156,6 +161,7 @@ impl Quorum {
             .build()?;
         let log = log_store::LogStore::open(data_dir)?;
         let pristine = log.is_pristine();
+        let state_for_fencing = state.clone();
         let sm = state_machine::StateMachine::open(data_dir, state)?;
         let raft_config = Config {
             cluster_name: "weir".into(),
@@ -186,7 +192,11 @@ impl Quorum {
             async move { tokio::net::TcpListener::bind(listen).await },
         )?
         .map_err(|e| Error::Quorum(format!("controller listener {listen}: {e}")))?;
-        let app = routes(raft.clone());
+        let liveness = Liveness::default();
+        let app = routes(Api {
+            raft: raft.clone(),
+            liveness: liveness.clone(),
+        });
         rt.spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "controller listener stopped");
@@ -209,15 +219,34 @@ impl Quorum {
             let r = raft.clone();
             let _ = run_on(&rt, async move { r.trigger().elect().await })?;
         }
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_millis(500))
+            .build();
+        if let Some(broker) = config.broker_id {
+            rt.spawn(send_heartbeats(
+                raft.clone(),
+                agent.clone(),
+                config.voters.clone(),
+                liveness.clone(),
+                broker,
+                config.session_timeout,
+            ));
+        }
+        rt.spawn(fence_silent_brokers(
+            raft.clone(),
+            agent.clone(),
+            config.voters.clone(),
+            liveness,
+            state_for_fencing,
+            config.session_timeout,
+        ));
         tracing::info!(node_id, %listen, voters = ?config.voters, "controller quorum member started");
         Ok(Quorum {
             raft,
             node_id,
             voters: config.voters,
             rt: Some(rt),
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_millis(500))
-                .build(),
+            agent,
             timeout: config.propose_timeout,
         })
     }
@@ -331,32 +360,140 @@ async fn propose(
     }
 }
 
-fn routes(raft: Raft) -> Router {
+/// When the leader last heard from each broker (kept by whichever node leads).
+#[derive(Clone, Default)]
+struct Liveness(Arc<Mutex<HashMap<i32, Instant>>>);
+
+impl Liveness {
+    fn seen(&self, broker: i32) {
+        self.0.lock().insert(broker, Instant::now());
+    }
+
+    fn last_seen(&self, broker: i32) -> Option<Instant> {
+        self.0.lock().get(&broker).copied()
+    }
+}
+
+/// Reports this node's broker as alive to the leader every quarter of the session timeout.
+async fn send_heartbeats(
+    raft: Raft,
+    agent: ureq::Agent,
+    voters: BTreeMap<NodeId, String>,
+    liveness: Liveness,
+    broker: i32,
+    session: Duration,
+) {
+    let every = (session / 4).max(Duration::from_millis(100));
+    loop {
+        let m = raft.metrics().borrow().clone();
+        if m.state == ServerState::Leader {
+            liveness.seen(broker);
+        } else if let Some(addr) = m.current_leader.and_then(|l| voters.get(&l)) {
+            let sent =
+                network::post::<_, (), String>(&agent, addr, "heartbeat", &broker, every).await;
+            if let Err((_, e)) = sent {
+                tracing::debug!(error = %e, "broker heartbeat not delivered");
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// On the leader: fences registered brokers silent for longer than the session timeout, and
+/// unfences them when they heartbeat again. A new leader gives every broker a full session
+/// before judging it.
+async fn fence_silent_brokers(
+    raft: Raft,
+    agent: ureq::Agent,
+    voters: BTreeMap<NodeId, String>,
+    liveness: Liveness,
+    state: Arc<Mutex<ClusterState>>,
+    session: Duration,
+) {
+    let mut leading_since: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if raft.metrics().borrow().state != ServerState::Leader {
+            leading_since = None;
+            continue;
+        }
+        let since = *leading_since.get_or_insert_with(Instant::now);
+        let brokers: Vec<(i32, bool)> = state
+            .lock()
+            .brokers
+            .values()
+            .map(|b| (b.node_id, b.fenced))
+            .collect();
+        for (id, fenced) in brokers {
+            // Heard from since this node leads; before the first heartbeat, the broker gets the
+            // benefit of the doubt for one session, but is only unfenced on a real heartbeat.
+            let seen = liveness.last_seen(id).filter(|t| *t >= since);
+            let should_fence = if fenced {
+                !seen.is_some_and(|t| t.elapsed() < session)
+            } else {
+                seen.unwrap_or(since).elapsed() >= session
+            };
+            if should_fence == fenced {
+                continue;
+            }
+            let cmd = Command::SetBrokerFenced {
+                node_id: id,
+                fenced: should_fence,
+            };
+            tracing::warn!(
+                broker = id,
+                fenced = should_fence,
+                "broker liveness changed"
+            );
+            let r = propose(raft.clone(), agent.clone(), voters.clone(), cmd).await;
+            if let Err(e) = r {
+                tracing::warn!(broker = id, error = %e, "could not record broker liveness");
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Api {
+    raft: Raft,
+    liveness: Liveness,
+}
+
+fn routes(api: Api) -> Router {
     Router::new()
         .route("/raft/append", post(append))
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/propose", post(propose_here))
+        .route("/raft/heartbeat", post(heartbeat))
         .route("/raft/status", get(status))
-        .with_state(raft)
+        .with_state(api)
+}
+
+async fn heartbeat(
+    State(api): State<Api>,
+    Json(broker): Json<i32>,
+) -> Json<std::result::Result<(), String>> {
+    api.liveness.seen(broker);
+    Json(Ok(()))
 }
 
 async fn append(
-    State(raft): State<Raft>,
+    State(Api { raft, .. }): State<Api>,
     Json(req): Json<AppendEntriesRequest<TypeConfig>>,
 ) -> Json<std::result::Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>> {
     Json(raft.append_entries(req).await)
 }
 
 async fn vote(
-    State(raft): State<Raft>,
+    State(Api { raft, .. }): State<Api>,
     Json(req): Json<VoteRequest<NodeId>>,
 ) -> Json<std::result::Result<VoteResponse<NodeId>, RaftError<NodeId>>> {
     Json(raft.vote(req).await)
 }
 
 async fn snapshot(
-    State(raft): State<Raft>,
+    State(Api { raft, .. }): State<Api>,
     Json(req): Json<InstallSnapshotRequest<TypeConfig>>,
 ) -> Json<
     std::result::Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
@@ -366,7 +503,7 @@ async fn snapshot(
 
 /// A follower's forwarded proposal: committed here if this node leads.
 async fn propose_here(
-    State(raft): State<Raft>,
+    State(Api { raft, .. }): State<Api>,
     Json(cmd): Json<Command>,
 ) -> Json<std::result::Result<ProposeReply, String>> {
     Json(match raft.client_write(cmd).await {
@@ -378,7 +515,7 @@ async fn propose_here(
     })
 }
 
-async fn status(State(raft): State<Raft>) -> Json<serde_json::Value> {
+async fn status(State(Api { raft, .. }): State<Api>) -> Json<serde_json::Value> {
     let m = raft.metrics().borrow().clone();
     let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
     Json(serde_json::json!({

@@ -28,6 +28,7 @@ pub(crate) fn describe_cluster(
     let brokers = broker.metadata.read(|s| {
         s.brokers
             .values()
+            .filter(|b| !b.fenced)
             .map(|b| {
                 DescribeClusterBroker::default()
                     .with_broker_id(BrokerId(b.node_id))

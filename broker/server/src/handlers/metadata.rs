@@ -68,6 +68,7 @@ pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Met
     let brokers = state
         .brokers
         .values()
+        .filter(|b| !b.fenced)
         .map(|b| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(b.node_id))

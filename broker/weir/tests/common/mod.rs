@@ -80,7 +80,7 @@ pub fn free_port() -> u16 {
 
 /// Starts `n` brokers that form one controller quorum (node ids 1..=n), all at once, since
 /// each waits for a majority before it is ready.
-pub fn start_cluster(n: usize) -> Vec<Weir> {
+pub fn start_cluster(n: usize, extra_args: &[&str]) -> Vec<Weir> {
     let voters: Vec<String> = (1..=n)
         .map(|id| format!("{id}@127.0.0.1:{}", free_port()))
         .collect();
@@ -89,12 +89,13 @@ pub fn start_cluster(n: usize) -> Vec<Weir> {
         .map(|id| {
             let tmp = tempfile::tempdir().expect("tmp");
             let data = tmp.path().join("data");
-            let extra = vec![
+            let mut extra = vec![
                 "--node-id".to_string(),
                 id.to_string(),
                 "--controller-voters".to_string(),
                 voters.clone(),
             ];
+            extra.extend(extra_args.iter().map(|s| s.to_string()));
             let (child, rx) = spawn_child(&data, "127.0.0.1:0", &extra);
             (tmp, data, extra, child, rx)
         })
