@@ -36,7 +36,9 @@ class Writer:
     - ``write_timeout_ms``: how long a message may take, retries included.
     - ``admin_url``: Weir's HTTP API, used to fetch a plugin's rejection reason (default: the
       first broker's host, port 9644).
-    - ``extra``: any other librdkafka property.
+    - ``extra``: any other librdkafka property, e.g. ``{"topic.metadata.propagation.max.ms":
+      3000}`` so a write to a topic the broker does not know fails with
+      :class:`weir.UnknownTopicError` after 3 s instead of timing out after 30 s.
 
     Raises :class:`weir.ConfigError` for options that cannot work.
     """
