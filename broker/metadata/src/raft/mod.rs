@@ -429,7 +429,7 @@ async fn fence_silent_brokers(
             // benefit of the doubt for one session, but is only unfenced on a real heartbeat.
             let seen = liveness.last_seen(id).filter(|t| *t >= since);
             let should_fence = if fenced {
-                !seen.is_some_and(|t| t.elapsed() < session)
+                seen.is_none_or(|t| t.elapsed() >= session)
             } else {
                 seen.unwrap_or(since).elapsed() >= session
             };
