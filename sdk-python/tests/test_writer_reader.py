@@ -240,3 +240,17 @@ def test_ctrl_c_interrupts_a_blocked_read(broker, admin, tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_one_writer_shared_by_threads(broker, admin):
+    """Calls release the GIL: eight threads write through one writer at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    topic = new_topic(admin, "threads", partitions=2)
+    with broker.writer(topic, batch_timeout_ms=20) as w:
+        with ThreadPoolExecutor(8) as pool:
+            ds = list(pool.map(lambda i: w.write(f"t{i}", key=str(i)), range(200)))
+    assert len({(d.partition, d.offset) for d in ds}) == 200
+    with broker.reader(topic, group_id=unique("g")) as r:
+        assert sorted(m.value_str() for m in read_n(r, 200)) == sorted(
+            f"t{i}" for i in range(200))
