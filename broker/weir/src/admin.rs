@@ -95,6 +95,12 @@ pub(crate) enum DlqCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub(crate) enum ClusterCmd {
+    /// Brokers with their addresses and fencing, and the controller leader, term and voters.
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
 pub(crate) enum PipelineCmd {
     /// Create an asynchronous pipeline: INPUT records through plugins into OUTPUT.
     Create {
@@ -487,6 +493,36 @@ pub(crate) fn pipeline(admin: &Admin, cmd: PipelineCmd) -> anyhow::Result<()> {
         PipelineCmd::Delete { name } => {
             send(ureq::delete(&url(admin, &path(&name, ""))), None)?;
             println!("deleted {name}");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn cluster(admin: &Admin, cmd: ClusterCmd) -> anyhow::Result<()> {
+    match cmd {
+        ClusterCmd::Status => {
+            let v = send(ureq::get(&url(admin, "/v1/cluster")), None)?;
+            print(admin, &v, |v| {
+                let c = &v["controller"];
+                println!("cluster {}  (asked node {})", s(v, "cluster_id"), s(v, "node_id"));
+                println!(
+                    "controller: {} mode, leader {}, term {}, voters {}",
+                    s(c, "mode"),
+                    s(c, "leader"),
+                    s(c, "term"),
+                    c.get("voters").map_or("-".to_string(), Value::to_string)
+                );
+                println!("{:<6} {:<30} {:<10} STATE", "NODE", "ADDRESS", "RACK");
+                for b in v["brokers"].as_array().into_iter().flatten() {
+                    let state = if b["fenced"] == true { "fenced" } else { "active" };
+                    println!(
+                        "{:<6} {:<30} {:<10} {state}",
+                        s(b, "node_id"),
+                        format!("{}:{}", s(b, "host"), s(b, "port")),
+                        s(b, "rack"),
+                    );
+                }
+            });
         }
     }
     Ok(())

@@ -44,6 +44,13 @@ enum Command {
         #[command(subcommand)]
         cmd: admin::DlqCmd,
     },
+    /// Show the cluster: brokers (fenced or not) and the controller quorum.
+    Cluster {
+        #[command(flatten)]
+        admin: admin::Admin,
+        #[command(subcommand)]
+        cmd: admin::ClusterCmd,
+    },
     /// Manage asynchronous topic-to-topic pipelines.
     Pipeline {
         #[command(flatten)]
@@ -370,6 +377,7 @@ fn run() -> anyhow::Result<()> {
         Command::Plugin { admin, cmd } => return admin::plugin(&admin, cmd),
         Command::Dlq { admin, cmd } => return admin::dlq(&admin, cmd),
         Command::Pipeline { admin, cmd } => return admin::pipeline(&admin, cmd),
+        Command::Cluster { admin, cmd } => return admin::cluster(&admin, cmd),
     };
     tracing_subscriber::fmt()
         .with_env_filter(
