@@ -146,7 +146,10 @@ impl WriterConfig {
             .set(
                 "message.timeout.ms",
                 self.write_timeout.as_millis().max(1).to_string(),
-            );
+            )
+            // A topic the broker does not know fails as UnknownTopic after 5 s, rather than
+            // as a timeout after librdkafka's 30 s (which equals the default write timeout).
+            .set("topic.metadata.propagation.max.ms", "5000");
         for (k, v) in &self.extra {
             c.set(k, v);
         }
