@@ -64,6 +64,10 @@ struct Args {
     /// Where to write the SVG plot (none by default).
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Only the produce/consume workloads whose key contains this (e.g. `100b-1p-acks1`),
+    /// without the perf-tool and plugin workloads: for profiling one workload.
+    #[arg(long)]
+    only: Option<String>,
     /// Directory of built plugin components (noop.wasm, json-schema.wasm) for the plugin
     /// workloads; skipped when absent. Default: ~/.cache/weir/plugins.
     #[arg(long)]
@@ -84,6 +88,7 @@ const PRODUCE: [(usize, i32, &str); 8] = [
 
 struct Plan {
     total: u64,
+    only: Option<String>,
     smoke: bool,
     plugins: Option<PathBuf>,
 }
@@ -135,6 +140,7 @@ fn main() -> anyhow::Result<()> {
     }
     let plan = Plan {
         total,
+        only: args.only.clone(),
         smoke: args.smoke,
         plugins,
     };
@@ -331,6 +337,8 @@ fn main() -> anyhow::Result<()> {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(copy, &text)?;
+        // The table in Markdown beside it, for BENCHMARKS.md.
+        std::fs::write(copy.with_extension("md"), report.markdown())?;
     }
     if let Some(svg) = &args.svg {
         let title = format!(
@@ -415,23 +423,36 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
     let mut cpu_total = 0.0;
     let mut bytes_total = 0u64;
     for (size, parts, acks) in PRODUCE {
+        if plan
+            .only
+            .as_ref()
+            .is_some_and(|o| !produce_key(size, parts, acks).contains(o.as_str()))
+        {
+            continue;
+        }
         let count = (plan.total / size as u64).max(1);
         let topic = format!("bench-{size}b-{parts}p-acks{acks}");
         load::create_topic(&b.bootstrap, &topic, parts, &[])?;
         let payload = vec![b'w'; size];
         let cpu0 = b.cpu_secs();
         let secs = load::produce(&b.bootstrap, &topic, parts, &payload, count, acks)?.as_secs_f64();
-        cpu_total += b.cpu_secs() - cpu0;
+        let cpu = b.cpu_secs() - cpu0;
+        cpu_total += cpu;
         bytes_total += count * size as u64;
         let key = produce_key(size, parts, acks);
         let label = format!("produce {} x{parts} acks={acks}", size_label(size));
         let mib = (count * size as u64) as f64 / MIB;
         report.add_throughput(n, &key, &label, mib / secs, count as f64 / secs);
+        // How busy the broker's core was: near 1.0 means the broker is the bottleneck.
+        report.add(n, &format!("{key}:cpu"), &label, "cores", false, cpu / secs);
         if acks == "1" {
+            let cpu0 = b.cpu_secs();
             let secs = load::consume(&b.bootstrap, &topic, parts, count)?.as_secs_f64();
+            let cpu = b.cpu_secs() - cpu0;
             let key = consume_key(size, parts);
             let label = format!("consume {} x{parts}", size_label(size));
             report.add_throughput(n, &key, &label, mib / secs, count as f64 / secs);
+            report.add(n, &format!("{key}:cpu"), &label, "cores", false, cpu / secs);
         }
     }
     report.add(
@@ -443,7 +464,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
         cpu_total / (bytes_total as f64 / 1e9),
     );
 
-    if setup.kafka_home.is_some() {
+    if setup.kafka_home.is_some() && plan.only.is_none() {
         let count = (plan.total / 1024).max(1);
         load::create_topic(&b.bootstrap, "perf-1k", 1, &[])?;
         let p = perf::producer(setup, &b.bootstrap, "perf-1k", 1024, count)?;
@@ -463,6 +484,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
     }
 
     if kind == Kind::Weir
+        && plan.only.is_none()
         && let Some(dir) = &plan.plugins
     {
         plugin_workloads(&mut b, dir, plan.total, report)?;

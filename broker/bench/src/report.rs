@@ -157,26 +157,27 @@ impl Report {
         self.metrics.iter().find(|m| m.key == key)
     }
 
-    pub(crate) fn print(&self) {
-        println!(
-            "{:<46} {:>9} {:>26} {:>26} {:>10} {:>14}",
-            "metric",
-            "unit",
-            "weir median [min-max]",
-            "kafka median [min-max]",
-            "weir/kafka",
-            "target"
-        );
+    /// The table's rows as cells: metric, unit, Weir, Kafka, ratio, target (with ok / MISS).
+    fn rows(&self) -> Vec<[String; 6]> {
+        let mut rows = Vec::new();
         for m in &self.metrics {
-            // Records/s twins of MiB/s rows stay in the JSON only.
-            let twin = m.key.ends_with(":rps")
+            // Records/s and CPU twins of the rows (`key:rps`, `key:cpu`) stay in the JSON only.
+            let twin = m.key.contains(':')
                 && !m.key.starts_with("plugin-")
-                && !m.key.starts_with("latency");
-            if twin || m.key.ends_with(":n") {
+                && !m.key.starts_with("latency-rate");
+            if twin {
                 continue;
             }
             if let Some(why) = &m.skipped {
-                println!("{:<46} {why}", m.label);
+                let dash = || "-".to_string();
+                rows.push([
+                    m.label.clone(),
+                    dash(),
+                    why.clone(),
+                    why.clone(),
+                    dash(),
+                    dash(),
+                ]);
                 continue;
             }
             let cell = |s: Option<Stat>| {
@@ -192,16 +193,45 @@ impl Report {
                     .map_or("", |ok| if ok { " ok" } else { " MISS" });
                 format!("{}{met}", t.describe())
             });
-            println!(
-                "{:<46} {:>9} {:>26} {:>26} {:>10} {:>14}",
-                m.label,
-                m.unit,
+            rows.push([
+                m.label.clone(),
+                m.unit.clone(),
                 cell(m.weir_stat()),
                 cell(m.kafka_stat()),
                 ratio,
-                target
-            );
+                target,
+            ]);
         }
+        rows
+    }
+
+    pub(crate) fn print(&self) {
+        let header = [
+            "metric",
+            "unit",
+            "weir median [min-max]",
+            "kafka median [min-max]",
+            "weir/kafka",
+            "target",
+        ];
+        println!(
+            "{:<46} {:>9} {:>26} {:>26} {:>10} {:>14}",
+            header[0], header[1], header[2], header[3], header[4], header[5]
+        );
+        for [a, b, c, d, e, f] in self.rows() {
+            println!("{a:<46} {b:>9} {c:>26} {d:>26} {e:>10} {f:>14}");
+        }
+    }
+
+    /// The same table in Markdown, for BENCHMARKS.md.
+    pub(crate) fn markdown(&self) -> String {
+        let mut s = String::from(
+            "| metric | unit | Weir median [min-max] | Kafka median [min-max] | Weir/Kafka | target |\n|---|---|---:|---:|---:|---|\n",
+        );
+        for r in self.rows() {
+            let _ = writeln!(s, "| {} |", r.join(" | "));
+        }
+        s
     }
 
     pub(crate) fn json(&self) -> serde_json::Value {
