@@ -504,7 +504,11 @@ pub(crate) fn cluster(admin: &Admin, cmd: ClusterCmd) -> anyhow::Result<()> {
             let v = send(ureq::get(&url(admin, "/v1/cluster")), None)?;
             print(admin, &v, |v| {
                 let c = &v["controller"];
-                println!("cluster {}  (asked node {})", s(v, "cluster_id"), s(v, "node_id"));
+                println!(
+                    "cluster {}  (asked node {})",
+                    s(v, "cluster_id"),
+                    s(v, "node_id")
+                );
                 println!(
                     "controller: {} mode, leader {}, term {}, voters {}",
                     s(c, "mode"),
@@ -514,7 +518,11 @@ pub(crate) fn cluster(admin: &Admin, cmd: ClusterCmd) -> anyhow::Result<()> {
                 );
                 println!("{:<6} {:<30} {:<10} STATE", "NODE", "ADDRESS", "RACK");
                 for b in v["brokers"].as_array().into_iter().flatten() {
-                    let state = if b["fenced"] == true { "fenced" } else { "active" };
+                    let state = if b["fenced"] == true {
+                        "fenced"
+                    } else {
+                        "active"
+                    };
                     println!(
                         "{:<6} {:<30} {:<10} {state}",
                         s(b, "node_id"),
