@@ -26,8 +26,11 @@ use report::{Report, Target};
 )]
 struct Args {
     /// Path to the weir binary.
-    #[arg(long)]
-    weir: PathBuf,
+    #[arg(long, required_unless_present = "replot")]
+    weir: Option<PathBuf>,
+    /// Redraw the plot (--svg) from a results file of an earlier run; runs nothing.
+    #[arg(long, requires = "svg")]
+    replot: Option<PathBuf>,
     /// A Kafka installation (a directory with lib/*.jar); without it only Weir runs.
     #[arg(long)]
     kafka_home: Option<PathBuf>,
@@ -113,12 +116,18 @@ const MIB: f64 = (1 << 20) as f64;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let (Some(results), Some(svg)) = (&args.replot, &args.svg) {
+        let text = std::fs::read_to_string(results)
+            .with_context(|| format!("reading {}", results.display()))?;
+        let results: serde_json::Value = serde_json::from_str(&text)?;
+        return write_svg(&Report::from_json(&results["metrics"]), &results, svg);
+    }
     let total = args
         .bytes
         .unwrap_or(if args.smoke { 2 << 20 } else { 256 << 20 });
     let runs = args.runs.unwrap_or(if args.smoke { 1 } else { 3 }).max(1);
     let setup = Setup {
-        weir: args.weir.clone(),
+        weir: args.weir.clone().unwrap_or_default(),
         kafka_home: if args.no_kafka {
             None
         } else {
@@ -343,38 +352,55 @@ fn main() -> anyhow::Result<()> {
         std::fs::write(copy.with_extension("md"), report.markdown())?;
     }
     if let Some(svg) = &args.svg {
-        let title = format!(
-            "Weir vs Apache Kafka {}, same machine and clients",
-            args.kafka_version
-        );
-        let subtitle = format!(
-            "{} x {}, broker pinned to 1 core; {}; median of {runs} run(s), whiskers min-max; latency at {rate_label}, acks=1",
-            machine.nproc,
-            machine.cpu,
-            date()
-        );
-        let plot = report.svg(
-            &title,
-            &subtitle,
-            &[
-                (&produce_key(1024, 1, "1"), "produce 1 KiB x1"),
-                (&produce_key(1024, 8, "1"), "produce 1 KiB x8"),
-                (&produce_key(100, 1, "1"), "produce 100 B x1"),
-                (&produce_key(100, 8, "1"), "produce 100 B x8"),
-                (&consume_key(1024, 1), "consume 1 KiB x1"),
-                (&consume_key(100, 1), "consume 100 B x1"),
-                ("perf-produce-1k", "Kafka perf-test produce 1 KiB"),
-                ("perf-consume-1k", "Kafka perf-test consume 1 KiB"),
-            ],
-            &[
-                ("latency-p50", "p50"),
-                ("latency-p99", "p99"),
-                ("latency-p999", "p99.9"),
-            ],
-        );
-        std::fs::write(svg, plot)?;
-        println!("plot written to {}", svg.display());
+        write_svg(&report, &results, svg)?;
     }
+    Ok(())
+}
+
+/// The plot of a run's results (`results` is what was written to the JSON file).
+fn write_svg(report: &Report, results: &serde_json::Value, path: &Path) -> anyhow::Result<()> {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let title = format!(
+        "Weir vs Apache Kafka {}, same machine and clients",
+        text(&results["kafka_version"])
+    );
+    let m = &results["machine"];
+    let subtitle = format!(
+        "{} x {}, broker pinned to 1 core; {}; median of {} run(s), whiskers min-max; latency at {} rec/s of 1 KiB, acks=1",
+        m["nproc"],
+        text(&m["cpu"]),
+        text(&results["date"]),
+        results["runs"],
+        report::num(
+            results["latency_rate_records_per_sec"]
+                .as_f64()
+                .unwrap_or(0.0)
+        ),
+    );
+    let plot = report.svg(
+        &title,
+        &subtitle,
+        &[
+            (&produce_key(1024, 1, "1"), "produce 1 KiB x1"),
+            (&produce_key(1024, 8, "1"), "produce 1 KiB x8"),
+            (&produce_key(100, 1, "1"), "produce 100 B x1"),
+            (&produce_key(100, 8, "1"), "produce 100 B x8"),
+            (&consume_key(1024, 1), "consume 1 KiB x1"),
+            (&consume_key(100, 1), "consume 100 B x1"),
+            ("perf-produce-1k", "Kafka perf-test produce 1 KiB"),
+            ("perf-consume-1k", "Kafka perf-test consume 1 KiB"),
+        ],
+        &[
+            ("latency-p50", "p50"),
+            ("latency-p99", "p99"),
+            ("latency-p999", "p99.9"),
+        ],
+    );
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, plot)?;
+    println!("plot written to {}", path.display());
     Ok(())
 }
 

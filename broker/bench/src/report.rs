@@ -234,6 +234,35 @@ impl Report {
         s
     }
 
+    /// The metrics of a results file written by `json` (figures of every run; no targets).
+    pub(crate) fn from_json(metrics: &serde_json::Value) -> Self {
+        let runs = |v: &serde_json::Value| -> Vec<f64> {
+            v["runs"]
+                .as_array()
+                .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+                .unwrap_or_default()
+        };
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        let metrics = metrics
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|m| Metric {
+                        key: text(&m["key"]),
+                        label: text(&m["label"]),
+                        unit: text(&m["unit"]),
+                        higher_is_better: m["higher_is_better"].as_bool().unwrap_or(true),
+                        weir: runs(&m["weir"]),
+                        kafka: runs(&m["kafka"]),
+                        target: None,
+                        skipped: m["skipped"].as_str().map(str::to_string),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Report { metrics }
+    }
+
     pub(crate) fn json(&self) -> serde_json::Value {
         let rows: Vec<serde_json::Value> = self
             .metrics
