@@ -43,6 +43,9 @@ pub struct Broker {
     pub metrics: Metrics,
     pub(crate) plugins: Plugins,
     pub(crate) pipelines: Pipelines,
+    /// Held while partitions are opened or removed; holds the metadata index the open
+    /// partitions were last reconciled with.
+    layout: Mutex<u64>,
 }
 
 /// Producer ids reserved from the metadata log at a time.
@@ -116,6 +119,7 @@ impl Broker {
             shutdown: watch::channel(false).0,
             producer_ids: Mutex::new((0, 0)),
             metrics,
+            layout: Mutex::new(0),
         };
         let started = std::time::Instant::now();
         let topics = broker.metadata.snapshot().topics;
@@ -134,7 +138,11 @@ impl Broker {
     fn open_partitions(&self, t: &TopicMeta, from: usize) -> Result<()> {
         let cfg = log_config(&self.config, &t.configs);
         for p in t.partitions.iter().skip(from) {
-            if !p.replicas.contains(&self.config.node_id) {
+            let open = self
+                .partitions
+                .read()
+                .contains_key(&(t.name.clone(), p.partition));
+            if open || !p.replicas.contains(&self.config.node_id) {
                 continue;
             }
             let log = self
@@ -151,6 +159,56 @@ impl Broker {
                 .insert((t.name.clone(), p.partition), Arc::new(part));
         }
         Ok(())
+    }
+
+    /// Brings the open partitions in line with metadata changed through other members of the
+    /// quorum: opens the partitions placed on this broker, removes those of deleted topics.
+    pub fn reconcile_partitions(&self) -> Result<()> {
+        let mut done = self.layout.lock();
+        let state = self.metadata.snapshot();
+        if state.applied_index == *done {
+            return Ok(());
+        }
+        for t in state.topics.values() {
+            self.open_partitions(t, 0)?;
+        }
+        let me = self.config.node_id;
+        let gone: Vec<(String, i32)> = self
+            .partitions
+            .read()
+            .keys()
+            .filter(|(topic, p)| {
+                state.topics.get(topic).is_none_or(|t| {
+                    !t.partitions
+                        .iter()
+                        .any(|x| x.partition == *p && x.replicas.contains(&me))
+                })
+            })
+            .cloned()
+            .collect();
+        for (topic, p) in gone {
+            self.partitions.write().remove(&(topic.clone(), p));
+            self.logs.delete_log(&topic, p)?;
+            self.groups.forget_topic(&topic);
+            tracing::info!(%topic, partition = p, "partition removed by a metadata change");
+        }
+        *done = state.applied_index;
+        Ok(())
+    }
+
+    /// The error for a partition this broker does not serve: NOT_LEADER_OR_FOLLOWER when the
+    /// cluster has it elsewhere (the client refreshes metadata and goes there),
+    /// UNKNOWN_TOPIC_OR_PARTITION when it does not exist.
+    pub fn missing_partition_code(&self, topic: &str, partition: i32) -> i16 {
+        let elsewhere = self.metadata.read(|s| {
+            s.topic(topic)
+                .is_some_and(|t| t.partitions.iter().any(|p| p.partition == partition))
+        });
+        if elsewhere {
+            weir_protocol::kafka::ResponseError::NotLeaderOrFollower.code()
+        } else {
+            weir_protocol::kafka::ResponseError::UnknownTopicOrPartition.code()
+        }
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<PartitionRef> {
@@ -229,6 +287,7 @@ impl Broker {
                 configs,
             });
         }
+        let _layout = self.layout.lock();
         let state = self.metadata.propose(cmd)?;
         let t = state
             .topic(name)
@@ -261,6 +320,7 @@ impl Broker {
             .metadata
             .read(|s| s.topic(name).cloned())
             .ok_or_else(|| weir_metadata::Error::UnknownTopic(name.into()))?;
+        let _layout = self.layout.lock();
         self.metadata
             .propose(Command::DeleteTopic { name: name.into() })?;
         let mut parts = self.partitions.write();
@@ -301,6 +361,7 @@ impl Broker {
         if validate_only {
             return Ok(self.metadata.read(|s| s.validate(&cmd))?);
         }
+        let _layout = self.layout.lock();
         let state = self.metadata.propose(cmd)?;
         if let Some(t) = state.topic(name) {
             self.open_partitions(t, current as usize)?;
@@ -368,6 +429,11 @@ impl Broker {
 
     /// One retention and flush pass over every partition.
     pub fn housekeeping(&self, retention: bool) {
+        if self.config.quorum.is_some()
+            && let Err(e) = self.reconcile_partitions()
+        {
+            tracing::warn!(error = %e, "could not open or remove partitions after a metadata change");
+        }
         self.groups.tick();
         self.txns.tick(self);
         let now = now_ms();

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Weir, runtime, start_cluster};
+use common::{Weir, consume, runtime, start_cluster};
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::Consumer;
 
@@ -123,5 +123,64 @@ fn metadata_is_replicated_and_survives_the_controller_leader() {
         wait_for("the third topic everywhere", || {
             has_topic(n, "from-the-returned")
         });
+    }
+}
+
+#[test]
+fn partitions_spread_over_brokers_serve_clients_through_any_bootstrap() {
+    use rdkafka::Message as _;
+    use rdkafka::producer::FutureRecord;
+
+    let nodes = start_cluster(3, &[]);
+    // Created through broker 1 with three partitions, one replica each.
+    let admin = nodes[0].admin();
+    let rt = runtime();
+    let res = rt
+        .block_on(admin.create_topics(
+            [&NewTopic::new("spread", 3, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        ))
+        .expect("create");
+    for r in res {
+        r.expect("created");
+    }
+    let md = nodes[2]
+        .consumer()
+        .fetch_metadata(Some("spread"), Duration::from_secs(5))
+        .expect("metadata");
+    let leaders: std::collections::BTreeSet<i32> = md.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.leader())
+        .collect();
+    assert_eq!(
+        leaders.len(),
+        3,
+        "one partition led by each broker: {leaders:?}"
+    );
+
+    // A producer bootstrapped at broker 1 writes to every partition (librdkafka goes to each
+    // leader); a consumer bootstrapped at broker 3 reads them all back.
+    let producer = nodes[0].producer(&[]);
+    for p in 0..3 {
+        for i in 0..5 {
+            let v = format!("p{p}-{i}");
+            rt.block_on(producer.send(
+                FutureRecord::<(), _>::to("spread").partition(p).payload(&v),
+                Duration::from_secs(10),
+            ))
+            .expect("produce to the partition's leader");
+        }
+    }
+    for p in 0..3 {
+        let got = consume(&nodes[2].consumer(), "spread", p, 0, 5);
+        let values: Vec<String> = got
+            .iter()
+            .map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
+            .collect();
+        assert_eq!(
+            values,
+            (0..5).map(|i| format!("p{p}-{i}")).collect::<Vec<_>>()
+        );
     }
 }

@@ -60,7 +60,7 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool)
                 .with_aborted_transactions(read_committed.then(Vec::new));
             let Some(partition) = broker.partition(&name, p.partition) else {
                 errors = true;
-                parts.push(out.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
+                parts.push(out.with_error_code(broker.missing_partition_code(&name, p.partition)));
                 continue;
             };
             let limit = (p.partition_max_bytes.max(0) as usize).min(budget);

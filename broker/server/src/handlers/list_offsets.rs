@@ -1,4 +1,3 @@
-use weir_protocol::kafka::ResponseError;
 use weir_protocol::kafka::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -32,7 +31,9 @@ pub(crate) fn handle(
                         .with_timestamp(-1)
                         .with_offset(-1);
                     let Some(part) = broker.partition(&name, p.partition_index) else {
-                        return resp.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        return resp.with_error_code(
+                            broker.missing_partition_code(&name, p.partition_index),
+                        );
                     };
                     let log = &part.log;
                     let found = match p.timestamp {

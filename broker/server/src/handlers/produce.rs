@@ -48,7 +48,7 @@ pub(crate) async fn handle(broker: &Broker, req: ProduceRequest) -> Option<Produ
                 continue;
             }
             let Some(partition) = broker.partition(&name, pd.index) else {
-                parts.push(resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
+                parts.push(resp.with_error_code(broker.missing_partition_code(&name, pd.index)));
                 continue;
             };
             let records = pd.records.unwrap_or_default();
