@@ -196,6 +196,33 @@ impl Broker {
         Ok(())
     }
 
+    /// The broker that coordinates group or transactional id `key`: this one on a lone node; in
+    /// a quorum, the same active broker on every broker (murmur2 of the key over the active
+    /// brokers by id), so all members of a group meet at one coordinator. Its state lives in
+    /// that broker's own `__consumer_offsets` / `__transaction_state` logs (not replicated yet).
+    pub fn coordinator_for(&self, key: &str) -> (i32, String, i32) {
+        let me = (
+            self.config.node_id,
+            self.advertised.0.clone(),
+            i32::from(self.advertised.1),
+        );
+        if self.config.quorum.is_none() {
+            return me;
+        }
+        let active: Vec<(i32, String, i32)> = self.metadata.read(|s| {
+            s.brokers
+                .values()
+                .filter(|b| !b.fenced)
+                .map(|b| (b.node_id, b.host.clone(), b.port))
+                .collect()
+        });
+        if active.is_empty() {
+            return me;
+        }
+        let h = murmur2::murmur2(key.as_bytes(), 0x9747_b28c) & 0x7fff_ffff;
+        active[h as usize % active.len()].clone()
+    }
+
     /// The error for a partition this broker does not serve: NOT_LEADER_OR_FOLLOWER when the
     /// cluster has it elsewhere (the client refreshes metadata and goes there),
     /// UNKNOWN_TOPIC_OR_PARTITION when it does not exist.

@@ -131,7 +131,7 @@ fn partitions_spread_over_brokers_serve_clients_through_any_bootstrap() {
     use rdkafka::Message as _;
     use rdkafka::producer::FutureRecord;
 
-    let nodes = start_cluster(3, &[]);
+    let nodes = start_cluster(3, &["--group-initial-rebalance-delay-ms", "0"]);
     // Created through broker 1 with three partitions, one replica each.
     let admin = nodes[0].admin();
     let rt = runtime();
@@ -183,4 +183,36 @@ fn partitions_spread_over_brokers_serve_clients_through_any_bootstrap() {
             (0..5).map(|i| format!("p{p}-{i}")).collect::<Vec<_>>()
         );
     }
+
+    // One group, members bootstrapped at different brokers: every broker names the same
+    // coordinator, so they share the partitions and read each record once.
+    use rdkafka::ClientConfig;
+    use rdkafka::consumer::BaseConsumer;
+    let member = |w: &Weir| -> BaseConsumer {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &w.kafka)
+            .set("group.id", "spread-readers")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .create()
+            .expect("consumer");
+        c.subscribe(&["spread"]).expect("subscribe");
+        c
+    };
+    let a = member(&nodes[0]);
+    let b = member(&nodes[1]);
+    let mut seen = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < 15
+        || a.assignment().map(|t| t.count()).unwrap_or(0) == 0
+        || b.assignment().map(|t| t.count()).unwrap_or(0) == 0
+    {
+        assert!(Instant::now() < deadline, "group read {} of 15", seen.len());
+        for c in [&a, &b] {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                *seen.entry((m.partition(), m.offset())).or_insert(0) += 1;
+            }
+        }
+    }
+    assert!(seen.values().all(|n| *n == 1), "{seen:?}");
 }

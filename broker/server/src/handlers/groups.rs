@@ -41,8 +41,6 @@ pub(crate) fn find_coordinator(
     req: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let (host, port) = (broker.advertised.0.clone(), i32::from(broker.advertised.1));
-    let node = BrokerId(broker.config.node_id);
     let unsupported = req.key_type != GROUP_KEY && req.key_type != TRANSACTION_KEY;
     let message = || {
         Some(str_bytes(
@@ -54,6 +52,7 @@ pub(crate) fn find_coordinator(
             .coordinator_keys
             .into_iter()
             .map(|key| {
+                let target = broker.coordinator_for(key.as_str());
                 let c = Coordinator::default().with_key(key);
                 if unsupported {
                     c.with_node_id(BrokerId(-1))
@@ -61,8 +60,9 @@ pub(crate) fn find_coordinator(
                         .with_error_code(ResponseError::InvalidRequest.code())
                         .with_error_message(message())
                 } else {
-                    c.with_node_id(node)
-                        .with_host(str_bytes(host.clone()))
+                    let (node, host, port) = target;
+                    c.with_node_id(BrokerId(node))
+                        .with_host(str_bytes(host))
                         .with_port(port)
                 }
             })
@@ -80,8 +80,9 @@ pub(crate) fn find_coordinator(
             r
         };
     }
+    let (node, host, port) = broker.coordinator_for(req.key.as_str());
     FindCoordinatorResponse::default()
-        .with_node_id(node)
+        .with_node_id(BrokerId(node))
         .with_host(str_bytes(host))
         .with_port(port)
 }
