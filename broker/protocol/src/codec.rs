@@ -92,7 +92,13 @@ pub fn encode_response(
         version,
         reason,
     };
-    let mut buf = BytesMut::with_capacity(256);
+    // Fetch responses carry up to fetch.max.bytes of records: size the buffer once rather than
+    // growing it by doubling (each growth copies everything so far into fresh pages).
+    let body_hint = match body {
+        ResponseKind::Fetch(f) => f.compute_size(version).unwrap_or(0),
+        _ => 0,
+    };
+    let mut buf = BytesMut::with_capacity(64 + body_hint);
     buf.put_i32(0);
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
