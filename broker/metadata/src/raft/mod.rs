@@ -159,6 +159,27 @@ impl Quorum {
             .thread_name("weir-raft")
             .enable_all()
             .build()?;
+        let handle = rt.handle().clone();
+        match Self::start_on(&handle, config, listen, data_dir, state) {
+            Ok(mut q) => {
+                q.rt = Some(rt);
+                Ok(q)
+            }
+            Err(e) => {
+                // Dropping a runtime inside the caller's async context would panic.
+                rt.shutdown_background();
+                Err(e)
+            }
+        }
+    }
+
+    fn start_on(
+        rt: &tokio::runtime::Handle,
+        config: QuorumConfig,
+        listen: SocketAddr,
+        data_dir: &Path,
+        state: Arc<Mutex<ClusterState>>,
+    ) -> Result<Quorum> {
         let log = log_store::LogStore::open(data_dir)?;
         let pristine = log.is_pristine();
         let state_for_fencing = state.clone();
@@ -175,7 +196,7 @@ impl Quorum {
         .validate()
         .map_err(|e| Error::Quorum(e.to_string()))?;
         let node_id = config.node_id;
-        let raft = run_on(&rt, async move {
+        let raft = run_on(rt, async move {
             Raft::new(
                 node_id,
                 Arc::new(raft_config),
@@ -188,7 +209,7 @@ impl Quorum {
         .map_err(|e| Error::Quorum(e.to_string()))?;
 
         let listener = run_on(
-            &rt,
+            rt,
             async move { tokio::net::TcpListener::bind(listen).await },
         )?
         .map_err(|e| Error::Quorum(format!("controller listener {listen}: {e}")))?;
@@ -211,13 +232,13 @@ impl Quorum {
         if pristine {
             let r = raft.clone();
             // Every voter may initialise with the same membership; Raft elects one leader.
-            if let Err(e) = run_on(&rt, async move { r.initialize(members).await })? {
+            if let Err(e) = run_on(rt, async move { r.initialize(members).await })? {
                 tracing::debug!(error = %e, "raft already initialised");
             }
         } else if config.voters.len() == 1 {
             // A lone voter need not wait for an election timeout after a restart.
             let r = raft.clone();
-            let _ = run_on(&rt, async move { r.trigger().elect().await })?;
+            let _ = run_on(rt, async move { r.trigger().elect().await })?;
         }
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_millis(500))
@@ -245,16 +266,17 @@ impl Quorum {
             raft,
             node_id,
             voters: config.voters,
-            rt: Some(rt),
+            rt: None,
             agent,
             timeout: config.propose_timeout,
         })
     }
 
-    fn rt(&self) -> &tokio::runtime::Runtime {
+    fn rt(&self) -> &tokio::runtime::Handle {
         // Only `Drop` takes the runtime out.
         self.rt
             .as_ref()
+            .map(tokio::runtime::Runtime::handle)
             .unwrap_or_else(|| unreachable!("runtime taken before drop"))
     }
 
@@ -299,14 +321,14 @@ impl Drop for Quorum {
     fn drop(&mut self) {
         let raft = self.raft.clone();
         if let Some(rt) = self.rt.take() {
-            let _ = run_on(&rt, async move { raft.shutdown().await });
+            let _ = run_on(rt.handle(), async move { raft.shutdown().await });
             rt.shutdown_background();
         }
     }
 }
 
 /// Runs `fut` on the quorum's runtime and waits for it from any thread (async or not).
-fn run_on<F>(rt: &tokio::runtime::Runtime, fut: F) -> Result<F::Output>
+fn run_on<F>(rt: &tokio::runtime::Handle, fut: F) -> Result<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,

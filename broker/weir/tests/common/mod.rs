@@ -72,10 +72,19 @@ fn wait_ready(rx: &mpsc::Receiver<String>) -> (String, String) {
     (field("kafka="), field("http="))
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
+/// A free TCP port on 127.0.0.1 for a listener whose address must be known before it binds
+/// (a controller voter). Taken from 20000-32767, below Linux's ephemeral range, so that the
+/// `:0` binds of the other brokers under test cannot grab it in between.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    use std::hash::{BuildHasher, RandomState};
+    let seed = RandomState::new().hash_one(std::process::id());
+    for i in 0..1000u64 {
+        let port = 20000 + ((seed.wrapping_add(i.wrapping_mul(7919))) % 12768) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000-32767");
 }
 
 /// Starts `n` brokers that form one controller quorum (node ids 1..=n), all at once, since
