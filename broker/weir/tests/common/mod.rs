@@ -63,6 +63,10 @@ fn wait_ready(rx: &mpsc::Receiver<String>) -> (String, String) {
     let line = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("weir did not become ready within 60 s");
+    ready_fields(&line)
+}
+
+fn ready_fields(line: &str) -> (String, String) {
     let field = |k: &str| {
         line.split_whitespace()
             .find_map(|w| w.strip_prefix(k))
@@ -109,20 +113,29 @@ pub fn start_cluster(n: usize, extra_args: &[&str]) -> Vec<Weir> {
             (tmp, data, extra, child, rx)
         })
         .collect();
-    started
-        .into_iter()
-        .map(|(tmp, data, extra, child, rx)| {
-            let (kafka, http) = wait_ready(&rx);
-            Weir {
-                child: Some(child),
-                kafka,
-                http,
-                data,
-                extra,
-                _tmp: Some(tmp),
+    let mut ready = Vec::new();
+    let mut waiting = started.into_iter();
+    while let Some((tmp, data, extra, mut child, rx)) = waiting.next() {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+            // Leave no member running behind a failed start.
+            let _ = child.kill();
+            for (_, _, _, mut c, _) in waiting {
+                let _ = c.kill();
             }
-        })
-        .collect()
+            drop(ready);
+            panic!("a cluster member did not become ready within 60 s");
+        };
+        let (kafka, http) = ready_fields(&line);
+        ready.push(Weir {
+            child: Some(child),
+            kafka,
+            http,
+            data,
+            extra,
+            _tmp: Some(tmp),
+        });
+    }
+    ready
 }
 
 impl Weir {
