@@ -80,6 +80,16 @@ pub struct ClusterState {
 }
 
 impl ClusterState {
+    /// Registered brokers that are not fenced: the ones clients are told about and replicas
+    /// and coordinators are placed on, in node id order.
+    pub fn active_brokers(&self) -> impl Iterator<Item = &BrokerInfo> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    pub fn active_broker_ids(&self) -> Vec<i32> {
+        self.active_brokers().map(|b| b.node_id).collect()
+    }
+
     pub fn topic(&self, name: &str) -> Option<&TopicMeta> {
         self.topics.get(name)
     }

@@ -210,9 +210,7 @@ impl Broker {
             return me;
         }
         let active: Vec<(i32, String, i32)> = self.metadata.read(|s| {
-            s.brokers
-                .values()
-                .filter(|b| !b.fenced)
+            s.active_brokers()
                 .map(|b| (b.node_id, b.host.clone(), b.port))
                 .collect()
         });
@@ -276,13 +274,7 @@ impl Broker {
             ))
             .into());
         }
-        let brokers: Vec<i32> = self.metadata.read(|s| {
-            s.brokers
-                .values()
-                .filter(|b| !b.fenced)
-                .map(|b| b.node_id)
-                .collect()
-        });
+        let brokers: Vec<i32> = self.metadata.read(|s| s.active_broker_ids());
         if rf <= 0 || rf as usize > brokers.len() {
             return Err(weir_metadata::Error::InvalidReplicationFactor(format!(
                 "replication factor {rf} is not possible with {} available broker(s)",
@@ -374,13 +366,7 @@ impl Broker {
             .into());
         }
         let rf = t.partitions.first().map_or(1, |p| p.replicas.len());
-        let brokers: Vec<i32> = self.metadata.read(|s| {
-            s.brokers
-                .values()
-                .filter(|b| !b.fenced)
-                .map(|b| b.node_id)
-                .collect()
-        });
+        let brokers: Vec<i32> = self.metadata.read(|s| s.active_broker_ids());
         let cmd = Command::CreatePartitions {
             name: name.into(),
             partitions: assign(&brokers, current, count - current, rf),

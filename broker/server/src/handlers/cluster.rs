@@ -26,9 +26,7 @@ pub(crate) fn describe_cluster(
             .with_error_message(Some(str_bytes("only broker endpoints are served")));
     }
     let brokers = broker.metadata.read(|s| {
-        s.brokers
-            .values()
-            .filter(|b| !b.fenced)
+        s.active_brokers()
             .map(|b| {
                 DescribeClusterBroker::default()
                     .with_broker_id(BrokerId(b.node_id))

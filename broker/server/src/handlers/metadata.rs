@@ -66,9 +66,7 @@ pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Met
             .collect(),
     };
     let brokers = state
-        .brokers
-        .values()
-        .filter(|b| !b.fenced)
+        .active_brokers()
         .map(|b| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(b.node_id))
