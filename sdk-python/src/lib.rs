@@ -106,6 +106,15 @@ impl PyContext {
     }
 }
 
+/// Drops what `slot` holds with the GIL released: closing a librdkafka client (a reader or a
+/// writer garbage-collected without `close`) waits on the network.
+fn drop_detached<T: Send>(slot: &mut std::sync::Mutex<Option<T>>) {
+    let held = slot.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(held) = held {
+        Python::attach(|py| py.detach(move || drop(held)));
+    }
+}
+
 /// The context of one call: `ctx` (or background), narrowed by `timeout` seconds.
 fn call_context(ctx: Option<&PyContext>, timeout: Option<f64>) -> PyResult<weir_sdk::Context> {
     let base = ctx.map_or_else(weir_sdk::Context::background, |c| c.inner.clone());

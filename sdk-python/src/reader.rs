@@ -77,14 +77,7 @@ impl PyReader {
 /// librdkafka's consumer close waits on the network.
 impl Drop for PyReader {
     fn drop(&mut self) {
-        let reader = self
-            .inner
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(r) = reader {
-            Python::attach(|py| py.detach(move || drop(r)));
-        }
+        crate::drop_detached(&mut self.inner);
     }
 }
 

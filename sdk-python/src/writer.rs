@@ -27,14 +27,7 @@ impl PyWriter {
 /// A writer dropped without `close` releases librdkafka's producer with the GIL released.
 impl Drop for PyWriter {
     fn drop(&mut self) {
-        let writer = self
-            .inner
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(w) = writer {
-            Python::attach(|py| py.detach(move || drop(w)));
-        }
+        crate::drop_detached(&mut self.inner);
     }
 }
 
