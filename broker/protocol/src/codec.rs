@@ -98,17 +98,82 @@ pub fn encode_response(
         ResponseKind::Fetch(f) => f.compute_size(version).unwrap_or(0),
         _ => 0,
     };
-    let mut buf = BytesMut::with_capacity(64 + body_hint);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let header_version = api.response_header_version(version);
+    sized_frame(64 + body_hint, &header, header_version, |buf| {
+        body.encode(buf, version).map_err(|e| e.to_string())
+    })
+    .map_err(encode_err)
+}
+
+/// `header` and what `body` writes, behind a 4-byte size prefix.
+fn sized_frame<H: Encodable>(
+    capacity: usize,
+    header: &H,
+    header_version: i16,
+    body: impl FnOnce(&mut BytesMut) -> std::result::Result<(), String>,
+) -> std::result::Result<Bytes, String> {
+    let mut buf = BytesMut::with_capacity(capacity);
     buf.put_i32(0);
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(&mut buf, api.response_header_version(version))
-        .map_err(|e| encode_err(e.to_string()))?;
-    body.encode(&mut buf, version)
-        .map_err(|e| encode_err(e.to_string()))?;
-    let size = i32::try_from(buf.len() - 4).map_err(|e| encode_err(e.to_string()))?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| e.to_string())?;
+    body(&mut buf)?;
+    let size = i32::try_from(buf.len() - 4).map_err(|e| e.to_string())?;
     buf[..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())
+}
+
+/// Encodes a request (header and body) with its 4-byte size prefix: what a broker sends when
+/// it is the client, as a follower fetching from its partition leader.
+pub fn encode_request<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    body: &T,
+) -> Result<Bytes> {
+    let encode_err = |reason: String| Error::Encode {
+        api,
+        version,
+        reason,
+    };
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(kafka_protocol::protocol::StrBytes::from_string(
+            client_id.to_string(),
+        )));
+    let header_version = api.request_header_version(version);
+    sized_frame(256, &header, header_version, |buf| {
+        body.encode(buf, version).map_err(|e| e.to_string())
+    })
+    .map_err(encode_err)
+}
+
+/// Decodes a response frame (without its size prefix) to a request of `api` v`version`:
+/// `(correlation id, body)`.
+pub fn decode_response<T: Decodable>(
+    api: ApiKey,
+    version: i16,
+    mut frame: Bytes,
+) -> Result<(i32, T)> {
+    let malformed = |reason: String| Error::Malformed {
+        api,
+        version,
+        reason,
+    };
+    let decoded = catch_unwind(AssertUnwindSafe(|| {
+        let header = ResponseHeader::decode(&mut frame, api.response_header_version(version))?;
+        let body = T::decode(&mut frame, version)?;
+        Ok::<_, anyhow_free::DecodeError>((header.correlation_id, body))
+    }));
+    match decoded {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(malformed(e.0)),
+        Err(_) => Err(malformed("array length out of range".into())),
+    }
 }
 
 /// `kafka-protocol` reports errors as `anyhow::Error`; keep that type out of our API.

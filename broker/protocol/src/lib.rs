@@ -5,7 +5,9 @@ mod error;
 mod frame;
 mod versions;
 
-pub use codec::{Decoded, Request, decode_request, encode_response};
+pub use codec::{
+    Decoded, Request, decode_request, decode_response, encode_request, encode_response,
+};
 pub use error::{Error, Result};
 pub use frame::{DEFAULT_MAX_REQUEST_BYTES, read_frame};
 pub use versions::{SUPPORTED_APIS, api_versions_response, supported_range};

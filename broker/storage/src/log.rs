@@ -344,20 +344,7 @@ impl Log {
         }
         let lso = inner.producers.last_stable_offset(inner.high_watermark);
         let upper = if committed { lso } else { inner.high_watermark };
-        let mut records = Bytes::new();
-        if offset < upper {
-            let first = inner
-                .segments
-                .range(..=offset)
-                .next_back()
-                .map_or(offset, |(b, _)| *b);
-            for seg in inner.segments.range(first..).map(|(_, s)| s) {
-                if let Some((pos, _)) = seg.find_batch(offset)? {
-                    records = seg.read_batches(pos, max_bytes, min_one, upper)?;
-                    break;
-                }
-            }
-        }
+        let records = inner.read_batches(offset, max_bytes, min_one, upper)?;
         let aborted = if committed && !records.is_empty() {
             inner.producers.aborted_between(offset, upper)
         } else {
@@ -572,6 +559,139 @@ impl Log {
         inner.producers.write_snapshot(&self.dir, end)
     }
 
+    /// Appends batches a follower fetched from its leader: their offsets, leader epochs and
+    /// timestamps are the leader's and are kept as they are. Batches wholly below the log end
+    /// (a repeated fetch) are skipped; a batch may start past the log end (the leader's log has
+    /// gaps where plugins dropped records). Returns the new log end offset.
+    pub fn append_replica(&self, records: &[u8], now_ms: i64) -> Result<i64> {
+        let mut inner = self.inner.lock();
+        let mut pos = 0;
+        let mut count = 0i64;
+        while pos < records.len() {
+            let Some(h) = BatchHeader::parse(&records[pos..]) else {
+                // A fetch response may end with a partial batch (max bytes); it comes again.
+                break;
+            };
+            if h.batch_length <= 0 || pos + h.total_len() > records.len() {
+                break;
+            }
+            let raw = &records[pos..pos + h.total_len()];
+            pos += h.total_len();
+            let h = batch::validate(raw)?;
+            if h.last_offset() < inner.log_end_offset() {
+                continue;
+            }
+            if h.base_offset < inner.log_end_offset() {
+                return Err(Error::CorruptBatch(format!(
+                    "replicated batch {}..={} overlaps the log end {}",
+                    h.base_offset,
+                    h.last_offset(),
+                    inner.log_end_offset()
+                )));
+            }
+            let stamped = inner.write_batch(
+                &self.dir,
+                raw.to_vec(),
+                &h,
+                h.base_offset,
+                h.leader_epoch,
+                None,
+                now_ms,
+            )?;
+            if stamped.is_control() {
+                inner
+                    .producers
+                    .end_transaction(&stamped, batch::control_is_commit(raw));
+            } else {
+                inner.producers.update(&stamped);
+            }
+            count += i64::from(h.records_count);
+        }
+        let end = inner.log_end_offset();
+        if count > 0 {
+            inner.appended(end, end, count, None, now_ms)?;
+        }
+        Ok(end)
+    }
+
+    /// Reads whole batches from `offset` up to the log end, not only the high watermark: what a
+    /// follower fetches from its leader.
+    pub fn read_replica(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+        let inner = self.inner.lock();
+        let leo = inner.log_end_offset();
+        if offset < inner.log_start_offset || offset > leo {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                start: inner.log_start_offset,
+                end: leo,
+            });
+        }
+        let records = inner.read_batches(offset, max_bytes, true, leo)?;
+        Ok(ReadResult {
+            records,
+            high_watermark: inner.high_watermark,
+            last_stable_offset: inner.producers.last_stable_offset(inner.high_watermark),
+            log_start_offset: inner.log_start_offset,
+            log_end_offset: leo,
+            aborted: Vec::new(),
+        })
+    }
+
+    /// Empties the log and starts it again at `offset`: a follower whose leader no longer has
+    /// the records after this log's end (retention) starts over at the leader's log start.
+    pub fn restart_at(&self, offset: i64) -> Result<()> {
+        let mut inner = self.inner.lock();
+        let bases: Vec<i64> = inner.segments.keys().copied().collect();
+        for base in bases {
+            if let Some(seg) = inner.segments.remove(&base) {
+                seg.delete()?;
+            }
+        }
+        inner
+            .segments
+            .insert(offset, Segment::create(&self.dir, offset)?);
+        inner.set_log_start(&self.dir, offset)?;
+        inner.high_watermark = offset;
+        inner.epochs.clear();
+        inner.producers = ProducerStates::default();
+        inner.producers.write_snapshot(&self.dir, offset)?;
+        write_atomically(&self.dir.join(EPOCHS_FILE), "")?;
+        Ok(())
+    }
+
+    /// Sets the high watermark to `hwm` (bounded by the log end), up or down: a follower takes
+    /// the leader's.
+    pub fn reset_high_watermark(&self, hwm: i64) {
+        let mut inner = self.inner.lock();
+        let end = inner.log_end_offset();
+        inner.high_watermark = hwm.clamp(0, end);
+    }
+
+    /// Records that leader epoch `epoch` starts at the current log end (a new leader does this
+    /// on election, so that the previous epoch's end is known even before it writes).
+    pub fn start_epoch(&self, epoch: i32) -> Result<()> {
+        let mut inner = self.inner.lock();
+        let end = inner.log_end_offset();
+        inner.note_epoch(&self.dir, epoch, end)
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch at or below `epoch` this log has, and the offset
+    /// where it ends (the start of the next epoch, or the log end for the latest one).
+    /// `(-1, -1)` when the log has no epoch at or below `epoch`.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        let inner = self.inner.lock();
+        let leo = inner.log_end_offset();
+        let Some(i) = inner.epochs.iter().rposition(|&(e, _)| e <= epoch) else {
+            if inner.epochs.is_empty() {
+                // No epoch recorded (nothing written yet): the whole log is "epoch 0".
+                return if leo == 0 { (-1, -1) } else { (0, leo) };
+            }
+            return (-1, -1);
+        };
+        let end = inner.epochs.get(i + 1).map_or(leo, |&(_, start)| start);
+        (inner.epochs[i].0, end)
+    }
+
     /// The latest `(epoch, start offset)` the log has seen, for replication.
     pub fn latest_epoch(&self) -> Option<(i32, i64)> {
         self.inner.lock().epochs.last().copied()
@@ -604,6 +724,31 @@ impl Inner {
         let interval = self.config.index_interval_bytes;
         self.active_mut().append(&buf, &stamped, interval, now_ms)?;
         Ok(stamped)
+    }
+
+    /// Whole batches from the one holding `offset`, up to `max_bytes` and never reaching
+    /// `upper` (empty when `offset` is at or past it).
+    fn read_batches(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        upper: i64,
+    ) -> Result<Bytes> {
+        if offset >= upper {
+            return Ok(Bytes::new());
+        }
+        let first = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(offset, |(b, _)| *b);
+        for seg in self.segments.range(first..).map(|(_, s)| s) {
+            if let Some((pos, _)) = seg.find_batch(offset)? {
+                return seg.read_batches(pos, max_bytes, min_one, upper);
+            }
+        }
+        Ok(Bytes::new())
     }
 
     /// The answer to a producer's retry of a batch already at `base_offset..=last_offset`.

@@ -294,3 +294,90 @@ fn idempotent_retries_are_deduplicated_and_state_survives_restarts() {
         22
     );
 }
+
+/// A follower copies the leader's batches as they are, epochs included; the leader answers
+/// OffsetForLeaderEpoch from its epoch cache, and a follower that diverged truncates to it.
+#[test]
+fn replica_append_copies_the_leader_and_epochs_locate_divergence() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let leader =
+        Log::open(&dir.path().join("leader"), LogConfig::default(), false, 0).expect("open");
+    let follower =
+        Log::open(&dir.path().join("follower"), LogConfig::default(), false, 0).expect("open");
+    for (i, epoch) in [0, 0, 1, 1, 3].into_iter().enumerate() {
+        let b = batch(&[&format!("v{i}"), "x"], 1000, Compression::None);
+        leader.append(&b, epoch, 1000).expect("append");
+    }
+    assert_eq!(leader.log_end_offset(), 10);
+    // Uncommitted: the follower reads past the high watermark; a consumer does not.
+    assert!(
+        leader
+            .read(0, 1 << 20, true)
+            .expect("read")
+            .records
+            .is_empty()
+    );
+    let all = leader
+        .read_replica(0, 1 << 20)
+        .expect("replica read")
+        .records;
+    assert_eq!(follower.append_replica(&all, 2000).expect("copy"), 10);
+    assert_eq!(follower.latest_epoch(), Some((3, 8)));
+    // A repeated fetch appends nothing twice.
+    assert_eq!(follower.append_replica(&all, 2000).expect("again"), 10);
+    assert_eq!(follower.log_end_offset(), 10);
+    assert_eq!(
+        follower.read_replica(0, 1 << 20).expect("read").records,
+        all,
+        "the follower's bytes are the leader's"
+    );
+
+    assert_eq!(leader.end_offset_for_epoch(0), (0, 4));
+    assert_eq!(leader.end_offset_for_epoch(1), (1, 8));
+    assert_eq!(
+        leader.end_offset_for_epoch(2),
+        (1, 8),
+        "no epoch 2: epoch 1 ends at 8"
+    );
+    assert_eq!(leader.end_offset_for_epoch(3), (3, 10));
+    leader.start_epoch(5).expect("new epoch");
+    assert_eq!(leader.end_offset_for_epoch(3), (3, 10));
+    assert_eq!(leader.end_offset_for_epoch(5), (5, 10));
+
+    // The leader loses its tail (it was never committed) and writes on in epoch 4.
+    leader.truncate_to(8).expect("truncate");
+    leader
+        .append(&batch(&["new"], 1000, Compression::None), 4, 1000)
+        .expect("append");
+    let (epoch, end) = leader.end_offset_for_epoch(3);
+    assert_eq!(
+        (epoch, end),
+        (1, 8),
+        "epoch 3 is gone from the leader's history"
+    );
+    follower.truncate_to(end).expect("follower truncates");
+    assert_eq!(follower.log_end_offset(), 8);
+    let rest = leader.read_replica(8, 1 << 20).expect("read").records;
+    follower.append_replica(&rest, 3000).expect("catch up");
+    assert_eq!(follower.latest_epoch(), Some((4, 8)));
+    assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+
+    // A batch that overlaps the log end is refused, not written twice.
+    let overlap = leader.read_replica(6, 1 << 20).expect("read").records;
+    let f2 = Log::open(&dir.path().join("f2"), LogConfig::default(), false, 0).expect("open");
+    f2.append_replica(&leader.read_replica(0, 1 << 20).expect("r").records[..0], 0)
+        .expect("empty is fine");
+    f2.append(
+        &batch(&["a", "b", "c", "d", "e", "f", "g"], 1, Compression::None),
+        0,
+        1,
+    )
+    .expect("seven records");
+    assert!(f2.append_replica(&overlap, 0).is_err());
+
+    // restart_at: a follower behind the leader's log start starts over there.
+    follower.restart_at(100).expect("restart");
+    assert_eq!(follower.log_start_offset(), 100);
+    assert_eq!(follower.log_end_offset(), 100);
+    assert_eq!(follower.latest_epoch(), None);
+}
