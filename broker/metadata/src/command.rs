@@ -47,6 +47,20 @@ pub enum Command {
         name: String,
         configs: BTreeMap<String, Option<String>>,
     },
+    /// A partition leader changes the in-sync replica set: drops a follower that fell behind,
+    /// or adds one that caught up. Refused unless `leader_epoch` is the partition's current one.
+    AlterPartition {
+        topic: String,
+        partition: i32,
+        leader_epoch: i32,
+        isr: Vec<i32>,
+    },
+    /// Moves leadership to the preferred replica (the first assigned) when it is in sync and
+    /// not fenced: after a failed broker returns, or on ElectLeaders.
+    ElectPreferredLeader {
+        topic: String,
+        partition: i32,
+    },
     /// Reserves a block of producer ids.
     AllocateProducerIds {
         count: i64,

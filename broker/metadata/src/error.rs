@@ -35,6 +35,12 @@ pub enum Error {
     InvalidPlugin(String),
     #[error("{0}")]
     InvalidPipeline(String),
+    /// A partition change from a leader whose epoch is not the current one.
+    #[error("{0}")]
+    FencedLeaderEpoch(String),
+    /// A partition change that names replicas it cannot (not assigned, fenced, no leader).
+    #[error("{0}")]
+    InvalidPartitionChange(String),
     /// The controller quorum could not commit the change (no leader, no majority, timeout).
     #[error("controller quorum: {0}")]
     Quorum(String),
@@ -60,6 +66,8 @@ impl Error {
             Error::InvalidConfig { .. } | Error::UnknownConfig(_) => {
                 ResponseError::InvalidConfig.code()
             }
+            Error::FencedLeaderEpoch(_) => ResponseError::FencedLeaderEpoch.code(),
+            Error::InvalidPartitionChange(_) => ResponseError::InvalidRequest.code(),
             Error::Quorum(_) => ResponseError::RequestTimedOut.code(),
             Error::Refused { code, .. } => *code,
         }

@@ -131,6 +131,42 @@ impl ClusterState {
                 Ok(())
             }
             Command::DeleteTopic { name } => self.existing(name).map(|_| ()),
+            Command::AlterPartition {
+                topic,
+                partition,
+                leader_epoch,
+                isr,
+            } => {
+                let p = self.assignment(topic, *partition)?;
+                if *leader_epoch != p.leader_epoch {
+                    return Err(Error::FencedLeaderEpoch(format!(
+                        "{topic}-{partition}: leader epoch {leader_epoch} is not the current {}",
+                        p.leader_epoch
+                    )));
+                }
+                if !isr.contains(&p.leader) {
+                    return Err(Error::InvalidPartitionChange(format!(
+                        "{topic}-{partition}: the ISR must contain the leader {}",
+                        p.leader
+                    )));
+                }
+                for r in isr {
+                    if !p.replicas.contains(r) {
+                        return Err(Error::InvalidPartitionChange(format!(
+                            "{topic}-{partition}: broker {r} is not a replica"
+                        )));
+                    }
+                    if !p.isr.contains(r) && self.brokers.get(r).is_none_or(|b| b.fenced) {
+                        return Err(Error::InvalidPartitionChange(format!(
+                            "{topic}-{partition}: broker {r} is fenced and cannot join the ISR"
+                        )));
+                    }
+                }
+                Ok(())
+            }
+            Command::ElectPreferredLeader { topic, partition } => {
+                self.assignment(topic, *partition).map(|_| ())
+            }
             Command::CreatePartitions { name, partitions } => {
                 let t = self.existing(name)?;
                 let next = t.partitions.len() as i32;
@@ -257,10 +293,83 @@ impl ClusterState {
         Ok(())
     }
 
+    fn assignment(&self, topic: &str, partition: i32) -> Result<&PartitionAssignment> {
+        self.existing(topic)?
+            .partitions
+            .iter()
+            .find(|p| p.partition == partition)
+            .ok_or_else(|| Error::UnknownTopic(format!("{topic}-{partition}")))
+    }
+
+    fn is_active(&self, node: i32) -> bool {
+        self.brokers.get(&node).is_some_and(|b| !b.fenced)
+    }
+
+    /// A broker was fenced: it leaves every ISR it is in (unless it is the last member), and
+    /// the partitions it led get a new leader from the remaining ISR with the epoch bumped, or
+    /// none (leader -1, offline) when no other in-sync replica is active. Unclean election
+    /// (a replica outside the ISR) never happens.
+    fn on_fenced(&mut self, node: i32) {
+        let active: Vec<i32> = self.active_broker_ids();
+        for t in self.topics.values_mut() {
+            for p in &mut t.partitions {
+                if p.isr.len() > 1 {
+                    p.isr.retain(|&r| r != node);
+                }
+                if p.leader == node {
+                    p.leader = p
+                        .isr
+                        .iter()
+                        .copied()
+                        .find(|r| *r != node && active.contains(r))
+                        .unwrap_or(-1);
+                    p.leader_epoch += 1;
+                }
+            }
+        }
+    }
+
+    /// A broker is back: partitions left without a leader whose last in-sync replica it is
+    /// get it as leader.
+    fn on_unfenced(&mut self, node: i32) {
+        for t in self.topics.values_mut() {
+            for p in &mut t.partitions {
+                if p.leader == -1 && p.isr.contains(&node) {
+                    p.leader = node;
+                    p.leader_epoch += 1;
+                }
+            }
+        }
+    }
+
+    /// The partitions whose preferred replica is in sync and active but not leading.
+    pub fn preferred_leader_imbalance(&self) -> Vec<(String, i32)> {
+        self.topics
+            .values()
+            .flat_map(|t| {
+                t.partitions.iter().filter_map(|p| {
+                    let preferred = *p.replicas.first()?;
+                    (p.leader != preferred
+                        && p.isr.contains(&preferred)
+                        && self.is_active(preferred))
+                    .then(|| (t.name.clone(), p.partition))
+                })
+            })
+            .collect()
+    }
+
     fn existing(&self, name: &str) -> Result<&TopicMeta> {
         self.topics
             .get(name)
             .ok_or_else(|| Error::UnknownTopic(name.to_string()))
+    }
+
+    fn assignment_mut(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionAssignment> {
+        self.topics
+            .get_mut(topic)?
+            .partitions
+            .iter_mut()
+            .find(|p| p.partition == partition)
     }
 
     /// Validates and applies one command at log position `index`.
@@ -273,12 +382,43 @@ impl ClusterState {
                 port,
                 rack,
             } => {
+                let was_fenced = self.brokers.get(&node_id).is_some_and(|b| b.fenced);
                 self.brokers
                     .insert(node_id, BrokerInfo::new(node_id, host, port, rack));
+                if was_fenced {
+                    self.on_unfenced(node_id);
+                }
             }
             Command::SetBrokerFenced { node_id, fenced } => {
                 if let Some(b) = self.brokers.get_mut(&node_id) {
                     b.fenced = fenced;
+                }
+                if fenced {
+                    self.on_fenced(node_id);
+                } else {
+                    self.on_unfenced(node_id);
+                }
+            }
+            Command::AlterPartition {
+                topic,
+                partition,
+                isr,
+                ..
+            } => {
+                if let Some(p) = self.assignment_mut(&topic, partition) {
+                    p.isr = isr;
+                }
+            }
+            Command::ElectPreferredLeader { topic, partition } => {
+                let active = self.active_broker_ids();
+                if let Some(p) = self.assignment_mut(&topic, partition)
+                    && let Some(&preferred) = p.replicas.first()
+                    && p.leader != preferred
+                    && p.isr.contains(&preferred)
+                    && active.contains(&preferred)
+                {
+                    p.leader = preferred;
+                    p.leader_epoch += 1;
                 }
             }
             Command::CreateTopic {
@@ -338,5 +478,143 @@ impl ClusterState {
         }
         self.applied_index = index;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> ClusterState {
+        let mut s = ClusterState::default();
+        let mut i = 0;
+        let mut apply = |s: &mut ClusterState, cmd| {
+            i += 1;
+            s.apply(i, cmd).expect("apply");
+        };
+        for id in 1..=3 {
+            apply(
+                &mut s,
+                Command::RegisterBroker {
+                    node_id: id,
+                    host: "h".into(),
+                    port: 9000 + id,
+                    rack: None,
+                },
+            );
+        }
+        apply(
+            &mut s,
+            Command::CreateTopic {
+                name: "t".into(),
+                topic_id: Uuid::new_v4(),
+                partitions: vec![PartitionAssignment {
+                    partition: 0,
+                    replicas: vec![1, 2, 3],
+                    isr: vec![1, 2, 3],
+                    leader: 1,
+                    leader_epoch: 0,
+                }],
+                configs: BTreeMap::new(),
+            },
+        );
+        s
+    }
+
+    fn p0(s: &ClusterState) -> PartitionAssignment {
+        s.topics["t"].partitions[0].clone()
+    }
+
+    fn fence(s: &mut ClusterState, node_id: i32, fenced: bool) {
+        let next = s.applied_index + 1;
+        s.apply(next, Command::SetBrokerFenced { node_id, fenced })
+            .expect("fence");
+    }
+
+    #[test]
+    fn fencing_the_leader_elects_from_the_isr_and_never_uncleanly() {
+        let mut s = cluster();
+        fence(&mut s, 1, true);
+        let p = p0(&s);
+        assert_eq!(
+            (p.leader, p.leader_epoch, p.isr.clone()),
+            (2, 1, vec![2, 3])
+        );
+        // The leader shrinks the ISR to itself; then it dies too: no one else is in sync.
+        let next = s.applied_index + 1;
+        s.apply(
+            next,
+            Command::AlterPartition {
+                topic: "t".into(),
+                partition: 0,
+                leader_epoch: 1,
+                isr: vec![2],
+            },
+        )
+        .expect("shrink");
+        fence(&mut s, 2, true);
+        let p = p0(&s);
+        assert_eq!(
+            (p.leader, p.isr.clone()),
+            (-1, vec![2]),
+            "offline, ISR kept"
+        );
+        // Broker 1 returns: not in sync, so it does not lead (unclean election is off).
+        fence(&mut s, 1, false);
+        assert_eq!(p0(&s).leader, -1);
+        // The last in-sync replica returns and leads again.
+        fence(&mut s, 2, false);
+        let p = p0(&s);
+        assert_eq!((p.leader, p.leader_epoch), (2, 3));
+    }
+
+    #[test]
+    fn isr_changes_need_the_current_epoch_and_live_replicas() {
+        let mut s = cluster();
+        fence(&mut s, 3, true);
+        assert_eq!(p0(&s).isr, vec![1, 2], "a fenced follower leaves the ISR");
+        let alter = |epoch, isr: Vec<i32>| Command::AlterPartition {
+            topic: "t".into(),
+            partition: 0,
+            leader_epoch: epoch,
+            isr,
+        };
+        assert_eq!(
+            s.validate(&alter(7, vec![1]))
+                .expect_err("stale")
+                .kafka_code(),
+            74,
+            "FENCED_LEADER_EPOCH"
+        );
+        assert!(
+            s.validate(&alter(0, vec![2])).is_err(),
+            "must keep the leader"
+        );
+        assert!(s.validate(&alter(0, vec![1, 2, 3])).is_err(), "3 is fenced");
+        fence(&mut s, 3, false);
+        s.validate(&alter(0, vec![1, 2, 3])).expect("3 is back");
+        // Preferred leader: 1 leads again once 2 took over and 1 is back in sync.
+        fence(&mut s, 1, true);
+        assert_eq!(p0(&s).leader, 2);
+        fence(&mut s, 1, false);
+        assert_eq!(
+            s.preferred_leader_imbalance(),
+            Vec::<(String, i32)>::new(),
+            "1 not in ISR"
+        );
+        let next = s.applied_index + 1;
+        s.apply(next, alter(p0(&s).leader_epoch, vec![1, 2]))
+            .expect("1 caught up");
+        assert_eq!(s.preferred_leader_imbalance(), vec![("t".to_string(), 0)]);
+        let next = s.applied_index + 1;
+        s.apply(
+            next,
+            Command::ElectPreferredLeader {
+                topic: "t".into(),
+                partition: 0,
+            },
+        )
+        .expect("elect");
+        assert_eq!(p0(&s).leader, 1);
     }
 }

@@ -421,6 +421,10 @@ async fn send_heartbeats(
     }
 }
 
+/// How often the controller moves leadership back to preferred replicas that are in sync
+/// (Kafka's `auto.leader.rebalance.enable`, checked every `leader.imbalance.check.interval`).
+const PREFERRED_LEADER_CHECK: Duration = Duration::from_secs(5);
+
 /// On the leader: fences registered brokers silent for longer than the session timeout, and
 /// unfences them when they heartbeat again. A new leader gives every broker a full session
 /// before judging it.
@@ -433,6 +437,7 @@ async fn fence_silent_brokers(
     session: Duration,
 ) {
     let mut leading_since: Option<Instant> = None;
+    let mut last_rebalance = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         if raft.metrics().borrow().state != ServerState::Leader {
@@ -440,6 +445,17 @@ async fn fence_silent_brokers(
             continue;
         }
         let since = *leading_since.get_or_insert_with(Instant::now);
+        if last_rebalance.elapsed() >= PREFERRED_LEADER_CHECK {
+            last_rebalance = Instant::now();
+            let imbalanced = state.lock().preferred_leader_imbalance();
+            for (topic, partition) in imbalanced {
+                tracing::info!(%topic, partition, "moving leadership back to the preferred replica");
+                let cmd = Command::ElectPreferredLeader { topic, partition };
+                if let Err(e) = propose(raft.clone(), agent.clone(), voters.clone(), cmd).await {
+                    tracing::warn!(error = %e, "preferred leader election failed");
+                }
+            }
+        }
         let brokers: Vec<(i32, bool)> = state
             .lock()
             .brokers
