@@ -182,6 +182,40 @@ impl Weir {
         self.http = http;
     }
 
+    /// Whether this handle has a process (not stopped or killed through it; a paused one counts).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The `--node-id` it was started with (every [`start_cluster`] member has one).
+    pub fn node_id(&self) -> Option<i32> {
+        self.extra
+            .iter()
+            .position(|a| a == "--node-id")
+            .and_then(|i| self.extra.get(i + 1))
+            .and_then(|id| id.parse().ok())
+    }
+
+    /// SIGSTOP: the process freezes with its sockets open (no heartbeats, no fetches, no
+    /// answers) until [`Weir::resume`]. A paused process is still killed on drop.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`Weir::pause`].
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let c = self.child.as_ref().expect("not running");
+        let status = Command::new("kill")
+            .args([sig, &c.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} {}: {status}", c.id());
+    }
+
     pub fn producer(&self, extra: &[(&str, &str)]) -> FutureProducer {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.kafka)
@@ -311,6 +345,18 @@ pub fn read_raw_response(s: &mut std::net::TcpStream) -> Option<bytes::Bytes> {
 
 /// A one-record v2 batch as a producer would send it (`producer_id` -1 for a plain producer).
 pub fn raw_batch(value: &str, producer_id: i64, epoch: i16, sequence: i32) -> bytes::Bytes {
+    raw_batch_at(value, producer_id, epoch, sequence, 1000)
+}
+
+/// [`raw_batch`] with the record's create time (ms); a recent one keeps time-based retention
+/// from deleting the record while a test runs.
+pub fn raw_batch_at(
+    value: &str,
+    producer_id: i64,
+    epoch: i16,
+    sequence: i32,
+    timestamp: i64,
+) -> bytes::Bytes {
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
@@ -324,7 +370,7 @@ pub fn raw_batch(value: &str, producer_id: i64, epoch: i16, sequence: i32) -> by
         timestamp_type: TimestampType::Creation,
         offset: 0,
         sequence,
-        timestamp: 1000,
+        timestamp,
         key: None,
         value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
         headers: Default::default(),
@@ -340,4 +386,91 @@ pub fn raw_batch(value: &str, producer_id: i64, epoch: i16, sequence: i32) -> by
     )
     .expect("encode");
     buf.freeze()
+}
+
+/// Polls `ok` every 100 ms until it holds; panics naming `what` after 30 s.
+pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A connection to `addr` that gives up after `timeout` to connect and to read, so that a
+/// dead or paused broker cannot hang a test; `None` when it does not connect.
+pub fn raw_connect(addr: &str, timeout: Duration) -> Option<std::net::TcpStream> {
+    use std::net::ToSocketAddrs;
+    let addr = addr.to_socket_addrs().ok()?.next()?;
+    let s = std::net::TcpStream::connect_timeout(&addr, timeout).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    s.set_write_timeout(Some(timeout)).ok()?;
+    Some(s)
+}
+
+/// Sends one request built by [`raw_request`] and returns the response body after its header;
+/// `None` when the broker closed the connection or did not answer within the read timeout.
+pub fn raw_roundtrip<T: kafka_protocol::protocol::Encodable>(
+    s: &mut std::net::TcpStream,
+    api: kafka_protocol::messages::ApiKey,
+    version: i16,
+    body: &T,
+) -> Option<bytes::Bytes> {
+    use kafka_protocol::protocol::Decodable;
+    use std::io::Write;
+    s.write_all(&raw_request(api, version, body)).ok()?;
+    let mut b = read_raw_response(s)?;
+    kafka_protocol::messages::ResponseHeader::decode(&mut b, api.response_header_version(version))
+        .ok()?;
+    Some(b)
+}
+
+/// Metadata v9 asked of `w` alone (not of a broker a client picks): the brokers it lists and,
+/// with `topics` given, those topics (all topics with `None`). `None` when `w` does not
+/// answer within 5 s.
+pub fn raw_metadata(
+    w: &Weir,
+    topics: Option<&[&str]>,
+) -> Option<kafka_protocol::messages::MetadataResponse> {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
+    use kafka_protocol::protocol::Decodable;
+    let req = MetadataRequest::default()
+        .with_topics(topics.map(|ts| {
+            ts.iter()
+                .map(|t| {
+                    MetadataRequestTopic::default().with_name(Some(TopicName(t.to_string().into())))
+                })
+                .collect()
+        }))
+        .with_allow_auto_topic_creation(false);
+    let mut s = raw_connect(&w.kafka, Duration::from_secs(5))?;
+    let mut b = raw_roundtrip(&mut s, ApiKey::Metadata, 9, &req)?;
+    MetadataResponse::decode(&mut b, 9).ok()
+}
+
+/// A Produce request (v3 and later) of one batch to `topic`/`partition`.
+pub fn raw_produce_request(
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    records: bytes::Bytes,
+) -> kafka_protocol::messages::ProduceRequest {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(topic.to_string().into()))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(records)),
+                ]),
+        ])
 }
