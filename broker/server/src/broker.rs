@@ -12,9 +12,10 @@ use weir_storage::LogManager;
 use crate::config::BrokerConfig;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
-use crate::partition::{Partition, PartitionRef, log_config};
+use crate::partition::{Partition, PartitionRef, RoleChange, log_config};
 use crate::plugins::Plugins;
 use crate::plugins::pipeline::Pipelines;
+use crate::replication::Fetchers;
 use crate::txn::TxnCoordinator;
 use crate::{Error, Result};
 
@@ -46,6 +47,8 @@ pub struct Broker {
     /// Held while partitions are opened or removed; holds the metadata index the open
     /// partitions were last reconciled with.
     layout: Mutex<u64>,
+    /// The replica fetchers pulling followed partitions from their leaders.
+    fetchers: Fetchers,
 }
 
 /// Producer ids reserved from the metadata log at a time.
@@ -84,7 +87,14 @@ impl Broker {
             i32::from(advertised.1),
             config.rack.clone(),
         );
-        if metadata.read(|s| s.brokers.get(&config.node_id) != Some(&me)) {
+        // Registered again when the address or rack changed (the fenced flag is the
+        // controller's business: heartbeats clear it).
+        let registered = metadata.read(|s| {
+            s.brokers
+                .get(&config.node_id)
+                .is_some_and(|b| (&b.host, b.port, &b.rack) == (&me.host, me.port, &me.rack))
+        });
+        if !registered {
             metadata.propose(Command::RegisterBroker {
                 node_id: me.node_id,
                 host: me.host,
@@ -120,6 +130,7 @@ impl Broker {
             producer_ids: Mutex::new((0, 0)),
             metrics,
             layout: Mutex::new(0),
+            fetchers: Fetchers::default(),
         };
         let started = std::time::Instant::now();
         let topics = broker.metadata.snapshot().topics;
@@ -148,12 +159,7 @@ impl Broker {
             let log = self
                 .logs
                 .open_log(&t.name, p.partition, cfg.clone(), now_ms())?;
-            let part = Partition {
-                topic: t.name.clone(),
-                index: p.partition,
-                leader_epoch: p.leader_epoch,
-                log,
-            };
+            let part = Partition::new(t.name.clone(), p.partition, log, p);
             self.partitions
                 .write()
                 .insert((t.name.clone(), p.partition), Arc::new(part));
@@ -162,8 +168,10 @@ impl Broker {
     }
 
     /// Brings the open partitions in line with metadata changed through other members of the
-    /// quorum: opens the partitions placed on this broker, removes those of deleted topics.
-    pub fn reconcile_partitions(&self) -> Result<()> {
+    /// quorum: opens the partitions placed on this broker, removes those of deleted topics,
+    /// takes each partition's leadership and ISR, and points the replica fetchers at the
+    /// leaders of the partitions this broker follows.
+    pub fn reconcile_partitions(self: &Arc<Self>) -> Result<()> {
         let mut done = self.layout.lock();
         let state = self.metadata.snapshot();
         if state.applied_index == *done {
@@ -173,6 +181,32 @@ impl Broker {
             self.open_partitions(t, 0)?;
         }
         let me = self.config.node_id;
+        let mut follow = Vec::new();
+        let mut changed = false;
+        for t in state.topics.values() {
+            for a in &t.partitions {
+                let Some(part) = self.partition(&t.name, a.partition) else {
+                    continue;
+                };
+                match part.apply_assignment(me, a) {
+                    RoleChange::None => {}
+                    RoleChange::BecameLeader => {
+                        part.advance_high_watermark(me);
+                        changed = true;
+                    }
+                    RoleChange::Follower | RoleChange::NoLeader => changed = true,
+                }
+                let leader_active = state.brokers.get(&a.leader).is_some_and(|b| !b.fenced);
+                if a.leader != me && a.leader >= 0 && leader_active {
+                    follow.push((a.leader, part.clone(), a.leader_epoch));
+                }
+            }
+        }
+        self.fetchers.set(self, follow);
+        if changed {
+            // Produce requests waiting on the high watermark re-check their leadership.
+            self.notify_append();
+        }
         let gone: Vec<(String, i32)> = self
             .partitions
             .read()
@@ -219,6 +253,14 @@ impl Broker {
         }
         let h = murmur2::murmur2(key.as_bytes(), 0x9747_b28c) & 0x7fff_ffff;
         active[h as usize % active.len()].clone()
+    }
+
+    /// The topic's `min.insync.replicas` (its override, else the broker default).
+    pub fn min_insync_replicas(&self, t: &TopicMeta) -> usize {
+        crate::partition::effective_configs(&self.config, &t.configs)
+            .get(weir_metadata::topic_config::MIN_INSYNC_REPLICAS)
+            .and_then(|(v, _)| v.trim().parse::<usize>().ok())
+            .unwrap_or(1)
     }
 
     /// The error for a partition this broker does not serve: NOT_LEADER_OR_FOLLOWER when the
@@ -274,7 +316,7 @@ impl Broker {
             ))
             .into());
         }
-        let brokers: Vec<i32> = self.metadata.read(|s| s.active_broker_ids());
+        let brokers: Vec<i32> = self.metadata.read(rack_alternating);
         if rf <= 0 || rf as usize > brokers.len() {
             return Err(weir_metadata::Error::InvalidReplicationFactor(format!(
                 "replication factor {rf} is not possible with {} available broker(s)",
@@ -366,7 +408,7 @@ impl Broker {
             .into());
         }
         let rf = t.partitions.first().map_or(1, |p| p.replicas.len());
-        let brokers: Vec<i32> = self.metadata.read(|s| s.active_broker_ids());
+        let brokers: Vec<i32> = self.metadata.read(rack_alternating);
         let cmd = Command::CreatePartitions {
             name: name.into(),
             partitions: assign(&brokers, current, count - current, rf),
@@ -440,12 +482,52 @@ impl Broker {
         self.shutdown.send_replace(true);
     }
 
+    /// On a partition leader: proposes the ISR changes that are due (followers that fell
+    /// behind leave, followers that caught up join) and moves high watermarks.
+    fn replication_tick(&self) {
+        let me = self.config.node_id;
+        let lag = self.config.replica_lag_time_max;
+        let mut moved = false;
+        for p in self.all_partitions() {
+            if !p.is_leader(me) || p.replica_count() < 2 {
+                continue;
+            }
+            if let Some(change) = p.isr_change(me, lag) {
+                tracing::info!(
+                    topic = %p.topic, partition = p.index, from = ?p.isr(), to = ?change.isr,
+                    "changing the in-sync replicas"
+                );
+                let cmd = Command::AlterPartition {
+                    topic: p.topic.clone(),
+                    partition: p.index,
+                    leader_epoch: change.leader_epoch,
+                    isr: change.isr,
+                };
+                // Proposed off this thread: without a controller quorum a proposal waits for
+                // its timeout, and housekeeping must go on meanwhile.
+                let metadata = self.metadata.clone();
+                let part = p.clone();
+                std::thread::spawn(move || {
+                    if let Err(e) = metadata.propose(cmd) {
+                        tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "ISR change not accepted");
+                    }
+                    part.isr_change_finished();
+                });
+            }
+            moved |= p.advance_high_watermark(me);
+        }
+        if moved {
+            self.notify_append();
+        }
+    }
+
     /// One retention and flush pass over every partition.
-    pub fn housekeeping(&self, retention: bool) {
-        if self.config.quorum.is_some()
-            && let Err(e) = self.reconcile_partitions()
-        {
-            tracing::warn!(error = %e, "could not open or remove partitions after a metadata change");
+    pub fn housekeeping(self: &Arc<Self>, retention: bool) {
+        if self.config.quorum.is_some() {
+            if let Err(e) = self.reconcile_partitions() {
+                tracing::warn!(error = %e, "could not open or remove partitions after a metadata change");
+            }
+            self.replication_tick();
         }
         self.groups.tick();
         self.txns.tick(self);
@@ -499,8 +581,25 @@ impl Broker {
     }
 }
 
+/// The active brokers in placement order: racks take turns (a broker of each rack, then the
+/// next of each), so that consecutive brokers, which hold one partition's replicas, sit on
+/// different racks when there are enough (Kafka's rack-aware assignment). Without racks: by id.
+fn rack_alternating(s: &weir_metadata::ClusterState) -> Vec<i32> {
+    let mut racks: BTreeMap<Option<&str>, Vec<i32>> = BTreeMap::new();
+    for b in s.active_brokers() {
+        racks.entry(b.rack.as_deref()).or_default().push(b.node_id);
+    }
+    let longest = racks.values().map(Vec::len).max().unwrap_or(0);
+    (0..longest)
+        .flat_map(|i| racks.values().filter_map(move |ids| ids.get(i).copied()))
+        .collect()
+}
+
 /// Places `count` new partitions starting at `first`, spreading leaders and replicas round robin.
 fn assign(brokers: &[i32], first: i32, count: i32, rf: usize) -> Vec<PartitionAssignment> {
+    if brokers.is_empty() {
+        return Vec::new();
+    }
     (first..first + count)
         .map(|p| {
             let replicas: Vec<i32> = (0..rf)

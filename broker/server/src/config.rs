@@ -31,6 +31,9 @@ pub struct BrokerConfig {
     pub offsets_retention: Duration,
     /// Membership of a controller quorum (`None`: a lone node with a local metadata log).
     pub quorum: Option<QuorumSettings>,
+    /// `replica.lag.time.max.ms`: a follower that has not caught up with its leader for this
+    /// long leaves the ISR.
+    pub replica_lag_time_max: Duration,
 }
 
 /// A controller quorum member's settings (Kafka's `controller.quorum.voters`).
@@ -67,6 +70,7 @@ impl BrokerConfig {
             group_initial_rebalance_delay: Duration::from_millis(0),
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
             quorum: None,
+            replica_lag_time_max: Duration::from_secs(30),
         }
     }
 

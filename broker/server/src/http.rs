@@ -99,11 +99,33 @@ async fn cluster(State(b): State<Arc<Broker>>) -> Json<serde_json::Value> {
         }),
         None => serde_json::json!({ "mode": "single-node", "leader": b.config.node_id }),
     };
+    // Under-replicated: fewer in-sync replicas than assigned. Offline: no leader at all.
+    let mut under_replicated = Vec::new();
+    let mut offline = Vec::new();
+    let mut leaders = serde_json::Map::new();
+    for t in state.topics.values() {
+        for p in &t.partitions {
+            let view = serde_json::json!({
+                "topic": t.name, "partition": p.partition, "leader": p.leader,
+                "leader_epoch": p.leader_epoch, "replicas": p.replicas, "isr": p.isr,
+            });
+            if p.leader < 0 {
+                offline.push(view);
+            } else if p.isr.len() < p.replicas.len() {
+                under_replicated.push(view);
+            }
+            let n = leaders.entry(p.leader.to_string()).or_insert(0.into());
+            *n = (n.as_u64().unwrap_or(0) + 1).into();
+        }
+    }
     Json(serde_json::json!({
         "cluster_id": b.metadata.cluster_id(),
         "node_id": b.config.node_id,
         "brokers": brokers,
         "controller": controller,
+        "partitions_led_by_broker": leaders,
+        "under_replicated_partitions": under_replicated,
+        "offline_partitions": offline,
     }))
 }
 

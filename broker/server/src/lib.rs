@@ -19,6 +19,7 @@ mod kvlog;
 mod metrics;
 mod partition;
 mod plugins;
+mod replication;
 mod server;
 mod txn;
 

@@ -1,20 +1,298 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use weir_storage::{Log, LogConfig};
+use parking_lot::Mutex;
+use weir_metadata::PartitionAssignment;
+
+use weir_storage::{AppendInfo, Log, LogConfig};
 
 use crate::config::BrokerConfig;
 use weir_metadata::topic_config as tc;
 
-/// A partition this broker hosts: its log, and the leader epoch it writes with.
+/// A partition this broker hosts, as leader or follower: its log and its replication state.
 pub struct Partition {
     pub topic: String,
     pub index: i32,
-    pub leader_epoch: i32,
     pub log: Log,
+    replica: Mutex<ReplicaState>,
 }
 
 pub type PartitionRef = Arc<Partition>;
+
+/// Leadership as the metadata last said, and on the leader, what it knows of each follower.
+struct ReplicaState {
+    leader: i32,
+    leader_epoch: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    /// The log end offset when this broker became leader: a follower must reach it (and the
+    /// high watermark) before it may join the ISR.
+    epoch_start: i64,
+    followers: HashMap<i32, Follower>,
+    /// An ISR change was proposed under this epoch and has not shown up in metadata yet.
+    isr_change_pending: Option<Instant>,
+}
+
+/// The leader's view of one follower, from its fetches (Kafka's replica state).
+#[derive(Clone, Copy)]
+struct Follower {
+    /// The follower's log end offset: the offset it last fetched from (-1: no fetch yet).
+    leo: i64,
+    /// When the follower last had everything the leader had.
+    caught_up: Instant,
+    /// The leader's log end at the follower's previous fetch, and when that was.
+    prev_fetch_leo: i64,
+    prev_fetch_at: Instant,
+}
+
+/// How a metadata change moved this broker's role for a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RoleChange {
+    None,
+    BecameLeader,
+    /// Follower of a (possibly) new leader or epoch: the fetcher starts over for it.
+    Follower,
+    /// The partition has no leader (offline).
+    NoLeader,
+}
+
+/// An ISR change the leader should propose: the new ISR under its epoch.
+pub(crate) struct IsrChange {
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+}
+
+/// How long an ISR proposal may stay unanswered before it is proposed again.
+const ISR_CHANGE_RETRY: Duration = Duration::from_secs(5);
+
+impl Partition {
+    pub(crate) fn new(topic: String, index: i32, log: Log, a: &PartitionAssignment) -> Partition {
+        let now = Instant::now();
+        let epoch_start = log.log_end_offset();
+        let followers = a
+            .replicas
+            .iter()
+            .map(|&r| (r, Follower::new(now)))
+            .collect();
+        Partition {
+            topic,
+            index,
+            log,
+            replica: Mutex::new(ReplicaState {
+                leader: a.leader,
+                leader_epoch: a.leader_epoch,
+                replicas: a.replicas.clone(),
+                isr: a.isr.clone(),
+                epoch_start,
+                followers,
+                isr_change_pending: None,
+            }),
+        }
+    }
+
+    /// The leader epoch this broker knows for the partition.
+    pub fn leader_epoch(&self) -> i32 {
+        self.replica.lock().leader_epoch
+    }
+
+    pub fn leader(&self) -> i32 {
+        self.replica.lock().leader
+    }
+
+    pub fn is_leader(&self, me: i32) -> bool {
+        self.replica.lock().leader == me
+    }
+
+    pub fn replica_count(&self) -> usize {
+        self.replica.lock().replicas.len()
+    }
+
+    pub fn isr(&self) -> Vec<i32> {
+        self.replica.lock().isr.clone()
+    }
+
+    /// Takes leadership, replicas and ISR from metadata. A broker that becomes leader records
+    /// the new epoch's start in its log and gives every follower a full lag window.
+    pub(crate) fn apply_assignment(&self, me: i32, a: &PartitionAssignment) -> RoleChange {
+        let mut st = self.replica.lock();
+        let changed_epoch = a.leader_epoch != st.leader_epoch || a.leader != st.leader;
+        st.replicas.clone_from(&a.replicas);
+        if st.isr != a.isr {
+            st.isr.clone_from(&a.isr);
+            st.isr_change_pending = None;
+        }
+        if !changed_epoch {
+            return RoleChange::None;
+        }
+        st.leader = a.leader;
+        st.leader_epoch = a.leader_epoch;
+        st.isr_change_pending = None;
+        if a.leader == me {
+            if let Err(e) = self.log.start_epoch(a.leader_epoch) {
+                tracing::error!(topic = %self.topic, partition = self.index, error = %e, "could not record the new leader epoch");
+            }
+            st.epoch_start = self.log.log_end_offset();
+            let now = Instant::now();
+            st.followers = a
+                .replicas
+                .iter()
+                .map(|&r| (r, Follower::new(now)))
+                .collect();
+            tracing::info!(topic = %self.topic, partition = self.index, epoch = a.leader_epoch, "became leader");
+            RoleChange::BecameLeader
+        } else if a.leader < 0 {
+            RoleChange::NoLeader
+        } else {
+            RoleChange::Follower
+        }
+    }
+
+    /// Appends records written by the broker itself (dead letters, routed records, pipeline
+    /// output) as leader, and moves the high watermark. Refused on a follower: its log only
+    /// takes what the leader replicates.
+    pub(crate) fn append_as_leader(&self, me: i32, records: &[u8]) -> crate::Result<AppendInfo> {
+        let epoch = {
+            let st = self.replica.lock();
+            if st.leader != me {
+                return Err(crate::Error::NotLeader {
+                    topic: self.topic.clone(),
+                    partition: self.index,
+                });
+            }
+            st.leader_epoch
+        };
+        let info = self.log.append(records, epoch, crate::broker::now_ms())?;
+        self.advance_high_watermark(me);
+        Ok(info)
+    }
+
+    /// On the leader: a follower fetched from `fetch_offset` (its log end).
+    pub(crate) fn follower_fetched(&self, follower: i32, fetch_offset: i64) {
+        let leo = self.log.log_end_offset();
+        let now = Instant::now();
+        let mut st = self.replica.lock();
+        let f = st
+            .followers
+            .entry(follower)
+            .or_insert_with(|| Follower::new(now));
+        f.leo = fetch_offset;
+        if fetch_offset >= leo {
+            f.caught_up = now;
+        } else if fetch_offset >= f.prev_fetch_leo {
+            f.caught_up = f.caught_up.max(f.prev_fetch_at);
+        }
+        f.prev_fetch_leo = leo;
+        f.prev_fetch_at = now;
+    }
+
+    /// On the leader: moves the high watermark to the lowest log end of the ISR. Returns
+    /// whether it moved.
+    pub(crate) fn advance_high_watermark(&self, me: i32) -> bool {
+        let st = self.replica.lock();
+        if st.leader != me {
+            return false;
+        }
+        let mut hw = self.log.log_end_offset();
+        for r in st.isr.iter().filter(|&&r| r != me) {
+            hw = hw.min(st.followers.get(r).map_or(-1, |f| f.leo));
+        }
+        drop(st);
+        let before = self.log.high_watermark();
+        self.log.set_high_watermark(hw);
+        self.log.high_watermark() != before
+    }
+
+    /// On the leader: how many replicas are in sync right now: the ISR members that are
+    /// this broker or caught up within `lag_max`. Fewer than `min.insync.replicas` refuses
+    /// acks=all, even while the controller cannot be reached to shrink the ISR.
+    pub(crate) fn in_sync_count(&self, me: i32, lag_max: Duration) -> usize {
+        let st = self.replica.lock();
+        st.isr
+            .iter()
+            .filter(|&&r| {
+                r == me
+                    || st
+                        .followers
+                        .get(&r)
+                        .is_some_and(|f| f.caught_up.elapsed() <= lag_max)
+            })
+            .count()
+    }
+
+    /// On the leader: the ISR change due now, if any: followers that have not caught up for
+    /// `lag_max` leave; followers that reached the high watermark (and this epoch's start)
+    /// join.
+    pub(crate) fn isr_change(&self, me: i32, lag_max: Duration) -> Option<IsrChange> {
+        let mut st = self.replica.lock();
+        if st.leader != me
+            || st
+                .isr_change_pending
+                .is_some_and(|t| t.elapsed() < ISR_CHANGE_RETRY)
+        {
+            return None;
+        }
+        let hw = self.log.high_watermark();
+        let mut isr: Vec<i32> = st
+            .isr
+            .iter()
+            .copied()
+            .filter(|&r| {
+                r == me
+                    || st
+                        .followers
+                        .get(&r)
+                        .is_some_and(|f| f.caught_up.elapsed() <= lag_max)
+            })
+            .collect();
+        for &r in &st.replicas {
+            if r == me || isr.contains(&r) {
+                continue;
+            }
+            if let Some(f) = st.followers.get(&r)
+                && f.leo >= hw
+                && f.leo >= st.epoch_start
+                && f.caught_up.elapsed() <= lag_max
+            {
+                isr.push(r);
+            }
+        }
+        isr.sort_unstable_by_key(|r| st.replicas.iter().position(|x| x == r));
+        let mut current = st.isr.clone();
+        current.sort_unstable_by_key(|r| st.replicas.iter().position(|x| x == r));
+        if isr == current {
+            return None;
+        }
+        // In flight until `isr_change_finished`; the metadata change clears it when applied.
+        st.isr_change_pending = Some(Instant::now() + Duration::from_secs(24 * 3600));
+        Some(IsrChange {
+            leader_epoch: st.leader_epoch,
+            isr,
+        })
+    }
+}
+
+impl Partition {
+    /// The proposal of an ISR change returned: another may follow after `ISR_CHANGE_RETRY`
+    /// (sooner once the applied change shows up in metadata).
+    pub(crate) fn isr_change_finished(&self) {
+        let mut st = self.replica.lock();
+        if st.isr_change_pending.is_some() {
+            st.isr_change_pending = Some(Instant::now());
+        }
+    }
+}
+
+impl Follower {
+    fn new(now: Instant) -> Follower {
+        Follower {
+            leo: -1,
+            caught_up: now,
+            prev_fetch_leo: i64::MAX,
+            prev_fetch_at: now,
+        }
+    }
+}
 
 /// The effective configs of a topic: each known config's value and whether the topic sets it.
 pub(crate) fn effective_configs(

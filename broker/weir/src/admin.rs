@@ -530,6 +530,23 @@ pub(crate) fn cluster(admin: &Admin, cmd: ClusterCmd) -> anyhow::Result<()> {
                         s(b, "rack"),
                     );
                 }
+                for (key, label) in [
+                    ("under_replicated_partitions", "under-replicated"),
+                    ("offline_partitions", "offline"),
+                ] {
+                    let parts = v[key].as_array().cloned().unwrap_or_default();
+                    println!("{label} partitions: {}", parts.len());
+                    for p in parts {
+                        println!(
+                            "  {}-{}  leader {}  replicas {}  isr {}",
+                            s(&p, "topic"),
+                            s(&p, "partition"),
+                            s(&p, "leader"),
+                            p["replicas"],
+                            p["isr"]
+                        );
+                    }
+                }
             });
         }
     }

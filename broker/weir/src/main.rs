@@ -102,6 +102,16 @@ struct ServeArgs {
     #[arg(long, env = "WEIR_BROKER_SESSION_TIMEOUT_MS", default_value_t = 9000)]
     broker_session_timeout_ms: u64,
 
+    /// A follower that has not caught up with its leader for this long leaves the in-sync
+    /// replicas (replica.lag.time.max.ms).
+    #[arg(long, env = "WEIR_REPLICA_LAG_TIME_MAX_MS", default_value_t = 30000)]
+    replica_lag_time_max_ms: u64,
+
+    /// Default for the topic config min.insync.replicas: with acks=all, fewer in-sync
+    /// replicas than this refuse the write with NOT_ENOUGH_REPLICAS.
+    #[arg(long, env = "WEIR_MIN_INSYNC_REPLICAS")]
+    min_insync_replicas: Option<u32>,
+
     /// Address of the HTTP API (health, Prometheus metrics at /metrics, topic view).
     #[arg(long, env = "WEIR_HTTP_LISTEN", default_value = "[::]:9644")]
     http_listen: SocketAddr,
@@ -297,6 +307,10 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     );
     set("flush.ms", a.log_flush_ms.map(|v| v.to_string()));
     set(
+        "min.insync.replicas",
+        a.min_insync_replicas.map(|v| v.to_string()),
+    );
+    set(
         "message.timestamp.type",
         a.log_message_timestamp_type.clone(),
     );
@@ -315,6 +329,7 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     };
     let config = BrokerConfig {
         quorum,
+        replica_lag_time_max: Duration::from_millis(a.replica_lag_time_max_ms.max(100)),
         node_id: a.node_id,
         listen: a.listen,
         http_listen: (!a.no_http).then_some(a.http_listen),

@@ -1,12 +1,14 @@
 use std::time::Duration;
 
 use weir_protocol::kafka::ResponseError;
+use weir_protocol::kafka::messages::fetch_request::FetchPartition;
 use weir_protocol::kafka::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use weir_protocol::kafka::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use crate::broker::Broker;
+use crate::partition::Partition;
 
 /// Serves a fetch, long-polling until `min_bytes` are available or `max_wait_ms` passes.
 ///
@@ -37,8 +39,48 @@ pub(crate) async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse 
     }
 }
 
+/// Why a partition of a fetch gets no records: a wire error, or (to a follower) the epoch and
+/// offset where its log diverged from the leader's.
+enum Refusal {
+    Code(i16),
+    Diverged(i32, i64),
+}
+
+/// Checks that this broker leads the partition at the epoch the fetcher knows, and for a
+/// follower that its log agrees with the leader's history up to where it fetches from.
+fn check_fetch(
+    broker: &Broker,
+    partition: &Partition,
+    replica: Option<i32>,
+    p: &FetchPartition,
+) -> Result<(), Refusal> {
+    if !partition.is_leader(broker.config.node_id) {
+        return Err(Refusal::Code(ResponseError::NotLeaderOrFollower.code()));
+    }
+    let epoch = partition.leader_epoch();
+    if p.current_leader_epoch >= 0 {
+        if p.current_leader_epoch < epoch {
+            return Err(Refusal::Code(ResponseError::FencedLeaderEpoch.code()));
+        }
+        if p.current_leader_epoch > epoch {
+            return Err(Refusal::Code(ResponseError::UnknownLeaderEpoch.code()));
+        }
+    }
+    if replica.is_some() && p.last_fetched_epoch >= 0 {
+        let (e, end) = partition.log.end_offset_for_epoch(p.last_fetched_epoch);
+        if e != p.last_fetched_epoch || end < p.fetch_offset {
+            return Err(Refusal::Diverged(e, end));
+        }
+    }
+    Ok(())
+}
+
 fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool) {
     let read_committed = req.isolation_level == 1;
+    // A broker fetching as a follower names itself (v15+ in replica_state).
+    let replica = [req.replica_id.0, req.replica_state.replica_id.0]
+        .into_iter()
+        .find(|&id| id >= 0);
     let mut budget = if req.max_bytes <= 0 {
         usize::MAX
     } else {
@@ -63,12 +105,44 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool)
                 parts.push(out.with_error_code(broker.missing_partition_code(&name, p.partition)));
                 continue;
             };
+            match check_fetch(broker, &partition, replica, p) {
+                Ok(()) => {}
+                Err(Refusal::Code(code)) => {
+                    errors = true;
+                    parts.push(out.with_error_code(code));
+                    continue;
+                }
+                Err(Refusal::Diverged(epoch, end_offset)) => {
+                    errors = true;
+                    parts.push(
+                        out.with_high_watermark(partition.log.high_watermark())
+                            .with_log_start_offset(partition.log.log_start_offset())
+                            .with_diverging_epoch(
+                                EpochEndOffset::default()
+                                    .with_epoch(epoch)
+                                    .with_end_offset(end_offset),
+                            ),
+                    );
+                    continue;
+                }
+            }
             let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
             // KIP-74: the first partition with data returns at least one batch, however large.
-            match partition
-                .log
-                .read_isolated(p.fetch_offset, limit, total == 0, read_committed)
-            {
+            let read = match replica {
+                Some(id) => {
+                    partition.follower_fetched(id, p.fetch_offset);
+                    if partition.advance_high_watermark(broker.config.node_id) {
+                        broker.notify_append();
+                    }
+                    partition.log.read_replica(p.fetch_offset, limit)
+                }
+                None => {
+                    partition
+                        .log
+                        .read_isolated(p.fetch_offset, limit, total == 0, read_committed)
+                }
+            };
+            match read {
                 Ok(r) => {
                     total += r.records.len();
                     budget = budget.saturating_sub(r.records.len());

@@ -1,7 +1,14 @@
+use weir_protocol::kafka::ResponseError;
 use weir_protocol::kafka::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use weir_protocol::kafka::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use weir_protocol::kafka::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use weir_protocol::kafka::messages::{
+    ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+};
 
 use crate::broker::Broker;
 
@@ -30,7 +37,10 @@ pub(crate) fn handle(
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
-                    let Some(part) = broker.partition(&name, p.partition_index) else {
+                    let Some(part) = broker
+                        .partition(&name, p.partition_index)
+                        .filter(|x| x.is_leader(broker.config.node_id))
+                    else {
                         return resp.with_error_code(
                             broker.missing_partition_code(&name, p.partition_index),
                         );
@@ -49,8 +59,8 @@ pub(crate) fn handle(
                         Ok(Some((offset, ts))) => resp
                             .with_offset(offset)
                             .with_timestamp(ts)
-                            .with_leader_epoch(epoch_of(part.leader_epoch)),
-                        Ok(None) => resp.with_leader_epoch(epoch_of(part.leader_epoch)),
+                            .with_leader_epoch(epoch_of(part.leader_epoch())),
+                        Ok(None) => resp.with_leader_epoch(epoch_of(part.leader_epoch())),
                         Err(e) => resp.with_error_code(e.kafka_code()),
                     }
                 })
@@ -61,4 +71,51 @@ pub(crate) fn handle(
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// OffsetForLeaderEpoch: for each partition, the largest leader epoch at or below the one asked
+/// for and the offset where it ends in the leader's log. Consumers use it after a leader change
+/// to detect a log that was truncated under them.
+pub(crate) fn offset_for_leader_epoch(
+    broker: &Broker,
+    req: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let me = broker.config.node_id;
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.topic.to_string();
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let resp = EpochEndOffset::default()
+                        .with_partition(p.partition)
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1);
+                    let Some(part) = broker.partition(&name, p.partition) else {
+                        return resp
+                            .with_error_code(broker.missing_partition_code(&name, p.partition));
+                    };
+                    if !part.is_leader(me) {
+                        return resp.with_error_code(ResponseError::NotLeaderOrFollower.code());
+                    }
+                    let epoch = part.leader_epoch();
+                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < epoch {
+                        return resp.with_error_code(ResponseError::FencedLeaderEpoch.code());
+                    }
+                    if p.current_leader_epoch > epoch {
+                        return resp.with_error_code(ResponseError::UnknownLeaderEpoch.code());
+                    }
+                    let (e, end) = part.log.end_offset_for_epoch(p.leader_epoch);
+                    resp.with_leader_epoch(e).with_end_offset(end)
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
 }

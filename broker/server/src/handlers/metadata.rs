@@ -112,7 +112,14 @@ fn topic_response(t: &TopicMeta, authorized_operations: i32) -> MetadataResponse
         .partitions
         .iter()
         .map(|p| {
+            // A partition whose in-sync replicas are all down has no leader until one returns.
+            let code = if p.leader < 0 {
+                weir_protocol::kafka::ResponseError::LeaderNotAvailable.code()
+            } else {
+                0
+            };
             MetadataResponsePartition::default()
+                .with_error_code(code)
                 .with_partition_index(p.partition)
                 .with_leader_id(BrokerId(p.leader))
                 .with_leader_epoch(p.leader_epoch)

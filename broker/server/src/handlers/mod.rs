@@ -110,6 +110,9 @@ pub(crate) async fn handle(
         RequestKind::DescribeTransactions(r) => {
             ResponseKind::DescribeTransactions(txn::describe(broker, r))
         }
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(list_offsets::offset_for_leader_epoch(broker, r))
+        }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r))
         }

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use weir_protocol::kafka::ResponseError;
 use weir_protocol::kafka::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -7,7 +9,7 @@ use weir_storage::AppendInfo;
 
 use super::str_bytes;
 use crate::broker::{Broker, now_ms};
-use crate::partition::Partition;
+use crate::partition::{Partition, PartitionRef};
 use crate::plugins::chain::{ChainOutput, Policy};
 use crate::plugins::{TopicPlugins, records, topic_plugins};
 
@@ -25,17 +27,26 @@ impl<E: Into<crate::Error>> From<E> for Refused {
 }
 
 /// Appends each partition's batches to its log, first running the topic's plugins (if it has
-/// any) over the records. The response waits for nothing more on a single node: acks=1 and
-/// acks=all both mean "in this broker's log" (replication will make acks=all wait for the
-/// in-sync replicas).
+/// any) over the records. Only the partition's leader takes writes. acks=1 answers once the
+/// leader's log has the batch; acks=all refuses with NOT_ENOUGH_REPLICAS when fewer than
+/// `min.insync.replicas` replicas are in sync, and otherwise answers once every in-sync
+/// replica has the batch (the high watermark passed it), or with REQUEST_TIMED_OUT after the
+/// request's timeout.
 pub(crate) async fn handle(broker: &Broker, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
     let bad_acks = !matches!(acks, -1..=1);
+    let me = broker.config.node_id;
     let mut appended = false;
+    let mut waits: Vec<Wait> = Vec::new();
     let mut responses = Vec::with_capacity(req.topic_data.len());
-    for topic in req.topic_data {
+    for (ti, topic) in req.topic_data.into_iter().enumerate() {
         let name = topic.name.to_string();
-        let plugins = broker.metadata.read(|s| topic_plugins(s, &name));
+        let (plugins, min_isr) = broker.metadata.read(|s| {
+            (
+                topic_plugins(s, &name),
+                s.topic(&name).map_or(1, |t| broker.min_insync_replicas(t)),
+            )
+        });
         let mut parts = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
             let resp = PartitionProduceResponse::default()
@@ -47,24 +58,56 @@ pub(crate) async fn handle(broker: &Broker, req: ProduceRequest) -> Option<Produ
                 parts.push(resp.with_error_code(ResponseError::InvalidRequiredAcks.code()));
                 continue;
             }
-            let Some(partition) = broker.partition(&name, pd.index) else {
+            let Some(partition) = broker
+                .partition(&name, pd.index)
+                .filter(|p| p.is_leader(me))
+            else {
                 parts.push(resp.with_error_code(broker.missing_partition_code(&name, pd.index)));
                 continue;
             };
+            if acks == -1
+                && partition.in_sync_count(me, broker.config.replica_lag_time_max) < min_isr
+            {
+                let message = format!(
+                    "{name}-{}: {} of the {} replicas are in sync, min.insync.replicas is {min_isr}",
+                    pd.index,
+                    partition.in_sync_count(me, broker.config.replica_lag_time_max),
+                    partition.replica_count(),
+                );
+                tracing::debug!(%message, "acks=all produce refused");
+                parts.push(
+                    resp.with_error_code(ResponseError::NotEnoughReplicas.code())
+                        .with_error_message(Some(str_bytes(message))),
+                );
+                continue;
+            }
             let records = pd.records.unwrap_or_default();
+            let epoch = partition.leader_epoch();
             let result = match &plugins {
                 None => partition
                     .log
-                    .append(&records, partition.leader_epoch, now_ms())
+                    .append(&records, epoch, now_ms())
                     .map_err(Refused::from),
-                Some(tp) => run_blocking(|| produce_with_plugins(broker, &partition, &records, tp)),
+                Some(tp) => {
+                    run_blocking(|| produce_with_plugins(broker, &partition, epoch, &records, tp))
+                }
             };
             match result {
                 Ok(info) => {
                     if !info.duplicate {
-                        partition.log.set_high_watermark(info.last_offset + 1);
+                        partition.advance_high_watermark(me);
                         broker.metrics.records_in.inc_by(info.record_count as u64);
                         appended = true;
+                    }
+                    if acks == -1 && partition.log.high_watermark() <= info.last_offset {
+                        waits.push(Wait {
+                            topic: ti,
+                            partition: parts.len(),
+                            target: info.last_offset + 1,
+                            epoch,
+                            min_isr,
+                            part: partition.clone(),
+                        });
                     }
                     parts.push(
                         resp.with_base_offset(info.base_offset)
@@ -80,30 +123,7 @@ pub(crate) async fn handle(broker: &Broker, req: ProduceRequest) -> Option<Produ
                     );
                 }
                 Err(Refused::Rejected(errors)) => {
-                    let first = errors
-                        .first()
-                        .map(|(i, m)| format!("record {i}: {m}"))
-                        .unwrap_or_default();
-                    let message = if errors.len() > 1 {
-                        format!("{first} (and {} more rejected)", errors.len() - 1)
-                    } else {
-                        first
-                    };
-                    tracing::debug!(topic = %name, partition = pd.index, %message, "produce rejected by plugin");
-                    parts.push(
-                        resp.with_error_code(ResponseError::InvalidRecord.code())
-                            .with_error_message(Some(str_bytes(message)))
-                            .with_record_errors(
-                                errors
-                                    .into_iter()
-                                    .map(|(i, m)| {
-                                        BatchIndexAndErrorMessage::default()
-                                            .with_batch_index(i as i32)
-                                            .with_batch_index_error_message(Some(str_bytes(m)))
-                                    })
-                                    .collect(),
-                            ),
-                    );
+                    parts.push(rejected_response(resp, &name, pd.index, errors));
                 }
             }
         }
@@ -116,7 +136,104 @@ pub(crate) async fn handle(broker: &Broker, req: ProduceRequest) -> Option<Produ
     if appended {
         broker.notify_append();
     }
+    if !waits.is_empty() {
+        let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
+        for (w, code) in await_replication(broker, waits, timeout).await {
+            if let Some(p) = responses
+                .get_mut(w.topic)
+                .and_then(|t| t.partition_responses.get_mut(w.partition))
+            {
+                p.error_code = code;
+            }
+        }
+    }
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+/// An acks=all append waiting for the in-sync replicas.
+struct Wait {
+    topic: usize,
+    partition: usize,
+    /// The high watermark that covers the batch.
+    target: i64,
+    epoch: i32,
+    min_isr: usize,
+    part: PartitionRef,
+}
+
+/// Waits until every append is replicated to the ISR; returns the ones that failed, with the
+/// error code: NOT_LEADER_OR_FOLLOWER when leadership moved, NOT_ENOUGH_REPLICAS_AFTER_APPEND
+/// when the ISR shrank below `min.insync.replicas`, REQUEST_TIMED_OUT at the deadline.
+async fn await_replication(
+    broker: &Broker,
+    mut waits: Vec<Wait>,
+    timeout: Duration,
+) -> Vec<(Wait, i16)> {
+    let me = broker.config.node_id;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut appends = broker.subscribe_appends();
+    let mut stop = broker.shutdown_signal();
+    let mut failed = Vec::new();
+    loop {
+        appends.borrow_and_update();
+        let mut pending = Vec::with_capacity(waits.len());
+        for w in waits {
+            if !w.part.is_leader(me) || w.part.leader_epoch() != w.epoch {
+                failed.push((w, ResponseError::NotLeaderOrFollower.code()));
+            } else if w.part.log.high_watermark() >= w.target {
+                if w.part.isr().len() < w.min_isr {
+                    failed.push((w, ResponseError::NotEnoughReplicasAfterAppend.code()));
+                }
+            } else {
+                pending.push(w);
+            }
+        }
+        waits = pending;
+        if waits.is_empty() {
+            return failed;
+        }
+        tokio::select! {
+            changed = appends.changed() => if changed.is_err() { break },
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    failed.extend(
+        waits
+            .into_iter()
+            .map(|w| (w, ResponseError::RequestTimedOut.code())),
+    );
+    failed
+}
+
+fn rejected_response(
+    resp: PartitionProduceResponse,
+    name: &str,
+    index: i32,
+    errors: Vec<(usize, String)>,
+) -> PartitionProduceResponse {
+    let first = errors
+        .first()
+        .map(|(i, m)| format!("record {i}: {m}"))
+        .unwrap_or_default();
+    let message = if errors.len() > 1 {
+        format!("{first} (and {} more rejected)", errors.len() - 1)
+    } else {
+        first
+    };
+    tracing::debug!(topic = %name, partition = index, %message, "produce rejected by plugin");
+    resp.with_error_code(ResponseError::InvalidRecord.code())
+        .with_error_message(Some(str_bytes(message)))
+        .with_record_errors(
+            errors
+                .into_iter()
+                .map(|(i, m)| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(i as i32)
+                        .with_batch_index_error_message(Some(str_bytes(m)))
+                })
+                .collect(),
+        )
 }
 
 /// Runs `f`, which may block for as long as a plugin's time budget, without stalling the other
@@ -137,6 +254,7 @@ fn run_blocking<T>(f: impl FnOnce() -> T) -> T {
 fn produce_with_plugins(
     broker: &Broker,
     partition: &Partition,
+    epoch: i32,
     records: &[u8],
     tp: &TopicPlugins,
 ) -> Result<AppendInfo, Refused> {
@@ -199,9 +317,9 @@ fn produce_with_plugins(
             weir_storage::set_last_offset_delta(&mut batch, h.last_offset_delta - first as i32);
             partition
                 .log
-                .append_rewritten(&batch, first as i64, &h, partition.leader_epoch, now)?
+                .append_rewritten(&batch, first as i64, &h, epoch, now)?
         } else {
-            partition.log.append(bytes, partition.leader_epoch, now)?
+            partition.log.append(bytes, epoch, now)?
         };
         total = Some(match total {
             None => info,

@@ -105,8 +105,7 @@ impl Broker {
                 .partition(topic, p)
                 .ok_or_else(|| weir_metadata::Error::UnknownTopic(topic.into()))?;
             let batch = encode(records)?;
-            let info = part.log.append(&batch, part.leader_epoch, now_ms())?;
-            part.log.set_high_watermark(info.last_offset + 1);
+            let info = part.append_as_leader(self.config.node_id, &batch)?;
             self.metrics.records_in.inc_by(info.record_count as u64);
         }
         self.notify_append();
@@ -283,8 +282,7 @@ impl Broker {
                 .partition(&source, partition)
                 .ok_or_else(|| weir_metadata::Error::UnknownTopic(source.clone()))?;
             let batch = encode(kept)?;
-            let info = part.log.append(&batch, part.leader_epoch, now_ms())?;
-            part.log.set_high_watermark(info.last_offset + 1);
+            part.append_as_leader(self.config.node_id, &batch)?;
             self.notify_append();
         }
         Ok(())

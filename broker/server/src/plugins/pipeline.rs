@@ -53,14 +53,23 @@ pub(crate) struct Pipelines {
 
 impl Pipelines {
     /// Starts tasks for running pipelines' partitions and stops those of paused or deleted ones.
+    /// A pipeline partition runs where its input partition's leader is, and moves with it.
     pub(crate) fn reconcile(&self, broker: &Arc<Broker>) {
+        let me = broker.config.node_id;
         let wanted: BTreeMap<(String, i32), PipelineMeta> = broker.metadata.read(|s| {
             s.pipelines
                 .values()
                 .filter(|p| !p.paused)
                 .flat_map(|p| {
-                    let n = s.topic(&p.input).map_or(0, |t| t.partitions.len() as i32);
-                    (0..n).map(move |i| ((p.name.clone(), i), p.clone()))
+                    let led: Vec<i32> = s.topic(&p.input).map_or_else(Vec::new, |t| {
+                        t.partitions
+                            .iter()
+                            .filter(|a| a.leader == me)
+                            .map(|a| a.partition)
+                            .collect()
+                    });
+                    led.into_iter()
+                        .map(move |i| ((p.name.clone(), i), p.clone()))
                 })
                 .collect()
         });

@@ -117,11 +117,21 @@ impl TxnCoordinator {
             let Some(p) = broker.partition(topic, *partition) else {
                 continue;
             };
-            let offset = p
-                .log
-                .append_control(meta.producer_id, meta.epoch, commit, 0, p.leader_epoch, now)
+            let me = broker.config.node_id;
+            if !p.is_leader(me) {
+                return Err(ResponseError::NotLeaderOrFollower.code());
+            }
+            p.log
+                .append_control(
+                    meta.producer_id,
+                    meta.epoch,
+                    commit,
+                    0,
+                    p.leader_epoch(),
+                    now,
+                )
                 .map_err(|e| e.kafka_code())?;
-            p.log.set_high_watermark(offset + 1);
+            p.advance_high_watermark(me);
         }
         if commit {
             let mut by_group: HashMap<&str, PartitionOffsets> = HashMap::new();
