@@ -115,7 +115,11 @@ impl ClusterState {
                 configs,
                 ..
             } => {
-                validate_topic_name(name)?;
+                // The one internal topic: the brokers create it for group offsets (users cannot;
+                // the broker refuses the reserved names before proposing).
+                if name != crate::OFFSETS_TOPIC {
+                    validate_topic_name(name)?;
+                }
                 if self.topics.contains_key(name) {
                     return Err(Error::TopicExists(name.clone()));
                 }

@@ -107,6 +107,7 @@ impl Broker {
             logs.clean_start(),
             config.group_initial_rebalance_delay,
             config.offsets_retention,
+            config.quorum.is_some(),
         )?;
         let txns = TxnCoordinator::open(&config.data_dir, logs.clean_start())?;
         let metrics = Metrics::default();
@@ -196,6 +197,9 @@ impl Broker {
                     }
                     RoleChange::Follower | RoleChange::NoLeader => changed = true,
                 }
+                if t.name == weir_metadata::OFFSETS_TOPIC && a.partition == 0 {
+                    self.groups.sync_role(&part, me);
+                }
                 let leader_active = state.brokers.get(&a.leader).is_some_and(|b| !b.fenced);
                 if a.leader != me && a.leader >= 0 && leader_active {
                     follow.push((a.leader, part.clone(), a.leader_epoch));
@@ -230,29 +234,81 @@ impl Broker {
         Ok(())
     }
 
-    /// The broker that coordinates group or transactional id `key`: this one on a lone node; in
-    /// a quorum, the same active broker on every broker (murmur2 of the key over the active
-    /// brokers by id), so all members of a group meet at one coordinator. Its state lives in
-    /// that broker's own `__consumer_offsets` / `__transaction_state` logs (not replicated yet).
-    pub fn coordinator_for(&self, key: &str) -> (i32, String, i32) {
+    /// The broker that coordinates group or transactional id `key`: this one on a lone node;
+    /// in a cluster, the leader of the replicated `__consumer_offsets-0` (created on first
+    /// use), where committed offsets live, so coordination moves with it on failure. `None`
+    /// while that partition has no leader (COORDINATOR_NOT_AVAILABLE).
+    pub fn coordinator_for(&self, _key: &str) -> Option<(i32, String, i32)> {
         let me = (
             self.config.node_id,
             self.advertised.0.clone(),
             i32::from(self.advertised.1),
         );
         if self.config.quorum.is_none() {
-            return me;
+            return Some(me);
         }
-        let active: Vec<(i32, String, i32)> = self.metadata.read(|s| {
-            s.active_brokers()
-                .map(|b| (b.node_id, b.host.clone(), b.port))
-                .collect()
-        });
-        if active.is_empty() {
-            return me;
+        if let Err(e) = self.ensure_offsets_topic() {
+            tracing::warn!(error = %e, "could not create the offsets topic");
+            return None;
         }
-        let h = murmur2::murmur2(key.as_bytes(), 0x9747_b28c) & 0x7fff_ffff;
-        active[h as usize % active.len()].clone()
+        self.metadata.read(|s| {
+            let leader = s
+                .topic(weir_metadata::OFFSETS_TOPIC)?
+                .partitions
+                .first()?
+                .leader;
+            let b = s.brokers.get(&leader).filter(|b| !b.fenced)?;
+            Some((b.node_id, b.host.clone(), b.port))
+        })
+    }
+
+    /// Creates `__consumer_offsets` (one partition, replicated on up to three brokers) if the
+    /// cluster does not have it yet.
+    fn ensure_offsets_topic(&self) -> Result<()> {
+        let name = weir_metadata::OFFSETS_TOPIC;
+        if self.metadata.read(|s| s.topic(name).is_some()) {
+            return Ok(());
+        }
+        let active = self.metadata.read(|s| s.active_broker_ids().len());
+        let rf = active.clamp(1, 3) as i16;
+        let configs = BTreeMap::from([
+            ("retention.ms".to_string(), "-1".to_string()),
+            ("min.insync.replicas".to_string(), "1".to_string()),
+        ]);
+        match self.create_topic_unchecked(name, 1, rf, configs, false) {
+            Ok(_) | Err(Error::Metadata(weir_metadata::Error::TopicExists(_))) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits until `part`'s high watermark reaches `end` while this broker leads it at
+    /// `epoch`. Errors: NOT_LEADER_OR_FOLLOWER when leadership moved, REQUEST_TIMED_OUT.
+    pub(crate) async fn await_high_watermark(
+        &self,
+        part: &PartitionRef,
+        end: i64,
+        epoch: i32,
+        timeout: Duration,
+    ) -> std::result::Result<(), i16> {
+        use weir_protocol::kafka::ResponseError as E;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut appends = self.subscribe_appends();
+        let mut stop = self.shutdown_signal();
+        loop {
+            appends.borrow_and_update();
+            if !part.is_leader(self.config.node_id) || part.leader_epoch() != epoch {
+                return Err(E::NotLeaderOrFollower.code());
+            }
+            if part.log.high_watermark() >= end {
+                return Ok(());
+            }
+            tokio::select! {
+                changed = appends.changed() => if changed.is_err() { break },
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        Err(E::RequestTimedOut.code())
     }
 
     /// The topic's `min.insync.replicas` (its override, else the broker default).
@@ -291,8 +347,27 @@ impl Broker {
         v
     }
 
-    /// Creates a topic (or only checks that it could be, with `validate_only`).
+    /// Creates a topic (or only checks that it could be, with `validate_only`). Reserved
+    /// names (`__consumer_offsets`, `__cluster_metadata`) are refused.
     pub fn create_topic(
+        &self,
+        name: &str,
+        num_partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta> {
+        weir_metadata::validate_topic_name(name)?;
+        self.create_topic_unchecked(
+            name,
+            num_partitions,
+            replication_factor,
+            configs,
+            validate_only,
+        )
+    }
+
+    fn create_topic_unchecked(
         &self,
         name: &str,
         num_partitions: i32,

@@ -14,6 +14,9 @@ pub enum Error {
     Config(String),
     #[error("{0}")]
     Plugin(String),
+    /// This broker does not coordinate groups (it does not lead the offsets partition).
+    #[error("this broker is not the group coordinator")]
+    NotCoordinator,
     /// This broker is not the leader of the partition (any more).
     #[error("this broker is not the leader of {topic}-{partition}")]
     NotLeader { topic: String, partition: i32 },
@@ -28,6 +31,7 @@ impl Error {
             Error::Io(_) => weir_protocol::kafka::ResponseError::KafkaStorageError.code(),
             Error::Config(_) => weir_protocol::kafka::ResponseError::InvalidConfig.code(),
             Error::Plugin(_) => weir_protocol::kafka::ResponseError::InvalidRecord.code(),
+            Error::NotCoordinator => weir_protocol::kafka::ResponseError::NotCoordinator.code(),
             Error::NotLeader { .. } => {
                 weir_protocol::kafka::ResponseError::NotLeaderOrFollower.code()
             }

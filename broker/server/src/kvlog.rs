@@ -19,11 +19,27 @@ pub(crate) fn scan(
     log: &Log,
     name: &str,
     chunk: usize,
+    f: impl FnMut(weir_protocol::kafka::records::Record) -> Result<()>,
+) -> Result<()> {
+    scan_to(log, name, chunk, false, f)
+}
+
+/// As [`scan`]; `to_log_end` reads past the high watermark to the log end (a new leader of a
+/// replicated internal partition loads everything its log has).
+pub(crate) fn scan_to(
+    log: &Log,
+    name: &str,
+    chunk: usize,
+    to_log_end: bool,
     mut f: impl FnMut(weir_protocol::kafka::records::Record) -> Result<()>,
 ) -> Result<()> {
     let mut offset = log.log_start_offset();
     while offset < log.log_end_offset() {
-        let mut bytes = log.read(offset, chunk, true)?.records;
+        let mut bytes = if to_log_end {
+            log.read_replica(offset, chunk)?.records
+        } else {
+            log.read(offset, chunk, true)?.records
+        };
         if bytes.is_empty() {
             break;
         }
@@ -42,6 +58,50 @@ pub(crate) fn scan(
 
 /// The entries of a journal in log order: a key and its value, or `None` where it was deleted.
 pub(crate) type Entries<K, V> = Vec<(K, Option<V>)>;
+
+fn corrupt(name: &str, e: impl std::fmt::Display) -> Error {
+    Error::Storage(weir_storage::Error::CorruptBatch(format!("{name}: {e}")))
+}
+
+/// One record batch of journal entries: JSON keys, JSON values or null (deleted).
+pub(crate) fn encode_entries<K: Serialize, V: Serialize>(
+    name: &str,
+    entries: &[(K, Option<V>)],
+    now: i64,
+) -> Result<Bytes> {
+    let mut encoded = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        let key = Bytes::from(serde_json::to_vec(key).map_err(|e| corrupt(name, e))?);
+        let value = match value {
+            Some(v) => Some(Bytes::from(
+                serde_json::to_vec(v).map_err(|e| corrupt(name, e))?,
+            )),
+            None => None,
+        };
+        encoded.push((Some(key), value));
+    }
+    Ok(weir_storage::encode_records(&encoded, now)?)
+}
+
+/// Every entry of a journal log in order (to its log end with `to_log_end`).
+pub(crate) fn read_entries<K: DeserializeOwned, V: DeserializeOwned>(
+    log: &Log,
+    name: &str,
+    to_log_end: bool,
+) -> Result<Entries<K, V>> {
+    let mut entries = Vec::new();
+    scan_to(log, name, 4 << 20, to_log_end, |r| {
+        let Some(key) = r.key else { return Ok(()) };
+        let key = serde_json::from_slice(&key).map_err(|e| corrupt(name, e))?;
+        let value = match r.value {
+            Some(v) => Some(serde_json::from_slice(&v).map_err(|e| corrupt(name, e))?),
+            None => None,
+        };
+        entries.push((key, value));
+        Ok(())
+    })?;
+    Ok(entries)
+}
 
 pub(crate) struct KvLog {
     name: &'static str,
@@ -74,17 +134,7 @@ impl KvLog {
             log,
             written: std::sync::atomic::AtomicU64::new(0),
         };
-        let mut entries = Vec::new();
-        scan(&kv.log, name, 4 << 20, |r| {
-            let Some(key) = r.key else { return Ok(()) };
-            let key = serde_json::from_slice(&key).map_err(|e| kv.corrupt(e))?;
-            let value = match r.value {
-                Some(v) => Some(serde_json::from_slice(&v).map_err(|e| kv.corrupt(e))?),
-                None => None,
-            };
-            entries.push((key, value));
-            Ok(())
-        })?;
+        let entries = read_entries(&kv.log, name, false)?;
         kv.written
             .store(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok((kv, entries))
@@ -118,13 +168,6 @@ impl KvLog {
         Ok(())
     }
 
-    fn corrupt(&self, e: impl std::fmt::Display) -> Error {
-        Error::Storage(weir_storage::Error::CorruptBatch(format!(
-            "{}: {e}",
-            self.name
-        )))
-    }
-
     /// Appends entries (`None` deletes the key) as one write.
     pub(crate) fn append<K: Serialize, V: Serialize>(
         &self,
@@ -134,18 +177,7 @@ impl KvLog {
             return Ok(());
         }
         let now = now_ms();
-        let mut encoded = Vec::with_capacity(entries.len());
-        for (key, value) in entries {
-            let key = Bytes::from(serde_json::to_vec(key).map_err(|e| self.corrupt(e))?);
-            let value = match value {
-                Some(v) => Some(Bytes::from(
-                    serde_json::to_vec(v).map_err(|e| self.corrupt(e))?,
-                )),
-                None => None,
-            };
-            encoded.push((Some(key), value));
-        }
-        let buf = weir_storage::encode_records(&encoded, now)?;
+        let buf = encode_entries(self.name, entries, now)?;
         let info = self.log.append(&buf, 0, now)?;
         self.log.set_high_watermark(info.last_offset + 1);
         self.written

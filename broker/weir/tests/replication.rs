@@ -554,7 +554,6 @@ fn paused_follower_leaves_the_isr_and_two_down_refuse_acks_all() {
 }
 
 #[test]
-#[ignore = "group offsets are not replicated yet"]
 fn consumer_group_keeps_progress_through_a_broker_failure() {
     use rdkafka::producer::FutureRecord;
 

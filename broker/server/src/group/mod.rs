@@ -19,7 +19,10 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use weir_protocol::kafka::ResponseError;
 
-pub(crate) use offsets::{Committed, OffsetMap, OffsetStore};
+pub(crate) use offsets::{Committed, Durable, OffsetMap, OffsetStore};
+
+use crate::partition::PartitionRef;
+use offsets::Leading;
 
 use crate::Result;
 
@@ -415,8 +418,9 @@ impl GroupCoordinator {
         clean: bool,
         initial_delay: Duration,
         offsets_retention: Duration,
+        replicated: bool,
     ) -> Result<GroupCoordinator> {
-        let (store, map) = OffsetStore::open(data_dir, clean)?;
+        let (store, map) = OffsetStore::open(data_dir, clean, replicated)?;
         let groups = map
             .into_iter()
             .map(|(id, offsets)| {
@@ -434,8 +438,57 @@ impl GroupCoordinator {
         })
     }
 
+    /// Whether this broker coordinates groups now (in a cluster: it leads the offsets
+    /// partition). Other brokers answer NOT_COORDINATOR, and clients look the coordinator up.
+    pub(crate) fn is_coordinator(&self) -> bool {
+        self.store.is_coordinator()
+    }
+
+    /// Follows the leadership of the replicated offsets partition: its new leader loads every
+    /// committed offset from it and coordinates; a broker that lost it forgets its groups
+    /// (their members rejoin at the new coordinator).
+    pub(crate) fn sync_role(&self, partition: &PartitionRef, me: i32) {
+        if partition.is_leader(me) {
+            let epoch = partition.leader_epoch();
+            if self.store.leading_epoch() == Some(epoch) {
+                return;
+            }
+            let leading = Leading {
+                partition: partition.clone(),
+                me,
+                epoch,
+            };
+            match self.store.load(leading) {
+                Ok(map) => {
+                    let mut groups = self.groups.lock();
+                    groups.clear();
+                    for (id, offsets) in map {
+                        let mut g = Group::new();
+                        g.offsets = offsets;
+                        groups.insert(id, g);
+                    }
+                    tracing::info!(
+                        groups = groups.len(),
+                        epoch,
+                        "group coordinator: loaded committed offsets"
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "group coordinator: could not load committed offsets");
+                }
+            }
+        } else if self.store.leading_epoch().is_some() {
+            self.store.resign();
+            self.groups.lock().clear();
+            tracing::info!("group coordinator moved to another broker");
+        }
+    }
+
     pub(crate) fn join(&self, req: JoinRequest) -> Pending<JoinOutcome> {
         use ResponseError as E;
+        if !self.is_coordinator() {
+            return Pending::Ready(JoinOutcome::error(code(E::NotCoordinator), &req.member_id));
+        }
         if req.group_id.is_empty() {
             return Pending::Ready(JoinOutcome::error(code(E::InvalidGroupId), &req.member_id));
         }
@@ -596,6 +649,12 @@ impl GroupCoordinator {
         assignments: Vec<(String, Bytes)>,
     ) -> Pending<SyncOutcome> {
         use ResponseError as E;
+        if !self.is_coordinator() {
+            return Pending::Ready(SyncOutcome {
+                error: code(E::NotCoordinator),
+                ..SyncOutcome::default()
+            });
+        }
         let mut groups = self.groups.lock();
         let Some(group) = groups.get_mut(group_id) else {
             return Pending::Ready(SyncOutcome::error(code(E::UnknownMemberId)));
@@ -668,6 +727,9 @@ impl GroupCoordinator {
 
     pub(crate) fn heartbeat(&self, group_id: &str, generation: i32, member_id: &str) -> i16 {
         use ResponseError as E;
+        if !self.is_coordinator() {
+            return code(E::NotCoordinator);
+        }
         let mut groups = self.groups.lock();
         let Some(group) = groups.get_mut(group_id) else {
             return code(E::UnknownMemberId);
@@ -692,6 +754,9 @@ impl GroupCoordinator {
         group_id: &str,
         members: Vec<(String, Option<String>)>,
     ) -> Result<Vec<i16>, i16> {
+        if !self.is_coordinator() {
+            return Err(code(ResponseError::NotCoordinator));
+        }
         let mut groups = self.groups.lock();
         let Some(group) = groups.get_mut(group_id) else {
             return Err(code(ResponseError::UnknownMemberId));
@@ -789,10 +854,13 @@ impl GroupCoordinator {
         member_id: &str,
         offsets: Vec<((String, i32), Committed)>,
         topic_exists: impl Fn(&str, i32) -> bool,
-    ) -> Result<CommitResult, i16> {
+    ) -> Result<(CommitResult, Option<Durable>), i16> {
         use ResponseError as E;
         if group_id.is_empty() {
             return Err(code(E::InvalidGroupId));
+        }
+        if !self.is_coordinator() {
+            return Err(code(E::NotCoordinator));
         }
         let mut groups = self.groups.lock();
         let group = groups
@@ -833,16 +901,19 @@ impl GroupCoordinator {
             };
             results.push(((topic, partition), err));
         }
-        if let Err(e) = self.store.append(group_id, &accepted) {
-            tracing::error!(group = group_id, error = %e, "persisting offsets failed");
-            return Err(e.kafka_code());
-        }
+        let durable = match self.store.append(group_id, &accepted) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(group = group_id, error = %e, "persisting offsets failed");
+                return Err(e.kafka_code());
+            }
+        };
         for (tp, c) in accepted {
             if let Some(c) = c {
                 group.offsets.insert(tp, c);
             }
         }
-        Ok(results)
+        Ok((results, durable))
     }
 
     /// Applies the offsets of a committed transaction (validated when they were sent).

@@ -1,13 +1,17 @@
-//! Committed offsets, durable in `<data>/__consumer_offsets-0` (a [`KvLog`] keyed by
-//! group/topic/partition; a null value deletes). Replayed on start; last write wins.
+//! Committed offsets, keyed by group/topic/partition (a null value deletes; last write wins).
+//! A lone node keeps them in `<data>/__consumer_offsets-0` (a [`KvLog`]), replayed on start; a
+//! cluster keeps them in the replicated partition `__consumer_offsets-0`, loaded by each new
+//! leader of it, which is the group coordinator.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
-use crate::kvlog::KvLog;
+use crate::kvlog::{KvLog, encode_entries, read_entries};
+use crate::partition::PartitionRef;
+use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Committed {
@@ -27,33 +31,92 @@ struct Key {
 /// `group → (topic, partition) → committed`.
 pub(crate) type OffsetMap = HashMap<String, BTreeMap<(String, i32), Committed>>;
 
-pub(crate) struct OffsetStore {
-    log: KvLog,
+/// Where committed offsets are kept: a local journal (a lone node), or, in a cluster, the
+/// replicated partition `__consumer_offsets-0`, written by its leader (the group coordinator)
+/// and copied by its followers like any partition.
+pub(crate) enum OffsetStore {
+    Local(Box<KvLog>),
+    Replicated(Mutex<Option<Leading>>),
 }
 
+/// The offsets partition while this broker leads it.
+#[derive(Clone)]
+pub(crate) struct Leading {
+    pub(crate) partition: PartitionRef,
+    pub(crate) me: i32,
+    /// The leader epoch whose log was loaded.
+    pub(crate) epoch: i32,
+}
+
+/// A commit appended to the replicated offsets partition: durable once the high watermark of
+/// `partition` reaches `end` under leader epoch `epoch`.
+pub(crate) struct Durable {
+    pub(crate) partition: PartitionRef,
+    pub(crate) end: i64,
+    pub(crate) epoch: i32,
+}
+
+/// The name used in errors about the offsets journal.
+const NAME: &str = weir_metadata::OFFSETS_TOPIC;
+
 impl OffsetStore {
-    /// Opens the offsets log and replays it.
-    pub(crate) fn open(data_dir: &Path, clean: bool) -> Result<(OffsetStore, OffsetMap)> {
-        let (log, entries) =
-            KvLog::open::<Key, Committed>(data_dir, weir_metadata::OFFSETS_TOPIC, clean)?;
-        let mut map = OffsetMap::new();
-        for (key, value) in entries {
-            let group = map.entry(key.group).or_default();
-            match value {
-                Some(c) => group.insert((key.topic, key.partition), c),
-                None => group.remove(&(key.topic, key.partition)),
-            };
+    /// Opens the local offsets log and replays it; with `replicated`, starts empty until this
+    /// broker leads the offsets partition (see [`OffsetStore::load`]).
+    pub(crate) fn open(
+        data_dir: &Path,
+        clean: bool,
+        replicated: bool,
+    ) -> Result<(OffsetStore, OffsetMap)> {
+        if replicated {
+            return Ok((OffsetStore::Replicated(Mutex::new(None)), OffsetMap::new()));
         }
-        map.retain(|_, g| !g.is_empty());
-        Ok((OffsetStore { log }, map))
+        let (log, entries) = KvLog::open::<Key, Committed>(data_dir, NAME, clean)?;
+        Ok((OffsetStore::Local(Box::new(log)), fold(entries)))
     }
 
-    /// Appends commits (`Some`) and deletions (`None`) as one write.
+    /// Takes over the replicated offsets partition as its new leader: every entry in its log.
+    pub(crate) fn load(&self, leading: Leading) -> Result<OffsetMap> {
+        let OffsetStore::Replicated(slot) = self else {
+            return Ok(OffsetMap::new());
+        };
+        let entries = read_entries::<Key, Committed>(&leading.partition.log, NAME, true)?;
+        *slot.lock() = Some(leading);
+        Ok(fold(entries))
+    }
+
+    /// Stops writing the replicated partition (leadership moved away).
+    pub(crate) fn resign(&self) {
+        if let OffsetStore::Replicated(slot) = self {
+            *slot.lock() = None;
+        }
+    }
+
+    /// Whether this broker coordinates groups: always on a lone node; in a cluster while it
+    /// leads the offsets partition at the epoch it loaded.
+    pub(crate) fn is_coordinator(&self) -> bool {
+        match self {
+            OffsetStore::Local(_) => true,
+            OffsetStore::Replicated(slot) => slot.lock().as_ref().is_some_and(|l| {
+                l.partition.is_leader(l.me) && l.partition.leader_epoch() == l.epoch
+            }),
+        }
+    }
+
+    /// The epoch loaded, while leading.
+    pub(crate) fn leading_epoch(&self) -> Option<i32> {
+        match self {
+            OffsetStore::Local(_) => None,
+            OffsetStore::Replicated(slot) => slot.lock().as_ref().map(|l| l.epoch),
+        }
+    }
+
+    /// Appends commits (`Some`) and deletions (`None`) as one write. In a cluster the write
+    /// is durable once replicated: the returned [`Durable`] says when.
     pub(crate) fn append(
         &self,
         group: &str,
         entries: &[((String, i32), Option<Committed>)],
-    ) -> Result<()> {
+    ) -> Result<Option<Durable>> {
         let keyed: Vec<(Key, Option<&Committed>)> = entries
             .iter()
             .map(|((topic, partition), c)| {
@@ -67,16 +130,40 @@ impl OffsetStore {
                 )
             })
             .collect();
-        self.log.append(&keyed)
+        match self {
+            OffsetStore::Local(log) => log.append(&keyed).map(|()| None),
+            OffsetStore::Replicated(slot) => {
+                if keyed.is_empty() {
+                    return Ok(None);
+                }
+                let Some(l) = slot.lock().clone() else {
+                    return Err(Error::NotCoordinator);
+                };
+                let batch = encode_entries(NAME, &keyed, crate::broker::now_ms())?;
+                let info = l.partition.append_as_leader(l.me, &batch)?;
+                Ok(Some(Durable {
+                    partition: l.partition.clone(),
+                    end: info.last_offset + 1,
+                    epoch: l.epoch,
+                }))
+            }
+        }
     }
 
     /// Whether enough of the log is superseded to compact it, with `live` committed offsets.
+    /// The replicated partition is not compacted (its followers must stay byte-identical).
     pub(crate) fn needs_compaction(&self, live: usize) -> bool {
-        self.log.should_compact(live)
+        match self {
+            OffsetStore::Local(log) => log.should_compact(live),
+            OffsetStore::Replicated(_) => false,
+        }
     }
 
     /// Rewrites the offsets log down to the `live` offsets.
     pub(crate) fn compact(&self, live: &OffsetMap) -> Result<()> {
+        let OffsetStore::Local(log) = self else {
+            return Ok(());
+        };
         let entries: Vec<(Key, Option<&Committed>)> = live
             .iter()
             .flat_map(|(group, offsets)| {
@@ -92,14 +179,33 @@ impl OffsetStore {
                 })
             })
             .collect();
-        self.log.compact(&entries)
+        log.compact(&entries)
     }
 
     pub(crate) fn close(&self) -> Result<()> {
-        self.log.close()
+        match self {
+            OffsetStore::Local(log) => log.close(),
+            OffsetStore::Replicated(_) => Ok(()),
+        }
     }
 
     pub(crate) fn flush_if_due(&self) {
-        self.log.flush_if_due();
+        if let OffsetStore::Local(log) = self {
+            log.flush_if_due();
+        }
     }
+}
+
+/// Folds journal entries (last write wins; `None` deletes) into the committed offsets.
+fn fold(entries: Vec<(Key, Option<Committed>)>) -> OffsetMap {
+    let mut map = OffsetMap::new();
+    for (key, value) in entries {
+        let group = map.entry(key.group).or_default();
+        match value {
+            Some(c) => group.insert((key.topic, key.partition), c),
+            None => group.remove(&(key.topic, key.partition)),
+        };
+    }
+    map.retain(|_, g| !g.is_empty());
+    map
 }

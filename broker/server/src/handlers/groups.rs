@@ -59,11 +59,14 @@ pub(crate) fn find_coordinator(
                         .with_port(-1)
                         .with_error_code(ResponseError::InvalidRequest.code())
                         .with_error_message(message())
-                } else {
-                    let (node, host, port) = target;
+                } else if let Some((node, host, port)) = target {
                     c.with_node_id(BrokerId(node))
                         .with_host(str_bytes(host))
                         .with_port(port)
+                } else {
+                    c.with_node_id(BrokerId(-1))
+                        .with_port(-1)
+                        .with_error_code(ResponseError::CoordinatorNotAvailable.code())
                 }
             })
             .collect();
@@ -80,7 +83,12 @@ pub(crate) fn find_coordinator(
             r
         };
     }
-    let (node, host, port) = broker.coordinator_for(req.key.as_str());
+    let Some((node, host, port)) = broker.coordinator_for(req.key.as_str()) else {
+        return FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(-1))
+            .with_port(-1)
+            .with_error_code(ResponseError::CoordinatorNotAvailable.code());
+    };
     FindCoordinatorResponse::default()
         .with_node_id(BrokerId(node))
         .with_host(str_bytes(host))
@@ -266,7 +274,16 @@ pub(crate) fn leave_group(
     }
 }
 
-pub(crate) fn offset_commit(broker: &Broker, req: OffsetCommitRequest) -> OffsetCommitResponse {
+/// How long an offset commit waits for the replicas of the offsets partition (Kafka's
+/// `offsets.commit.timeout.ms`).
+const OFFSETS_COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// OffsetCommit. In a cluster the answer waits until the offsets partition's in-sync replicas
+/// have the commit, so a coordinator failover never loses acknowledged progress.
+pub(crate) async fn offset_commit(
+    broker: &Broker,
+    req: OffsetCommitRequest,
+) -> OffsetCommitResponse {
     let now = now_ms();
     let mut entries = Vec::new();
     for t in &req.topics {
@@ -282,14 +299,36 @@ pub(crate) fn offset_commit(broker: &Broker, req: OffsetCommitRequest) -> Offset
             ));
         }
     }
-    let exists = |topic: &str, partition: i32| broker.partition(topic, partition).is_some();
-    let result = broker.groups.commit(
+    // The coordinator need not host the partitions: it checks them against metadata.
+    let exists = |topic: &str, partition: i32| {
+        broker.metadata.read(|s| {
+            s.topic(topic)
+                .is_some_and(|t| t.partitions.iter().any(|p| p.partition == partition))
+        })
+    };
+    let committed = broker.groups.commit(
         req.group_id.as_str(),
         req.generation_id_or_member_epoch,
         req.member_id.as_str(),
         entries,
         exists,
     );
+    let result = match committed {
+        Ok((results, None)) => Ok(results),
+        Ok((results, Some(d))) => {
+            match broker
+                .await_high_watermark(&d.partition, d.end, d.epoch, OFFSETS_COMMIT_TIMEOUT)
+                .await
+            {
+                Ok(()) => Ok(results),
+                Err(code) if code == ResponseError::NotLeaderOrFollower.code() => {
+                    Err(ResponseError::NotCoordinator.code())
+                }
+                Err(code) => Err(code),
+            }
+        }
+        Err(code) => Err(code),
+    };
     let topics = req
         .topics
         .iter()
@@ -366,6 +405,23 @@ pub(crate) fn offset_fetch(
     req: OffsetFetchRequest,
     version: i16,
 ) -> OffsetFetchResponse {
+    if !broker.groups.is_coordinator() {
+        let not = ResponseError::NotCoordinator.code();
+        return if version >= 8 {
+            OffsetFetchResponse::default().with_groups(
+                req.groups
+                    .into_iter()
+                    .map(|g| {
+                        OffsetFetchResponseGroup::default()
+                            .with_group_id(g.group_id)
+                            .with_error_code(not)
+                    })
+                    .collect(),
+            )
+        } else {
+            OffsetFetchResponse::default().with_error_code(not)
+        };
+    }
     if version >= 8 {
         let groups = req
             .groups
