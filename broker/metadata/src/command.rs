@@ -24,6 +24,10 @@ pub enum Command {
         port: i32,
         rack: Option<String>,
     },
+    /// Removes a stopped broker that holds no replicas (`weir cluster remove-broker`).
+    UnregisterBroker {
+        node_id: i32,
+    },
     /// The controller fences a broker that stopped heartbeating, and unfences it when it is back.
     SetBrokerFenced {
         node_id: i32,

@@ -125,6 +125,33 @@ impl ClusterState {
                 }
                 if partitions.is_empty() {
                     return Err(Error::InvalidPartitions(
+            Command::UnregisterBroker { node_id } => {
+                let b = self.brokers.get(node_id).ok_or_else(|| {
+                    Error::InvalidPartitionChange(format!("broker {node_id} is not registered"))
+                })?;
+                if !b.fenced {
+                    return Err(Error::InvalidPartitionChange(format!(
+                        "broker {node_id} is running: stop it first (a stopped broker is fenced after the session timeout)"
+                    )));
+                }
+                let held: Vec<String> = self
+                    .topics
+                    .values()
+                    .flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            .filter(|p| p.replicas.contains(node_id))
+                            .map(|p| format!("{}-{}", t.name, p.partition))
+                    })
+                    .collect();
+                if !held.is_empty() {
+                    return Err(Error::InvalidPartitionChange(format!(
+                        "broker {node_id} still holds replicas of {}: move them (partition reassignment) or delete those topics first",
+                        held.join(", ")
+                    )));
+                }
+                Ok(())
+            }
                         "a topic needs at least one partition".into(),
                     ));
                 }
@@ -574,6 +601,9 @@ mod tests {
 
     #[test]
     fn isr_changes_need_the_current_epoch_and_live_replicas() {
+            Command::UnregisterBroker { node_id } => {
+                self.brokers.remove(&node_id);
+            }
         let mut s = cluster();
         fence(&mut s, 3, true);
         assert_eq!(p0(&s).isr, vec![1, 2], "a fenced follower leaves the ISR");

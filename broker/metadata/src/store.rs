@@ -144,6 +144,22 @@ impl MetadataStore {
         }
     }
 
+    /// Brokers that joined the quorum as non-voting members.
+    pub fn learners(&self) -> Vec<u64> {
+        match &self.backend {
+            Backend::Local(_) => Vec::new(),
+            Backend::Quorum(q) => q.learners(),
+        }
+    }
+
+    /// Takes a non-voting member out of the quorum (after its broker was unregistered).
+    pub fn remove_learner(&self, node_id: u64) -> Result<()> {
+        match &self.backend {
+            Backend::Local(_) => Err(Error::Quorum("this node is not part of a quorum".into())),
+            Backend::Quorum(q) => q.remove_learner(node_id),
+        }
+    }
+
     pub fn cluster_id(&self) -> &str {
         &self.cluster_id
     }

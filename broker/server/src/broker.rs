@@ -75,7 +75,7 @@ impl Broker {
                     voters: q.voters.clone(),
                     listen: q.listen,
                     propose_timeout: Duration::from_secs(60),
-                    broker_id: Some(config.node_id),
+                    broker_id: (!q.controller_only).then_some(config.node_id),
                     session_timeout: q.session_timeout,
                 };
                 MetadataStore::open_quorum(&config.data_dir, qc, cluster_id)?
@@ -94,7 +94,8 @@ impl Broker {
                 .get(&config.node_id)
                 .is_some_and(|b| (&b.host, b.port, &b.rack) == (&me.host, me.port, &me.rack))
         });
-        if !registered {
+        let controller_only = config.quorum.as_ref().is_some_and(|q| q.controller_only);
+        if !registered && !controller_only {
             metadata.propose(Command::RegisterBroker {
                 node_id: me.node_id,
                 host: me.host,
@@ -279,6 +280,20 @@ impl Broker {
             Ok(_) | Err(Error::Metadata(weir_metadata::Error::TopicExists(_))) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Removes stopped broker `node_id` from the cluster (it must hold no replicas), and from
+    /// the controller quorum if it joined as a non-voting member. Blocking.
+    pub fn remove_broker(&self, node_id: i32) -> Result<()> {
+        self.metadata
+            .propose(Command::UnregisterBroker { node_id })?;
+        if let Ok(id) = u64::try_from(node_id)
+            && self.metadata.learners().contains(&id)
+        {
+            self.metadata.remove_learner(id)?;
+        }
+        tracing::info!(broker = node_id, "broker removed from the cluster");
+        Ok(())
     }
 
     /// Waits until `part`'s high watermark reaches `end` while this broker leads it at

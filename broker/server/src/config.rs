@@ -48,6 +48,9 @@ pub struct QuorumSettings {
     pub cluster_id: Option<String>,
     /// `broker.session.timeout.ms`: a broker silent this long is fenced.
     pub session_timeout: Duration,
+    /// `process.roles=controller`: a dedicated controller that votes in the quorum but does
+    /// not register as a broker (it hosts no partitions and clients are not sent to it).
+    pub controller_only: bool,
 }
 
 impl BrokerConfig {

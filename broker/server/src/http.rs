@@ -19,6 +19,10 @@ pub(crate) fn router(broker: Arc<Broker>) -> Router {
         .route("/v1/topics", get(topics))
         .route("/v1/groups", get(groups))
         .route("/v1/cluster", get(cluster))
+        .route(
+            "/v1/cluster/brokers/{id}",
+            axum::routing::delete(remove_broker),
+        )
         .merge(crate::plugins::http::routes())
         .with_state(broker)
 }
@@ -96,6 +100,7 @@ async fn cluster(State(b): State<Arc<Broker>>) -> Json<serde_json::Value> {
             "term": q.term,
             "last_applied": q.last_applied,
             "voters": q.voters,
+            "learners": b.metadata.learners(),
         }),
         None => serde_json::json!({ "mode": "single-node", "leader": b.config.node_id }),
     };
@@ -127,6 +132,25 @@ async fn cluster(State(b): State<Arc<Broker>>) -> Json<serde_json::Value> {
         "under_replicated_partitions": under_replicated,
         "offline_partitions": offline,
     }))
+}
+
+/// `DELETE /v1/cluster/brokers/{id}`: removes a stopped broker that holds no replicas.
+async fn remove_broker(
+    State(b): State<Arc<Broker>>,
+    axum::extract::Path(id): axum::extract::Path<i32>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let outcome = tokio::task::spawn_blocking(move || b.remove_broker(id)).await;
+    match outcome {
+        Ok(Ok(())) => (StatusCode::OK, Json(serde_json::json!({ "removed": id }))),
+        Ok(Err(e)) => (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        ),
+    }
 }
 
 async fn topics(State(b): State<Arc<Broker>>) -> Json<Vec<TopicView>> {

@@ -98,6 +98,12 @@ pub(crate) enum DlqCmd {
 pub(crate) enum ClusterCmd {
     /// Brokers with their addresses and fencing, and the controller leader, term and voters.
     Status,
+    /// Remove a stopped broker that holds no replicas (move them first with partition
+    /// reassignment), and take it out of the controller quorum if it joined as a non-voter.
+    RemoveBroker {
+        /// The broker's node id.
+        id: i32,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -500,6 +506,11 @@ pub(crate) fn pipeline(admin: &Admin, cmd: PipelineCmd) -> anyhow::Result<()> {
 
 pub(crate) fn cluster(admin: &Admin, cmd: ClusterCmd) -> anyhow::Result<()> {
     match cmd {
+        ClusterCmd::RemoveBroker { id } => {
+            let path = format!("/v1/cluster/brokers/{id}");
+            let v = send(ureq::delete(&url(admin, &path)), None)?;
+            print(admin, &v, |_| println!("removed broker {id}"));
+        }
         ClusterCmd::Status => {
             let v = send(ureq::get(&url(admin, "/v1/cluster")), None)?;
             print(admin, &v, |v| {

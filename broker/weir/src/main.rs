@@ -102,6 +102,13 @@ struct ServeArgs {
     #[arg(long, env = "WEIR_BROKER_SESSION_TIMEOUT_MS", default_value_t = 9000)]
     broker_session_timeout_ms: u64,
 
+    /// The roles of this node in a cluster (Kafka's process.roles): "broker,controller"
+    /// (combined, the default for a node in --controller-voters), "controller" (a dedicated
+    /// voter that hosts no partitions) or "broker" (a node outside the voter list, which joins
+    /// the quorum as a non-voting member; give it --controller-listen).
+    #[arg(long, env = "WEIR_PROCESS_ROLES")]
+    process_roles: Option<String>,
+
     /// A follower that has not caught up with its leader for this long leaves the in-sync
     /// replicas (replica.lag.time.max.ms).
     #[arg(long, env = "WEIR_REPLICA_LAG_TIME_MAX_MS", default_value_t = 30000)]
@@ -318,14 +325,58 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         bail!("--num-partitions must be at least 1");
     }
     let quorum = match &a.controller_voters {
-        None => None,
-        Some(spec) => Some(weir_server::QuorumSettings {
-            voters: weir_metadata::raft::QuorumConfig::parse_voters(spec)
-                .context("--controller-voters")?,
-            listen: a.controller_listen,
-            cluster_id: a.cluster_id.clone(),
-            session_timeout: Duration::from_millis(a.broker_session_timeout_ms.max(100)),
-        }),
+        None => {
+            if a.process_roles.is_some() {
+                bail!("--process-roles needs --controller-voters (a cluster)");
+            }
+            None
+        }
+        Some(spec) => {
+            let voters = weir_metadata::raft::QuorumConfig::parse_voters(spec)
+                .context("--controller-voters")?;
+            let voter = u64::try_from(a.node_id).is_ok_and(|id| voters.contains_key(&id));
+            let mut roles: Vec<String> = a
+                .process_roles
+                .as_deref()
+                .unwrap_or(if voter { "broker,controller" } else { "broker" })
+                .split(',')
+                .map(|r| r.trim().to_ascii_lowercase())
+                .filter(|r| !r.is_empty())
+                .collect();
+            roles.sort();
+            roles.dedup();
+            let controller_only = match roles.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+                ["broker", "controller"] => false,
+                ["controller"] => true,
+                ["broker"] => false,
+                _ => bail!(
+                    "--process-roles must be broker,controller, controller or broker (got '{}')",
+                    roles.join(",")
+                ),
+            };
+            if roles.iter().any(|r| r == "controller") != voter {
+                bail!(
+                    "node {} {} the voter list, so its roles must {} controller",
+                    a.node_id,
+                    if voter { "is in" } else { "is not in" },
+                    if voter { "include" } else { "not include" },
+                );
+            }
+            if !voter && a.controller_listen.is_none() {
+                bail!(
+                    "node {} is not in --controller-voters: give --controller-listen HOST:PORT \
+                     (reachable by the voters) so it can join as a non-voting broker",
+                    a.node_id
+                );
+            }
+            Some(weir_server::QuorumSettings {
+                voters,
+                listen: a.controller_listen,
+                cluster_id: a.cluster_id.clone(),
+                session_timeout: Duration::from_millis(a.broker_session_timeout_ms.max(100)),
+                controller_only,
+            })
+        }
     };
     let config = BrokerConfig {
         quorum,

@@ -139,12 +139,18 @@ impl Quorum {
         data_dir: &Path,
         state: Arc<Mutex<ClusterState>>,
     ) -> Result<Quorum> {
-        let self_addr = config.voters.get(&config.node_id).ok_or_else(|| {
-            Error::Quorum(format!(
-                "node {} is not in the voter list {:?}",
-                config.node_id, config.voters
-            ))
-        })?;
+        // A node outside the voter list joins as an observer (a Raft learner): it gets the
+        // metadata log but does not vote. Voters must reach it at its controller listener.
+        let self_addr = match config.voters.get(&config.node_id) {
+            Some(a) => a.clone(),
+            None => config.listen.map(|l| l.to_string()).ok_or_else(|| {
+                Error::Quorum(format!(
+                    "node {} is not in the voter list {:?}: give it --controller-listen HOST:PORT \
+                     (reachable by the voters) to join as a non-voting member",
+                    config.node_id, config.voters
+                ))
+            })?,
+        };
         let listen: SocketAddr = match config.listen {
             Some(l) => l,
             None => self_addr.parse().map_err(|_| {
@@ -229,7 +235,20 @@ impl Quorum {
             .iter()
             .map(|(id, addr)| (*id, BasicNode::new(addr)))
             .collect();
-        if pristine {
+        let is_voter = config.voters.contains_key(&config.node_id);
+        let self_addr = config
+            .voters
+            .get(&config.node_id)
+            .cloned()
+            .unwrap_or_else(|| listen.to_string());
+        if !is_voter {
+            rt.spawn(join_as_learner(
+                raft.clone(),
+                config.voters.clone(),
+                config.node_id,
+                self_addr.clone(),
+            ));
+        } else if pristine {
             let r = raft.clone();
             // Every voter may initialise with the same membership; Raft elects one leader.
             if let Err(e) = run_on(rt, async move { r.initialize(members).await })? {
@@ -315,6 +334,118 @@ impl Quorum {
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
+
+    /// Non-voting members (brokers that joined outside the voter list), by id.
+    pub fn learners(&self) -> Vec<NodeId> {
+        let m = self.raft.metrics().borrow().clone();
+        m.membership_config.membership().learner_ids().collect()
+    }
+
+    /// Removes a non-voting member from the quorum (through the leader). Voters stay: the
+    /// voter list is fixed at the cluster's creation.
+    pub fn remove_learner(&self, node_id: NodeId) -> Result<()> {
+        if self.voters.contains_key(&node_id) {
+            return Err(Error::Quorum(format!(
+                "node {node_id} is a controller voter; only brokers that joined as non-voting members can be removed"
+            )));
+        }
+        let raft = self.raft.clone();
+        let agent = self.agent.clone();
+        let voters = self.voters.clone();
+        run_on(self.rt(), async move {
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                remove_learner(raft, agent, voters, node_id),
+            )
+            .await
+            .map_err(|_| Error::Quorum("no controller leader within 30 s".into()))?
+        })?
+    }
+}
+
+/// Asks the voters to add this node as a learner until one (the leader) accepts.
+async fn join_as_learner(
+    raft: Raft,
+    voters: BTreeMap<NodeId, String>,
+    node_id: NodeId,
+    addr: String,
+) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_millis(500))
+        .build();
+    let join = JoinRequest { node_id, addr };
+    loop {
+        let member = raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&node_id)
+            .is_some();
+        if member {
+            tracing::info!(
+                node_id,
+                "joined the controller quorum as a non-voting member"
+            );
+            return;
+        }
+        for voter in voters.values() {
+            let r = network::post::<_, (), String>(
+                &agent,
+                voter,
+                "join",
+                &join,
+                Duration::from_secs(10),
+            )
+            .await;
+            match r {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => tracing::debug!(%voter, error = %e, "join refused"),
+                Err((_, e)) => tracing::debug!(%voter, error = %e, "join not delivered"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Removes learner `node_id`, here if this node leads, else through the leader.
+async fn remove_learner(
+    raft: Raft,
+    agent: ureq::Agent,
+    voters: BTreeMap<NodeId, String>,
+    node_id: NodeId,
+) -> Result<()> {
+    loop {
+        let change = openraft::ChangeMembers::RemoveNodes(BTreeSet::from([node_id]));
+        match raft.change_membership(change, false).await {
+            Ok(_) => return Ok(()),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                if let Some(addr) = f.leader_id.and_then(|id| voters.get(&id)) {
+                    let r = network::post::<_, (), String>(
+                        &agent,
+                        addr,
+                        "remove",
+                        &node_id,
+                        Duration::from_secs(10),
+                    )
+                    .await;
+                    match r {
+                        Ok(Ok(())) => return Ok(()),
+                        Ok(Err(e)) => return Err(Error::Quorum(e)),
+                        Err(_) => {}
+                    }
+                }
+            }
+            Err(e) => return Err(Error::Quorum(e.to_string())),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct JoinRequest {
+    node_id: NodeId,
+    addr: String,
 }
 
 impl Drop for Quorum {
@@ -504,6 +635,8 @@ fn routes(api: Api) -> Router {
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/propose", post(propose_here))
         .route("/raft/heartbeat", post(heartbeat))
+        .route("/raft/join", post(join))
+        .route("/raft/remove", post(remove))
         .route("/raft/status", get(status))
         .with_state(api)
 }
@@ -514,6 +647,43 @@ async fn heartbeat(
 ) -> Json<std::result::Result<(), String>> {
     api.liveness.seen(broker);
     Json(Ok(()))
+}
+
+/// A node outside the voter list asks to join as a learner; only the leader adds it.
+async fn join(
+    State(Api { raft, .. }): State<Api>,
+    Json(req): Json<JoinRequest>,
+) -> Json<std::result::Result<(), String>> {
+    let known = raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .get_node(&req.node_id)
+        .is_some();
+    if known {
+        return Json(Ok(()));
+    }
+    Json(
+        raft.add_learner(req.node_id, BasicNode::new(&req.addr), false)
+            .await
+            .map(|_| tracing::info!(node_id = req.node_id, addr = %req.addr, "added a non-voting member"))
+            .map_err(|e| e.to_string()),
+    )
+}
+
+/// Removes a learner; only the leader can.
+async fn remove(
+    State(Api { raft, .. }): State<Api>,
+    Json(node_id): Json<NodeId>,
+) -> Json<std::result::Result<(), String>> {
+    let change = openraft::ChangeMembers::RemoveNodes(BTreeSet::from([node_id]));
+    Json(
+        raft.change_membership(change, false)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    )
 }
 
 async fn append(
@@ -556,7 +726,9 @@ async fn propose_here(
 async fn status(State(Api { raft, .. }): State<Api>) -> Json<serde_json::Value> {
     let m = raft.metrics().borrow().clone();
     let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
+    let learners: BTreeSet<NodeId> = m.membership_config.membership().learner_ids().collect();
     Json(serde_json::json!({
+        "learners": learners,
         "node_id": m.id,
         "state": format!("{:?}", m.state),
         "leader": m.current_leader,

@@ -49,6 +49,11 @@ pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Met
                         }
                     },
                 };
+                // Existing topics are described whatever their name (`__consumer_offsets`
+                // included); only a name that would be created must be valid.
+                if let Some(meta) = state.topic(&name) {
+                    return topic_response(meta, topic_ops);
+                }
                 if let Err(e) = weir_metadata::validate_topic_name(&name) {
                     return error_topic(&name, e.kafka_code());
                 }

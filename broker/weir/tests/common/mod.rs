@@ -94,6 +94,15 @@ pub fn free_port() -> u16 {
 /// Starts `n` brokers that form one controller quorum (node ids 1..=n), all at once, since
 /// each waits for a majority before it is ready.
 pub fn start_cluster(n: usize, extra_args: &[&str]) -> Vec<Weir> {
+    start_cluster_each(n, extra_args, |_| Vec::new())
+}
+
+/// As [`start_cluster`], with `per_node(id)` adding arguments to member `id` only.
+pub fn start_cluster_each(
+    n: usize,
+    extra_args: &[&str],
+    per_node: impl Fn(usize) -> Vec<String>,
+) -> Vec<Weir> {
     let voters: Vec<String> = (1..=n)
         .map(|id| format!("{id}@127.0.0.1:{}", free_port()))
         .collect();
@@ -109,6 +118,7 @@ pub fn start_cluster(n: usize, extra_args: &[&str]) -> Vec<Weir> {
                 voters.clone(),
             ];
             extra.extend(extra_args.iter().map(|s| s.to_string()));
+            extra.extend(per_node(id));
             let (child, rx) = spawn_child(&data, "127.0.0.1:0", &extra);
             (tmp, data, extra, child, rx)
         })
@@ -185,6 +195,15 @@ impl Weir {
     /// Whether this handle has a process (not stopped or killed through it; a paused one counts).
     pub fn is_running(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// The value of command-line flag `name` it was started with.
+    pub fn flag(&self, name: &str) -> Option<String> {
+        self.extra
+            .iter()
+            .position(|a| a == name)
+            .and_then(|i| self.extra.get(i + 1))
+            .cloned()
     }
 
     /// The `--node-id` it was started with (every [`start_cluster`] member has one).
