@@ -23,6 +23,9 @@ pub enum Command {
         host: String,
         port: i32,
         rack: Option<String>,
+        /// The broker's HTTP API (`host:port`), where peers fetch plugin binaries.
+        #[serde(default)]
+        http: Option<String>,
     },
     /// Removes a stopped broker that holds no replicas (`weir cluster remove-broker`).
     UnregisterBroker {

@@ -14,6 +14,9 @@ pub struct BrokerInfo {
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
+    /// The broker's HTTP API (`host:port`), where peers fetch plugin binaries.
+    #[serde(default)]
+    pub http: Option<String>,
     /// Set by the controller when the broker stops heartbeating; a fenced broker is left out of
     /// metadata and of new replica placements until it heartbeats (or registers) again.
     #[serde(default)]
@@ -27,6 +30,7 @@ impl BrokerInfo {
             host,
             port,
             rack,
+            http: None,
             fenced: false,
         }
     }
@@ -414,8 +418,9 @@ impl ClusterState {
                 rack,
             } => {
                 let was_fenced = self.brokers.get(&node_id).is_some_and(|b| b.fenced);
-                self.brokers
-                    .insert(node_id, BrokerInfo::new(node_id, host, port, rack));
+                let mut info = BrokerInfo::new(node_id, host, port, rack);
+                info.http = http;
+                self.brokers.insert(node_id, info);
                 if was_fenced {
                     self.on_unfenced(node_id);
                 }
@@ -593,6 +598,7 @@ mod tests {
         // Broker 1 returns: not in sync, so it does not lead (unclean election is off).
         fence(&mut s, 1, false);
         assert_eq!(p0(&s).leader, -1);
+                http,
         // The last in-sync replica returns and leads again.
         fence(&mut s, 2, false);
         let p = p0(&s);
@@ -652,3 +658,4 @@ mod tests {
         assert_eq!(p0(&s).leader, 1);
     }
 }
+                    http: None,

@@ -90,9 +90,10 @@ impl Broker {
         // Registered again when the address or rack changed (the fenced flag is the
         // controller's business: heartbeats clear it).
         let registered = metadata.read(|s| {
-            s.brokers
-                .get(&config.node_id)
-                .is_some_and(|b| (&b.host, b.port, &b.rack) == (&me.host, me.port, &me.rack))
+            s.brokers.get(&config.node_id).is_some_and(|b| {
+                (&b.host, b.port, &b.rack, &b.http)
+                    == (&me.host, me.port, &me.rack, &config.http_advertised)
+            })
         });
         let controller_only = config.quorum.as_ref().is_some_and(|q| q.controller_only);
         if !registered && !controller_only {
@@ -101,6 +102,7 @@ impl Broker {
                 host: me.host,
                 port: me.port,
                 rack: me.rack,
+                http: config.http_advertised.clone(),
             })?;
         }
         let groups = GroupCoordinator::open(
@@ -134,6 +136,12 @@ impl Broker {
             layout: Mutex::new(0),
             fetchers: Fetchers::default(),
         };
+        if broker.config.quorum.is_some() {
+            broker.plugins.set_peer_source(peer_blob_source(
+                broker.metadata.clone(),
+                broker.config.node_id,
+            ));
+        }
         let started = std::time::Instant::now();
         let topics = broker.metadata.snapshot().topics;
         for t in topics.values() {
@@ -669,6 +677,45 @@ impl Broker {
         }
         Ok(())
     }
+}
+
+/// Fetches a plugin binary from the other active brokers' HTTP APIs: the deployed plugin
+/// with that SHA-256, as `GET /v1/plugins/NAME/binary` serves it. Blocking.
+fn peer_blob_source(metadata: MetadataStore, me: i32) -> crate::plugins::BlobSource {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(2))
+        .timeout(Duration::from_secs(60))
+        .build();
+    Box::new(move |sha256: &str| {
+        let (name, peers) = metadata.read(|s| {
+            let name = s
+                .plugins
+                .values()
+                .find(|p| p.sha256 == sha256)
+                .map(|p| p.name.clone());
+            let peers: Vec<String> = s
+                .active_brokers()
+                .filter(|b| b.node_id != me)
+                .filter_map(|b| b.http.clone())
+                .collect();
+            (name, peers)
+        });
+        let name = name?;
+        peers.iter().find_map(|peer| {
+            let url = format!("http://{peer}/v1/plugins/{name}/binary");
+            let resp = agent.get(&url).call().ok()?;
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(
+                    resp.into_reader(),
+                    crate::plugins::MAX_PLUGIN_BYTES as u64 + 1,
+                ),
+                &mut bytes,
+            )
+            .ok()?;
+            (bytes.len() <= crate::plugins::MAX_PLUGIN_BYTES).then_some(bytes)
+        })
+    })
 }
 
 /// The active brokers in placement order: racks take turns (a broker of each rack, then the

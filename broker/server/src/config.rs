@@ -14,6 +14,8 @@ pub struct BrokerConfig {
     pub http_listen: Option<SocketAddr>,
     /// `host:port` clients are told to connect to; defaults to the bound listener.
     pub advertised: Option<(String, u16)>,
+    /// `host:port` of the HTTP API as peers reach it (set by the server once it is bound).
+    pub http_advertised: Option<String>,
     pub rack: Option<String>,
     pub data_dir: PathBuf,
     pub auto_create_topics: bool,
@@ -61,6 +63,7 @@ impl BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             advertised: None,
+            http_advertised: None,
             rack: None,
             data_dir,
             auto_create_topics: true,

@@ -65,6 +65,16 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
         (host, kafka_addr.port())
     });
     let retention_every = config.retention_check_interval;
+    let mut config = config;
+    if config.http_advertised.is_none() {
+        config.http_advertised = http_addr.map(|a| {
+            if a.ip().is_unspecified() {
+                format!("{}:{}", advertised.0, a.port())
+            } else {
+                a.to_string()
+            }
+        });
+    }
     let broker = Broker::open(config, advertised)?;
 
     let mut tasks = JoinSet::new();

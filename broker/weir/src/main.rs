@@ -385,6 +385,7 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         listen: a.listen,
         http_listen: (!a.no_http).then_some(a.http_listen),
         advertised,
+        http_advertised: None,
         rack: a.rack.clone(),
         data_dir: a.data_dir.clone(),
         auto_create_topics: a.auto_create_topics,

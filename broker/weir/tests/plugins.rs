@@ -649,3 +649,35 @@ fn python_and_javascript_plugins_run_in_a_chain() {
         assert_eq!(langs, ["python", "javascript"]);
     }
 }
+
+/// In a cluster, a plugin deployed through one broker runs on every broker that leads a
+/// partition of its topic: the others fetch the binary from their peers.
+#[test]
+fn plugin_binaries_reach_every_broker_of_a_cluster() {
+    let nodes = common::start_cluster(3, &[]);
+    deploy(&nodes[0], "guard", "rejecter", "1.0.0", &[]);
+    // Three partitions of replication factor 1: one led by each broker.
+    create_topic(&nodes[0], "guarded", 3, &[("weir.plugins", "guard")]);
+    let producer = nodes[0].producer(&[("linger.ms", "0")]);
+    for p in 0..3 {
+        let bad = runtime().block_on(
+            producer.send(
+                FutureRecord::<str, str>::to("guarded")
+                    .partition(p)
+                    .payload("a bad order"),
+                T,
+            ),
+        );
+        let err = bad.expect_err("the plugin rejects it").0.to_string();
+        assert!(err.contains("InvalidRecord"), "partition {p}: {err}");
+        let good = runtime().block_on(
+            producer.send(
+                FutureRecord::<str, str>::to("guarded")
+                    .partition(p)
+                    .payload("a fine order"),
+                T,
+            ),
+        );
+        assert!(good.is_ok(), "partition {p}: {good:?}");
+    }
+}

@@ -28,6 +28,7 @@ use weir_wasm::{Instance, KafkaRecord, Level, Limits, Module, Outcome, Runtime};
 
 use blobs::BlobStore;
 pub(crate) use blobs::MAX_PLUGIN_BYTES;
+use sha2::Digest as _;
 
 use crate::broker::now_ms;
 use crate::metrics::{PluginErrorLabel, PluginLabel, PluginOutcomeLabel, PluginTopicLabel};
@@ -168,9 +169,43 @@ pub(crate) struct Plugins {
     health: Mutex<HashMap<String, Health>>,
     logs: Arc<Mutex<HashMap<String, VecDeque<LogLine>>>>,
     metrics: Arc<crate::metrics::PluginMetrics>,
+    /// In a cluster: fetches a binary this broker lacks (deployed through another broker)
+    /// from its peers.
+    peers: OnceLock<BlobSource>,
 }
 
+/// Fetches the binary with a SHA-256 from elsewhere (the cluster's other brokers).
+pub(crate) type BlobSource = Box<dyn Fn(&str) -> Option<Vec<u8>> + Send + Sync>;
+
 impl Plugins {
+    /// Where binaries missing here come from (set once, in a cluster).
+    pub(crate) fn set_peer_source(&self, source: BlobSource) {
+        let _ = self.peers.set(source);
+    }
+
+    /// The stored binary, or one fetched from a peer (checked against its SHA-256 and stored).
+    fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(b) = self.blobs.get(sha256)? {
+            return Ok(Some(b));
+        }
+        let Some(fetched) = self.peers.get().and_then(|src| src(sha256)) else {
+            return Ok(None);
+        };
+        let actual = hex::encode(sha2::Sha256::digest(&fetched));
+        if actual != sha256 {
+            return Err(Error::Plugin(format!(
+                "a peer sent a binary with SHA-256 {actual}, not {sha256}"
+            )));
+        }
+        self.blobs.put(sha256, &fetched)?;
+        tracing::info!(
+            sha256,
+            bytes = fetched.len(),
+            "plugin binary fetched from a peer broker"
+        );
+        Ok(Some(fetched))
+    }
+
     pub(crate) fn open(
         data_dir: &Path,
         clean: bool,
@@ -186,6 +221,7 @@ impl Plugins {
             health: Mutex::new(HashMap::new()),
             logs: Arc::new(Mutex::new(HashMap::new())),
             metrics,
+            peers: OnceLock::new(),
         })
     }
 
@@ -228,8 +264,7 @@ impl Plugins {
             .clone();
         cell.get_or_init(|| {
             let wasm = self
-                .blobs
-                .get(sha256)
+                .blob(sha256)
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("plugin binary {sha256} is missing from the store"))?;
             self.runtime.compile(&wasm).map_err(|e| e.to_string())
