@@ -536,7 +536,9 @@ async fn send_heartbeats(
     broker: i32,
     session: Duration,
 ) {
-    let every = (session / 4).max(Duration::from_millis(100));
+    // At most a second apart, so that a controller leader configured with a shorter session
+    // timeout than this node does not fence it.
+    let every = (session / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
     loop {
         let m = raft.metrics().borrow().clone();
         if m.state == ServerState::Leader {
