@@ -11,6 +11,7 @@
 
 mod broker;
 mod config;
+mod coordinator_client;
 mod error;
 mod group;
 mod handlers;

@@ -2,6 +2,7 @@
 //! dead letters to their source topic after a fix.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use weir_wasm::{Header, KafkaRecord};
@@ -10,6 +11,8 @@ use super::chain::{ChainOutput, DeadLetter, Policy};
 use super::records::{decode_log_chunk, encode, partition_for_key};
 use super::topic_plugins;
 use crate::broker::{Broker, now_ms};
+use crate::coordinator_client;
+use crate::partition::{Partition, PartitionRef};
 use crate::{Error, Result};
 
 /// The headers a dead letter carries besides the record's own.
@@ -68,14 +71,15 @@ impl Broker {
     /// default partitioner) or, without a key, by the record's source partition. With
     /// `create`, a missing topic is created with the broker's defaults whatever the
     /// auto-create setting (dead-letter topics); otherwise only if auto-create is on.
+    /// Returns where the records went, for callers that wait until they are replicated.
     pub(crate) fn append_records(
         &self,
         topic: &str,
         records: Vec<KafkaRecord>,
         create: bool,
-    ) -> Result<()> {
+    ) -> Result<Vec<Appended>> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let meta = match self.metadata.read(|s| s.topic(topic).cloned()) {
             Some(t) => t,
@@ -100,32 +104,45 @@ impl Broker {
             };
             by_partition.entry(p).or_default().push(r);
         }
+        let mut appended = Vec::with_capacity(by_partition.len());
         for (p, records) in by_partition {
             let part = self
                 .partition(topic, p)
                 .ok_or_else(|| weir_metadata::Error::UnknownTopic(topic.into()))?;
             let batch = encode(records)?;
+            let epoch = part.leader_epoch();
             let info = part.append_as_leader(self.config.node_id, &batch)?;
             self.metrics.records_in.inc_by(info.record_count as u64);
+            appended.push(Appended {
+                partition: part,
+                end: info.last_offset + 1,
+                epoch,
+            });
         }
         self.notify_append();
-        Ok(())
+        Ok(appended)
     }
 
     /// Writes a chain's dead letters and routed records. Routes first fail loudly (an unknown
     /// target topic with auto-create off is an error for the whole batch); dead letters go to
-    /// `dlq_topic`, created if needed.
-    pub(crate) fn write_side_outputs(&self, out: &mut ChainOutput, dlq_topic: &str) -> Result<()> {
+    /// `dlq_topic`, created if needed. Returns where the records went.
+    pub(crate) fn write_side_outputs(
+        &self,
+        out: &mut ChainOutput,
+        dlq_topic: &str,
+    ) -> Result<Vec<Appended>> {
         let mut routes: BTreeMap<String, Vec<KafkaRecord>> = BTreeMap::new();
         for (t, r) in out.routed.drain(..) {
             routes.entry(t).or_default().push(r);
         }
+        let mut appended = Vec::new();
         for (t, records) in routes {
             weir_metadata::validate_topic_name(&t)?;
-            self.append_records(&t, records, false)?;
+            appended.extend(self.append_records(&t, records, false)?);
         }
         let dead: Vec<KafkaRecord> = out.dead.drain(..).map(dead_letter_record).collect();
-        self.append_records(dlq_topic, dead, true)
+        appended.extend(self.append_records(dlq_topic, dead, true)?);
+        Ok(appended)
     }
 
     /// Reads up to `limit` dead letters of `topic` from `offset` on every partition.
@@ -171,10 +188,11 @@ impl Broker {
     /// Sends dead letters of `dlq_topic` back to their source topic (or `to`), through the
     /// source topic's plugins again, so records fixed by a new plugin version land and records
     /// still bad go back to the dead-letter topic. Picks up where the last replay stopped (the
-    /// group `__weir-dlq-replay` holds the position) unless `from` is given, and stops at the
-    /// end of the topic as it was when the replay started. Blocking.
-    pub(crate) fn replay_dead_letters(
-        &self,
+    /// group `__weir-dlq-replay` holds the position, at the group coordinator wherever it is)
+    /// unless `from` is given, and stops at the end of the topic as it was when the replay
+    /// started. The records are read and replayed on blocking threads.
+    pub(crate) async fn replay_dead_letters(
+        self: &Arc<Self>,
         dlq_topic: &str,
         to: Option<&str>,
         from: Option<i64>,
@@ -190,38 +208,62 @@ impl Broker {
         let mut report = ReplayReport::default();
         for p in parts {
             let end = p.log.high_watermark();
-            let committed = self
-                .groups
-                .committed_offset(REPLAY_GROUP, dlq_topic, p.index);
+            let committed = match from {
+                Some(_) => None,
+                None => coordinator_client::committed(self, REPLAY_GROUP, dlq_topic, p.index)
+                    .await
+                    .map_err(|e| Error::Io(std::io::Error::other(e)))?,
+            };
             let mut at = from
                 .or(committed)
                 .unwrap_or(0)
                 .max(p.log.log_start_offset());
             while at < end {
-                let chunk = p.log.read(at, 4 << 20, true)?;
-                if chunk.records.is_empty() {
-                    break;
-                }
-                let records: Vec<KafkaRecord> =
-                    decode_log_chunk(chunk.records, dlq_topic, p.index)?
-                        .into_iter()
-                        .filter(|r| r.offset < end)
-                        .collect();
-                let Some(last) = records.last().map(|r| r.offset) else {
+                let (b, part, to) = (self.clone(), p.clone(), to.map(str::to_string));
+                let (next, r) = tokio::task::spawn_blocking(move || {
+                    let next = b.replay_chunk(&part, at, end, to.as_deref(), &mut report)?;
+                    Ok::<_, Error>((next, report))
+                })
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(format!("replay panicked: {e}"))))??;
+                report = r;
+                let Some(next) = next else {
                     break;
                 };
-                for r in records {
-                    self.replay_one(r, to, &mut report)?;
-                }
-                at = last + 1;
-                self.groups
-                    .commit_internal(REPLAY_GROUP, dlq_topic, p.index, at)
-                    .map_err(|code| {
-                        Error::Config(format!("committing replay position failed (error {code})"))
-                    })?;
+                at = next;
+                coordinator_client::commit(self, REPLAY_GROUP, dlq_topic, p.index, at)
+                    .await
+                    .map_err(|e| Error::Io(std::io::Error::other(e)))?;
             }
         }
         Ok(report)
+    }
+
+    /// Replays the dead letters of `p` from `at` (one chunk, below `end`). Returns the offset
+    /// after the last one, `None` when there was none. Blocking.
+    fn replay_chunk(
+        &self,
+        p: &Partition,
+        at: i64,
+        end: i64,
+        to: Option<&str>,
+        report: &mut ReplayReport,
+    ) -> Result<Option<i64>> {
+        let chunk = p.log.read(at, 4 << 20, true)?;
+        if chunk.records.is_empty() {
+            return Ok(None);
+        }
+        let records: Vec<KafkaRecord> = decode_log_chunk(chunk.records, &p.topic, p.index)?
+            .into_iter()
+            .filter(|r| r.offset < end)
+            .collect();
+        let Some(last) = records.last().map(|r| r.offset) else {
+            return Ok(None);
+        };
+        for r in records {
+            self.replay_one(r, to, report)?;
+        }
+        Ok(Some(last + 1))
     }
 
     fn replay_one(
@@ -287,6 +329,14 @@ impl Broker {
         }
         Ok(())
     }
+}
+
+/// Records the broker appended to a partition it leads: replicated once the partition's high
+/// watermark reaches `end` under leader epoch `epoch`.
+pub(crate) struct Appended {
+    pub(crate) partition: PartitionRef,
+    pub(crate) end: i64,
+    pub(crate) epoch: i32,
 }
 
 /// What a replay did.

@@ -220,9 +220,14 @@ async fn replay_dlq(
     Path(topic): Path<String>,
     Query(q): Query<ReplayQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(
-        blocking(move || b.replay_dead_letters(&topic, q.to.as_deref(), q.from)).await?,
-    ))
+    // A task of its own: a client that goes away does not stop the replay between appending
+    // records and committing the position past them.
+    let replay =
+        tokio::spawn(async move { b.replay_dead_letters(&topic, q.to.as_deref(), q.from).await });
+    let report = replay
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(Json(report))
 }
 
 /// A pipeline definition as posted.

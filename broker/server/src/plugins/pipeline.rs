@@ -13,9 +13,12 @@ use serde::Serialize;
 use weir_metadata::{PipelineMeta, StartPosition};
 
 use super::chain::Policy;
+use super::dlq::Appended;
 use super::records::decode_log_chunk;
 use super::{FailurePolicy, Step, dlq_topic_for};
 use crate::broker::Broker;
+use crate::coordinator_client;
+use crate::partition::Partition;
 
 /// The consumer group holding a pipeline's positions: `__weir-pipeline-<name>`.
 pub(crate) fn group_of(pipeline: &str) -> String {
@@ -24,6 +27,8 @@ pub(crate) fn group_of(pipeline: &str) -> String {
 
 /// Records read per step.
 const READ_BYTES: usize = 1 << 20;
+/// How long a step waits for its output to be replicated before it retries.
+const REPLICATION_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct Task {
@@ -165,19 +170,6 @@ impl Pipelines {
     }
 }
 
-fn commit(
-    broker: &Broker,
-    group: &str,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-) -> Result<(), String> {
-    broker
-        .groups
-        .commit_internal(group, topic, partition, offset)
-        .map_err(|code| format!("committing the pipeline position failed (error {code})"))
-}
-
 async fn run_partition(
     broker: Arc<Broker>,
     meta: PipelineMeta,
@@ -190,15 +182,12 @@ async fn run_partition(
     let mut appended = broker.subscribe_appends();
     let mut shutdown = broker.shutdown_signal();
     let mut backoff = Duration::from_millis(200);
+    // The committed position as of the last step; asked of the coordinator again after errors.
+    let mut known = None;
     tracing::info!(pipeline = %meta.name, input = %meta.input, partition, "pipeline task started");
     while !stop.load(Ordering::Relaxed) && !*shutdown.borrow() {
-        let b = broker.clone();
-        let m = meta.clone();
-        let g = group.clone();
-        let st = status.clone();
-        let step = tokio::task::spawn_blocking(move || step(&b, &m, &g, partition, &st)).await;
-        match step {
-            Ok(Ok(0)) => {
+        match step(&broker, &meta, &group, partition, &status, &mut known).await {
+            Ok(0) => {
                 backoff = Duration::from_millis(200);
                 tokio::select! {
                     _ = appended.changed() => {}
@@ -206,11 +195,12 @@ async fn run_partition(
                     _ = shutdown.wait_for(|s| *s) => {}
                 }
             }
-            Ok(Ok(n)) => {
+            Ok(n) => {
                 backoff = Duration::from_millis(200);
                 processed.fetch_add(n, Ordering::Relaxed);
             }
-            Ok(Err(e)) => {
+            Err(e) => {
+                known = None;
                 {
                     let mut s = status.lock();
                     s.state = "retrying";
@@ -220,60 +210,101 @@ async fn run_partition(
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
-            Err(e) => {
-                tracing::error!(pipeline = %meta.name, partition, error = %e, "pipeline step panicked");
-                tokio::time::sleep(backoff).await;
-            }
         }
     }
     tracing::info!(pipeline = %meta.name, partition, "pipeline task stopped");
 }
 
 /// Processes one chunk of the input. Returns the number of input records processed (0 when
-/// there was nothing new). Blocking.
-fn step(
-    broker: &Broker,
+/// there was nothing new). The position is read from and committed to the group coordinator,
+/// wherever it is; the chunk itself is processed on a blocking thread.
+async fn step(
+    broker: &Arc<Broker>,
     meta: &PipelineMeta,
     group: &str,
     partition: i32,
     status: &Mutex<PartitionStatus>,
+    known: &mut Option<i64>,
 ) -> Result<u64, String> {
     let input = broker
         .partition(&meta.input, partition)
         .ok_or_else(|| format!("input topic '{}' has no partition {partition}", meta.input))?;
-    let position = match broker
-        .groups
-        .committed_offset(group, &meta.input, partition)
-    {
-        Some(p) => p,
-        None => {
-            let start = match meta.start {
-                StartPosition::Earliest => input.log.log_start_offset(),
-                StartPosition::Latest => input.log.high_watermark(),
-                StartPosition::Offset(o) => {
-                    o.clamp(input.log.log_start_offset(), input.log.high_watermark())
-                }
-                StartPosition::Timestamp(ts) => input
-                    .log
-                    .offset_for_timestamp(ts)
-                    .map_err(|e| e.to_string())?
-                    .map_or(input.log.high_watermark(), |(o, _)| o),
-            };
-            // Remember the start so that a restart does not move it.
-            commit(broker, group, &meta.input, partition, start)?;
-            start
-        }
-    };
+    // Nothing new past the position: no need to ask the coordinator.
+    if known.is_some_and(|p| p >= input.log.high_watermark()) {
+        return Ok(0);
+    }
+    let position =
+        match coordinator_client::committed(broker, group, &meta.input, partition).await? {
+            Some(p) => p,
+            None => {
+                let (part, start) = (input.clone(), meta.start);
+                let start = blocking(move || start_offset(&part, start)).await?;
+                // Remember the start so that a restart does not move it.
+                coordinator_client::commit(broker, group, &meta.input, partition, start).await?;
+                start
+            }
+        };
     let position = position.max(input.log.log_start_offset());
+    *known = Some(position);
     {
         let mut s = status.lock();
         s.position = position;
         s.state = "running";
     }
-    let hwm = input.log.high_watermark();
-    if position >= hwm {
+    if position >= input.log.high_watermark() {
         return Ok(0);
     }
+    let (b, m) = (broker.clone(), meta.clone());
+    let Processed {
+        next,
+        records: n,
+        written,
+    } = blocking(move || process(&b, &m, &input, position)).await?;
+    await_replicated(broker, &written).await?;
+    coordinator_client::commit(broker, group, &meta.input, partition, next).await?;
+    *known = Some(next);
+    let mut s = status.lock();
+    s.position = next;
+    s.last_error = None;
+    Ok(n)
+}
+
+/// Runs `f` on a blocking thread; a panic is an error.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("pipeline step panicked: {e}"))?
+}
+
+/// Where a pipeline without a committed position starts. Blocking.
+fn start_offset(input: &Partition, start: StartPosition) -> Result<i64, String> {
+    Ok(match start {
+        StartPosition::Earliest => input.log.log_start_offset(),
+        StartPosition::Latest => input.log.high_watermark(),
+        StartPosition::Offset(o) => {
+            o.clamp(input.log.log_start_offset(), input.log.high_watermark())
+        }
+        StartPosition::Timestamp(ts) => input
+            .log
+            .offset_for_timestamp(ts)
+            .map_err(|e| e.to_string())?
+            .map_or(input.log.high_watermark(), |(o, _)| o),
+    })
+}
+
+/// Processes the input from `position` (one chunk, below the high watermark): runs the
+/// plugins and writes the results. Control records (transaction markers) are skipped.
+/// Blocking.
+fn process(
+    broker: &Broker,
+    meta: &PipelineMeta,
+    input: &Partition,
+    position: i64,
+) -> Result<Processed, String> {
+    let partition = input.index;
+    let hwm = input.log.high_watermark();
     let chunk = input
         .log
         .read(position, READ_BYTES, true)
@@ -285,9 +316,11 @@ fn step(
         .collect();
     let Some(last) = records.last().map(|r| r.offset) else {
         // Only control records (transaction markers) in range: skip them.
-        let next = position + 1;
-        commit(broker, group, &meta.input, partition, next)?;
-        return Ok(0);
+        return Ok(Processed {
+            next: position + 1,
+            records: 0,
+            written: Vec::new(),
+        });
     };
     let n = records.len() as u64;
     let (steps, dlq_topic) = broker.metadata.read(|s| {
@@ -313,18 +346,51 @@ fn step(
     if let Some((_, msg)) = out.rejected.first() {
         return Err(msg.clone());
     }
-    broker
+    let mut written = broker
         .write_side_outputs(&mut out, &dlq_topic)
         .map_err(|e| e.to_string())?;
     if let Some(output) = &meta.output {
         let kept = std::mem::take(&mut out.kept);
-        broker
-            .append_records(output, kept, true)
-            .map_err(|e| e.to_string())?;
+        written.extend(
+            broker
+                .append_records(output, kept, true)
+                .map_err(|e| e.to_string())?,
+        );
     }
-    commit(broker, group, &meta.input, partition, last + 1)?;
-    let mut s = status.lock();
-    s.position = last + 1;
-    s.last_error = None;
-    Ok(n)
+    Ok(Processed {
+        next: last + 1,
+        records: n,
+        written,
+    })
+}
+
+/// What [`process`] did with one chunk.
+struct Processed {
+    /// The input position after the chunk.
+    next: i64,
+    /// Input records processed (0 for a chunk of control records only).
+    records: u64,
+    /// The output, routed records and dead letters written.
+    written: Vec<Appended>,
+}
+
+/// In a cluster, waits until what a step wrote is replicated (the partitions' high watermarks
+/// cover it), so that the position committed after it never runs ahead of output a leader
+/// failover could drop.
+async fn await_replicated(broker: &Broker, written: &[Appended]) -> Result<(), String> {
+    if broker.config.quorum.is_none() {
+        return Ok(());
+    }
+    for w in written {
+        broker
+            .await_high_watermark(&w.partition, w.end, w.epoch, REPLICATION_TIMEOUT)
+            .await
+            .map_err(|code| {
+                format!(
+                    "the output to {}-{} was not replicated (error {code})",
+                    w.partition.topic, w.partition.index
+                )
+            })?;
+    }
+    Ok(())
 }
