@@ -68,6 +68,15 @@ pub enum Command {
         topic: String,
         partition: i32,
     },
+    /// Starts a partition reassignment (KIP-455), or replaces the one under way, with
+    /// `Some(target)`; cancels the one under way with `None`. During a reassignment the
+    /// partition's replicas are the target followed by the replicas leaving it; it completes
+    /// when every target replica is in the ISR (see `ClusterState::apply`).
+    ReassignPartition {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<i32>>,
+    },
     /// Reserves a block of producer ids.
     AllocateProducerIds {
         count: i64,

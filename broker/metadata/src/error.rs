@@ -41,6 +41,12 @@ pub enum Error {
     /// A partition change that names replicas it cannot (not assigned, fenced, no leader).
     #[error("{0}")]
     InvalidPartitionChange(String),
+    /// A reassignment target that is empty, repeats a broker or names an unregistered one.
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// A cancel of a partition reassignment when none is under way.
+    #[error("{0}")]
+    NoReassignmentInProgress(String),
     /// The controller quorum could not commit the change (no leader, no majority, timeout).
     #[error("controller quorum: {0}")]
     Quorum(String),
@@ -68,6 +74,8 @@ impl Error {
             }
             Error::FencedLeaderEpoch(_) => ResponseError::FencedLeaderEpoch.code(),
             Error::InvalidPartitionChange(_) => ResponseError::InvalidRequest.code(),
+            Error::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment.code(),
+            Error::NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress.code(),
             Error::Quorum(_) => ResponseError::RequestTimedOut.code(),
             Error::Refused { code, .. } => *code,
         }

@@ -9,7 +9,7 @@ pub mod topic_config;
 
 pub use command::{Command, PartitionAssignment, PipelineMeta, PluginMeta, StartPosition};
 pub use error::{Error, Result};
-pub use state::{BrokerInfo, ClusterState, TopicMeta, validate_plugin_name};
+pub use state::{BrokerInfo, ClusterState, Reassignment, TopicMeta, validate_plugin_name};
 pub use store::MetadataStore;
 
 /// Name of the internal metadata log, as in KRaft; reserved for Weir itself.

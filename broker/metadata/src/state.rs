@@ -55,6 +55,21 @@ impl TopicMeta {
     }
 }
 
+/// A partition reassignment under way (KIP-455). Meanwhile the partition's replicas are
+/// `target` followed by `removing_replicas`; new replicas open the partition and fetch from the
+/// leader, which adds them to the ISR once caught up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reassignment {
+    /// The requested replicas, in order: the first is the preferred leader.
+    pub target: Vec<i32>,
+    /// The replicas before the reassignment began, in order: a cancel goes back to them.
+    pub original: Vec<i32>,
+    /// Target replicas that were not replicas before (`target` - `original`).
+    pub adding_replicas: Vec<i32>,
+    /// Replicas that leave when the reassignment completes (`replicas` - `target`).
+    pub removing_replicas: Vec<i32>,
+}
+
 /// A plugin or pipeline name: 1-64 characters of `[a-zA-Z0-9._-]`.
 pub fn validate_plugin_name(name: &str) -> Result<()> {
     if name.is_empty()
@@ -81,6 +96,9 @@ pub struct ClusterState {
     pub plugins: BTreeMap<String, PluginMeta>,
     #[serde(default)]
     pub pipelines: BTreeMap<String, PipelineMeta>,
+    /// Partition reassignments under way: topic -> partition -> reassignment.
+    #[serde(default)]
+    pub reassignments: BTreeMap<String, BTreeMap<i32, Reassignment>>,
 }
 
 impl ClusterState {
@@ -102,33 +120,15 @@ impl ClusterState {
         self.topics.values().find(|t| t.topic_id == id)
     }
 
+    /// The reassignment of `topic`/`partition` under way, if any.
+    pub fn reassignment(&self, topic: &str, partition: i32) -> Option<&Reassignment> {
+        self.reassignments.get(topic)?.get(&partition)
+    }
+
     /// Checks that `cmd` can be applied to the current state, without applying it.
     pub fn validate(&self, cmd: &Command) -> Result<()> {
         match cmd {
             Command::RegisterBroker { .. } | Command::AllocateProducerIds { .. } => Ok(()),
-            Command::SetBrokerFenced { node_id, .. } => {
-                if self.brokers.contains_key(node_id) {
-                    Ok(())
-                } else {
-                    Err(Error::Quorum(format!("broker {node_id} is not registered")))
-                }
-            }
-            Command::CreateTopic {
-                name,
-                partitions,
-                configs,
-                ..
-            } => {
-                // The one internal topic: the brokers create it for group offsets (users cannot;
-                // the broker refuses the reserved names before proposing).
-                if name != crate::OFFSETS_TOPIC {
-                    validate_topic_name(name)?;
-                }
-                if self.topics.contains_key(name) {
-                    return Err(Error::TopicExists(name.clone()));
-                }
-                if partitions.is_empty() {
-                    return Err(Error::InvalidPartitions(
             Command::UnregisterBroker { node_id } => {
                 let b = self.brokers.get(node_id).ok_or_else(|| {
                     Error::InvalidPartitionChange(format!("broker {node_id} is not registered"))
@@ -156,6 +156,29 @@ impl ClusterState {
                 }
                 Ok(())
             }
+            Command::SetBrokerFenced { node_id, .. } => {
+                if self.brokers.contains_key(node_id) {
+                    Ok(())
+                } else {
+                    Err(Error::Quorum(format!("broker {node_id} is not registered")))
+                }
+            }
+            Command::CreateTopic {
+                name,
+                partitions,
+                configs,
+                ..
+            } => {
+                // The one internal topic: the brokers create it for group offsets (users cannot;
+                // the broker refuses the reserved names before proposing).
+                if name != crate::OFFSETS_TOPIC {
+                    validate_topic_name(name)?;
+                }
+                if self.topics.contains_key(name) {
+                    return Err(Error::TopicExists(name.clone()));
+                }
+                if partitions.is_empty() {
+                    return Err(Error::InvalidPartitions(
                         "a topic needs at least one partition".into(),
                     ));
                 }
@@ -201,6 +224,32 @@ impl ClusterState {
             }
             Command::ElectPreferredLeader { topic, partition } => {
                 self.assignment(topic, *partition).map(|_| ())
+            }
+            Command::ReassignPartition {
+                topic,
+                partition,
+                target,
+            } => {
+                let p = self.assignment(topic, *partition)?;
+                match target {
+                    Some(target) => self.check_replica_assignment(target),
+                    None => {
+                        let r = self.reassignment(topic, *partition).ok_or_else(|| {
+                            Error::NoReassignmentInProgress(format!(
+                                "no reassignment of {topic}-{partition} is in progress"
+                            ))
+                        })?;
+                        if p.isr.iter().any(|i| r.original.contains(i)) {
+                            Ok(())
+                        } else {
+                            Err(Error::InvalidReplicaAssignment(format!(
+                                "{topic}-{partition}: cannot cancel the reassignment, none of the \
+                                 original replicas {:?} is in sync (ISR {:?})",
+                                r.original, p.isr
+                            )))
+                        }
+                    }
+                }
             }
             Command::CreatePartitions { name, partitions } => {
                 let t = self.existing(name)?;
@@ -311,6 +360,138 @@ impl ClusterState {
         }
     }
 
+    /// A reassignment target names each replica once, and only registered brokers (fenced
+    /// ones too: they catch up once back).
+    fn check_replica_assignment(&self, target: &[i32]) -> Result<()> {
+        if target.is_empty() {
+            return Err(Error::InvalidReplicaAssignment(
+                "a partition needs at least one replica".into(),
+            ));
+        }
+        for (i, r) in target.iter().enumerate() {
+            if target[..i].contains(r) {
+                return Err(Error::InvalidReplicaAssignment(format!(
+                    "broker {r} appears more than once in the replicas {target:?}"
+                )));
+            }
+            if !self.brokers.contains_key(r) {
+                return Err(Error::InvalidReplicaAssignment(format!(
+                    "broker {r} is not registered"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a reassignment of `topic`/`partition` to `target`, or replaces the one under
+    /// way (which keeps its original replicas): the replicas become the target followed by the
+    /// current replicas outside it. A mere reordering of the replicas takes effect at once.
+    fn start_reassignment(&mut self, topic: &str, partition: i32, target: Vec<i32>) {
+        let original = self
+            .reassignment(topic, partition)
+            .map(|r| r.original.clone());
+        let Some(p) = self.assignment_mut(topic, partition) else {
+            return;
+        };
+        let original = original.unwrap_or_else(|| p.replicas.clone());
+        let mut replicas = target.clone();
+        replicas.extend(p.replicas.iter().filter(|r| !target.contains(r)));
+        let r = Reassignment {
+            adding_replicas: minus(&target, &original),
+            removing_replicas: minus(&replicas, &target),
+            target,
+            original,
+        };
+        p.replicas = replicas;
+        let parts = self.reassignments.entry(topic.to_string()).or_default();
+        if r.adding_replicas.is_empty() && r.removing_replicas.is_empty() {
+            parts.remove(&partition);
+        } else {
+            parts.insert(partition, r);
+        }
+        if parts.is_empty() {
+            self.reassignments.remove(topic);
+        }
+    }
+
+    /// Cancels the reassignment under way: back to the original replicas and the in-sync ones
+    /// among them; a leader outside them hands over to the first active one in sync (validate
+    /// made sure one is in sync).
+    fn cancel_reassignment(&mut self, topic: &str, partition: i32) {
+        let Some(r) = self
+            .reassignments
+            .get_mut(topic)
+            .and_then(|parts| parts.remove(&partition))
+        else {
+            return;
+        };
+        if self
+            .reassignments
+            .get(topic)
+            .is_some_and(BTreeMap::is_empty)
+        {
+            self.reassignments.remove(topic);
+        }
+        let active = self.active_broker_ids();
+        let Some(p) = self.assignment_mut(topic, partition) else {
+            return;
+        };
+        p.replicas = r.original;
+        let replicas = &p.replicas;
+        p.isr.retain(|i| replicas.contains(i));
+        if !p.replicas.contains(&p.leader) {
+            p.leader = p
+                .isr
+                .iter()
+                .copied()
+                .find(|i| active.contains(i))
+                .unwrap_or(-1);
+            p.leader_epoch += 1;
+        }
+    }
+
+    /// Completes the reassignments whose target replicas are all in sync (Kafka's rule):
+    /// the replicas become the target, the leaving ones drop out of the ISR, and a leader
+    /// outside the target hands over to the first target replica that is in sync and active
+    /// (the epoch moves on). Without such a replica the reassignment waits. Runs after every
+    /// command, so that completion is part of the deterministic apply.
+    fn complete_reassignments(&mut self) {
+        if self.reassignments.is_empty() {
+            return;
+        }
+        let active = self.active_broker_ids();
+        let topics = &mut self.topics;
+        self.reassignments.retain(|topic, parts| {
+            parts.retain(|&partition, r| {
+                let Some(p) = topics
+                    .get_mut(topic)
+                    .and_then(|t| t.partitions.iter_mut().find(|p| p.partition == partition))
+                else {
+                    return false; // the topic is gone
+                };
+                if !r.target.iter().all(|t| p.isr.contains(t)) {
+                    return true;
+                }
+                let leader = if r.target.contains(&p.leader) {
+                    p.leader
+                } else {
+                    match r.target.iter().copied().find(|t| active.contains(t)) {
+                        Some(l) => l,
+                        None => return true,
+                    }
+                };
+                p.replicas.clone_from(&r.target);
+                p.isr.retain(|i| r.target.contains(i));
+                if leader != p.leader {
+                    p.leader = leader;
+                    p.leader_epoch += 1;
+                }
+                false
+            });
+            !parts.is_empty()
+        });
+    }
+
     /// A topic's `weir.plugins` may only name deployed plugins.
     fn check_plugin_refs(&self, key: &str, value: &str) -> Result<()> {
         if key != topic_config::WEIR_PLUGINS {
@@ -416,6 +597,7 @@ impl ClusterState {
                 host,
                 port,
                 rack,
+                http,
             } => {
                 let was_fenced = self.brokers.get(&node_id).is_some_and(|b| b.fenced);
                 let mut info = BrokerInfo::new(node_id, host, port, rack);
@@ -424,6 +606,9 @@ impl ClusterState {
                 if was_fenced {
                     self.on_unfenced(node_id);
                 }
+            }
+            Command::UnregisterBroker { node_id } => {
+                self.brokers.remove(&node_id);
             }
             Command::SetBrokerFenced { node_id, fenced } => {
                 if let Some(b) = self.brokers.get_mut(&node_id) {
@@ -475,7 +660,16 @@ impl ClusterState {
             }
             Command::DeleteTopic { name } => {
                 self.topics.remove(&name);
+                self.reassignments.remove(&name);
             }
+            Command::ReassignPartition {
+                topic,
+                partition,
+                target,
+            } => match target {
+                Some(target) => self.start_reassignment(&topic, partition, target),
+                None => self.cancel_reassignment(&topic, partition),
+            },
             Command::CreatePartitions { name, partitions } => {
                 if let Some(t) = self.topics.get_mut(&name) {
                     t.partitions.extend(partitions);
@@ -512,9 +706,15 @@ impl ClusterState {
                 }
             }
         }
+        self.complete_reassignments();
         self.applied_index = index;
         Ok(())
     }
+}
+
+/// The members of `a` not in `b`, in `a`'s order.
+fn minus(a: &[i32], b: &[i32]) -> Vec<i32> {
+    a.iter().copied().filter(|x| !b.contains(x)).collect()
 }
 
 #[cfg(test)]
@@ -522,13 +722,19 @@ mod tests {
     use super::*;
 
     fn cluster() -> ClusterState {
+        cluster_with(3, "t", &[1, 2, 3])
+    }
+
+    /// Brokers `1..=brokers`, and `topic` with one partition on `replicas`, all in sync, led by
+    /// the first.
+    pub(super) fn cluster_with(brokers: i32, topic: &str, replicas: &[i32]) -> ClusterState {
         let mut s = ClusterState::default();
         let mut i = 0;
         let mut apply = |s: &mut ClusterState, cmd| {
             i += 1;
             s.apply(i, cmd).expect("apply");
         };
-        for id in 1..=3 {
+        for id in 1..=brokers {
             apply(
                 &mut s,
                 Command::RegisterBroker {
@@ -536,19 +742,20 @@ mod tests {
                     host: "h".into(),
                     port: 9000 + id,
                     rack: None,
+                    http: None,
                 },
             );
         }
         apply(
             &mut s,
             Command::CreateTopic {
-                name: "t".into(),
+                name: topic.into(),
                 topic_id: Uuid::new_v4(),
                 partitions: vec![PartitionAssignment {
                     partition: 0,
-                    replicas: vec![1, 2, 3],
-                    isr: vec![1, 2, 3],
-                    leader: 1,
+                    replicas: replicas.to_vec(),
+                    isr: replicas.to_vec(),
+                    leader: replicas[0],
                     leader_epoch: 0,
                 }],
                 configs: BTreeMap::new(),
@@ -561,7 +768,7 @@ mod tests {
         s.topics["t"].partitions[0].clone()
     }
 
-    fn fence(s: &mut ClusterState, node_id: i32, fenced: bool) {
+    pub(super) fn fence(s: &mut ClusterState, node_id: i32, fenced: bool) {
         let next = s.applied_index + 1;
         s.apply(next, Command::SetBrokerFenced { node_id, fenced })
             .expect("fence");
@@ -598,7 +805,6 @@ mod tests {
         // Broker 1 returns: not in sync, so it does not lead (unclean election is off).
         fence(&mut s, 1, false);
         assert_eq!(p0(&s).leader, -1);
-                http,
         // The last in-sync replica returns and leads again.
         fence(&mut s, 2, false);
         let p = p0(&s);
@@ -607,9 +813,6 @@ mod tests {
 
     #[test]
     fn isr_changes_need_the_current_epoch_and_live_replicas() {
-            Command::UnregisterBroker { node_id } => {
-                self.brokers.remove(&node_id);
-            }
         let mut s = cluster();
         fence(&mut s, 3, true);
         assert_eq!(p0(&s).isr, vec![1, 2], "a fenced follower leaves the ISR");
@@ -658,4 +861,227 @@ mod tests {
         assert_eq!(p0(&s).leader, 1);
     }
 }
-                    http: None,
+
+#[cfg(test)]
+mod reassignment_tests {
+    use super::*;
+
+    use super::tests::fence;
+
+    /// Brokers 1-4; topic `r` with one partition on [1, 2], led by 1, both in sync.
+    fn cluster() -> ClusterState {
+        super::tests::cluster_with(4, "r", &[1, 2])
+    }
+
+    fn apply(s: &mut ClusterState, cmd: Command) {
+        try_apply(s, cmd).expect("apply");
+    }
+
+    fn try_apply(s: &mut ClusterState, cmd: Command) -> Result<()> {
+        let next = s.applied_index + 1;
+        s.apply(next, cmd)
+    }
+
+    fn reassign(target: Option<&[i32]>) -> Command {
+        Command::ReassignPartition {
+            topic: "r".into(),
+            partition: 0,
+            target: target.map(<[i32]>::to_vec),
+        }
+    }
+
+    /// The leader's ISR change, under the current epoch.
+    fn try_set_isr(s: &mut ClusterState, isr: &[i32]) -> Result<()> {
+        let cmd = Command::AlterPartition {
+            topic: "r".into(),
+            partition: 0,
+            leader_epoch: p0(s).leader_epoch,
+            isr: isr.to_vec(),
+        };
+        try_apply(s, cmd)
+    }
+
+    fn set_isr(s: &mut ClusterState, isr: &[i32]) {
+        try_set_isr(s, isr).expect("ISR change");
+    }
+
+    fn p0(s: &ClusterState) -> PartitionAssignment {
+        s.topics["r"].partitions[0].clone()
+    }
+
+    /// `(replicas, isr, leader, leader_epoch)`.
+    fn summary(s: &ClusterState) -> (Vec<i32>, Vec<i32>, i32, i32) {
+        let p = p0(s);
+        (p.replicas, p.isr, p.leader, p.leader_epoch)
+    }
+
+    fn ongoing(s: &ClusterState) -> Option<(Vec<i32>, Vec<i32>)> {
+        s.reassignment("r", 0)
+            .map(|r| (r.adding_replicas.clone(), r.removing_replicas.clone()))
+    }
+
+    #[test]
+    fn a_reassignment_completes_once_the_target_is_in_sync_and_moves_the_leader() {
+        let mut s = cluster();
+        apply(&mut s, reassign(Some(&[3, 2])));
+        assert_eq!(summary(&s), (vec![3, 2, 1], vec![1, 2], 1, 0));
+        assert_eq!(ongoing(&s), Some((vec![3], vec![1])));
+        assert_eq!(s.reassignment("r", 0).expect("ongoing").original, [1, 2]);
+        // The leader's ISR changes that leave the new replica out change nothing else.
+        set_isr(&mut s, &[1]);
+        set_isr(&mut s, &[1, 2]);
+        assert!(ongoing(&s).is_some());
+        // The new replica caught up: the replicas become the target, 1 leaves the ISR and
+        // hands leadership to the first target replica, in a new epoch.
+        set_isr(&mut s, &[1, 2, 3]);
+        assert_eq!(summary(&s), (vec![3, 2], vec![2, 3], 3, 1));
+        assert_eq!(ongoing(&s), None);
+        assert!(s.reassignments.is_empty());
+    }
+
+    #[test]
+    fn the_leader_stays_when_it_is_in_the_target() {
+        let mut s = cluster();
+        apply(&mut s, reassign(Some(&[1, 3, 4])));
+        assert_eq!(ongoing(&s), Some((vec![3, 4], vec![2])));
+        set_isr(&mut s, &[1, 2, 3]);
+        assert!(ongoing(&s).is_some(), "4 is not in sync yet");
+        set_isr(&mut s, &[1, 2, 3, 4]);
+        assert_eq!(summary(&s), (vec![1, 3, 4], vec![1, 3, 4], 1, 0));
+    }
+
+    #[test]
+    fn shrinking_to_in_sync_replicas_and_reordering_take_effect_at_once() {
+        let mut s = cluster();
+        apply(&mut s, reassign(Some(&[2, 1])));
+        assert_eq!(summary(&s), (vec![2, 1], vec![1, 2], 1, 0));
+        assert_eq!(ongoing(&s), None);
+        assert_eq!(s.preferred_leader_imbalance(), vec![("r".to_string(), 0)]);
+        apply(&mut s, reassign(Some(&[2])));
+        assert_eq!(summary(&s), (vec![2], vec![2], 2, 1));
+        assert_eq!(ongoing(&s), None);
+    }
+
+    #[test]
+    fn fenced_replicas_neither_join_nor_lead_and_completion_waits_for_them() {
+        let mut s = cluster();
+        apply(&mut s, reassign(Some(&[3, 4])));
+        fence(&mut s, 3, true);
+        assert!(
+            try_set_isr(&mut s, &[1, 2, 3]).is_err(),
+            "a fenced broker cannot join the ISR"
+        );
+        fence(&mut s, 3, false);
+        set_isr(&mut s, &[1, 2, 3]);
+        // Every broker dies, 3 last: it stays in the ISR, and the partition has no leader.
+        for id in [1, 2, 3] {
+            fence(&mut s, id, true);
+        }
+        assert_eq!(summary(&s).1, [3]);
+        assert_eq!(p0(&s).leader, -1);
+        // Narrowed to [3], which is in sync but fenced: nothing can lead, so it waits.
+        apply(&mut s, reassign(Some(&[3])));
+        assert_eq!(ongoing(&s), Some((vec![3], vec![4, 1, 2])));
+        // 3 returns, leads again, and the reassignment completes.
+        fence(&mut s, 3, false);
+        assert_eq!(ongoing(&s), None);
+        let (replicas, isr, leader, _) = summary(&s);
+        assert_eq!((replicas, isr, leader), (vec![3], vec![3], 3));
+    }
+
+    #[test]
+    fn cancelling_goes_back_to_the_original_replicas() {
+        let mut s = cluster();
+        apply(&mut s, reassign(Some(&[3, 4])));
+        set_isr(&mut s, &[1, 2, 3]);
+        // The preferred replica is now 3, the first of the target: it takes over.
+        apply(
+            &mut s,
+            Command::ElectPreferredLeader {
+                topic: "r".into(),
+                partition: 0,
+            },
+        );
+        assert_eq!(summary(&s), (vec![3, 4, 1, 2], vec![1, 2, 3], 3, 1));
+        apply(&mut s, reassign(None));
+        assert_eq!(summary(&s), (vec![1, 2], vec![1, 2], 1, 2));
+        assert_eq!(ongoing(&s), None);
+        assert_eq!(
+            try_apply(&mut s, reassign(None))
+                .expect_err("nothing to cancel")
+                .kafka_code(),
+            85,
+            "NO_REASSIGNMENT_IN_PROGRESS"
+        );
+    }
+
+    #[test]
+    fn a_replacing_reassignment_keeps_the_original_replicas_for_a_cancel() {
+        let mut s = cluster();
+        apply(&mut s, reassign(Some(&[3, 2])));
+        apply(&mut s, reassign(Some(&[4, 2])));
+        assert_eq!(summary(&s).0, [4, 2, 3, 1]);
+        assert_eq!(ongoing(&s), Some((vec![4], vec![3, 1])));
+        apply(&mut s, reassign(None));
+        assert_eq!(summary(&s), (vec![1, 2], vec![1, 2], 1, 0));
+        // Replaced again, and completed: 3 (caught up by now) leaves too.
+        apply(&mut s, reassign(Some(&[3, 2])));
+        set_isr(&mut s, &[1, 2, 3]);
+        assert_eq!(summary(&s), (vec![3, 2], vec![2, 3], 3, 1));
+    }
+
+    #[test]
+    fn a_cancel_that_would_leave_no_replica_in_sync_is_refused() {
+        let mut s = cluster();
+        apply(&mut s, reassign(Some(&[3, 4])));
+        set_isr(&mut s, &[1, 2, 3]);
+        fence(&mut s, 1, true);
+        fence(&mut s, 2, true);
+        assert_eq!(summary(&s).1, [3], "only the new replica is in sync");
+        let e = try_apply(&mut s, reassign(None)).expect_err("refused");
+        assert_eq!(e.kafka_code(), 39, "INVALID_REPLICA_ASSIGNMENT: {e}");
+        assert!(ongoing(&s).is_some());
+    }
+
+    #[test]
+    fn invalid_reassignments_are_refused_with_kafka_codes() {
+        let s = cluster();
+        let code = |cmd: Command| s.validate(&cmd).expect_err("refused").kafka_code();
+        let unknown = |topic: &str, partition| Command::ReassignPartition {
+            topic: topic.into(),
+            partition,
+            target: Some(vec![1]),
+        };
+        assert_eq!(code(unknown("nope", 0)), 3, "UNKNOWN_TOPIC_OR_PARTITION");
+        assert_eq!(code(unknown("r", 1)), 3, "UNKNOWN_TOPIC_OR_PARTITION");
+        assert_eq!(code(reassign(Some(&[]))), 39);
+        assert_eq!(code(reassign(Some(&[1, 3, 1]))), 39);
+        assert_eq!(code(reassign(Some(&[1, 99]))), 39);
+        assert_eq!(code(reassign(None)), 85);
+    }
+
+    #[test]
+    fn deleting_a_topic_drops_its_reassignment() {
+        let mut s = cluster();
+        apply(&mut s, reassign(Some(&[3, 4])));
+        apply(&mut s, Command::DeleteTopic { name: "r".into() });
+        assert!(s.reassignments.is_empty());
+    }
+
+    #[test]
+    fn reassignments_survive_serialization_and_older_states_still_load() {
+        let mut s = cluster();
+        apply(&mut s, reassign(Some(&[3, 2])));
+        let json = serde_json::to_string(&s).expect("encode");
+        let back: ClusterState = serde_json::from_str(&json).expect("decode");
+        assert_eq!(back, s);
+        // A snapshot written before reassignments existed.
+        let mut v: serde_json::Value = serde_json::from_str(&json).expect("value");
+        v.as_object_mut().expect("object").remove("reassignments");
+        let old: ClusterState = serde_json::from_value(v).expect("decode an older state");
+        assert!(old.reassignments.is_empty());
+        let cmd = reassign(Some(&[3, 2]));
+        let text = serde_json::to_string(&cmd).expect("encode");
+        assert_eq!(serde_json::from_str::<Command>(&text).expect("decode"), cmd);
+    }
+}
