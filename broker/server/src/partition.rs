@@ -32,6 +32,14 @@ struct ReplicaState {
     followers: HashMap<i32, Follower>,
     /// An ISR change was proposed under this epoch and has not shown up in metadata yet.
     isr_change_pending: Option<Instant>,
+    /// Followers that a proposed ISR change adds and that metadata does not list in the ISR
+    /// yet. The high watermark already waits for them (Kafka's maximal ISR): once the change is
+    /// applied the controller may make one of them leader (a reassignment completing, a
+    /// failover), and it must hold every record this leader acknowledged.
+    joining: Vec<i32>,
+    /// Set when the proposal adding `joining` returned: if metadata has not listed them by
+    /// then (the controller refused), the high watermark stops waiting for them.
+    joining_until: Option<Instant>,
 }
 
 /// The leader's view of one follower, from its fetches (Kafka's replica state).
@@ -65,6 +73,10 @@ pub(crate) struct IsrChange {
 
 /// How long an ISR proposal may stay unanswered before it is proposed again.
 const ISR_CHANGE_RETRY: Duration = Duration::from_secs(5);
+/// How long after an ISR expansion was answered the high watermark still waits for the
+/// joining followers: long enough for an accepted change to reach this broker's partitions
+/// (reconciled every 100 ms), short enough that a refused one stalls acks=all only briefly.
+const JOINING_GRACE: Duration = Duration::from_secs(1);
 
 impl Partition {
     pub(crate) fn new(topic: String, index: i32, log: Log, a: &PartitionAssignment) -> Partition {
@@ -87,6 +99,8 @@ impl Partition {
                 epoch_start,
                 followers,
                 isr_change_pending: None,
+                joining: Vec::new(),
+                joining_until: None,
             }),
         }
     }
@@ -121,6 +135,7 @@ impl Partition {
         if st.isr != a.isr {
             st.isr.clone_from(&a.isr);
             st.isr_change_pending = None;
+            st.joining.retain(|r| !a.isr.contains(r));
         }
         if !changed_epoch {
             return RoleChange::None;
@@ -128,6 +143,7 @@ impl Partition {
         st.leader = a.leader;
         st.leader_epoch = a.leader_epoch;
         st.isr_change_pending = None;
+        st.joining.clear();
         if a.leader == me {
             if let Err(e) = self.log.start_epoch(a.leader_epoch) {
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e, "could not record the new leader epoch");
@@ -186,15 +202,19 @@ impl Partition {
         f.prev_fetch_at = now;
     }
 
-    /// On the leader: moves the high watermark to the lowest log end of the ISR. Returns
-    /// whether it moved.
+    /// On the leader: moves the high watermark to the lowest log end of the ISR and of the
+    /// followers joining it. Returns whether it moved.
     pub(crate) fn advance_high_watermark(&self, me: i32) -> bool {
         let st = self.replica.lock();
         if st.leader != me {
             return false;
         }
         let mut hw = self.log.log_end_offset();
-        for r in st.isr.iter().filter(|&&r| r != me) {
+        let joining = match st.joining_until {
+            Some(t) if t <= Instant::now() => &[][..],
+            _ => &st.joining[..],
+        };
+        for r in st.isr.iter().chain(joining).filter(|&&r| r != me) {
             hw = hw.min(st.followers.get(r).map_or(-1, |f| f.leo));
         }
         drop(st);
@@ -261,10 +281,18 @@ impl Partition {
         let mut current = st.isr.clone();
         current.sort_unstable_by_key(|r| st.replicas.iter().position(|x| x == r));
         if isr == current {
+            // No proposal is in flight (this point is not reached while one is).
+            st.joining.clear();
             return None;
         }
         // In flight until `isr_change_finished`; the metadata change clears it when applied.
         st.isr_change_pending = Some(Instant::now() + Duration::from_secs(24 * 3600));
+        st.joining = isr
+            .iter()
+            .copied()
+            .filter(|r| !current.contains(r))
+            .collect();
+        st.joining_until = None;
         Some(IsrChange {
             leader_epoch: st.leader_epoch,
             isr,
@@ -280,6 +308,7 @@ impl Partition {
         if st.isr_change_pending.is_some() {
             st.isr_change_pending = Some(Instant::now());
         }
+        st.joining_until = Some(Instant::now() + JOINING_GRACE);
     }
 }
 

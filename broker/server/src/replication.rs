@@ -101,7 +101,17 @@ async fn run(broker: std::sync::Weak<Broker>, leader: i32, wanted: Wanted) {
         if *b.shutdown_signal().borrow() {
             return;
         }
-        let followed: Vec<Followed> = wanted.lock().values().cloned().collect();
+        // A partition this broker stopped hosting (moved away by a reassignment, deleted)
+        // is not fetched, even before the next reconcile takes it off the list.
+        let followed: Vec<Followed> = wanted
+            .lock()
+            .values()
+            .filter(|f| {
+                b.partition(&f.partition.topic, f.partition.index)
+                    .is_some_and(|p| Arc::ptr_eq(&p, &f.partition))
+            })
+            .cloned()
+            .collect();
         if followed.is_empty() {
             drop(b);
             tokio::time::sleep(BACKOFF).await;
