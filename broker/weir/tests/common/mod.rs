@@ -493,3 +493,36 @@ pub fn raw_produce_request(
                 ]),
         ])
 }
+
+/// One partition as a broker's Metadata shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionView {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    /// In the order Metadata lists them (the preferred leader first).
+    pub replicas: Vec<i32>,
+    /// Sorted.
+    pub isr: Vec<i32>,
+}
+
+/// Partition `p` of `topic` as broker `w` alone sees it (Metadata v9); `None` when `w` does not
+/// answer, or does not know the topic or partition.
+pub fn raw_partition(w: &Weir, topic: &str, p: i32) -> Option<PartitionView> {
+    let md = raw_metadata(w, Some(&[topic]))?;
+    let t = md
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))?;
+    if t.error_code != 0 {
+        return None;
+    }
+    let part = t.partitions.iter().find(|x| x.partition_index == p)?;
+    let mut isr: Vec<i32> = part.isr_nodes.iter().map(|b| b.0).collect();
+    isr.sort_unstable();
+    Some(PartitionView {
+        leader: part.leader_id.0,
+        leader_epoch: part.leader_epoch,
+        replicas: part.replica_nodes.iter().map(|b| b.0).collect(),
+        isr,
+    })
+}
