@@ -78,7 +78,7 @@ fn reassign(
         return Err((
             ResponseError::InvalidReplicationFactor.code(),
             format!(
-                "{topic}-{partition}: the replication factor would change from {rf} to {}, \
+                "the replication factor would change from {rf} to {}, \
                  which the request does not allow",
                 target.len()
             ),
