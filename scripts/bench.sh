@@ -5,8 +5,10 @@
 #   scripts/bench.sh            full run (release builds; installs Kafka's jars from Maven Central)
 #   scripts/bench.sh --smoke    seconds-long run of Weir alone on debug builds, same code path
 #                               (part of the test command)
-# Other options go to weir-bench (`--runs`, `--bytes`, `--no-kafka`, ...; see --help).
-# Results: bench-results.json (and ~/.cache/weir/bench-results.json), docs/bench.svg.
+# Other options go to weir-bench (`--runs`, `--bytes`, `--no-kafka`, `--only KEY`, ...; see
+# --help); `--only cluster-3-node` runs the three-node cluster row alone (Weir and Kafka).
+# Results: bench-results.json (and ~/.cache/weir/bench-results.json), docs/bench.svg; a partial
+# run (`--only`) writes ~/.cache/weir/bench-only.json and leaves the full run's files alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -63,6 +65,9 @@ case " $* " in
 esac
 [ -f "$WEIR_CACHE/plugins/noop.wasm" ] && [ -f "$WEIR_CACHE/plugins/json-schema.wasm" ] || scripts/build-plugins.sh
 cargo build --locked --release -p weir -p weir-bench
+outputs=(--svg docs/bench.svg --copy "$WEIR_CACHE/bench-results.json")
+case " $* " in
+  *" --only "* | *" --only="*) outputs=(--out "$WEIR_CACHE/bench-only.json") ;;
+esac
 exec "${pin[@]}" "$CARGO_TARGET_DIR/release/weir-bench" "${broker_cpu[@]}" \
-  --weir "$CARGO_TARGET_DIR/release/weir" "${kafka[@]}" \
-  --svg docs/bench.svg --copy "$WEIR_CACHE/bench-results.json" "$@"
+  --weir "$CARGO_TARGET_DIR/release/weir" "${kafka[@]}" "${outputs[@]}" "$@"

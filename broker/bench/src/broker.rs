@@ -1,9 +1,10 @@
-//! Starting a fresh broker (Weir or Apache Kafka in KRaft single-node mode) with equivalent
-//! settings, and reading its process figures (RSS, CPU time) from /proc.
+//! Starting a fresh broker (Weir or Apache Kafka in KRaft single-node mode) or a fresh
+//! three-node cluster of either with equivalent settings, and reading process figures (RSS, CPU
+//! time) from /proc.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -67,7 +68,7 @@ pub(crate) struct Broker {
     http_addr: Option<String>,
     /// When the broker process was spawned (cold start is measured from here).
     pub(crate) spawned: Instant,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Broker {
@@ -91,7 +92,7 @@ impl Broker {
             http,
             http_addr: None,
             spawned,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -135,6 +136,20 @@ pub(crate) fn start(setup: &Setup, kind: Kind) -> anyhow::Result<Broker> {
 fn start_weir(setup: &Setup) -> anyhow::Result<Broker> {
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
+    let args = ["--num-partitions", "1"].map(String::from);
+    let (child, rx, spawned) = spawn_weir(setup, dir.path(), port, &args, Stdio::inherit())?;
+    Ok(Broker::new(child, port, rx, spawned, dir))
+}
+
+/// Spawns `weir serve` on `port` with its data in `dir`, `extra` arguments and its log
+/// (warnings) to `stderr`; the receiver gets the HTTP address from its ready line.
+fn spawn_weir(
+    setup: &Setup,
+    dir: &Path,
+    port: u16,
+    extra: &[String],
+    stderr: Stdio,
+) -> anyhow::Result<(Child, mpsc::Receiver<String>, Instant)> {
     let weir = setup.weir.to_string_lossy().into_owned();
     let mut cmd = setup.pinned(&weir);
     cmd.args(["serve", "--listen"])
@@ -142,16 +157,16 @@ fn start_weir(setup: &Setup) -> anyhow::Result<Broker> {
         .args([
             "--http-listen",
             "127.0.0.1:0",
-            "--num-partitions",
-            "1",
             "--group-initial-rebalance-delay-ms",
             "0",
             "--log",
             "warn",
             "--data-dir",
         ])
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::piped());
+        .arg(dir.join("data"))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(stderr);
     let spawned = Instant::now();
     let mut child = cmd
         .spawn()
@@ -170,7 +185,7 @@ fn start_weir(setup: &Setup) -> anyhow::Result<Broker> {
             }
         }
     });
-    Ok(Broker::new(child, port, rx, spawned, dir))
+    Ok((child, rx, spawned))
 }
 
 /// Kafka's log4j2 configuration: warnings only, like `--log warn` for Weir.
@@ -187,13 +202,50 @@ fn start_kafka(setup: &Setup) -> anyhow::Result<Broker> {
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let controller = free_port()?;
-    let data = dir.path().join("data");
-    // Single node, broker and controller in one process; the rest as Kafka's defaults (no
-    // fsync per message: log.flush.interval.messages is unset, like Weir's page-cache default).
-    let props = format!(
-        "process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{controller}
+    let node = KafkaNode {
+        id: 1,
+        port,
+        controller,
+        voters: format!("1@127.0.0.1:{controller}"),
+        replication: 1,
+    };
+    let config = node.configure(dir.path())?;
+    // Formatting the storage is an install step (as `kafka-storage.sh format`), not timed.
+    kafka_format(setup, &config)?.wait()?;
+    let (child, spawned) = spawn_kafka(setup, dir.path(), &config)?;
+    let (_tx, rx) = mpsc::channel();
+    Ok(Broker::new(child, port, rx, spawned, dir))
+}
+
+/// One KRaft combined-mode (broker and controller) Kafka node.
+struct KafkaNode {
+    id: usize,
+    port: u16,
+    controller: u16,
+    /// controller.quorum.voters: `ID@HOST:PORT,...`.
+    voters: String,
+    /// default.replication.factor and that of the internal topics.
+    replication: usize,
+}
+
+impl KafkaNode {
+    /// Writes its server.properties and log4j2 configuration into `dir`; returns the former.
+    /// Broker and controller in one process; the rest as Kafka's defaults (no fsync per
+    /// message: log.flush.interval.messages is unset, like Weir's page-cache default).
+    fn configure(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        let KafkaNode {
+            id,
+            port,
+            controller,
+            voters,
+            replication,
+        } = self;
+        // min.insync.replicas: 2 of 3 in a cluster (as the topics measured), 1 alone.
+        let min_isr = (*replication).min(2);
+        let props = format!(
+            "process.roles=broker,controller
+node.id={id}
+controller.quorum.voters={voters}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
@@ -201,40 +253,64 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs={}
 num.partitions=1
-default.replication.factor=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+default.replication.factor={replication}
+min.insync.replicas={min_isr}
+offsets.topic.replication.factor={replication}
+transaction.state.log.replication.factor={replication}
+transaction.state.log.min.isr={min_isr}
+share.coordinator.state.topic.replication.factor={replication}
+share.coordinator.state.topic.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
 ",
-        data.display()
-    );
-    let config = dir.path().join("server.properties");
-    std::fs::write(&config, props)?;
-    let log4j = dir.path().join("log4j2.properties");
-    std::fs::write(&log4j, KAFKA_LOG4J2)?;
-    // Formatting the storage is an install step (as `kafka-storage.sh format`), not timed.
-    let out = setup
+            dir.join("data").display()
+        );
+        let config = dir.join("server.properties");
+        std::fs::write(&config, props)?;
+        std::fs::write(dir.join("log4j2.properties"), KAFKA_LOG4J2)?;
+        Ok(config)
+    }
+}
+
+/// The same cluster id for every node of a cluster (and for the single node).
+const KAFKA_CLUSTER_ID: &str = "q1Sh-9_ISia_zwGINzRvyQ";
+
+/// `kafka-storage.sh format` of a node's log directory, started; wait on the result.
+fn kafka_format(setup: &Setup, config: &Path) -> anyhow::Result<Formatting> {
+    let child = setup
         .kafka_java("-Xmx512M")?
         .args([
             "kafka.tools.StorageTool",
             "format",
             "-t",
-            "q1Sh-9_ISia_zwGINzRvyQ",
+            KAFKA_CLUSTER_ID,
             "-c",
         ])
-        .arg(&config)
+        .arg(config)
         .stdout(Stdio::null())
-        .output()
+        .stderr(Stdio::piped())
+        .spawn()
         .context("running kafka.tools.StorageTool")?;
-    if !out.status.success() {
-        bail!(
-            "kafka-storage format failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    Ok(Formatting(child))
+}
+
+/// A running `kafka-storage format`.
+struct Formatting(Child);
+
+impl Formatting {
+    fn wait(self) -> anyhow::Result<()> {
+        let out = self.0.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "kafka-storage format failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
     }
+}
+
+/// Starts a formatted Kafka node of `dir` with kafka-server-start.sh's JVM options.
+fn spawn_kafka(setup: &Setup, dir: &Path, config: &Path) -> anyhow::Result<(Child, Instant)> {
     let home = setup.kafka_home.as_ref().context("no Kafka installation")?;
     let mut cmd = setup.pinned("java");
     // kafka-server-start.sh's defaults: 1 GiB heap, G1 with its tuning.
@@ -250,18 +326,141 @@ group.initial.rebalance.delay.ms=0
         "-Djava.awt.headless=true",
         "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
     ])
-    .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
+    .arg(format!(
+        "-Dlog4j2.configurationFile={}",
+        dir.join("log4j2.properties").display()
+    ))
     .arg("-cp")
     .arg(format!("{}/lib/*", home.display()))
     .arg("kafka.Kafka")
-    .arg(&config)
+    .arg(config)
     .stdout(Stdio::null())
     // Its warnings (slf4j-simple writes to stderr) go to a file beside the data.
-    .stderr(std::fs::File::create(dir.path().join("kafka.log"))?);
+    .stderr(std::fs::File::create(dir.join(NODE_LOG))?);
     let spawned = Instant::now();
     let child = cmd.spawn().context("starting Kafka (java)")?;
-    let (_tx, rx) = mpsc::channel();
-    Ok(Broker::new(child, port, rx, spawned, dir))
+    Ok((child, spawned))
+}
+
+/// Where a cluster node's (or the single Kafka broker's) log goes, in its directory.
+const NODE_LOG: &str = "broker.log";
+
+/// A fresh cluster of `kind`: every node a broker and a controller voter, each in its own data
+/// directory, all pinned like the single broker (so they share its core).
+pub(crate) struct Cluster {
+    pub(crate) nodes: Vec<Broker>,
+    /// Every node's Kafka address, comma-separated.
+    pub(crate) bootstrap: String,
+}
+
+impl Cluster {
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(Broker::pid).collect()
+    }
+
+    /// CPU seconds of all the nodes together.
+    pub(crate) fn cpu_secs(&self) -> f64 {
+        self.nodes.iter().map(Broker::cpu_secs).sum()
+    }
+
+    /// The last lines of each node's log, for errors.
+    pub(crate) fn log_tails(&self) -> String {
+        let mut out = String::new();
+        for (i, b) in self.nodes.iter().enumerate() {
+            let text = std::fs::read_to_string(b.dir.path().join(NODE_LOG)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(10)..].join("\n");
+            if !tail.is_empty() {
+                out.push_str(&format!("\nnode {}:\n{tail}", i + 1));
+            }
+        }
+        out
+    }
+}
+
+/// Starts an `n`-node cluster of `kind`. Weir: returns once every node printed its ready line
+/// (a majority of the quorum is up). Kafka: returns once the processes are spawned; wait for
+/// the brokers to register (`load::wait_for_brokers`).
+pub(crate) fn start_cluster(setup: &Setup, kind: Kind, n: usize) -> anyhow::Result<Cluster> {
+    let ports: Vec<(u16, u16)> = (0..n)
+        .map(|_| Ok((free_port()?, free_port()?)))
+        .collect::<anyhow::Result<_>>()?;
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes = Vec::new();
+    match kind {
+        Kind::Weir => {
+            for (i, (port, _)) in ports.iter().enumerate() {
+                let dir = tempfile::tempdir()?;
+                let args = [
+                    "--node-id",
+                    &(i + 1).to_string(),
+                    "--controller-voters",
+                    &voters,
+                    "--num-partitions",
+                    "1",
+                    "--default-replication-factor",
+                    &n.to_string(),
+                    "--min-insync-replicas",
+                    &n.min(2).to_string(),
+                ]
+                .map(String::from);
+                // The quorum's warnings as members come and go go to a file, like Kafka's.
+                let log = std::fs::File::create(dir.path().join(NODE_LOG))?;
+                let (child, rx, spawned) = spawn_weir(setup, dir.path(), *port, &args, log.into())?;
+                nodes.push(Broker::new(child, *port, rx, spawned, dir));
+            }
+        }
+        Kind::Kafka => {
+            let mut prepared = Vec::new();
+            for (i, (port, controller)) in ports.iter().enumerate() {
+                let dir = tempfile::tempdir()?;
+                let node = KafkaNode {
+                    id: i + 1,
+                    port: *port,
+                    controller: *controller,
+                    voters: voters.clone(),
+                    replication: n,
+                };
+                let config = node.configure(dir.path())?;
+                // All formats at once (each is a JVM start), then wait for them all.
+                let formatting = kafka_format(setup, &config)?;
+                prepared.push((dir, config, *port, formatting));
+            }
+            let mut formatted = Vec::new();
+            for (dir, config, port, formatting) in prepared {
+                formatting.wait()?;
+                formatted.push((dir, config, port));
+            }
+            for (dir, config, port) in formatted {
+                let (child, spawned) = spawn_kafka(setup, dir.path(), &config)?;
+                let (_tx, rx) = mpsc::channel();
+                nodes.push(Broker::new(child, port, rx, spawned, dir));
+            }
+        }
+    }
+    let bootstrap = nodes
+        .iter()
+        .map(|b| b.bootstrap.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut cluster = Cluster { nodes, bootstrap };
+    if kind == Kind::Weir {
+        for i in 0..cluster.nodes.len() {
+            if let Err(e) = cluster.nodes[i].http() {
+                bail!(
+                    "node {}: {e}; the nodes' last log lines:{}",
+                    i + 1,
+                    cluster.log_tails()
+                );
+            }
+        }
+    }
+    Ok(cluster)
 }
 
 pub(crate) fn rss_mib(pid: u32) -> f64 {
@@ -299,24 +498,25 @@ pub(crate) fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / clock_ticks()
 }
 
-/// Samples a process's RSS every 50 ms until stopped; returns the peak.
+/// Samples the summed RSS of processes every 50 ms until stopped; returns the peak.
 pub(crate) struct RssSampler {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: std::thread::JoinHandle<f64>,
 }
 
 impl RssSampler {
-    pub(crate) fn start(pid: u32) -> Self {
+    pub(crate) fn start(pids: Vec<u32>) -> Self {
         use std::sync::atomic::Ordering;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s = stop.clone();
         let handle = std::thread::spawn(move || {
+            let sum = || pids.iter().map(|p| rss_mib(*p)).sum::<f64>();
             let mut max = 0f64;
             while !s.load(Ordering::Acquire) {
-                max = max.max(rss_mib(pid));
+                max = max.max(sum());
                 std::thread::sleep(Duration::from_millis(50));
             }
-            max.max(rss_mib(pid))
+            max.max(sum())
         });
         RssSampler { stop, handle }
     }

@@ -58,10 +58,13 @@ pub(crate) fn cold_start(bootstrap: &str, spawned: Instant) -> anyhow::Result<f6
     Ok(spawned.elapsed().as_secs_f64() * 1000.0)
 }
 
+/// Creates `topic` with `partitions` of `replication` replicas and waits until the metadata
+/// shows every partition with a leader and all its replicas in sync.
 pub(crate) fn create_topic(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
+    replication: i32,
     configs: &[(&str, &str)],
 ) -> anyhow::Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -69,7 +72,7 @@ pub(crate) fn create_topic(
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
-    let mut t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut t = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     for (k, v) in configs {
         t = t.set(k, v);
     }
@@ -80,7 +83,7 @@ pub(crate) fn create_topic(
         }
     }
     // Kafka answers CreateTopics before every broker has the leader in its metadata cache;
-    // wait until the metadata shows every partition with a leader.
+    // wait until the metadata shows every partition with a leader and a full ISR.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let md = admin
@@ -89,7 +92,9 @@ pub(crate) fn create_topic(
         let ready = md.topics().iter().any(|t| {
             t.error().is_none()
                 && t.partitions().len() == partitions as usize
-                && t.partitions().iter().all(|p| p.leader() >= 0)
+                && t.partitions()
+                    .iter()
+                    .all(|p| p.leader() >= 0 && p.isr().len() >= replication as usize)
         });
         if ready {
             return Ok(());
@@ -98,6 +103,34 @@ pub(crate) fn create_topic(
             bail!("{topic} has no leader after 30 s");
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the metadata lists `brokers` brokers (a cluster's members have registered).
+pub(crate) fn wait_for_brokers(
+    bootstrap: &str,
+    brokers: usize,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use rdkafka::client::DefaultClientContext;
+    let admin: rdkafka::admin::AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("reconnect.backoff.ms", "100")
+        .set("reconnect.backoff.max.ms", "500")
+        .create()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen = admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(5))
+            .map_or(0, |md| md.brokers().len());
+        if seen >= brokers {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{seen} of {brokers} brokers registered after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

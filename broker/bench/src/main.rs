@@ -1,7 +1,8 @@
 //! Benchmark driver: starts fresh brokers (Weir, and Apache Kafka in KRaft single-node mode when
 //! its jars are given) one after the other with equivalent settings, runs the same workloads
-//! against each with a librdkafka load generator and with Kafka's own perf tools, repeats, and
-//! reports medians with min and max, Weir/Kafka ratios and the machine's own ceilings.
+//! against each with a librdkafka load generator and with Kafka's own perf tools, then the same
+//! against a fresh three-node cluster of each (RF=3, acks=all), repeats, and reports medians
+//! with min and max, Weir/Kafka ratios and the machine's own ceilings.
 
 mod broker;
 mod load;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 
-use broker::{Broker, Kind, RssSampler, Setup};
+use broker::{Broker, Cluster, Kind, RssSampler, Setup};
 use report::{Report, Target};
 
 #[derive(Parser)]
@@ -67,8 +68,9 @@ struct Args {
     /// Where to write the SVG plot (none by default).
     #[arg(long)]
     svg: Option<PathBuf>,
-    /// Only the produce/consume workloads whose key contains this (e.g. `100b-1p-acks1`),
-    /// without the perf-tool and plugin workloads: for profiling one workload.
+    /// Only the produce/consume workloads whose key contains this (e.g. `100b-1p-acks1`, or
+    /// `cluster-3-node` for the three-node cluster alone), without the perf-tool and plugin
+    /// workloads: for profiling one workload.
     #[arg(long)]
     only: Option<String>,
     /// Directory of built plugin components (noop.wasm, json-schema.wasm) for the plugin
@@ -95,6 +97,27 @@ struct Plan {
     smoke: bool,
     plugins: Option<PathBuf>,
 }
+
+impl Plan {
+    /// Whether the workload `key` runs (every one unless `--only` says otherwise).
+    fn wants(&self, key: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| key.contains(o.as_str()))
+    }
+
+    /// Whether the single-broker session runs: some produce workload is wanted.
+    fn single_node(&self) -> bool {
+        PRODUCE
+            .iter()
+            .any(|&(size, parts, acks)| self.wants(&produce_key(size, parts, acks)))
+    }
+}
+
+/// The three-node cluster's workload: the `1024b-8p` acks=all produce on RF=3 topics with
+/// min.insync.replicas=2.
+const CLUSTER_KEY: &str = "cluster-3-node";
+const CLUSTER_NODES: usize = 3;
+const CLUSTER_RECORD: usize = 1024;
+const CLUSTER_PARTITIONS: i32 = 8;
 
 fn size_label(size: usize) -> String {
     if size == 1024 {
@@ -168,9 +191,17 @@ fn main() -> anyhow::Result<()> {
         loopback.push(loopback_ceiling(ceiling_bytes)?);
         disk.push(page_cache_ceiling(ceiling_bytes)?);
         for kind in order(&kinds, run) {
-            progress(started, &format!("run {}/{runs}: {}", run + 1, kind.name()));
-            session(&setup, kind, &plan, &mut report)
-                .with_context(|| format!("{} run {}", kind.name(), run + 1))?;
+            if plan.single_node() {
+                progress(started, &format!("run {}/{runs}: {}", run + 1, kind.name()));
+                session(&setup, kind, &plan, &mut report)
+                    .with_context(|| format!("{} run {}", kind.name(), run + 1))?;
+            }
+            if plan.wants(CLUSTER_KEY) {
+                let what = format!("run {}/{runs}: {} 3-node cluster", run + 1, kind.name());
+                progress(started, &what);
+                cluster_session(&setup, kind, &plan, &mut report)
+                    .with_context(|| format!("{} 3-node cluster, run {}", kind.name(), run + 1))?;
+            }
         }
     }
 
@@ -213,7 +244,7 @@ fn main() -> anyhow::Result<()> {
             let b = broker::start(&setup, kind)?;
             load::cold_start(&b.bootstrap, b.spawned)?;
             warm_up(&b, &plan)?;
-            load::create_topic(&b.bootstrap, "latency", 1, &[])?;
+            load::create_topic(&b.bootstrap, "latency", 1, 1, &[])?;
             let l = load::latency(&b.bootstrap, "latency", 1024, rate, warmup, measure)?;
             let n = kind.name();
             let lbl = |q: &str| format!("end-to-end latency {q} at {rate_label}");
@@ -267,17 +298,13 @@ fn main() -> anyhow::Result<()> {
             p.median / n.median,
         );
     }
-    report.skip(
-        "cluster-3-node",
-        "3 nodes, RF=3, acks=all",
-        "skipped: cluster not built (issue 6)",
-    );
     for (size, parts, acks) in PRODUCE {
         report.target(&produce_key(size, parts, acks), Target::RatioAtLeast(2.0));
         if acks == "1" {
             report.target(&consume_key(size, parts), Target::RatioAtLeast(2.0));
         }
     }
+    report.target(CLUSTER_KEY, Target::RatioAtLeast(2.0));
     report.target("perf-produce-1k", Target::RatioAtLeast(2.0));
     report.target("perf-consume-1k", Target::RatioAtLeast(2.0));
     report.target("latency-p99", Target::RatioAtMost(0.5));
@@ -287,13 +314,14 @@ fn main() -> anyhow::Result<()> {
 
     println!();
     println!(
-        "machine: {} x {}, {:.1} GiB RAM, Linux {}; broker pinned to core {}, clients on the others",
+        "machine: {} x {}, {:.1} GiB RAM, Linux {}; {}",
         machine.nproc,
         machine.cpu,
         machine.ram_gib,
         machine.kernel,
-        args.broker_cpu
-            .map_or("(not pinned)".to_string(), |c| c.to_string())
+        args.broker_cpu.map_or("brokers and clients not pinned".to_string(), |c| format!(
+            "broker pinned to core {c} (the 3 nodes of a cluster share it), clients on the others"
+        ))
     );
     println!(
         "ceilings: loopback TCP {lo:.0} MiB/s, sequential page-cache write {wr:.0} MiB/s (medians)"
@@ -389,6 +417,7 @@ fn write_svg(report: &Report, results: &serde_json::Value, path: &Path) -> anyho
             (&consume_key(100, 1), "consume 100 B x1"),
             ("perf-produce-1k", "Kafka perf-test produce 1 KiB"),
             ("perf-consume-1k", "Kafka perf-test consume 1 KiB"),
+            (CLUSTER_KEY, "3 nodes RF=3 1 KiB x8 acks=all"),
         ],
         &[
             ("latency-p50", "p50"),
@@ -422,7 +451,7 @@ fn progress(started: Instant, what: &str) {
 /// volume of 1 KiB records produced and consumed.
 fn warm_up(b: &Broker, plan: &Plan) -> anyhow::Result<()> {
     let count = (plan.total / 4).max(1 << 20) / 1024;
-    load::create_topic(&b.bootstrap, "warmup", 1, &[])?;
+    load::create_topic(&b.bootstrap, "warmup", 1, 1, &[])?;
     load::produce(&b.bootstrap, "warmup", 1, &[b'w'; 1024], count, "1")?;
     load::consume(&b.bootstrap, "warmup", 1, count)?;
     Ok(())
@@ -445,22 +474,18 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
     std::thread::sleep(Duration::from_millis(if plan.smoke { 200 } else { 2000 }));
     report.add(n, "idle-rss", "idle RSS", "MiB", false, b.rss_mib());
 
-    let sampler = RssSampler::start(b.pid());
+    let sampler = RssSampler::start(vec![b.pid()]);
     warm_up(&b, plan)?;
 
     let mut cpu_total = 0.0;
     let mut bytes_total = 0u64;
     for (size, parts, acks) in PRODUCE {
-        if plan
-            .only
-            .as_ref()
-            .is_some_and(|o| !produce_key(size, parts, acks).contains(o.as_str()))
-        {
+        if !plan.wants(&produce_key(size, parts, acks)) {
             continue;
         }
         let count = (plan.total / size as u64).max(1);
         let topic = format!("bench-{size}b-{parts}p-acks{acks}");
-        load::create_topic(&b.bootstrap, &topic, parts, &[])?;
+        load::create_topic(&b.bootstrap, &topic, parts, 1, &[])?;
         let payload = vec![b'w'; size];
         let cpu0 = b.cpu_secs();
         let secs = load::produce(&b.bootstrap, &topic, parts, &payload, count, acks)?.as_secs_f64();
@@ -494,7 +519,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
 
     if setup.kafka_home.is_some() && plan.only.is_none() {
         let count = (plan.total / 1024).max(1);
-        load::create_topic(&b.bootstrap, "perf-1k", 1, &[])?;
+        load::create_topic(&b.bootstrap, "perf-1k", 1, 1, &[])?;
         let p = perf::producer(setup, &b.bootstrap, "perf-1k", 1024, count)?;
         let label = "kafka-producer-perf-test 1 KiB x1 acks=1";
         report.add_throughput(
@@ -519,6 +544,69 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
     }
     let peak = sampler.finish();
     report.add(n, "peak-rss", "peak RSS under load", "MiB", false, peak);
+    Ok(())
+}
+
+/// A fresh three-node cluster of `kind` (pinned like the single broker, so the nodes share its
+/// core): a warm-up of a quarter of the volume produced with acks=all and consumed, then the
+/// `1024b-8p` acks=all workload on a topic with RF=3 and min.insync.replicas=2, with the
+/// nodes' summed CPU time and peak summed RSS.
+fn cluster_session(
+    setup: &Setup,
+    kind: Kind,
+    plan: &Plan,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let c = broker::start_cluster(setup, kind, CLUSTER_NODES)?;
+    // Three JVMs starting on one core take a while; Weir's nodes are up already.
+    let logs = || format!("the nodes' last log lines:{}", c.log_tails());
+    load::wait_for_brokers(&c.bootstrap, CLUSTER_NODES, Duration::from_secs(180))
+        .with_context(logs)?;
+    let sampler = RssSampler::start(c.pids());
+    cluster_workload(&c, kind, plan, setup.broker_cpu.is_some(), report).with_context(logs)?;
+    report.add(
+        kind.name(),
+        &format!("{CLUSTER_KEY}-rss"),
+        "3 nodes: summed peak RSS under load",
+        "MiB",
+        false,
+        sampler.finish(),
+    );
+    Ok(())
+}
+
+fn cluster_workload(
+    c: &Cluster,
+    kind: Kind,
+    plan: &Plan,
+    pinned: bool,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let rf = CLUSTER_NODES as i32;
+    let configs = [("min.insync.replicas", "2")];
+    let parts = CLUSTER_PARTITIONS;
+    let payload = vec![b'w'; CLUSTER_RECORD];
+    let warm = (plan.total / 4).max(1 << 20) / CLUSTER_RECORD as u64;
+    load::create_topic(&c.bootstrap, "warmup", parts, rf, &configs)?;
+    load::produce(&c.bootstrap, "warmup", parts, &payload, warm, "all")?;
+    load::consume(&c.bootstrap, "warmup", parts, warm)?;
+
+    let count = (plan.total / CLUSTER_RECORD as u64).max(1);
+    let topic = "bench-cluster";
+    load::create_topic(&c.bootstrap, topic, parts, rf, &configs)?;
+    let cpu0 = c.cpu_secs();
+    let secs = load::produce(&c.bootstrap, topic, parts, &payload, count, "all")?.as_secs_f64();
+    let cpu = c.cpu_secs() - cpu0;
+    let label = format!(
+        "3 nodes{}, RF=3: {} x{parts} acks=all",
+        if pinned { " on 1 core" } else { "" },
+        size_label(CLUSTER_RECORD)
+    );
+    let mib = (count * CLUSTER_RECORD as u64) as f64 / MIB;
+    let n = kind.name();
+    report.add_throughput(n, CLUSTER_KEY, &label, mib / secs, count as f64 / secs);
+    let cpu_key = format!("{CLUSTER_KEY}:cpu");
+    report.add(n, &cpu_key, &label, "cores", false, cpu / secs);
     Ok(())
 }
 
@@ -567,7 +655,7 @@ fn plugin_workloads(
         } else {
             vec![("weir.plugins", chain)]
         };
-        load::create_topic(&b.bootstrap, &topic, 1, &configs)?;
+        load::create_topic(&b.bootstrap, &topic, 1, 1, &configs)?;
         let secs = load::produce(&b.bootstrap, &topic, 1, payload, count, "1")?.as_secs_f64();
         report.add(
             "weir",

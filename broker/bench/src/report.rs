@@ -69,7 +69,8 @@ pub(crate) struct Metric {
     pub(crate) weir: Vec<f64>,
     pub(crate) kafka: Vec<f64>,
     pub(crate) target: Option<Target>,
-    /// Why a metric has no figures (e.g. the 3-node cluster is not built).
+    /// Why a metric has no figures (results files of earlier runs: the 3-node row before the
+    /// cluster existed).
     pub(crate) skipped: Option<String>,
 }
 
@@ -147,10 +148,6 @@ impl Report {
         if let Some(m) = self.metrics.iter_mut().find(|m| m.key == key) {
             m.target = Some(t);
         }
-    }
-
-    pub(crate) fn skip(&mut self, key: &str, label: &str, why: &str) {
-        self.entry(key, label, "", true).skipped = Some(why.to_string());
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&Metric> {
