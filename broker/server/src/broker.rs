@@ -210,7 +210,8 @@ impl Broker {
                     self.groups.sync_role(&part, me);
                 }
                 let leader_active = state.brokers.get(&a.leader).is_some_and(|b| !b.fenced);
-                if a.leader != me && a.leader >= 0 && leader_active {
+                // A replica moved away is removed below: nothing to fetch for it.
+                if a.leader != me && a.leader >= 0 && leader_active && a.replicas.contains(&me) {
                     follow.push((a.leader, part.clone(), a.leader_epoch));
                 }
             }

@@ -692,6 +692,11 @@ impl Log {
         (inner.epochs[i].0, end)
     }
 
+    /// Where the oldest leader epoch this log knows starts.
+    pub fn first_epoch_start(&self) -> Option<i64> {
+        self.inner.lock().epochs.first().map(|&(_, start)| start)
+    }
+
     /// The latest `(epoch, start offset)` the log has seen, for replication.
     pub fn latest_epoch(&self) -> Option<(i32, i64)> {
         self.inner.lock().epochs.last().copied()

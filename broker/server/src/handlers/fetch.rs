@@ -68,7 +68,14 @@ fn check_fetch(
     }
     if replica.is_some() && p.last_fetched_epoch >= 0 {
         let (e, end) = partition.log.end_offset_for_epoch(p.last_fetched_epoch);
-        if e != p.last_fetched_epoch || end < p.fetch_offset {
+        if e < 0 {
+            // The follower's epoch predates this leader's whole epoch history: its log agrees
+            // up to where that history starts (offsets before it were written earlier).
+            let first = partition.log.first_epoch_start().unwrap_or(0);
+            if p.fetch_offset > first {
+                return Err(Refusal::Diverged(p.last_fetched_epoch, first));
+            }
+        } else if e != p.last_fetched_epoch || end < p.fetch_offset {
             return Err(Refusal::Diverged(e, end));
         }
     }
