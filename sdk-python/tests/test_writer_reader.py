@@ -216,8 +216,11 @@ def test_ctrl_c_interrupts_a_blocked_read(broker, admin, tmp_path):
 
     topic = new_topic(admin, "sigint")
     script = tmp_path / "blocked.py"
+    # A shell that starts the suite in the background (`cmd &`) hands it SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler: restore it, as an interactive run has.
     script.write_text(
-        "import sys, weir\n"
+        "import signal, sys, weir\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         f"r = weir.Reader({broker.kafka!r}, {topic!r}, partition=0)\n"
         "print('reading', flush=True)\n"
         "try:\n"
