@@ -230,13 +230,7 @@ impl Partition {
         let st = self.replica.lock();
         st.isr
             .iter()
-            .filter(|&&r| {
-                r == me
-                    || st
-                        .followers
-                        .get(&r)
-                        .is_some_and(|f| f.caught_up.elapsed() <= lag_max)
-            })
+            .filter(|&&r| st.in_sync_now(r, me, lag_max))
             .count()
     }
 
@@ -257,13 +251,7 @@ impl Partition {
             .isr
             .iter()
             .copied()
-            .filter(|&r| {
-                r == me
-                    || st
-                        .followers
-                        .get(&r)
-                        .is_some_and(|f| f.caught_up.elapsed() <= lag_max)
-            })
+            .filter(|&r| st.in_sync_now(r, me, lag_max))
             .collect();
         for &r in &st.replicas {
             if r == me || isr.contains(&r) {
@@ -309,6 +297,18 @@ impl Partition {
             st.isr_change_pending = Some(Instant::now());
         }
         st.joining_until = Some(Instant::now() + JOINING_GRACE);
+    }
+}
+
+impl ReplicaState {
+    /// Whether replica `r` has everything now: this broker (the leader), or a follower that
+    /// caught up within `lag_max`.
+    fn in_sync_now(&self, r: i32, me: i32, lag_max: Duration) -> bool {
+        r == me
+            || self
+                .followers
+                .get(&r)
+                .is_some_and(|f| f.caught_up.elapsed() <= lag_max)
     }
 }
 

@@ -334,14 +334,7 @@ impl Log {
         committed: bool,
     ) -> Result<ReadResult> {
         let inner = self.inner.lock();
-        let leo = inner.log_end_offset();
-        if offset < inner.log_start_offset || offset > leo {
-            return Err(Error::OffsetOutOfRange {
-                offset,
-                start: inner.log_start_offset,
-                end: leo,
-            });
-        }
+        let leo = inner.check_offset(offset)?;
         let lso = inner.producers.last_stable_offset(inner.high_watermark);
         let upper = if committed { lso } else { inner.high_watermark };
         let records = inner.read_batches(offset, max_bytes, min_one, upper)?;
@@ -618,14 +611,7 @@ impl Log {
     /// follower fetches from its leader.
     pub fn read_replica(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
         let inner = self.inner.lock();
-        let leo = inner.log_end_offset();
-        if offset < inner.log_start_offset || offset > leo {
-            return Err(Error::OffsetOutOfRange {
-                offset,
-                start: inner.log_start_offset,
-                end: leo,
-            });
-        }
+        let leo = inner.check_offset(offset)?;
         let records = inner.read_batches(offset, max_bytes, true, leo)?;
         Ok(ReadResult {
             records,
@@ -729,6 +715,19 @@ impl Inner {
         let interval = self.config.index_interval_bytes;
         self.active_mut().append(&buf, &stamped, interval, now_ms)?;
         Ok(stamped)
+    }
+
+    /// Refuses an offset outside `log start..=log end`; returns the log end.
+    fn check_offset(&self, offset: i64) -> Result<i64> {
+        let leo = self.log_end_offset();
+        if offset < self.log_start_offset || offset > leo {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                start: self.log_start_offset,
+                end: leo,
+            });
+        }
+        Ok(leo)
     }
 
     /// Whole batches from the one holding `offset`, up to `max_bytes` and never reaching

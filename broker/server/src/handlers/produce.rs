@@ -166,43 +166,25 @@ struct Wait {
 /// when the ISR shrank below `min.insync.replicas`, REQUEST_TIMED_OUT at the deadline.
 async fn await_replication(
     broker: &Broker,
-    mut waits: Vec<Wait>,
+    waits: Vec<Wait>,
     timeout: Duration,
 ) -> Vec<(Wait, i16)> {
-    let me = broker.config.node_id;
+    // One deadline for the whole request: later partitions wait only for what is left of it.
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut appends = broker.subscribe_appends();
-    let mut stop = broker.shutdown_signal();
     let mut failed = Vec::new();
-    loop {
-        appends.borrow_and_update();
-        let mut pending = Vec::with_capacity(waits.len());
-        for w in waits {
-            if !w.part.is_leader(me) || w.part.leader_epoch() != w.epoch {
-                failed.push((w, ResponseError::NotLeaderOrFollower.code()));
-            } else if w.part.log.high_watermark() >= w.target {
-                if w.part.isr().len() < w.min_isr {
-                    failed.push((w, ResponseError::NotEnoughReplicasAfterAppend.code()));
-                }
-            } else {
-                pending.push(w);
+    for w in waits {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match broker
+            .await_high_watermark(&w.part, w.target, w.epoch, left)
+            .await
+        {
+            Err(code) => failed.push((w, code)),
+            Ok(()) if w.part.isr().len() < w.min_isr => {
+                failed.push((w, ResponseError::NotEnoughReplicasAfterAppend.code()));
             }
-        }
-        waits = pending;
-        if waits.is_empty() {
-            return failed;
-        }
-        tokio::select! {
-            changed = appends.changed() => if changed.is_err() { break },
-            _ = tokio::time::sleep_until(deadline) => break,
-            _ = stop.wait_for(|s| *s) => break,
+            Ok(()) => {}
         }
     }
-    failed.extend(
-        waits
-            .into_iter()
-            .map(|w| (w, ResponseError::RequestTimedOut.code())),
-    );
     failed
 }
 
