@@ -112,7 +112,11 @@ impl Broker {
             config.offsets_retention,
             config.quorum.is_some(),
         )?;
-        let txns = TxnCoordinator::open(&config.data_dir, logs.clean_start())?;
+        let txns = TxnCoordinator::open(
+            &config.data_dir,
+            logs.clean_start(),
+            config.quorum.is_some(),
+        )?;
         let metrics = Metrics::default();
         let plugins = Plugins::open(
             &config.data_dir,
@@ -207,7 +211,8 @@ impl Broker {
                     RoleChange::Follower | RoleChange::NoLeader => changed = true,
                 }
                 if t.name == weir_metadata::OFFSETS_TOPIC && a.partition == 0 {
-                    self.groups.sync_role(&part, me);
+                    self.groups
+                        .sync_role(&part, me, |txns| self.txns.take_over(txns));
                 }
                 let leader_active = state.brokers.get(&a.leader).is_some_and(|b| !b.fenced);
                 // A replica moved away is removed below: nothing to fetch for it.
@@ -363,6 +368,14 @@ impl Broker {
             .read()
             .get(&(topic.to_string(), partition))
             .cloned()
+    }
+
+    /// Whether the cluster has `topic`/`partition`, wherever it is hosted.
+    pub fn partition_exists(&self, topic: &str, partition: i32) -> bool {
+        self.metadata.read(|s| {
+            s.topic(topic)
+                .is_some_and(|t| t.partitions.iter().any(|p| p.partition == partition))
+        })
     }
 
     pub fn all_partitions(&self) -> Vec<PartitionRef> {

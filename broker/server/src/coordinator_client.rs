@@ -124,6 +124,24 @@ where
     }
 }
 
+/// Sends one request to another broker and reads its response, on the cached connection to
+/// it, within [`TIMEOUT`] (the request must be safe to send twice: a stale cached connection
+/// is retried once on a new one).
+pub(crate) async fn call<Req: Encodable, Resp: Decodable>(
+    host: &str,
+    port: u16,
+    api: ApiKey,
+    version: i16,
+    req: &Req,
+) -> Result<Resp, String> {
+    match tokio::time::timeout(TIMEOUT, roundtrip(host, port, api, version, req)).await {
+        Ok(Ok(resp)) => Ok(resp),
+        Ok(Err(Failure::Io(e))) => Err(e),
+        Ok(Err(Failure::Moved(c) | Failure::Code(c))) => Err(format!("error {c}")),
+        Err(_) => Err(format!("no answer within {} s", TIMEOUT.as_secs())),
+    }
+}
+
 /// Where the group coordinator is, as seen now.
 enum Coordinator {
     Local,
@@ -208,20 +226,13 @@ async fn commit_local(
     partition: i32,
     offset: i64,
 ) -> Result<(), Failure> {
-    broker
+    let durable = broker
         .groups
         .commit_internal(group, topic, partition, offset)
         .map_err(Failure::from_code)?;
-    if broker.config.quorum.is_none() {
-        return Ok(());
-    }
-    let Some(part) = broker.partition(weir_metadata::OFFSETS_TOPIC, 0) else {
-        return Err(Failure::Moved(ResponseError::NotCoordinator.code()));
-    };
-    // The log end now covers the commit just appended.
-    let (end, epoch) = (part.log.log_end_offset(), part.leader_epoch());
+    let Some(d) = durable else { return Ok(()) };
     broker
-        .await_high_watermark(&part, end, epoch, TIMEOUT)
+        .await_high_watermark(&d.partition, d.end, d.epoch, TIMEOUT)
         .await
         .map_err(Failure::from_code)
 }

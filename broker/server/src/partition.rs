@@ -164,23 +164,49 @@ impl Partition {
         }
     }
 
+    /// The leader epoch, when `me` leads the partition (else NOT_LEADER_OR_FOLLOWER).
+    fn epoch_as_leader(&self, me: i32) -> crate::Result<i32> {
+        let st = self.replica.lock();
+        if st.leader != me {
+            return Err(crate::Error::NotLeader {
+                topic: self.topic.clone(),
+                partition: self.index,
+            });
+        }
+        Ok(st.leader_epoch)
+    }
+
     /// Appends records written by the broker itself (dead letters, routed records, pipeline
     /// output) as leader, and moves the high watermark. Refused on a follower: its log only
     /// takes what the leader replicates.
     pub(crate) fn append_as_leader(&self, me: i32, records: &[u8]) -> crate::Result<AppendInfo> {
-        let epoch = {
-            let st = self.replica.lock();
-            if st.leader != me {
-                return Err(crate::Error::NotLeader {
-                    topic: self.topic.clone(),
-                    partition: self.index,
-                });
-            }
-            st.leader_epoch
-        };
+        let epoch = self.epoch_as_leader(me)?;
         let info = self.log.append(records, epoch, crate::broker::now_ms())?;
         self.advance_high_watermark(me);
         Ok(info)
+    }
+
+    /// Writes a transaction marker (COMMIT or ABORT for `producer_id`) as the leader; returns
+    /// `(the log end after it, the leader epoch it was written under)`.
+    pub(crate) fn append_marker_as_leader(
+        &self,
+        me: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> crate::Result<(i64, i32)> {
+        let epoch = self.epoch_as_leader(me)?;
+        let offset = self.log.append_control(
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+            epoch,
+            crate::broker::now_ms(),
+        )?;
+        self.advance_high_watermark(me);
+        Ok((offset + 1, epoch))
     }
 
     /// On the leader: a follower fetched from `fetch_offset` (its log end).

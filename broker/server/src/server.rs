@@ -183,7 +183,7 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener) {
     while conns.join_next().await.is_some() {}
 }
 
-async fn serve_connection(broker: &Broker, stream: TcpStream, peer: SocketAddr) -> Result<()> {
+async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketAddr) -> Result<()> {
     stream.set_nodelay(true)?;
     let (r, w) = stream.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, r);

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use weir_protocol::kafka::ResponseError;
 
-pub(crate) use offsets::{Committed, Durable, OffsetMap, OffsetStore};
+pub(crate) use offsets::{Committed, Durable, OffsetMap, OffsetStore, TxnEntries};
 
 use crate::partition::PartitionRef;
 use offsets::Leading;
@@ -446,20 +446,24 @@ impl GroupCoordinator {
 
     /// Follows the leadership of the replicated offsets partition: its new leader loads every
     /// committed offset from it and coordinates; a broker that lost it forgets its groups
-    /// (their members rejoin at the new coordinator).
-    pub(crate) fn sync_role(&self, partition: &PartitionRef, me: i32) {
+    /// (their members rejoin at the new coordinator). The partition also holds transaction
+    /// state, which the caller hands to the transaction coordinator: it installs it in
+    /// `install` before this broker starts answering as coordinator.
+    pub(crate) fn sync_role(
+        &self,
+        partition: &PartitionRef,
+        me: i32,
+        install: impl FnOnce(Option<TxnEntries>),
+    ) {
         if partition.is_leader(me) {
             let epoch = partition.leader_epoch();
             if self.store.leading_epoch() == Some(epoch) {
                 return;
             }
-            let leading = Leading {
-                partition: partition.clone(),
-                me,
-                epoch,
-            };
-            match self.store.load(leading) {
-                Ok(map) => {
+            // Stop answering under the old epoch while the log loads.
+            self.store.resign();
+            match self.store.load(partition) {
+                Ok((map, txns)) => {
                     let mut groups = self.groups.lock();
                     groups.clear();
                     for (id, offsets) in map {
@@ -467,10 +471,18 @@ impl GroupCoordinator {
                         g.offsets = offsets;
                         groups.insert(id, g);
                     }
-                    tracing::info!(
-                        groups = groups.len(),
+                    let n = groups.len();
+                    drop(groups);
+                    install(Some(txns));
+                    self.store.activate(Leading {
+                        partition: partition.clone(),
+                        me,
                         epoch,
-                        "group coordinator: loaded committed offsets"
+                    });
+                    tracing::info!(
+                        groups = n,
+                        epoch,
+                        "group and transaction coordinator: loaded committed offsets and transactions"
                     );
                 }
                 Err(e) => {
@@ -480,8 +492,24 @@ impl GroupCoordinator {
         } else if self.store.leading_epoch().is_some() {
             self.store.resign();
             self.groups.lock().clear();
-            tracing::info!("group coordinator moved to another broker");
+            install(None);
+            tracing::info!("group and transaction coordinator moved to another broker");
         }
+    }
+
+    /// In a cluster: appends transaction state to the replicated coordinator partition.
+    pub(crate) fn append_txn(
+        &self,
+        id: &str,
+        meta: Option<&crate::txn::TxnMeta>,
+    ) -> Result<Durable> {
+        self.store.append_txn(id, meta)
+    }
+
+    /// The coordinator epoch (the leader epoch of the offsets partition loaded), while
+    /// coordinating in a cluster.
+    pub(crate) fn coordinator_epoch(&self) -> Option<i32> {
+        self.store.leading_epoch()
     }
 
     pub(crate) fn join(&self, req: JoinRequest) -> Pending<JoinOutcome> {
@@ -916,12 +944,13 @@ impl GroupCoordinator {
         Ok((results, durable))
     }
 
-    /// Applies the offsets of a committed transaction (validated when they were sent).
+    /// Applies the offsets of a committed transaction (validated when they were sent); in a
+    /// cluster they are durable once the returned [`Durable`] is.
     pub(crate) fn commit_transactional(
         &self,
         group_id: &str,
         offsets: Vec<((String, i32), Committed)>,
-    ) -> Result<(), i16> {
+    ) -> Result<Option<Durable>, i16> {
         let mut groups = self.groups.lock();
         let group = groups
             .entry(group_id.to_string())
@@ -930,13 +959,14 @@ impl GroupCoordinator {
             .iter()
             .map(|(tp, c)| (tp.clone(), Some(c.clone())))
             .collect();
-        self.store
+        let durable = self
+            .store
             .append(group_id, &entries)
             .map_err(|e| e.kafka_code())?;
         for (tp, c) in offsets {
             group.offsets.insert(tp, c);
         }
-        Ok(())
+        Ok(durable)
     }
 
     /// The committed offset of one partition, for groups the broker drives itself (pipelines,
@@ -955,14 +985,14 @@ impl GroupCoordinator {
     }
 
     /// Commits one partition's offset for a group the broker drives itself (no members, no
-    /// generation), durably.
+    /// generation); in a cluster it is durable once the returned [`Durable`] is.
     pub(crate) fn commit_internal(
         &self,
         group_id: &str,
         topic: &str,
         partition: i32,
         offset: i64,
-    ) -> Result<(), i16> {
+    ) -> Result<Option<Durable>, i16> {
         self.commit_transactional(
             group_id,
             vec![(

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kvlog::{KvLog, encode_entries, read_entries};
 use crate::partition::PartitionRef;
+use crate::txn::TxnMeta;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,28 @@ struct Key {
     group: String,
     topic: String,
     partition: i32,
+}
+
+/// The key of a transaction's state in the replicated coordinator partition.
+#[derive(Serialize)]
+struct TxnKey<'a> {
+    txn: &'a str,
+}
+
+/// Any key of the replicated coordinator partition: a transactional id, or an offset.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AnyKey {
+    Txn { txn: String },
+    Offset(Key),
+}
+
+/// Transaction states read back from the coordinator partition, in log order (`None`:
+/// deleted).
+pub(crate) type TxnEntries = Vec<(String, Option<TxnMeta>)>;
+
+fn corrupt(e: impl std::fmt::Display) -> Error {
+    Error::Storage(weir_storage::Error::CorruptBatch(format!("{NAME}: {e}")))
 }
 
 /// `group → (topic, partition) → committed`.
@@ -74,14 +97,63 @@ impl OffsetStore {
         Ok((OffsetStore::Local(Box::new(log)), fold(entries)))
     }
 
-    /// Takes over the replicated offsets partition as its new leader: every entry in its log.
-    pub(crate) fn load(&self, leading: Leading) -> Result<OffsetMap> {
+    /// Reads every entry of the replicated coordinator partition a new leader takes over:
+    /// committed offsets, and the state of each transactional id (kept in the same log, so
+    /// that one broker coordinates both and a transaction's offsets commit with it). The
+    /// store writes nothing until [`OffsetStore::activate`].
+    pub(crate) fn load(&self, partition: &PartitionRef) -> Result<(OffsetMap, TxnEntries)> {
+        if matches!(self, OffsetStore::Local(_)) {
+            return Ok((OffsetMap::new(), Vec::new()));
+        }
+        let entries = read_entries::<AnyKey, serde_json::Value>(&partition.log, NAME, true)?;
+        let mut offsets = Vec::new();
+        let mut txns = Vec::new();
+        for (key, value) in entries {
+            match key {
+                AnyKey::Txn { txn } => {
+                    let meta = value
+                        .map(serde_json::from_value::<TxnMeta>)
+                        .transpose()
+                        .map_err(corrupt)?;
+                    txns.push((txn, meta));
+                }
+                AnyKey::Offset(key) => {
+                    let c = value
+                        .map(serde_json::from_value::<Committed>)
+                        .transpose()
+                        .map_err(corrupt)?;
+                    offsets.push((key, c));
+                }
+            }
+        }
+        Ok((fold(offsets), txns))
+    }
+
+    /// Starts writing the replicated partition as its leader (after [`OffsetStore::load`]
+    /// and after the caller installed what it loaded, so no request sees an empty state).
+    pub(crate) fn activate(&self, leading: Leading) {
+        if let OffsetStore::Replicated(slot) = self {
+            *slot.lock() = Some(leading);
+        }
+    }
+
+    /// Appends the state of transactional id `id` (`None` deletes it) to the replicated
+    /// coordinator partition; durable once the returned [`Durable`] is.
+    pub(crate) fn append_txn(&self, id: &str, meta: Option<&TxnMeta>) -> Result<Durable> {
         let OffsetStore::Replicated(slot) = self else {
-            return Ok(OffsetMap::new());
+            return Err(Error::NotCoordinator);
         };
-        let entries = read_entries::<Key, Committed>(&leading.partition.log, NAME, true)?;
-        *slot.lock() = Some(leading);
-        Ok(fold(entries))
+        let Some(l) = slot.lock().clone() else {
+            return Err(Error::NotCoordinator);
+        };
+        let key = TxnKey { txn: id };
+        let batch = encode_entries(NAME, &[(key, meta)], crate::broker::now_ms())?;
+        let info = l.partition.append_as_leader(l.me, &batch)?;
+        Ok(Durable {
+            partition: l.partition.clone(),
+            end: info.last_offset + 1,
+            epoch: l.epoch,
+        })
     }
 
     /// Stops writing the replicated partition (leadership moved away).

@@ -17,11 +17,13 @@ use weir_protocol::Request;
 use weir_protocol::kafka::messages::{RequestKind, ResponseKind};
 use weir_protocol::kafka::protocol::StrBytes;
 
+use std::sync::Arc;
+
 use crate::broker::Broker;
 
 /// Serves one decoded request. `None` means no response is sent (Produce with acks=0).
 pub(crate) async fn handle(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     req: Request,
     peer: std::net::SocketAddr,
 ) -> Option<ResponseKind> {
@@ -67,7 +69,7 @@ pub(crate) async fn handle(
             ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(broker, r))
         }
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(producer_id::init_producer_id(broker, r))
+            ResponseKind::InitProducerId(producer_id::init_producer_id(broker, r).await)
         }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(groups::find_coordinator(broker, r, v))
@@ -98,15 +100,18 @@ pub(crate) async fn handle(
             ResponseKind::OffsetDelete(groups::offset_delete(broker, r))
         }
         RequestKind::AddPartitionsToTxn(r) => {
-            ResponseKind::AddPartitionsToTxn(txn::add_partitions(broker, r))
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions(broker, r).await)
         }
         RequestKind::AddOffsetsToTxn(r) => {
-            ResponseKind::AddOffsetsToTxn(txn::add_offsets(broker, r))
+            ResponseKind::AddOffsetsToTxn(txn::add_offsets(broker, r).await)
         }
         RequestKind::TxnOffsetCommit(r) => {
-            ResponseKind::TxnOffsetCommit(txn::offset_commit(broker, r))
+            ResponseKind::TxnOffsetCommit(txn::offset_commit(broker, r).await)
         }
-        RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(broker, r)),
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(broker, r).await),
+        RequestKind::WriteTxnMarkers(r) => {
+            ResponseKind::WriteTxnMarkers(txn::write_markers(broker, r).await)
+        }
         RequestKind::ListTransactions(r) => ResponseKind::ListTransactions(txn::list(broker, r)),
         RequestKind::DescribeTransactions(r) => {
             ResponseKind::DescribeTransactions(txn::describe(broker, r))

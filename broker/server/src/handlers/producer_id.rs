@@ -1,13 +1,15 @@
 use weir_protocol::kafka::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use std::sync::Arc;
+
 use crate::broker::Broker;
 
 /// InitProducerId for idempotent producers: a fresh producer id at epoch 0. The log then checks
 /// each partition's sequence numbers (see weir-storage's producer_state.rs).
 ///
 /// With a transactional id the transaction coordinator answers (see `txn/mod.rs`).
-pub(crate) fn init_producer_id(
-    broker: &Broker,
+pub(crate) async fn init_producer_id(
+    broker: &Arc<Broker>,
     req: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let resp = InitProducerIdResponse::default()
@@ -17,6 +19,7 @@ pub(crate) fn init_producer_id(
         return match broker
             .txns
             .init_producer(broker, id.as_str(), req.transaction_timeout_ms)
+            .await
         {
             Ok((pid, epoch)) => resp
                 .with_producer_id(ProducerId(pid))

@@ -11,13 +11,18 @@ use weir_protocol::kafka::messages::list_transactions_response::TransactionState
 use weir_protocol::kafka::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
+use weir_protocol::kafka::messages::write_txn_markers_response::{
+    WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+};
 use weir_protocol::kafka::messages::*;
+
+use std::sync::Arc;
 
 use super::str_bytes;
 use crate::broker::{Broker, now_ms};
 use crate::group::{Committed, partition_code};
 
-pub(crate) fn add_partitions(
+pub(crate) async fn add_partitions(
     broker: &Broker,
     req: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
@@ -27,13 +32,16 @@ pub(crate) fn add_partitions(
         .iter()
         .flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), *p)))
         .collect();
-    let outcome = broker.txns.add_partitions(
-        broker,
-        req.v3_and_below_transactional_id.as_str(),
-        req.v3_and_below_producer_id.0,
-        req.v3_and_below_producer_epoch,
-        &wanted,
-    );
+    let outcome = broker
+        .txns
+        .add_partitions(
+            broker,
+            req.v3_and_below_transactional_id.as_str(),
+            req.v3_and_below_producer_id.0,
+            req.v3_and_below_producer_epoch,
+            &wanted,
+        )
+        .await;
     let results = req
         .v3_and_below_topics
         .iter()
@@ -59,16 +67,24 @@ pub(crate) fn add_partitions(
     AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
 }
 
-pub(crate) fn add_offsets(broker: &Broker, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
-    AddOffsetsToTxnResponse::default().with_error_code(broker.txns.add_offsets(
-        req.transactional_id.as_str(),
-        req.producer_id.0,
-        req.producer_epoch,
-        req.group_id.as_str(),
-    ))
+pub(crate) async fn add_offsets(
+    broker: &Broker,
+    req: AddOffsetsToTxnRequest,
+) -> AddOffsetsToTxnResponse {
+    let code = broker
+        .txns
+        .add_offsets(
+            broker,
+            req.transactional_id.as_str(),
+            req.producer_id.0,
+            req.producer_epoch,
+            req.group_id.as_str(),
+        )
+        .await;
+    AddOffsetsToTxnResponse::default().with_error_code(code)
 }
 
-pub(crate) fn offset_commit(
+pub(crate) async fn offset_commit(
     broker: &Broker,
     req: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
@@ -90,13 +106,17 @@ pub(crate) fn offset_commit(
             })
         })
         .collect();
-    let code = broker.txns.txn_offset_commit(
-        req.transactional_id.as_str(),
-        req.producer_id.0,
-        req.producer_epoch,
-        req.group_id.as_str(),
-        offsets,
-    );
+    let code = broker
+        .txns
+        .txn_offset_commit(
+            broker,
+            req.transactional_id.as_str(),
+            req.producer_id.0,
+            req.producer_epoch,
+            req.group_id.as_str(),
+            offsets,
+        )
+        .await;
     TxnOffsetCommitResponse::default().with_topics(
         req.topics
             .into_iter()
@@ -118,14 +138,61 @@ pub(crate) fn offset_commit(
     )
 }
 
-pub(crate) fn end_txn(broker: &Broker, req: EndTxnRequest) -> EndTxnResponse {
-    EndTxnResponse::default().with_error_code(broker.txns.end_txn(
-        broker,
-        req.transactional_id.as_str(),
-        req.producer_id.0,
-        req.producer_epoch,
-        req.committed,
-    ))
+pub(crate) async fn end_txn(broker: &Arc<Broker>, req: EndTxnRequest) -> EndTxnResponse {
+    let code = broker
+        .txns
+        .end_txn(
+            broker,
+            req.transactional_id.as_str(),
+            req.producer_id.0,
+            req.producer_epoch,
+            req.committed,
+        )
+        .await;
+    EndTxnResponse::default().with_error_code(code)
+}
+
+/// WriteTxnMarkers, from a transaction coordinator to this broker as the leader of the
+/// partitions named: each marker is written and replicated before its partition answers.
+pub(crate) async fn write_markers(
+    broker: &Broker,
+    req: WriteTxnMarkersRequest,
+) -> WriteTxnMarkersResponse {
+    let mut results = Vec::with_capacity(req.markers.len());
+    for m in req.markers {
+        let mut topics = Vec::with_capacity(m.topics.len());
+        for t in m.topics {
+            let mut partitions = Vec::with_capacity(t.partition_indexes.len());
+            for p in t.partition_indexes {
+                let outcome = crate::txn::write_marker(
+                    broker,
+                    t.name.as_str(),
+                    p,
+                    m.producer_id.0,
+                    m.producer_epoch,
+                    m.transaction_result,
+                    m.coordinator_epoch,
+                )
+                .await;
+                partitions.push(
+                    WritableTxnMarkerPartitionResult::default()
+                        .with_partition_index(p)
+                        .with_error_code(outcome.err().unwrap_or(0)),
+                );
+            }
+            topics.push(
+                WritableTxnMarkerTopicResult::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions),
+            );
+        }
+        results.push(
+            WritableTxnMarkerResult::default()
+                .with_producer_id(m.producer_id)
+                .with_topics(topics),
+        );
+    }
+    WriteTxnMarkersResponse::default().with_markers(results)
 }
 
 pub(crate) fn list(broker: &Broker, req: ListTransactionsRequest) -> ListTransactionsResponse {

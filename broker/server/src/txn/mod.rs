@@ -1,37 +1,61 @@
 //! The transaction coordinator. Each transactional id maps to a producer id and epoch and, while
 //! a transaction is open, the partitions and groups it touched and the offsets it will commit.
-//! State is durable in `<data>/__transaction_state-0` (a [`KvLog`]). Ending a transaction writes
-//! a COMMIT or ABORT marker (a control batch) to every partition in it, then applies its offsets;
-//! a transaction older than its timeout is aborted and its producer fenced (epoch bumped).
 //!
-//! On a single node the markers are written synchronously, so the PrepareCommit/PrepareAbort
-//! states of Kafka's coordinator are never observable; the cluster issue adds them with
-//! broker-to-broker markers.
+//! Where the state lives: a lone node keeps it in `<data>/__transaction_state-0` (a
+//! [`KvLog`]); a cluster keeps it in the replicated coordinator partition
+//! `__consumer_offsets-0`, next to the committed offsets, so the group coordinator (that
+//! partition's leader) is also the transaction coordinator and a new leader takes both over.
+//!
+//! Ending a transaction follows Kafka's two steps: the outcome is made durable first
+//! (PrepareCommit / PrepareAbort), then a COMMIT or ABORT marker (a control batch) goes to
+//! every partition in it: written in place where this broker leads, and sent as
+//! WriteTxnMarkers to the leader elsewhere (see `markers.rs`). Once every marker is in its
+//! partition's in-sync replicas the transaction's offsets are applied and it is complete. A
+//! coordinator that fails between the two steps leaves the Prepare state in the log; its
+//! successor finishes the markers. Requests for a transaction still completing get
+//! CONCURRENT_TRANSACTIONS, which clients retry. A transaction open longer than its timeout is
+//! aborted and its producer fenced (epoch bumped).
 
-use std::collections::{BTreeSet, HashMap};
+mod markers;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 use weir_protocol::kafka::ResponseError;
 
 use crate::Result;
 use crate::broker::{Broker, now_ms};
-use crate::group::{CommitResult, Committed};
+use crate::group::{CommitResult, Committed, Durable, TxnEntries};
+use crate::kvlog::KvLog;
+
+pub(crate) use markers::write_marker;
 
 /// Offsets to commit for one group, by topic and partition.
 type PartitionOffsets = Vec<((String, i32), Committed)>;
-use crate::kvlog::KvLog;
 
 const STATE_LOG: &str = "__transaction_state";
 /// Kafka's `transaction.max.timeout.ms`.
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// How long EndTxn and InitProducerId wait for a transaction's markers. EndTxn then answers
+/// success anyway (the outcome is durable; the markers go on), InitProducerId answers
+/// CONCURRENT_TRANSACTIONS and the client retries.
+const COMPLETION_WAIT: Duration = Duration::from_secs(5);
+/// How long a state change may take to reach the coordinator partition's in-sync replicas.
+const STATE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The first pause before markers that failed are tried again (doubling up to 2 s).
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum TxnState {
     Empty,
     Ongoing,
+    PrepareCommit,
+    PrepareAbort,
     CompleteCommit,
     CompleteAbort,
 }
@@ -41,8 +65,19 @@ impl TxnState {
         match self {
             TxnState::Empty => "Empty",
             TxnState::Ongoing => "Ongoing",
+            TxnState::PrepareCommit => "PrepareCommit",
+            TxnState::PrepareAbort => "PrepareAbort",
             TxnState::CompleteCommit => "CompleteCommit",
             TxnState::CompleteAbort => "CompleteAbort",
+        }
+    }
+
+    /// `Some(commit)` while the outcome is decided and the markers are being written.
+    fn preparing(self) -> Option<bool> {
+        match self {
+            TxnState::PrepareCommit => Some(true),
+            TxnState::PrepareAbort => Some(false),
+            _ => None,
         }
     }
 }
@@ -64,40 +99,100 @@ fn code(e: ResponseError) -> i16 {
     e.code()
 }
 
+/// Waits until a state change is in the coordinator partition's in-sync replicas (a cluster);
+/// a coordinator that lost its partition meanwhile answers NOT_COORDINATOR.
+async fn durable(broker: &Broker, d: Option<Durable>) -> Result<(), i16> {
+    let Some(d) = d else { return Ok(()) };
+    broker
+        .await_high_watermark(&d.partition, d.end, d.epoch, STATE_TIMEOUT)
+        .await
+        .map_err(|c| {
+            if c == code(ResponseError::NotLeaderOrFollower) {
+                code(ResponseError::NotCoordinator)
+            } else {
+                c
+            }
+        })
+}
+
 pub(crate) struct TxnCoordinator {
     txns: Mutex<HashMap<String, TxnMeta>>,
-    store: KvLog,
+    /// A lone node's journal. `None` in a cluster, where the state goes to the replicated
+    /// coordinator partition (through the group coordinator, which owns that partition).
+    local: Option<KvLog>,
+    /// Transactional ids whose markers a task is writing now.
+    completing: Mutex<HashSet<String>>,
+    /// Bumped whenever a completion task ends or the coordinator moves; requests waiting on
+    /// a transaction to complete watch it.
+    completions: tokio::sync::watch::Sender<u64>,
+}
+
+enum InitStep {
+    Done(Option<Durable>, i64, i16),
+    Aborting(Option<Durable>),
+    Wait,
 }
 
 impl TxnCoordinator {
-    pub(crate) fn open(data_dir: &Path, clean: bool) -> Result<TxnCoordinator> {
-        let (store, entries) = KvLog::open::<String, TxnMeta>(data_dir, STATE_LOG, clean)?;
+    /// Opens the local journal and replays it; with `replicated` (a cluster) starts empty
+    /// until this broker coordinates (see [`TxnCoordinator::take_over`]).
+    pub(crate) fn open(data_dir: &Path, clean: bool, replicated: bool) -> Result<TxnCoordinator> {
         let mut txns = HashMap::new();
-        for (id, meta) in entries {
-            match meta {
-                Some(m) => txns.insert(id, m),
-                None => txns.remove(&id),
-            };
-        }
+        let local = if replicated {
+            None
+        } else {
+            let (store, entries) = KvLog::open::<String, TxnMeta>(data_dir, STATE_LOG, clean)?;
+            fold(&mut txns, entries);
+            Some(store)
+        };
         Ok(TxnCoordinator {
             txns: Mutex::new(txns),
-            store,
+            local,
+            completing: Mutex::new(HashSet::new()),
+            completions: tokio::sync::watch::Sender::new(0),
         })
     }
 
-    fn persist(&self, id: &str, meta: &TxnMeta) -> Result<(), i16> {
-        self.store.append(&[(id, Some(meta))]).map_err(|e| {
+    /// In a cluster: installs the transactions loaded by the new leader of the coordinator
+    /// partition (`Some`), or forgets them when leadership moved away (`None`). Transactions
+    /// found half-ended are finished by the next [`TxnCoordinator::tick`].
+    pub(crate) fn take_over(&self, loaded: Option<TxnEntries>) {
+        let mut txns = self.txns.lock();
+        txns.clear();
+        if let Some(entries) = loaded {
+            fold(&mut txns, entries);
+            tracing::info!(
+                transactions = txns.len(),
+                "transaction coordinator: state loaded"
+            );
+        }
+        drop(txns);
+        self.completions.send_modify(|n| *n += 1);
+    }
+
+    /// Records `meta` for `id`: in the local journal, or in the replicated coordinator
+    /// partition, durable once the returned [`Durable`] is.
+    fn persist(&self, broker: &Broker, id: &str, meta: &TxnMeta) -> Result<Option<Durable>, i16> {
+        let written = match &self.local {
+            Some(log) => log.append(&[(id, Some(meta))]).map(|()| None),
+            None => broker.groups.append_txn(id, Some(meta)).map(Some),
+        };
+        written.map_err(|e| {
             tracing::error!(transactional_id = id, error = %e, "persisting transaction state failed");
             e.kafka_code()
         })
     }
 
     fn check<'a>(
+        broker: &Broker,
         txns: &'a mut HashMap<String, TxnMeta>,
         id: &str,
         pid: i64,
         epoch: i16,
     ) -> Result<&'a mut TxnMeta, i16> {
+        if !broker.groups.is_coordinator() {
+            return Err(code(ResponseError::NotCoordinator));
+        }
         let meta = txns
             .get_mut(id)
             .ok_or(code(ResponseError::InvalidProducerIdMapping))?;
@@ -110,58 +205,23 @@ impl TxnCoordinator {
         Ok(meta)
     }
 
-    /// Writes the markers of `meta`'s open transaction and, on commit, applies its offsets.
-    fn complete(broker: &Broker, meta: &mut TxnMeta, commit: bool) -> Result<(), i16> {
-        let now = now_ms();
-        for (topic, partition) in &meta.partitions {
-            let Some(p) = broker.partition(topic, *partition) else {
-                continue;
-            };
-            let me = broker.config.node_id;
-            if !p.is_leader(me) {
-                return Err(ResponseError::NotLeaderOrFollower.code());
-            }
-            p.log
-                .append_control(
-                    meta.producer_id,
-                    meta.epoch,
-                    commit,
-                    0,
-                    p.leader_epoch(),
-                    now,
-                )
-                .map_err(|e| e.kafka_code())?;
-            p.advance_high_watermark(me);
-        }
-        if commit {
-            let mut by_group: HashMap<&str, PartitionOffsets> = HashMap::new();
-            for (g, t, p, c) in &meta.pending_offsets {
-                by_group
-                    .entry(g)
-                    .or_default()
-                    .push(((t.clone(), *p), c.clone()));
-            }
-            for (g, offsets) in by_group {
-                broker.groups.commit_transactional(g, offsets)?;
-            }
-        }
-        meta.state = if commit {
-            TxnState::CompleteCommit
+    /// A new epoch for the next producer instance (a new producer id once epochs run out).
+    fn bump(broker: &Broker, meta: &mut TxnMeta) -> Result<(), i16> {
+        if meta.epoch >= i16::MAX - 1 {
+            meta.producer_id = broker.allocate_producer_id().map_err(|e| e.kafka_code())?;
+            meta.epoch = 0;
         } else {
-            TxnState::CompleteAbort
-        };
-        meta.partitions.clear();
-        meta.groups.clear();
-        meta.pending_offsets.clear();
-        broker.notify_append();
+            meta.epoch += 1;
+        }
         Ok(())
     }
 
-    /// InitProducerId for a transactional id: aborts an open transaction, fences the previous
-    /// producer instance by bumping the epoch, and returns `(producer id, epoch)`.
-    pub(crate) fn init_producer(
+    /// InitProducerId for a transactional id: fences the previous producer instance by
+    /// bumping the epoch and returns `(producer id, epoch)`. An open transaction is aborted
+    /// first (and one still completing finished), as Kafka does.
+    pub(crate) async fn init_producer(
         &self,
-        broker: &Broker,
+        broker: &Arc<Broker>,
         id: &str,
         timeout_ms: i32,
     ) -> Result<(i64, i16), i16> {
@@ -171,39 +231,72 @@ impl TxnCoordinator {
         if timeout_ms <= 0 || timeout_ms as u128 > MAX_TIMEOUT.as_millis() {
             return Err(code(ResponseError::InvalidTransactionTimeout));
         }
-        let mut txns = self.txns.lock();
-        let meta = match txns.get_mut(id) {
-            Some(meta) => {
-                if meta.epoch >= i16::MAX - 1 {
-                    meta.producer_id = broker.allocate_producer_id().map_err(|e| e.kafka_code())?;
-                    meta.epoch = 0;
-                } else {
-                    meta.epoch += 1;
+        let deadline = Instant::now() + COMPLETION_WAIT;
+        loop {
+            let mut completed = self.completions.subscribe();
+            let step = {
+                if !broker.groups.is_coordinator() {
+                    return Err(code(ResponseError::NotCoordinator));
                 }
-                if meta.state == TxnState::Ongoing {
-                    Self::complete(broker, meta, false)?;
+                let mut txns = self.txns.lock();
+                match txns.get_mut(id) {
+                    Some(meta) if meta.state.preparing().is_some() => InitStep::Wait,
+                    Some(meta) if meta.state == TxnState::Ongoing => {
+                        tracing::info!(
+                            transactional_id = id,
+                            "a new producer instance aborts the open transaction"
+                        );
+                        Self::bump(broker, meta)?;
+                        meta.state = TxnState::PrepareAbort;
+                        InitStep::Aborting(self.persist(broker, id, meta)?)
+                    }
+                    Some(meta) => {
+                        Self::bump(broker, meta)?;
+                        meta.state = TxnState::Empty;
+                        meta.timeout_ms = i64::from(timeout_ms);
+                        meta.started_ms = -1;
+                        InitStep::Done(
+                            self.persist(broker, id, meta)?,
+                            meta.producer_id,
+                            meta.epoch,
+                        )
+                    }
+                    None => {
+                        let meta = TxnMeta {
+                            producer_id: broker
+                                .allocate_producer_id()
+                                .map_err(|e| e.kafka_code())?,
+                            epoch: 0,
+                            timeout_ms: i64::from(timeout_ms),
+                            state: TxnState::Empty,
+                            partitions: BTreeSet::new(),
+                            groups: BTreeSet::new(),
+                            pending_offsets: Vec::new(),
+                            started_ms: -1,
+                        };
+                        let d = self.persist(broker, id, &meta)?;
+                        let step = InitStep::Done(d, meta.producer_id, meta.epoch);
+                        txns.insert(id.to_string(), meta);
+                        step
+                    }
                 }
-                meta.state = TxnState::Empty;
-                meta.timeout_ms = i64::from(timeout_ms);
-                meta.clone()
+            };
+            match step {
+                InitStep::Done(d, pid, epoch) => {
+                    durable(broker, d).await?;
+                    return Ok((pid, epoch));
+                }
+                InitStep::Aborting(d) => {
+                    durable(broker, d).await?;
+                    self.spawn_completion(broker, id);
+                }
+                InitStep::Wait => self.spawn_completion(broker, id),
             }
-            None => {
-                let meta = TxnMeta {
-                    producer_id: broker.allocate_producer_id().map_err(|e| e.kafka_code())?,
-                    epoch: 0,
-                    timeout_ms: i64::from(timeout_ms),
-                    state: TxnState::Empty,
-                    partitions: BTreeSet::new(),
-                    groups: BTreeSet::new(),
-                    pending_offsets: Vec::new(),
-                    started_ms: -1,
-                };
-                txns.insert(id.to_string(), meta.clone());
-                meta
+            match tokio::time::timeout_at(deadline, completed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return Err(code(ResponseError::ConcurrentTransactions)),
             }
-        };
-        self.persist(id, &meta)?;
-        Ok((meta.producer_id, meta.epoch))
+        }
     }
 
     fn begin(meta: &mut TxnMeta) {
@@ -213,7 +306,7 @@ impl TxnCoordinator {
         }
     }
 
-    pub(crate) fn add_partitions(
+    pub(crate) async fn add_partitions(
         &self,
         broker: &Broker,
         id: &str,
@@ -221,125 +314,338 @@ impl TxnCoordinator {
         epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<CommitResult, i16> {
-        let mut txns = self.txns.lock();
-        let meta = Self::check(&mut txns, id, pid, epoch)?;
-        let unknown: Vec<&(String, i32)> = partitions
-            .iter()
-            .filter(|(t, p)| broker.partition(t, *p).is_none())
-            .collect();
-        if !unknown.is_empty() {
-            // Kafka refuses the whole request: unknown ones get their code, the rest OPERATION_NOT_ATTEMPTED.
-            return Ok(partitions
+        let d = {
+            let mut txns = self.txns.lock();
+            let meta = Self::check(broker, &mut txns, id, pid, epoch)?;
+            if meta.state.preparing().is_some() {
+                return Err(code(ResponseError::ConcurrentTransactions));
+            }
+            // The coordinator need not host the partitions: they are checked against metadata.
+            let unknown: Vec<&(String, i32)> = partitions
                 .iter()
-                .map(|tp| {
-                    let c = if unknown.contains(&tp) {
-                        code(ResponseError::UnknownTopicOrPartition)
-                    } else {
-                        code(ResponseError::OperationNotAttempted)
-                    };
-                    (tp.clone(), c)
-                })
-                .collect());
-        }
-        Self::begin(meta);
-        meta.partitions.extend(partitions.iter().cloned());
-        let snapshot = meta.clone();
-        self.persist(id, &snapshot)?;
+                .filter(|(t, p)| !broker.partition_exists(t, *p))
+                .collect();
+            if !unknown.is_empty() {
+                // Kafka refuses the whole request: unknown ones get their code, the rest
+                // OPERATION_NOT_ATTEMPTED.
+                return Ok(partitions
+                    .iter()
+                    .map(|tp| {
+                        let c = if unknown.contains(&tp) {
+                            code(ResponseError::UnknownTopicOrPartition)
+                        } else {
+                            code(ResponseError::OperationNotAttempted)
+                        };
+                        (tp.clone(), c)
+                    })
+                    .collect());
+            }
+            let known = meta.state == TxnState::Ongoing
+                && partitions.iter().all(|tp| meta.partitions.contains(tp));
+            if known {
+                None
+            } else {
+                Self::begin(meta);
+                meta.partitions.extend(partitions.iter().cloned());
+                self.persist(broker, id, meta)?
+            }
+        };
+        durable(broker, d).await?;
         Ok(partitions.iter().map(|tp| (tp.clone(), 0)).collect())
     }
 
-    pub(crate) fn add_offsets(&self, id: &str, pid: i64, epoch: i16, group: &str) -> i16 {
-        let mut txns = self.txns.lock();
-        let meta = match Self::check(&mut txns, id, pid, epoch) {
-            Ok(m) => m,
-            Err(c) => return c,
+    pub(crate) async fn add_offsets(
+        &self,
+        broker: &Broker,
+        id: &str,
+        pid: i64,
+        epoch: i16,
+        group: &str,
+    ) -> i16 {
+        let d = {
+            let mut txns = self.txns.lock();
+            let meta = match Self::check(broker, &mut txns, id, pid, epoch) {
+                Ok(m) => m,
+                Err(c) => return c,
+            };
+            if meta.state.preparing().is_some() {
+                return code(ResponseError::ConcurrentTransactions);
+            }
+            Self::begin(meta);
+            meta.groups.insert(group.to_string());
+            match self.persist(broker, id, meta) {
+                Ok(d) => d,
+                Err(c) => return c,
+            }
         };
-        Self::begin(meta);
-        meta.groups.insert(group.to_string());
-        let snapshot = meta.clone();
-        self.persist(id, &snapshot).err().unwrap_or(0)
+        durable(broker, d).await.err().unwrap_or(0)
     }
 
-    pub(crate) fn txn_offset_commit(
+    pub(crate) async fn txn_offset_commit(
         &self,
+        broker: &Broker,
         id: &str,
         pid: i64,
         epoch: i16,
         group: &str,
         offsets: Vec<((String, i32), Committed)>,
     ) -> i16 {
-        let mut txns = self.txns.lock();
-        let meta = match Self::check(&mut txns, id, pid, epoch) {
-            Ok(m) => m,
-            Err(c) => return c,
+        let d = {
+            let mut txns = self.txns.lock();
+            let meta = match Self::check(broker, &mut txns, id, pid, epoch) {
+                Ok(m) => m,
+                Err(c) => return c,
+            };
+            if meta.state != TxnState::Ongoing || !meta.groups.contains(group) {
+                return code(ResponseError::InvalidTxnState);
+            }
+            for ((t, p), c) in offsets {
+                meta.pending_offsets
+                    .retain(|(g, pt, pp, _)| !(g == group && *pt == t && *pp == p));
+                meta.pending_offsets.push((group.to_string(), t, p, c));
+            }
+            match self.persist(broker, id, meta) {
+                Ok(d) => d,
+                Err(c) => return c,
+            }
         };
-        if meta.state != TxnState::Ongoing || !meta.groups.contains(group) {
-            return code(ResponseError::InvalidTxnState);
-        }
-        for ((t, p), c) in offsets {
-            meta.pending_offsets
-                .retain(|(g, pt, pp, _)| !(g == group && *pt == t && *pp == p));
-            meta.pending_offsets.push((group.to_string(), t, p, c));
-        }
-        let snapshot = meta.clone();
-        self.persist(id, &snapshot).err().unwrap_or(0)
+        durable(broker, d).await.err().unwrap_or(0)
     }
 
-    pub(crate) fn end_txn(
+    /// EndTxn: decides the outcome durably, then writes the markers; answers once they are
+    /// written, or after [`COMPLETION_WAIT`] with the markers still going (the outcome is
+    /// already decided, and the next transaction waits for them).
+    pub(crate) async fn end_txn(
         &self,
-        broker: &Broker,
+        broker: &Arc<Broker>,
         id: &str,
         pid: i64,
         epoch: i16,
         commit: bool,
     ) -> i16 {
-        let mut txns = self.txns.lock();
-        let meta = match Self::check(&mut txns, id, pid, epoch) {
-            Ok(m) => m,
-            Err(c) => return c,
+        let mut completed = self.completions.subscribe();
+        let d = {
+            let mut txns = self.txns.lock();
+            let meta = match Self::check(broker, &mut txns, id, pid, epoch) {
+                Ok(m) => m,
+                Err(c) => return c,
+            };
+            match (meta.state, commit) {
+                (TxnState::Ongoing, _) => {
+                    meta.state = if commit {
+                        TxnState::PrepareCommit
+                    } else {
+                        TxnState::PrepareAbort
+                    };
+                    match self.persist(broker, id, meta) {
+                        Ok(d) => d,
+                        Err(c) => return c,
+                    }
+                }
+                // A retry while the markers are being written waits for them.
+                (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => None,
+                // A retry after it completed is answered the same way.
+                (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => return 0,
+                _ => return code(ResponseError::InvalidTxnState),
+            }
         };
-        match (meta.state, commit) {
-            (TxnState::Ongoing, _) => {}
-            // A retried EndTxn after it completed is answered the same way.
-            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => return 0,
-            _ => return code(ResponseError::InvalidTxnState),
-        }
-        if let Err(c) = Self::complete(broker, meta, commit) {
+        if let Err(c) = durable(broker, d).await {
             return c;
         }
-        let snapshot = meta.clone();
-        self.persist(id, &snapshot).err().unwrap_or(0)
-    }
-
-    /// Aborts transactions open longer than their timeout and fences their producer.
-    pub(crate) fn tick(&self, broker: &Broker) {
-        let now = now_ms();
-        let mut txns = self.txns.lock();
-        let expired: Vec<String> = txns
-            .iter()
-            .filter(|(_, m)| m.state == TxnState::Ongoing && now - m.started_ms > m.timeout_ms)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in expired {
-            let Some(meta) = txns.get_mut(&id) else {
-                continue;
-            };
-            tracing::warn!(transactional_id = %id, "transaction timed out: aborting and fencing its producer");
-            meta.epoch = meta.epoch.saturating_add(1);
-            if Self::complete(broker, meta, false).is_ok() {
-                let snapshot = meta.clone();
-                let _ = self.persist(&id, &snapshot);
+        self.spawn_completion(broker, id);
+        let deadline = Instant::now() + COMPLETION_WAIT;
+        loop {
+            let done = self
+                .txns
+                .lock()
+                .get(id)
+                .is_none_or(|m| m.state.preparing().is_none() || m.producer_id != pid);
+            if done {
+                return 0;
+            }
+            match tokio::time::timeout_at(deadline, completed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return 0,
             }
         }
-        if self.store.should_compact(txns.len()) {
+    }
+
+    /// Starts the task that writes `id`'s markers, unless one runs already.
+    fn spawn_completion(&self, broker: &Arc<Broker>, id: &str) {
+        if !self.completing.lock().insert(id.to_string()) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.completing.lock().remove(id);
+            return;
+        };
+        let b = broker.clone();
+        let id = id.to_string();
+        rt.spawn(async move {
+            b.txns.complete(&b, &id).await;
+            b.txns.completing.lock().remove(&id);
+            b.txns.completions.send_modify(|n| *n += 1);
+        });
+    }
+
+    /// Writes the markers of `id`'s decided transaction until every partition has one, then
+    /// applies its offsets (on commit) and records it complete. Gives up when this broker
+    /// stops coordinating (the next coordinator finishes from the Prepare state) or the
+    /// transaction changed under it.
+    async fn complete(&self, broker: &Arc<Broker>, id: &str) {
+        let mut done: HashSet<(String, i32)> = HashSet::new();
+        let mut pause = RETRY_PAUSE;
+        let mut stop = broker.shutdown_signal();
+        loop {
+            if *stop.borrow() || !broker.groups.is_coordinator() {
+                return;
+            }
+            let Some(meta) = self.txns.lock().get(id).cloned() else {
+                return;
+            };
+            let Some(commit) = meta.state.preparing() else {
+                return;
+            };
+            let todo: Vec<(String, i32)> = meta
+                .partitions
+                .iter()
+                .filter(|tp| !done.contains(*tp))
+                .cloned()
+                .collect();
+            let coordinator_epoch = broker.groups.coordinator_epoch().unwrap_or(0);
+            for (tp, outcome) in markers::write_all(
+                broker,
+                &todo,
+                meta.producer_id,
+                meta.epoch,
+                commit,
+                coordinator_epoch,
+            )
+            .await
+            {
+                match outcome {
+                    Ok(()) => {
+                        done.insert(tp);
+                    }
+                    // A partition deleted meanwhile needs no marker.
+                    Err(c) if c == code(ResponseError::UnknownTopicOrPartition) => {
+                        done.insert(tp);
+                    }
+                    Err(c) => tracing::debug!(
+                        transactional_id = id, topic = %tp.0, partition = tp.1, error = c,
+                        "transaction marker not written yet; trying again"
+                    ),
+                }
+            }
+            if meta.partitions.iter().all(|tp| done.contains(tp)) {
+                match self.finish(broker, id, &meta, commit) {
+                    Ok(ds) => {
+                        for d in ds {
+                            if let Err(c) = durable(broker, Some(d)).await {
+                                tracing::warn!(
+                                    transactional_id = id,
+                                    error = c,
+                                    "completed transaction state not replicated yet"
+                                );
+                            }
+                        }
+                        broker.notify_append();
+                        return;
+                    }
+                    Err(c) => tracing::warn!(
+                        transactional_id = id,
+                        error = c,
+                        "applying a committed transaction's offsets failed; trying again"
+                    ),
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// With every marker written: applies the offsets of a commit and records the
+    /// transaction complete, if it is still the one `meta` describes.
+    fn finish(
+        &self,
+        broker: &Broker,
+        id: &str,
+        meta: &TxnMeta,
+        commit: bool,
+    ) -> Result<Vec<Durable>, i16> {
+        let mut txns = self.txns.lock();
+        let Some(m) = txns.get_mut(id) else {
+            return Ok(Vec::new());
+        };
+        if m.producer_id != meta.producer_id || m.epoch != meta.epoch || m.state != meta.state {
+            return Ok(Vec::new());
+        }
+        let mut durables = Vec::new();
+        if commit {
+            let mut by_group: HashMap<&str, PartitionOffsets> = HashMap::new();
+            for (g, t, p, c) in &m.pending_offsets {
+                by_group
+                    .entry(g)
+                    .or_default()
+                    .push(((t.clone(), *p), c.clone()));
+            }
+            for (g, offsets) in by_group {
+                durables.extend(broker.groups.commit_transactional(g, offsets)?);
+            }
+        }
+        m.state = if commit {
+            TxnState::CompleteCommit
+        } else {
+            TxnState::CompleteAbort
+        };
+        m.partitions.clear();
+        m.groups.clear();
+        m.pending_offsets.clear();
+        durables.extend(self.persist(broker, id, m)?);
+        Ok(durables)
+    }
+
+    /// Aborts transactions open longer than their timeout (fencing their producer) and
+    /// finishes decided ones no task is completing (after a coordinator change).
+    pub(crate) fn tick(&self, broker: &Arc<Broker>) {
+        if !broker.groups.is_coordinator() {
+            return;
+        }
+        let now = now_ms();
+        let mut txns = self.txns.lock();
+        let mut finish = Vec::new();
+        for (id, meta) in txns.iter_mut() {
+            if meta.state == TxnState::Ongoing && now - meta.started_ms > meta.timeout_ms {
+                tracing::warn!(transactional_id = %id, "transaction timed out: aborting and fencing its producer");
+                meta.epoch = meta.epoch.saturating_add(1);
+                meta.state = TxnState::PrepareAbort;
+                // The markers need not wait for this to replicate: a successor that missed it
+                // aborts the transaction again when it times out there.
+                let _ = self.persist(broker, id, meta);
+            }
+            if meta.state.preparing().is_some() && !self.completing.lock().contains(id) {
+                finish.push(id.clone());
+            }
+        }
+        if let Some(log) = &self.local
+            && log.should_compact(txns.len())
+        {
             let live: Vec<(&String, Option<&TxnMeta>)> =
                 txns.iter().map(|(id, m)| (id, Some(m))).collect();
-            if let Err(e) = self.store.compact(&live) {
+            if let Err(e) = log.compact(&live) {
                 tracing::error!(error = %e, "compacting transaction state failed");
             }
         }
         drop(txns);
-        self.store.flush_if_due();
+        for id in finish {
+            self.spawn_completion(broker, &id);
+        }
+        if let Some(log) = &self.local {
+            log.flush_if_due();
+        }
     }
 
     /// `(transactional id, producer id, state)`, filtered as ListTransactions asks.
@@ -360,6 +666,19 @@ impl TxnCoordinator {
     }
 
     pub(crate) fn close(&self) -> Result<()> {
-        self.store.close()
+        match &self.local {
+            Some(log) => log.close(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Folds journal entries (last write wins; `None` deletes) into `txns`.
+fn fold(txns: &mut HashMap<String, TxnMeta>, entries: TxnEntries) {
+    for (id, meta) in entries {
+        match meta {
+            Some(m) => txns.insert(id, m),
+            None => txns.remove(&id),
+        };
     }
 }
