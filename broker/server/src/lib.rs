@@ -13,6 +13,7 @@ mod broker;
 mod config;
 mod coordinator_client;
 mod error;
+mod forward;
 mod group;
 mod handlers;
 mod http;

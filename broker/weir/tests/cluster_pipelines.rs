@@ -92,11 +92,16 @@ fn leader(nodes: &[Weir], topic: &str, p: i32) -> Option<i32> {
 /// Creates `topic` with [`PARTITIONS`] partitions of three replicas, then waits until every
 /// member shows each partition led and fully in sync.
 fn create_topic(nodes: &[Weir], topic: &str) {
+    create_topic_with(nodes, topic, PARTITIONS);
+}
+
+/// A topic of `partitions` partitions and replication factor 3, led and in sync everywhere.
+fn create_topic_with(nodes: &[Weir], topic: &str, partitions: i32) {
     let res = runtime()
         .block_on(nodes[0].admin().create_topics(
             [&NewTopic::new(
                 topic,
-                PARTITIONS,
+                partitions,
                 TopicReplication::Fixed(3),
             )],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
@@ -107,7 +112,7 @@ fn create_topic(nodes: &[Weir], topic: &str) {
     }
     for n in nodes {
         wait_for(&format!("{topic} led and in sync everywhere"), || {
-            (0..PARTITIONS).all(|p| {
+            (0..partitions).all(|p| {
                 leader_and_isr(n, topic, p).is_some_and(|(l, isr)| l >= 0 && isr == [1, 2, 3])
             })
         });
@@ -397,4 +402,49 @@ fn dead_letter_replay_keeps_its_position_on_any_broker() {
         want.sort();
         assert_eq!(got, want, "src-{p} holds each of its dead letters once");
     }
+}
+
+#[test]
+fn pipeline_output_reaches_a_partition_led_by_another_broker() {
+    const N: usize = 90;
+    let _serial = serial();
+    let nodes = cluster();
+    create_topic(&nodes, "spread-in");
+    // One output partition: two of the three input leaders write to it through its leader.
+    create_topic_with(&nodes, "fan-in", 1);
+    let out_leader = leader(&nodes, "fan-in", 0).expect("leader");
+    let in_leaders: BTreeSet<i32> = (0..PARTITIONS)
+        .filter_map(|p| leader(&nodes, "spread-in", p))
+        .collect();
+    assert_eq!(in_leaders.len(), 3, "each broker leads an input partition");
+
+    let sent: Vec<String> = (0..N).map(|i| format!("r{i}")).collect();
+    produce(&nodes, "spread-in", &sent, &OwnedHeaders::new());
+    let (code, body) = post_json(
+        &nodes[0],
+        "/v1/pipelines",
+        &serde_json::json!({
+            "name": "fan", "input": "spread-in", "plugins": [], "output": "fan-in",
+            "start": "earliest",
+        }),
+    );
+    assert_eq!(code, 201, "{body}");
+
+    let c = client(&nodes, "unused-manual-assignment");
+    wait_for("every record in the one output partition", || {
+        c.fetch_watermarks("fan-in", 0, Duration::from_secs(5))
+            .is_ok_and(|(_, high)| high >= N as i64)
+    });
+    let (low, high) = c
+        .fetch_watermarks("fan-in", 0, Duration::from_secs(10))
+        .expect("watermarks");
+    let got: BTreeSet<String> = consume(&c, "fan-in", 0, low, (high - low) as usize)
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
+        .collect();
+    let want: BTreeSet<String> = sent.into_iter().collect();
+    assert_eq!(
+        got, want,
+        "the output (led by broker {out_leader}) has every input record"
+    );
 }

@@ -680,4 +680,38 @@ fn plugin_binaries_reach_every_broker_of_a_cluster() {
         );
         assert!(good.is_ok(), "partition {p}: {good:?}");
     }
+
+    // Dead-letter policy, with the dead-letter topic's one partition led by one broker: the
+    // other two leaders forward their dead letters to it, and every produce succeeds.
+    create_topic(&nodes[0], "guarded.dlq", 1, &[]);
+    let change = serde_json::json!({"set": {"weir.plugins.reject.policy": "dead-letter"}});
+    put_json(&nodes[0], "/v1/topics/guarded/configs", &change);
+    for p in 0..3 {
+        let sent = runtime().block_on(
+            producer.send(
+                FutureRecord::<str, str>::to("guarded")
+                    .partition(p)
+                    .payload(&format!("bad order {p}")),
+                T,
+            ),
+        );
+        assert!(
+            sent.is_ok(),
+            "partition {p}: dead-lettered, not refused: {sent:?}"
+        );
+    }
+    let dead = consume(&nodes[0].consumer(), "guarded.dlq", 0, 0, 3);
+    let mut got: Vec<(String, Option<&str>)> = dead
+        .iter()
+        .map(|m| (value(m), header(m, "weir.dlq.source.partition")))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("bad order 0".to_string(), Some("0")),
+            ("bad order 1".to_string(), Some("1")),
+            ("bad order 2".to_string(), Some("2")),
+        ]
+    );
 }

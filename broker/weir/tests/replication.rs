@@ -222,6 +222,18 @@ fn coordinator(w: &Weir, group: &str) -> Option<i32> {
 
 /// Reads every record of `topic`/`p` from the log start to the high watermark, through all
 /// running members: `offset -> value`.
+/// The high watermark of `topic`/`p` as its leader reports it now.
+fn high_watermark(nodes: &[Weir], topic: &str, p: i32) -> Option<i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap(nodes))
+        .set("group.id", "unused-manual-assignment")
+        .create()
+        .ok()?;
+    c.fetch_watermarks(topic, p, Duration::from_secs(5))
+        .ok()
+        .map(|(_, high)| high)
+}
+
 fn read_partition(nodes: &[Weir], topic: &str, p: i32) -> BTreeMap<i64, String> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap(nodes))
@@ -408,6 +420,24 @@ fn acks_all_producer_loses_nothing_while_leaders_are_killed() {
     let failed = deliveries.failed.load(Ordering::Relaxed);
     assert!(!acked.is_empty(), "nothing acknowledged");
 
+    // A leader elected at the very end (preferred-leader moves continue) starts from its own
+    // high watermark, which can trail until its followers fetch again: read once every
+    // partition's high watermark covers its last acknowledged offset. A partition that lost
+    // acknowledged records never gets there.
+    for p in 0..3 {
+        let Some(last) = acked
+            .iter()
+            .filter(|a| a.partition == p)
+            .map(|a| a.offset)
+            .max()
+        else {
+            continue;
+        };
+        wait_for(
+            &format!("partition {p}'s high watermark past its last acknowledged offset {last}"),
+            || high_watermark(&nodes, TOPIC, p).is_some_and(|h| h > last),
+        );
+    }
     let logs: Vec<BTreeMap<i64, String>> =
         (0..3).map(|p| read_partition(&nodes, TOPIC, p)).collect();
     let consumed: usize = logs.iter().map(BTreeMap::len).sum();

@@ -13,6 +13,9 @@ use crate::partition::{Partition, PartitionRef};
 use crate::plugins::chain::{ChainOutput, Policy};
 use crate::plugins::{TopicPlugins, records, topic_plugins};
 
+/// How long a produce may wait for its dead letters and routed records to be written.
+const SIDE_OUTPUT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why a partition's produce failed.
 enum Refused {
     Error(crate::Error),
@@ -283,7 +286,11 @@ fn produce_with_plugins(
     }
     let mut total: Option<AppendInfo> = None;
     for (bytes, h, compression, mut out) in runs {
-        broker.write_side_outputs(&mut out, &tp.dlq_topic)?;
+        // Dead letters and routed records are in place (forwarded to their partitions'
+        // leaders in a cluster) before the producer's records are appended.
+        let side = broker.write_side_outputs(&mut out, &tp.dlq_topic)?;
+        crate::forward::deliver_blocking(broker, side, SIDE_OUTPUT_TIMEOUT)
+            .map_err(|e| crate::Error::Io(std::io::Error::other(e)))?;
         let now = now_ms();
         let info = if out.changed {
             let kept = std::mem::take(&mut out.kept);

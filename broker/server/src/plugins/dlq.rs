@@ -12,7 +12,8 @@ use super::records::{decode_log_chunk, encode, partition_for_key};
 use super::topic_plugins;
 use crate::broker::{Broker, now_ms};
 use crate::coordinator_client;
-use crate::partition::{Partition, PartitionRef};
+pub(crate) use crate::forward::Appended;
+use crate::partition::Partition;
 use crate::{Error, Result};
 
 /// The headers a dead letter carries besides the record's own.
@@ -24,6 +25,9 @@ pub(crate) const DLQ_SOURCE_PARTITION: &str = "weir.dlq.source.partition";
 pub(crate) const DLQ_SOURCE_OFFSET: &str = "weir.dlq.source.offset";
 pub(crate) const DLQ_TIMESTAMP: &str = "weir.dlq.timestamp";
 const DLQ_PREFIX: &str = "weir.dlq.";
+
+/// How long the records replayed from one chunk may take to be written and replicated.
+const REPLAY_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The consumer group whose committed offsets track what `replay` has done per DLQ partition.
 pub(crate) const REPLAY_GROUP: &str = "__weir-dlq-replay";
@@ -106,21 +110,37 @@ impl Broker {
         }
         let mut appended = Vec::with_capacity(by_partition.len());
         for (p, records) in by_partition {
-            let part = self
-                .partition(topic, p)
-                .ok_or_else(|| weir_metadata::Error::UnknownTopic(topic.into()))?;
-            let batch = encode(records)?;
-            let epoch = part.leader_epoch();
-            let info = part.append_as_leader(self.config.node_id, &batch)?;
-            self.metrics.records_in.inc_by(info.record_count as u64);
-            appended.push(Appended {
-                partition: part,
-                end: info.last_offset + 1,
-                epoch,
-            });
+            appended.push(self.append_to(topic, p, encode(records)?)?);
         }
         self.notify_append();
         Ok(appended)
+    }
+
+    /// Appends a batch the broker wrote to `topic`/`partition` when it leads it; in a cluster,
+    /// a partition led elsewhere gets it through [`crate::forward::deliver`].
+    fn append_to(&self, topic: &str, partition: i32, batch: bytes::Bytes) -> Result<Appended> {
+        let me = self.config.node_id;
+        let here = self
+            .partition(topic, partition)
+            .filter(|part| part.is_leader(me) || self.config.quorum.is_none());
+        let Some(part) = here else {
+            if self.config.quorum.is_none() {
+                return Err(weir_metadata::Error::UnknownTopic(topic.into()).into());
+            }
+            return Ok(Appended::Forward {
+                topic: topic.to_string(),
+                partition,
+                batch,
+            });
+        };
+        let epoch = part.leader_epoch();
+        let info = part.append_as_leader(me, &batch)?;
+        self.metrics.records_in.inc_by(info.record_count as u64);
+        Ok(Appended::Local {
+            partition: part,
+            end: info.last_offset + 1,
+            epoch,
+        })
     }
 
     /// Writes a chain's dead letters and routed records. Routes first fail loudly (an unknown
@@ -220,13 +240,19 @@ impl Broker {
                 .max(p.log.log_start_offset());
             while at < end {
                 let (b, part, to) = (self.clone(), p.clone(), to.map(str::to_string));
-                let (next, r) = tokio::task::spawn_blocking(move || {
-                    let next = b.replay_chunk(&part, at, end, to.as_deref(), &mut report)?;
-                    Ok::<_, Error>((next, report))
+                let (next, r, written) = tokio::task::spawn_blocking(move || {
+                    let mut written = Vec::new();
+                    let next =
+                        b.replay_chunk(&part, at, end, to.as_deref(), &mut report, &mut written)?;
+                    Ok::<_, Error>((next, report, written))
                 })
                 .await
                 .map_err(|e| Error::Io(std::io::Error::other(format!("replay panicked: {e}"))))??;
                 report = r;
+                // Everything replayed from the chunk is in place before the position moves.
+                crate::forward::deliver(self, written, REPLAY_WRITE_TIMEOUT)
+                    .await
+                    .map_err(|e| Error::Io(std::io::Error::other(e)))?;
                 let Some(next) = next else {
                     break;
                 };
@@ -248,6 +274,7 @@ impl Broker {
         end: i64,
         to: Option<&str>,
         report: &mut ReplayReport,
+        written: &mut Vec<Appended>,
     ) -> Result<Option<i64>> {
         let chunk = p.log.read(at, 4 << 20, true)?;
         if chunk.records.is_empty() {
@@ -261,7 +288,7 @@ impl Broker {
             return Ok(None);
         };
         for r in records {
-            self.replay_one(r, to, report)?;
+            self.replay_one(r, to, report, written)?;
         }
         Ok(Some(last + 1))
     }
@@ -271,6 +298,7 @@ impl Broker {
         mut r: KafkaRecord,
         to: Option<&str>,
         report: &mut ReplayReport,
+        written: &mut Vec<Appended>,
     ) -> Result<()> {
         let get = |k: &str| header_text(&r.headers, k);
         let Some(source) = to.map(str::to_string).or_else(|| get(DLQ_SOURCE_TOPIC)) else {
@@ -309,7 +337,7 @@ impl Broker {
                     out.routed.clear();
                 }
                 report.routed += out.routed.len() as u64;
-                self.write_side_outputs(&mut out, &tp.dlq_topic)?;
+                written.extend(self.write_side_outputs(&mut out, &tp.dlq_topic)?);
                 out
             }
             None => ChainOutput {
@@ -320,23 +348,11 @@ impl Broker {
         report.appended += out.kept.len() as u64;
         let kept = std::mem::take(&mut out.kept);
         if !kept.is_empty() {
-            let part = self
-                .partition(&source, partition)
-                .ok_or_else(|| weir_metadata::Error::UnknownTopic(source.clone()))?;
-            let batch = encode(kept)?;
-            part.append_as_leader(self.config.node_id, &batch)?;
+            written.push(self.append_to(&source, partition, encode(kept)?)?);
             self.notify_append();
         }
         Ok(())
     }
-}
-
-/// Records the broker appended to a partition it leads: replicated once the partition's high
-/// watermark reaches `end` under leader epoch `epoch`.
-pub(crate) struct Appended {
-    pub(crate) partition: PartitionRef,
-    pub(crate) end: i64,
-    pub(crate) epoch: i32,
 }
 
 /// What a replay did.

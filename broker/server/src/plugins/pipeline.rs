@@ -260,7 +260,7 @@ async fn step(
         records: n,
         written,
     } = blocking(move || process(&b, &m, &input, position)).await?;
-    await_replicated(broker, &written).await?;
+    crate::forward::deliver(broker, written, REPLICATION_TIMEOUT).await?;
     coordinator_client::commit(broker, group, &meta.input, partition, next).await?;
     *known = Some(next);
     let mut s = status.lock();
@@ -372,25 +372,4 @@ struct Processed {
     records: u64,
     /// The output, routed records and dead letters written.
     written: Vec<Appended>,
-}
-
-/// In a cluster, waits until what a step wrote is replicated (the partitions' high watermarks
-/// cover it), so that the position committed after it never runs ahead of output a leader
-/// failover could drop.
-async fn await_replicated(broker: &Broker, written: &[Appended]) -> Result<(), String> {
-    if broker.config.quorum.is_none() {
-        return Ok(());
-    }
-    for w in written {
-        broker
-            .await_high_watermark(&w.partition, w.end, w.epoch, REPLICATION_TIMEOUT)
-            .await
-            .map_err(|code| {
-                format!(
-                    "the output to {}-{} was not replicated (error {code})",
-                    w.partition.topic, w.partition.index
-                )
-            })?;
-    }
-    Ok(())
 }

@@ -1,0 +1,233 @@
+//! Records the broker writes itself (dead letters, routed records, pipeline output, replayed
+//! dead letters) land on whichever broker leads the target partition. A partition led here is
+//! appended to in place; one led elsewhere is sent to its leader as a Produce (v9, acks=all),
+//! the way any client would write it, and retried while leadership moves. Either way the
+//! write counts once the partition's in-sync replicas have it.
+//!
+//! Forwarded records are delivered at least once: a Produce whose answer is lost is sent again.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+use weir_protocol::kafka::ResponseError;
+use weir_protocol::kafka::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use weir_protocol::kafka::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+use weir_protocol::kafka::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::partition::PartitionRef;
+
+const PRODUCE_VERSION: i16 = 9;
+/// The first pause before a retry (doubling up to 1 s).
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Records the broker wrote, or still has to write, to one partition.
+pub(crate) enum Appended {
+    /// Appended here as the partition's leader: replicated once its high watermark reaches
+    /// `end` under leader epoch `epoch`.
+    Local {
+        partition: PartitionRef,
+        end: i64,
+        epoch: i32,
+    },
+    /// A record batch for a partition another broker leads, for [`deliver`] to send there.
+    Forward {
+        topic: String,
+        partition: i32,
+        batch: Bytes,
+    },
+}
+
+/// Makes everything in `written` durable within `timeout`: waits for the in-sync replicas of
+/// partitions led here (in a cluster) and forwards the rest to their leaders.
+pub(crate) async fn deliver(
+    broker: &Broker,
+    written: Vec<Appended>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    for w in written {
+        match w {
+            Appended::Local {
+                partition,
+                end,
+                epoch,
+            } => {
+                if broker.config.quorum.is_none() {
+                    continue;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                broker
+                    .await_high_watermark(&partition, end, epoch, left)
+                    .await
+                    .map_err(|code| {
+                        format!(
+                            "the records written to {}-{} were not replicated (error {code})",
+                            partition.topic, partition.index
+                        )
+                    })?;
+            }
+            Appended::Forward {
+                topic,
+                partition,
+                batch,
+            } => forward(broker, &topic, partition, batch, deadline).await?,
+        }
+    }
+    Ok(())
+}
+
+/// [`deliver`] from blocking code running on a worker of the broker's multi-thread runtime
+/// (the produce path's plugin chain).
+pub(crate) fn deliver_blocking(
+    broker: &Broker,
+    written: Vec<Appended>,
+    timeout: Duration,
+) -> Result<(), String> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| h.block_on(deliver(broker, written, timeout)))
+        }
+        Ok(_) => Err("forwarding records needs the multi-thread runtime".into()),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?
+            .block_on(deliver(broker, written, timeout)),
+    }
+}
+
+/// Sends `batch` to the leader of `topic`/`partition` until it is acknowledged, retrying
+/// while leadership moves, until `deadline`.
+async fn forward(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    batch: Bytes,
+    deadline: Instant,
+) -> Result<(), String> {
+    let mut pause = RETRY_PAUSE;
+    loop {
+        let err = match produce_once(broker, topic, partition, batch.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if !err.retriable || Instant::now() + pause >= deadline {
+            return Err(format!(
+                "writing to {topic}-{partition} at its leader failed: {}",
+                err.message
+            ));
+        }
+        tracing::debug!(%topic, partition, error = %err.message, "forwarding records: trying again");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+struct Failed {
+    message: String,
+    retriable: bool,
+}
+
+impl Failed {
+    fn code(code: i16) -> Failed {
+        use ResponseError as E;
+        let retriable = [
+            E::NotLeaderOrFollower,
+            E::LeaderNotAvailable,
+            E::UnknownTopicOrPartition,
+            E::NotEnoughReplicas,
+            E::NotEnoughReplicasAfterAppend,
+            E::RequestTimedOut,
+        ]
+        .iter()
+        .any(|e| e.code() == code);
+        Failed {
+            message: format!("error {code}"),
+            retriable,
+        }
+    }
+}
+
+async fn produce_once(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    batch: Bytes,
+) -> Result<(), Failed> {
+    let me = broker.config.node_id;
+    let leader = broker.metadata.read(|s| {
+        let leader = s
+            .topic(topic)?
+            .partitions
+            .iter()
+            .find(|a| a.partition == partition)?
+            .leader;
+        let b = s.brokers.get(&leader).filter(|b| !b.fenced)?;
+        Some((leader, b.host.clone(), b.port))
+    });
+    let Some((leader, host, port)) = leader else {
+        return Err(Failed::code(ResponseError::LeaderNotAvailable.code()));
+    };
+    if leader == me {
+        // Leadership moved here meanwhile.
+        let part = broker
+            .partition(topic, partition)
+            .ok_or_else(|| Failed::code(ResponseError::UnknownTopicOrPartition.code()))?;
+        let epoch = part.leader_epoch();
+        let info = part
+            .append_as_leader(me, &batch)
+            .map_err(|e| Failed::code(e.kafka_code()))?;
+        broker.notify_append();
+        let end = info.last_offset + 1;
+        return broker
+            .await_high_watermark(&part, end, epoch, Duration::from_secs(5))
+            .await
+            .map_err(Failed::code);
+    }
+    let port = u16::try_from(port).map_err(|e| Failed {
+        message: e.to_string(),
+        retriable: false,
+    })?;
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(batch)),
+                ]),
+        ]);
+    let resp: ProduceResponse =
+        crate::coordinator_client::call(&host, port, ApiKey::Produce, PRODUCE_VERSION, &req)
+            .await
+            .map_err(|message| Failed {
+                message,
+                retriable: true,
+            })?;
+    let p = resp
+        .responses
+        .iter()
+        .filter(|t| t.name.as_str() == topic)
+        .flat_map(|t| &t.partition_responses)
+        .find(|p| p.index == partition)
+        .ok_or_else(|| Failed {
+            message: "the produce response leaves the partition out".into(),
+            retriable: false,
+        })?;
+    if p.error_code == 0 {
+        return Ok(());
+    }
+    let mut failed = Failed::code(p.error_code);
+    if let Some(m) = &p.error_message {
+        failed.message = format!("{} ({m})", failed.message);
+    }
+    Err(failed)
+}
