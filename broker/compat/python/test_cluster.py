@@ -323,3 +323,34 @@ def test_two_brokers_down_refuse_acks_all_with_not_enough_replicas(cluster):
                  on_delivery=lambda err, msg: results.append(err))
     assert prod.flush(30) == 0
     assert results == [None]
+
+
+def test_delete_records_holds_on_every_replica_through_a_failover(cluster):
+    from confluent_kafka import TopicPartition
+
+    topic = unique("trim")
+    create_replicated_topic(cluster, topic, 1)
+    prod = producer(cluster.bootstrap(), **LEADER_AWARE, **{"acks": "all"})
+    for i in range(20):
+        prod.produce(topic, value=f"r{i}".encode(), partition=0)
+    assert prod.flush(30) == 0
+
+    # DeleteRecords goes to the leader; its followers follow its log start offset.
+    a = admin(cluster.bootstrap(), **LEADER_AWARE)
+    fs = a.delete_records([TopicPartition(topic, 0, 12)], request_timeout=30)
+    [f] = fs.values()
+    assert f.result(timeout=30).low_watermark == 12
+    # The followers learn it with their next fetch; a produce makes sure one happened.
+    prod.produce(topic, value=b"after", partition=0)
+    assert prod.flush(30) == 0
+    wait_all_in_sync(cluster, topic)
+
+    leader = partition_md(cluster, topic, 0).leader
+    cluster.nodes[leader].kill()
+    wait_until(lambda: partition_md(cluster, topic, 0).leader not in (-1, leader),
+               timeout=30, desc="a new leader")
+    wait_until(lambda: watermarks(cluster.bootstrap(), topic, 0) == (12, 21), timeout=30,
+               desc="the new leader starts where the old one deleted to")
+    msgs = consume_partition(cluster.bootstrap(), topic, 0, start=OFFSET_BEGINNING,
+                             expected=9, timeout=30, **LEADER_AWARE)
+    assert [m.value().decode() for m in msgs] == [f"r{i}" for i in range(12, 20)] + ["after"]

@@ -352,11 +352,7 @@ impl Broker {
     /// cluster has it elsewhere (the client refreshes metadata and goes there),
     /// UNKNOWN_TOPIC_OR_PARTITION when it does not exist.
     pub fn missing_partition_code(&self, topic: &str, partition: i32) -> i16 {
-        let elsewhere = self.metadata.read(|s| {
-            s.topic(topic)
-                .is_some_and(|t| t.partitions.iter().any(|p| p.partition == partition))
-        });
-        if elsewhere {
+        if self.partition_exists(topic, partition) {
             weir_protocol::kafka::ResponseError::NotLeaderOrFollower.code()
         } else {
             weir_protocol::kafka::ResponseError::UnknownTopicOrPartition.code()

@@ -276,12 +276,26 @@ fn apply_response(broker: &Broker, followed: &[Followed], resp: FetchResponse) -
                 }
             }
             part.log.reset_high_watermark(p.high_watermark);
+            follow_log_start(part, p.log_start_offset);
         }
     }
     if appended {
         broker.notify_append();
     }
     !progressed
+}
+
+/// A follower's log starts no earlier than the leader's (DeleteRecords, and the compaction of
+/// the coordinator partition, move it on the leader): records deleted there are deleted here,
+/// up to this replica's high watermark, so that they cannot come back with a leader change.
+fn follow_log_start(part: &PartitionRef, leader_log_start: i64) {
+    let target = leader_log_start.min(part.log.high_watermark());
+    if target <= part.log.log_start_offset() {
+        return;
+    }
+    if let Err(e) = part.log.delete_records_before(target) {
+        tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "could not follow the leader's log start offset");
+    }
 }
 
 /// The leader's history differs from this log after `end_offset` of `epoch`: cut this log at

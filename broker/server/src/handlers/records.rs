@@ -1,4 +1,3 @@
-use weir_protocol::kafka::ResponseError;
 use weir_protocol::kafka::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -26,8 +25,14 @@ pub(crate) fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> Dele
                     let r = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
-                    match broker.partition(&name, p.partition_index) {
-                        None => r.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                    // Only the leader deletes; its followers follow its log start offset.
+                    let led = broker
+                        .partition(&name, p.partition_index)
+                        .filter(|part| part.is_leader(broker.config.node_id));
+                    match led {
+                        None => r.with_error_code(
+                            broker.missing_partition_code(&name, p.partition_index),
+                        ),
                         Some(part) => match part.log.delete_records_before(p.offset) {
                             Ok(low) => r.with_low_watermark(low),
                             Err(e) => r.with_error_code(e.kafka_code()),

@@ -37,11 +37,7 @@ pub(crate) async fn write_marker(
     coordinator_epoch: i32,
 ) -> Result<(), i16> {
     let Some(part) = broker.partition(topic, partition) else {
-        return Err(if broker.partition_exists(topic, partition) {
-            ResponseError::NotLeaderOrFollower.code()
-        } else {
-            ResponseError::UnknownTopicOrPartition.code()
-        });
+        return Err(broker.missing_partition_code(topic, partition));
     };
     let me = broker.config.node_id;
     let (end, epoch) = part
