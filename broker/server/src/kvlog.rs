@@ -113,6 +113,11 @@ pub(crate) struct KvLog {
 /// Compact once this many entries were written and they outnumber the live keys 4 to 1.
 const COMPACT_AFTER: u64 = 20_000;
 
+/// Whether a journal of `written` entries with `live` live keys is worth compacting.
+pub(crate) fn worth_compacting(written: u64, live: usize) -> bool {
+    written > COMPACT_AFTER && written > 4 * live as u64
+}
+
 impl KvLog {
     /// Opens `<data-dir>/<name>-0` and returns every entry in log order, for the caller to fold
     /// (last write wins; `None` deletes).
@@ -143,8 +148,10 @@ impl KvLog {
     /// Whether the log holds enough superseded entries to be worth compacting, given the
     /// number of live keys.
     pub(crate) fn should_compact(&self, live: usize) -> bool {
-        let written = self.written.load(std::sync::atomic::Ordering::Relaxed);
-        written > COMPACT_AFTER && written > 4 * live as u64
+        worth_compacting(
+            self.written.load(std::sync::atomic::Ordering::Relaxed),
+            live,
+        )
     }
 
     /// Rewrites the live state and drops everything before it. Crash-safe by construction: the

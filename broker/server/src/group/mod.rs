@@ -463,7 +463,7 @@ impl GroupCoordinator {
             // Stop answering under the old epoch while the log loads.
             self.store.resign();
             match self.store.load(partition) {
-                Ok((map, txns)) => {
+                Ok((map, txns, entries)) => {
                     let mut groups = self.groups.lock();
                     groups.clear();
                     for (id, offsets) in map {
@@ -474,11 +474,8 @@ impl GroupCoordinator {
                     let n = groups.len();
                     drop(groups);
                     install(Some(txns));
-                    self.store.activate(Leading {
-                        partition: partition.clone(),
-                        me,
-                        epoch,
-                    });
+                    self.store
+                        .activate(Leading::new(partition.clone(), me, epoch, entries));
                     tracing::info!(
                         groups = n,
                         epoch,
@@ -870,7 +867,23 @@ impl GroupCoordinator {
             }
         }
         drop(groups);
+        self.store.advance_cut();
         self.store.flush_if_due();
+    }
+
+    /// In a cluster: compacts the coordinator partition when enough of it is superseded (see
+    /// [`OffsetStore::compact_replicated`]). `txns` is the transaction coordinator's state,
+    /// whose lock the caller holds; the groups' lock is taken here, so no writer interleaves.
+    pub(crate) fn compact_coordinator_log(&self, txns: &HashMap<String, crate::txn::TxnMeta>) {
+        let groups = self.groups.lock();
+        let live = groups.values().map(|g| g.offsets.len()).sum::<usize>() + txns.len();
+        if !self.store.wants_compaction(live) {
+            return;
+        }
+        let offsets = groups.iter().map(|(id, g)| (id, &g.offsets));
+        if let Err(e) = self.store.compact_replicated(offsets, txns) {
+            tracing::error!(error = %e, "compacting the coordinator partition failed");
+        }
     }
 
     /// OffsetCommit. `generation < 0` with no member id is a commit from outside the group

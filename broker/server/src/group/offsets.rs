@@ -5,11 +5,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::kvlog::{KvLog, encode_entries, read_entries};
+use crate::kvlog::{KvLog, encode_entries, read_entries, worth_compacting};
 use crate::partition::PartitionRef;
 use crate::txn::TxnMeta;
 use crate::{Error, Result};
@@ -69,7 +71,28 @@ pub(crate) struct Leading {
     pub(crate) me: i32,
     /// The leader epoch whose log was loaded.
     pub(crate) epoch: i32,
+    /// Entries in the partition from its log start (the loaded ones included).
+    written: Arc<AtomicU64>,
+    /// A copy of the live state appended at `[from, to)`: the log start moves to `from` once
+    /// the high watermark reaches `to` (see [`OffsetStore::compact_replicated`]).
+    cut: Arc<Mutex<Option<(i64, i64)>>>,
 }
+
+impl Leading {
+    /// Leading `partition` at `epoch`, whose log held `entries` entries when loaded.
+    pub(crate) fn new(partition: PartitionRef, me: i32, epoch: i32, entries: usize) -> Leading {
+        Leading {
+            partition,
+            me,
+            epoch,
+            written: Arc::new(AtomicU64::new(entries as u64)),
+            cut: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+/// Entries per record batch when the live state is copied.
+const COPY_CHUNK: usize = 2000;
 
 /// A commit appended to the replicated offsets partition: durable once the high watermark of
 /// `partition` reaches `end` under leader epoch `epoch`.
@@ -101,11 +124,12 @@ impl OffsetStore {
     /// committed offsets, and the state of each transactional id (kept in the same log, so
     /// that one broker coordinates both and a transaction's offsets commit with it). The
     /// store writes nothing until [`OffsetStore::activate`].
-    pub(crate) fn load(&self, partition: &PartitionRef) -> Result<(OffsetMap, TxnEntries)> {
+    pub(crate) fn load(&self, partition: &PartitionRef) -> Result<(OffsetMap, TxnEntries, usize)> {
         if matches!(self, OffsetStore::Local(_)) {
-            return Ok((OffsetMap::new(), Vec::new()));
+            return Ok((OffsetMap::new(), Vec::new(), 0));
         }
         let entries = read_entries::<AnyKey, serde_json::Value>(&partition.log, NAME, true)?;
+        let count = entries.len();
         let mut offsets = Vec::new();
         let mut txns = Vec::new();
         for (key, value) in entries {
@@ -126,7 +150,7 @@ impl OffsetStore {
                 }
             }
         }
-        Ok((fold(offsets), txns))
+        Ok((fold(offsets), txns, count))
     }
 
     /// Starts writing the replicated partition as its leader (after [`OffsetStore::load`]
@@ -149,6 +173,7 @@ impl OffsetStore {
         let key = TxnKey { txn: id };
         let batch = encode_entries(NAME, &[(key, meta)], crate::broker::now_ms())?;
         let info = l.partition.append_as_leader(l.me, &batch)?;
+        l.written.fetch_add(1, Ordering::Relaxed);
         Ok(Durable {
             partition: l.partition.clone(),
             end: info.last_offset + 1,
@@ -213,6 +238,7 @@ impl OffsetStore {
                 };
                 let batch = encode_entries(NAME, &keyed, crate::broker::now_ms())?;
                 let info = l.partition.append_as_leader(l.me, &batch)?;
+                l.written.fetch_add(keyed.len() as u64, Ordering::Relaxed);
                 Ok(Some(Durable {
                     partition: l.partition.clone(),
                     end: info.last_offset + 1,
@@ -231,27 +257,91 @@ impl OffsetStore {
         }
     }
 
+    /// In a cluster, compacts the coordinator partition once enough of it is superseded:
+    /// appends a copy of the live state (every committed offset and transaction), and once
+    /// that copy is replicated ([`OffsetStore::advance_cut`]) moves the log start to it, which
+    /// the followers follow. The caller holds what keeps every other writer out (the group and
+    /// transaction coordinators' locks), so nothing lands between the copy's entries.
+    pub(crate) fn compact_replicated<'a>(
+        &self,
+        offsets: impl Iterator<Item = (&'a String, &'a BTreeMap<(String, i32), Committed>)>,
+        txns: &HashMap<String, TxnMeta>,
+    ) -> Result<()> {
+        let OffsetStore::Replicated(slot) = self else {
+            return Ok(());
+        };
+        let Some(l) = slot.lock().clone() else {
+            return Ok(());
+        };
+        let offsets = live_entries(offsets);
+        let live = offsets.len() + txns.len();
+        let written = l.written.load(Ordering::Relaxed);
+        let from = l.partition.log.log_end_offset();
+        let now = crate::broker::now_ms();
+        for chunk in offsets.chunks(COPY_CHUNK) {
+            l.partition
+                .append_as_leader(l.me, &encode_entries(NAME, chunk, now)?)?;
+        }
+        let txns: Vec<(TxnKey, Option<&TxnMeta>)> = txns
+            .iter()
+            .map(|(id, m)| (TxnKey { txn: id }, Some(m)))
+            .collect();
+        for chunk in txns.chunks(COPY_CHUNK) {
+            l.partition
+                .append_as_leader(l.me, &encode_entries(NAME, chunk, now)?)?;
+        }
+        let to = l.partition.log.log_end_offset();
+        l.written.store(live as u64, Ordering::Relaxed);
+        *l.cut.lock() = Some((from, to));
+        tracing::info!(
+            live,
+            superseded = written,
+            from,
+            "coordinator partition: live state copied for compaction"
+        );
+        Ok(())
+    }
+
+    /// Whether the coordinator partition is worth compacting, with `live` live entries (and
+    /// no earlier compaction waits for its copy to replicate).
+    pub(crate) fn wants_compaction(&self, live: usize) -> bool {
+        let OffsetStore::Replicated(slot) = self else {
+            return false;
+        };
+        slot.lock().as_ref().is_some_and(|l| {
+            worth_compacting(l.written.load(Ordering::Relaxed), live) && l.cut.lock().is_none()
+        })
+    }
+
+    /// Moves the log start of the coordinator partition to the live-state copy once its
+    /// in-sync replicas have all of it.
+    pub(crate) fn advance_cut(&self) {
+        let OffsetStore::Replicated(slot) = self else {
+            return;
+        };
+        let Some(l) = slot.lock().clone() else {
+            return;
+        };
+        let mut cut = l.cut.lock();
+        let Some((from, to)) = *cut else { return };
+        if l.partition.log.high_watermark() < to {
+            return;
+        }
+        match l.partition.log.delete_records_before(from) {
+            Ok(start) => {
+                *cut = None;
+                tracing::info!(log_start = start, "coordinator partition compacted");
+            }
+            Err(e) => tracing::warn!(error = %e, "compacting the coordinator partition failed"),
+        }
+    }
+
     /// Rewrites the offsets log down to the `live` offsets.
     pub(crate) fn compact(&self, live: &OffsetMap) -> Result<()> {
         let OffsetStore::Local(log) = self else {
             return Ok(());
         };
-        let entries: Vec<(Key, Option<&Committed>)> = live
-            .iter()
-            .flat_map(|(group, offsets)| {
-                offsets.iter().map(move |((topic, partition), c)| {
-                    (
-                        Key {
-                            group: group.clone(),
-                            topic: topic.clone(),
-                            partition: *partition,
-                        },
-                        Some(c),
-                    )
-                })
-            })
-            .collect();
-        log.compact(&entries)
+        log.compact(&live_entries(live.iter()))
     }
 
     pub(crate) fn close(&self) -> Result<()> {
@@ -268,6 +358,26 @@ impl OffsetStore {
     }
 }
 
+/// Journal entries for live committed offsets, by group.
+fn live_entries<'a>(
+    offsets: impl Iterator<Item = (&'a String, &'a BTreeMap<(String, i32), Committed>)>,
+) -> Vec<(Key, Option<&'a Committed>)> {
+    offsets
+        .flat_map(|(group, offsets)| {
+            offsets.iter().map(move |((topic, partition), c)| {
+                (
+                    Key {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    },
+                    Some(c),
+                )
+            })
+        })
+        .collect()
+}
+
 /// Folds journal entries (last write wins; `None` deletes) into the committed offsets.
 fn fold(entries: Vec<(Key, Option<Committed>)>) -> OffsetMap {
     let mut map = OffsetMap::new();
@@ -280,4 +390,90 @@ fn fold(entries: Vec<(Key, Option<Committed>)>) -> OffsetMap {
     }
     map.retain(|_, g| !g.is_empty());
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashMap};
+    use std::sync::Arc;
+
+    use weir_metadata::PartitionAssignment;
+    use weir_storage::{Log, LogConfig};
+
+    use super::*;
+    use crate::partition::Partition;
+    use crate::txn::{TxnMeta, TxnState};
+
+    fn committed(offset: i64) -> Committed {
+        Committed {
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+            commit_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_replicated_coordinator_log_compacts_to_its_live_state() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = Log::open(&dir.path().join("p"), LogConfig::default(), false, 0).expect("log");
+        let a = PartitionAssignment {
+            partition: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+        };
+        let part: PartitionRef = Arc::new(Partition::new("offsets".into(), 0, log, &a));
+        let (store, _) = OffsetStore::open(dir.path(), true, true).expect("open");
+        let (map, txns, n) = store.load(&part).expect("load");
+        assert!(map.is_empty() && txns.is_empty() && n == 0);
+        store.activate(Leading::new(part.clone(), 1, 0, n));
+
+        // Many commits of two keys, one of them deleted, and a transaction's state.
+        let tp = |p: i32| ("t".to_string(), p);
+        for i in 0..25_000 {
+            store
+                .append("g", &[(tp(i % 2), Some(committed(i64::from(i))))])
+                .expect("commit");
+        }
+        store.append("g", &[(tp(1), None)]).expect("delete");
+        let meta = TxnMeta {
+            producer_id: 7,
+            epoch: 3,
+            timeout_ms: 60_000,
+            state: TxnState::Empty,
+            partitions: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            pending_offsets: Vec::new(),
+            started_ms: -1,
+        };
+        store.append_txn("tx", Some(&meta)).expect("txn state");
+
+        let live: BTreeMap<(String, i32), Committed> = BTreeMap::from([(tp(0), committed(24_998))]);
+        let txns = HashMap::from([("tx".to_string(), meta)]);
+        assert!(store.wants_compaction(2));
+        let group = "g".to_string();
+        store
+            .compact_replicated([(&group, &live)].into_iter(), &txns)
+            .expect("compact");
+        assert!(
+            !store.wants_compaction(2),
+            "compacted, nothing superseded yet"
+        );
+        // A lone replica: the copy is replicated as soon as it is written.
+        store.advance_cut();
+        let start = part.log.log_start_offset();
+        assert_eq!(start, 25_002, "the log starts at the copy");
+
+        let (map, txns, n) = store.load(&part).expect("reload");
+        assert_eq!(n, 2, "only the copy is left");
+        assert_eq!(map.get("g"), Some(&live));
+        assert_eq!(txns.len(), 1);
+        assert_eq!(txns[0].0, "tx");
+        assert_eq!(
+            txns[0].1.as_ref().map(|m| (m.producer_id, m.epoch)),
+            Some((7, 3))
+        );
+    }
 }

@@ -630,6 +630,9 @@ impl TxnCoordinator {
                 finish.push(id.clone());
             }
         }
+        if self.local.is_none() {
+            broker.groups.compact_coordinator_log(&txns);
+        }
         if let Some(log) = &self.local
             && log.should_compact(txns.len())
         {
