@@ -159,6 +159,23 @@ fn a_broker_joins_as_non_voter_and_leaves_with_remove_broker() {
             .as_array()
             .is_some_and(|bs| bs.iter().any(|b| b["node_id"] == 4 && b["fenced"] == true))
     });
+    // Metadata lists the stopped broker's replica as offline (RF 1: the partition has no
+    // leader until it returns).
+    let md = common::raw_metadata(&nodes[0], Some(&["spread"])).expect("metadata");
+    let part = md.topics[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == p4)
+        .expect("the partition broker 4 led");
+    assert_eq!(
+        part.offline_replicas
+            .iter()
+            .map(|b| b.0)
+            .collect::<Vec<_>>(),
+        [4],
+        "{part:?}"
+    );
+    assert_eq!(part.leader_id.0, -1, "{part:?}");
     let (ok, out) = weir_cli(&["cluster", "remove-broker", "4", "--admin", &admin_url]);
     assert!(!ok, "a broker holding replicas is not removed: {out}");
     assert!(out.contains("spread"), "the refusal names the topic: {out}");

@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+
 use weir_metadata::TopicMeta;
 use weir_protocol::kafka::ResponseError;
 use weir_protocol::kafka::messages::metadata_response::{
@@ -29,11 +31,19 @@ pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Met
     } else {
         i32::MIN
     };
+    // Replicas on fenced (stopped) brokers are listed as offline, as Kafka lists replicas on
+    // brokers that are down.
+    let offline: BTreeSet<i32> = state
+        .brokers
+        .values()
+        .filter(|b| b.fenced)
+        .map(|b| b.node_id)
+        .collect();
     let topics = match requested {
         None => state
             .topics
             .values()
-            .map(|t| topic_response(t, topic_ops))
+            .map(|t| topic_response(t, topic_ops, &offline))
             .collect(),
         Some(list) => list
             .into_iter()
@@ -52,7 +62,7 @@ pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Met
                 // Existing topics are described whatever their name (`__consumer_offsets`
                 // included); only a name that would be created must be valid.
                 if let Some(meta) = state.topic(&name) {
-                    return topic_response(meta, topic_ops);
+                    return topic_response(meta, topic_ops, &offline);
                 }
                 if let Err(e) = weir_metadata::validate_topic_name(&name) {
                     return error_topic(&name, e.kafka_code());
@@ -63,7 +73,7 @@ pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Met
                     Ok(state.topic(&name).cloned())
                 };
                 match found {
-                    Ok(Some(meta)) => topic_response(&meta, topic_ops),
+                    Ok(Some(meta)) => topic_response(&meta, topic_ops, &offline),
                     Ok(None) => error_topic(&name, ResponseError::UnknownTopicOrPartition.code()),
                     Err(e) => error_topic(&name, e.kafka_code()),
                 }
@@ -112,7 +122,11 @@ fn error_topic(name: &str, code: i16) -> MetadataResponseTopic {
         .with_topic_authorized_operations(i32::MIN)
 }
 
-fn topic_response(t: &TopicMeta, authorized_operations: i32) -> MetadataResponseTopic {
+fn topic_response(
+    t: &TopicMeta,
+    authorized_operations: i32,
+    offline: &BTreeSet<i32>,
+) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
@@ -130,6 +144,13 @@ fn topic_response(t: &TopicMeta, authorized_operations: i32) -> MetadataResponse
                 .with_leader_epoch(p.leader_epoch)
                 .with_replica_nodes(p.replicas.iter().map(|&r| BrokerId(r)).collect())
                 .with_isr_nodes(p.isr.iter().map(|&r| BrokerId(r)).collect())
+                .with_offline_replicas(
+                    p.replicas
+                        .iter()
+                        .filter(|r| offline.contains(r))
+                        .map(|&r| BrokerId(r))
+                        .collect(),
+                )
         })
         .collect();
     MetadataResponseTopic::default()
