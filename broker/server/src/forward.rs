@@ -85,7 +85,8 @@ pub(crate) fn deliver_blocking(
     written: Vec<Appended>,
     timeout: Duration,
 ) -> Result<(), String> {
-    if written.is_empty() {
+    // A lone node has nothing to wait for or forward: its own writes are in place.
+    if written.is_empty() || broker.config.quorum.is_none() {
         return Ok(());
     }
     match tokio::runtime::Handle::try_current() {
