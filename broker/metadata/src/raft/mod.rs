@@ -569,13 +569,27 @@ async fn fence_silent_brokers(
     state: Arc<Mutex<ClusterState>>,
     session: Duration,
 ) {
+    const TICK: Duration = Duration::from_millis(200);
     let mut leading_since: Option<Instant> = None;
     let mut last_rebalance = Instant::now();
+    let mut last_tick = Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(TICK).await;
         if raft.metrics().borrow().state != ServerState::Leader {
             leading_since = None;
             continue;
+        }
+        // This node itself stopped running for a while (SIGSTOP, a VM pause, swapping): the
+        // heartbeats sent meanwhile are still queued, so its view of who is silent is stale.
+        // Start every broker's session over rather than fence them all on resuming.
+        let stalled = last_tick.elapsed();
+        last_tick = Instant::now();
+        if stalled > TICK * 5 && leading_since.is_some() {
+            tracing::warn!(
+                stalled_ms = stalled.as_millis() as u64,
+                "the controller was not running for a while; every broker gets a fresh session"
+            );
+            leading_since = Some(Instant::now());
         }
         let since = *leading_since.get_or_insert_with(Instant::now);
         if last_rebalance.elapsed() >= PREFERRED_LEADER_CHECK {
