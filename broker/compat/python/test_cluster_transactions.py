@@ -65,6 +65,22 @@ def coordinator(c):
     return wait_until(led, timeout=30, desc="a leader of __consumer_offsets-0")
 
 
+def open_transaction(c, txn_id, topic, prefix, n):
+    """A transactional producer with a transaction open on the three partitions of `topic`
+    (`n` records `prefix-i`, flushed), and the coordinator's node id. The offsets partition
+    (created by the first coordinator lookup) is fully replicated first, so that its leader
+    can die."""
+    p = txn_producer(c.bootstrap(), txn_id)
+    p.init_transactions(30)
+    wait_all_in_sync(c, OFFSETS)
+    victim = coordinator(c)
+    p.begin_transaction()
+    for i in range(n):
+        p.produce(topic, value=f"{prefix}-{i}", partition=i % 3)
+    p.flush(30)
+    return p, victim
+
+
 def test_commit_and_abort_reach_partitions_led_by_other_brokers(cluster):
     topic = unique("ctxn")
     create_replicated_topic(cluster, topic, 3)
@@ -137,17 +153,7 @@ def test_consume_transform_produce_commits_offsets_with_the_transaction(cluster)
 def test_a_transaction_completes_after_its_coordinator_is_killed(cluster):
     topic = unique("cfail")
     create_replicated_topic(cluster, topic, 3)
-    # The offsets partition (created by the first coordinator lookup) must be fully
-    # replicated before its leader dies.
-    p = txn_producer(cluster.bootstrap(), unique("survivor"))
-    p.init_transactions(30)
-    wait_all_in_sync(cluster, OFFSETS)
-    victim = coordinator(cluster)
-
-    p.begin_transaction()
-    for i in range(30):
-        p.produce(topic, value=f"before-{i}", partition=i % 3)
-    p.flush(30)
+    p, victim = open_transaction(cluster, unique("survivor"), topic, "before", 30)
     # The coordinator has the transaction open on all three partitions; it dies.
     cluster.nodes[victim].kill()
     wait_until(lambda: coordinator(cluster) != victim, timeout=30,
@@ -184,14 +190,7 @@ def test_an_open_transaction_is_aborted_when_a_new_instance_starts_after_failove
     topic = unique("cfence")
     create_replicated_topic(cluster, topic, 3)
     txn_id = unique("fenced")
-    old = txn_producer(cluster.bootstrap(), txn_id)
-    old.init_transactions(30)
-    wait_all_in_sync(cluster, OFFSETS)
-    victim = coordinator(cluster)
-    old.begin_transaction()
-    for i in range(9):
-        old.produce(topic, value=f"zombie-{i}", partition=i % 3)
-    old.flush(30)
+    _old, victim = open_transaction(cluster, txn_id, topic, "zombie", 9)
     cluster.nodes[victim].kill()
 
     # A new instance with the same transactional id takes over at the new coordinator: the

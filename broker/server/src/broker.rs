@@ -266,15 +266,9 @@ impl Broker {
             tracing::warn!(error = %e, "could not create the offsets topic");
             return None;
         }
-        self.metadata.read(|s| {
-            let leader = s
-                .topic(weir_metadata::OFFSETS_TOPIC)?
-                .partitions
-                .first()?
-                .leader;
-            let b = s.brokers.get(&leader).filter(|b| !b.fenced)?;
-            Some((b.node_id, b.host.clone(), b.port))
-        })
+        let leader = self.leader_of(weir_metadata::OFFSETS_TOPIC, 0)?;
+        let (host, port) = self.active_broker_address(leader)?;
+        Some((leader, host, i32::from(port)))
     }
 
     /// Creates `__consumer_offsets` (one partition, replicated on up to three brokers) if the
@@ -368,9 +362,26 @@ impl Broker {
 
     /// Whether the cluster has `topic`/`partition`, wherever it is hosted.
     pub fn partition_exists(&self, topic: &str, partition: i32) -> bool {
+        self.leader_of(topic, partition).is_some()
+    }
+
+    /// The leader of `topic`/`partition` in metadata (-1 while it has none); `None` when the
+    /// cluster has no such partition.
+    pub fn leader_of(&self, topic: &str, partition: i32) -> Option<i32> {
         self.metadata.read(|s| {
-            s.topic(topic)
-                .is_some_and(|t| t.partitions.iter().any(|p| p.partition == partition))
+            s.topic(topic)?
+                .partitions
+                .iter()
+                .find(|p| p.partition == partition)
+                .map(|p| p.leader)
+        })
+    }
+
+    /// The Kafka address of broker `id` while it is registered and not fenced.
+    pub fn active_broker_address(&self, id: i32) -> Option<(String, u16)> {
+        self.metadata.read(|s| {
+            let b = s.brokers.get(&id).filter(|b| !b.fenced)?;
+            Some((b.host.clone(), u16::try_from(b.port).ok()?))
         })
     }
 

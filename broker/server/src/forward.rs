@@ -160,40 +160,36 @@ async fn produce_once(
     partition: i32,
     batch: Bytes,
 ) -> Result<(), Failed> {
-    let me = broker.config.node_id;
-    let leader = broker.metadata.read(|s| {
-        let leader = s
-            .topic(topic)?
-            .partitions
-            .iter()
-            .find(|a| a.partition == partition)?
-            .leader;
-        let b = s.brokers.get(&leader).filter(|b| !b.fenced)?;
-        Some((leader, b.host.clone(), b.port))
-    });
-    let Some((leader, host, port)) = leader else {
-        return Err(Failed::code(ResponseError::LeaderNotAvailable.code()));
-    };
-    if leader == me {
+    let leader = broker
+        .leader_of(topic, partition)
+        .filter(|l| *l >= 0)
+        .ok_or_else(|| Failed::code(ResponseError::LeaderNotAvailable.code()))?;
+    if leader == broker.config.node_id {
         // Leadership moved here meanwhile.
-        let part = broker
-            .partition(topic, partition)
-            .ok_or_else(|| Failed::code(ResponseError::UnknownTopicOrPartition.code()))?;
-        let epoch = part.leader_epoch();
-        let info = part
-            .append_as_leader(me, &batch)
-            .map_err(|e| Failed::code(e.kafka_code()))?;
-        broker.notify_append();
-        let end = info.last_offset + 1;
-        return broker
-            .await_high_watermark(&part, end, epoch, Duration::from_secs(5))
-            .await
-            .map_err(Failed::code);
+        return match broker
+            .append_to(topic, partition, batch)
+            .map_err(|e| Failed::code(e.kafka_code()))?
+        {
+            Appended::Local {
+                partition: part,
+                end,
+                epoch,
+            } => {
+                broker.notify_append();
+                broker
+                    .await_high_watermark(&part, end, epoch, Duration::from_secs(5))
+                    .await
+                    .map_err(Failed::code)
+            }
+            // Not led here after all (yet, or any more).
+            Appended::Forward { .. } => {
+                Err(Failed::code(ResponseError::NotLeaderOrFollower.code()))
+            }
+        };
     }
-    let port = u16::try_from(port).map_err(|e| Failed {
-        message: e.to_string(),
-        retriable: false,
-    })?;
+    let (host, port) = broker
+        .active_broker_address(leader)
+        .ok_or_else(|| Failed::code(ResponseError::LeaderNotAvailable.code()))?;
     let req = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(5000)

@@ -6,15 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Weir, consume, runtime, start_cluster};
+use common::{Weir, cluster_view, consume, runtime, start_cluster};
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::Consumer;
-
-fn cluster_view(w: &Weir) -> serde_json::Value {
-    let (code, body) = w.http_get("/v1/cluster");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).expect("json")
-}
 
 fn create_topic(w: &Weir, name: &str) {
     let admin = w.admin();

@@ -13,21 +13,14 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{Weir, consume, raw_metadata, runtime, start_cluster, wait_for};
+use common::{
+    Weir, bootstrap, consume, node_mut, raw_metadata, running, runtime, three_brokers, wait_for,
+};
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-
-/// A silent broker is fenced after 1.5 s; a follower that has not caught up for 2 s leaves the
-/// ISR.
-const FLAGS: &[&str] = &[
-    "--broker-session-timeout-ms",
-    "1500",
-    "--replica-lag-time-max-ms",
-    "2000",
-];
 
 /// Partitions of every topic here: with three brokers, each leads one.
 const PARTITIONS: i32 = 3;
@@ -37,36 +30,6 @@ const PARTITIONS: i32 = 3;
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Three members, each listing all three brokers.
-fn cluster() -> Vec<Weir> {
-    let nodes = start_cluster(3, FLAGS);
-    for n in &nodes {
-        wait_for("every member to list the three brokers", || {
-            raw_metadata(n, Some(&[])).is_some_and(|md| md.brokers.len() == 3)
-        });
-    }
-    nodes
-}
-
-fn running(nodes: &[Weir]) -> impl Iterator<Item = &Weir> {
-    nodes.iter().filter(|n| n.is_running())
-}
-
-/// The Kafka addresses of the running members, comma-separated.
-fn bootstrap(nodes: &[Weir]) -> String {
-    running(nodes)
-        .map(|n| n.kafka.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn node_mut(nodes: &mut [Weir], id: i32) -> &mut Weir {
-    nodes
-        .iter_mut()
-        .find(|n| n.node_id() == Some(id))
-        .unwrap_or_else(|| panic!("no node {id}"))
 }
 
 /// The leader and (sorted) ISR of `topic`/`p` as broker `w` alone sees it.
@@ -204,33 +167,6 @@ fn committed(nodes: &[Weir], group: &str, topic: &str) -> Option<Vec<i64>> {
         .collect()
 }
 
-/// POSTs `body` (JSON) to `w`'s HTTP API: the status code and response body.
-fn post_json(w: &Weir, path: &str, body: &serde_json::Value) -> (u16, String) {
-    use std::io::{Read, Write};
-    let body = body.to_string();
-    let mut s = std::net::TcpStream::connect(&w.http).expect("http connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let code = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
 /// The pipeline's partitions as the running members report them (each runs the partitions
 /// whose input it leads): `(partition, position)`, sorted.
 fn pipeline_positions(nodes: &[Weir], pipeline: &str) -> Vec<(i64, i64)> {
@@ -259,7 +195,7 @@ fn pipelines_run_on_every_broker_and_resume_after_an_input_leader_dies() {
     const N: usize = 300;
     const GROUP: &str = "__weir-pipeline-mirror";
     let _serial = serial();
-    let mut nodes = cluster();
+    let mut nodes = three_brokers(&[]);
     create_topic(&nodes, "in");
     create_topic(&nodes, "out");
     let leaders: Vec<i32> = (0..PARTITIONS)
@@ -279,12 +215,12 @@ fn pipelines_run_on_every_broker_and_resume_after_an_input_leader_dies() {
 
     let first: Vec<String> = (0..N).map(|i| format!("v{i}")).collect();
     produce(&nodes, "in", &first, &OwnedHeaders::new());
-    let (code, body) = post_json(
-        &nodes[0],
+    let (code, body) = nodes[0].http_request(
+        "POST",
         "/v1/pipelines",
-        &serde_json::json!({
+        Some(&serde_json::json!({
             "name": "mirror", "input": "in", "plugins": [], "output": "out", "start": "earliest",
-        }),
+        })),
     );
     assert_eq!(code, 201, "{body}");
 
@@ -346,7 +282,7 @@ fn dead_letter_replay_keeps_its_position_on_any_broker() {
     const LETTERS: usize = 6;
     const GROUP: &str = "__weir-dlq-replay";
     let _serial = serial();
-    let nodes = cluster();
+    let nodes = three_brokers(&[]);
     create_topic(&nodes, "src");
     // Dead letters of src-p in their own topic, replayed by src-p's leader: every broker
     // replays, and at most one of them is the group coordinator.
@@ -376,15 +312,22 @@ fn dead_letter_replay_keeps_its_position_on_any_broker() {
         // are through. The position kept between calls means none comes twice.
         let mut replayed = 0;
         wait_for(&format!("{dlq} replayed by node {id}"), || {
-            let (code, body) =
-                post_json(w, &format!("/v1/dlq/{dlq}/replay"), &serde_json::json!({}));
+            let (code, body) = w.http_request(
+                "POST",
+                &format!("/v1/dlq/{dlq}/replay"),
+                Some(&serde_json::json!({})),
+            );
             assert_eq!(code, 200, "replay of {dlq} on node {id}: {body}");
             let report: serde_json::Value = serde_json::from_str(&body).expect("json");
             replayed += report["replayed"].as_u64().expect("replayed") as usize;
             replayed >= LETTERS
         });
         assert_eq!(replayed, LETTERS, "each dead letter replayed once");
-        let (code, body) = post_json(w, &format!("/v1/dlq/{dlq}/replay"), &serde_json::json!({}));
+        let (code, body) = w.http_request(
+            "POST",
+            &format!("/v1/dlq/{dlq}/replay"),
+            Some(&serde_json::json!({})),
+        );
         assert_eq!(code, 200, "{body}");
         assert!(body.contains("\"replayed\":0"), "a second replay: {body}");
         let positions = committed(&nodes, GROUP, &dlq).expect("committed replay positions");
@@ -408,7 +351,7 @@ fn dead_letter_replay_keeps_its_position_on_any_broker() {
 fn pipeline_output_reaches_a_partition_led_by_another_broker() {
     const N: usize = 90;
     let _serial = serial();
-    let nodes = cluster();
+    let nodes = three_brokers(&[]);
     create_topic(&nodes, "spread-in");
     // One output partition: two of the three input leaders write to it through its leader.
     create_topic_with(&nodes, "fan-in", 1);
@@ -420,13 +363,13 @@ fn pipeline_output_reaches_a_partition_led_by_another_broker() {
 
     let sent: Vec<String> = (0..N).map(|i| format!("r{i}")).collect();
     produce(&nodes, "spread-in", &sent, &OwnedHeaders::new());
-    let (code, body) = post_json(
-        &nodes[0],
+    let (code, body) = nodes[0].http_request(
+        "POST",
         "/v1/pipelines",
-        &serde_json::json!({
+        Some(&serde_json::json!({
             "name": "fan", "input": "spread-in", "plugins": [], "output": "fan-in",
             "start": "earliest",
-        }),
+        })),
     );
     assert_eq!(code, 201, "{body}");
 

@@ -6,17 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Weir, free_port, runtime, start_cluster_each, wait_for};
+use common::{Weir, cluster_view, free_port, runtime, start_cluster_each, wait_for};
 use rdkafka::Message as _;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::FutureRecord;
-
-fn cluster_view(w: &Weir) -> serde_json::Value {
-    let (code, body) = w.http_get("/v1/cluster");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).expect("json")
-}
 
 fn broker_ids(w: &Weir) -> Vec<i64> {
     cluster_view(w)["brokers"]

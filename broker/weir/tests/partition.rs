@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -172,15 +171,7 @@ fn start(net: &Net, i: usize, data: &Path) -> (Child, mpsc::Receiver<String>) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn weir in its namespace");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("weir ready:") {
-                let _ = tx.send(line);
-            }
-        }
-    });
+    let rx = common::ready_lines(&mut child);
     (child, rx)
 }
 

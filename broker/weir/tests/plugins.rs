@@ -267,21 +267,8 @@ fn validation_rejects_with_the_plugins_reason_and_dlq_policy_keeps_the_rest() {
 }
 
 fn put_json(weir: &Weir, path: &str, body: &serde_json::Value) {
-    use std::io::{Read, Write};
-    let body = body.to_string();
-    let mut s = std::net::TcpStream::connect(&weir.http).expect("connect");
-    write!(
-        s,
-        "PUT {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    assert!(
-        out.starts_with("HTTP/1.1 204") || out.starts_with("HTTP/1.1 200"),
-        "{out}"
-    );
+    let (code, out) = weir.http_request("PUT", path, Some(body));
+    assert!(code == 204 || code == 200, "{code} {out}");
 }
 
 #[test]

@@ -12,8 +12,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{PartitionView, Weir, raw_connect, raw_metadata, raw_partition, raw_roundtrip};
-use common::{runtime, start_cluster, wait_for};
+use common::{PartitionView, Weir, raw_connect, raw_partition, raw_roundtrip};
+use common::{node, runtime, three_brokers, wait_for};
 use kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
@@ -29,37 +29,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-/// A silent broker is fenced after 1.5 s; a follower that has not caught up for 2 s leaves the
-/// ISR.
-const FLAGS: &[&str] = &[
-    "--broker-session-timeout-ms",
-    "1500",
-    "--replica-lag-time-max-ms",
-    "2000",
-];
-
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_REPLICATION_FACTOR: i16 = 38;
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
-
-/// Three members, each listing all three brokers.
-fn cluster() -> Vec<Weir> {
-    let nodes = start_cluster(3, FLAGS);
-    for n in &nodes {
-        wait_for("every member to list the three brokers", || {
-            raw_metadata(n, Some(&[])).is_some_and(|md| md.brokers.len() == 3)
-        });
-    }
-    nodes
-}
-
-fn node(nodes: &[Weir], id: i32) -> &Weir {
-    nodes
-        .iter()
-        .find(|n| n.node_id() == Some(id))
-        .unwrap_or_else(|| panic!("no node {id}"))
-}
 
 fn sorted(v: &[i32]) -> Vec<i32> {
     let mut v = v.to_vec();
@@ -182,7 +155,7 @@ fn list(w: &Weir, topics: Option<&[(&str, &[i32])]>) -> Vec<Ongoing> {
 #[test]
 fn replicas_and_leader_move_while_an_acks_all_producer_writes() {
     const TOPIC: &str = "moving";
-    let nodes = cluster();
+    let nodes = three_brokers(&[]);
     let start = create_topic(&nodes, TOPIC);
     let old_leader = start.leader;
     let stay = *start
@@ -360,7 +333,7 @@ fn replicas_and_leader_move_while_an_acks_all_producer_writes() {
 #[test]
 fn refusals_carry_kafka_codes_and_a_stuck_reassignment_is_cancelled() {
     const TOPIC: &str = "stuck";
-    let nodes = cluster();
+    let nodes = three_brokers(&[]);
     let start = create_topic(&nodes, TOPIC);
     let w = &nodes[0];
     let original = start.replicas.clone();

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Weir, consume, raw_batch_at, raw_connect, raw_metadata, raw_produce_request, raw_roundtrip,
-    runtime, start_cluster, wait_for,
+    Weir, bootstrap, consume, node, node_mut, raw_batch_at, raw_connect, raw_metadata,
+    raw_produce_request, raw_roundtrip, running, runtime, three_brokers, wait_for,
 };
 use kafka_protocol::messages::{
     ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, ProduceResponse,
@@ -31,15 +31,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
-
-/// A silent broker is fenced after 1.5 s; a follower that has not caught up for 2 s leaves the
-/// ISR.
-const FLAGS: &[&str] = &[
-    "--broker-session-timeout-ms",
-    "1500",
-    "--replica-lag-time-max-ms",
-    "2000",
-];
 
 const NOT_ENOUGH_REPLICAS: i16 = 19;
 const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
@@ -97,44 +88,6 @@ fn leader(w: &Weir, topic: &str, p: i32) -> Option<i32> {
 /// The (sorted) ISR of `topic`/`p` as broker `w` sees it; empty when `w` does not answer.
 fn isr(w: &Weir, topic: &str, p: i32) -> Vec<i32> {
     partition(w, topic, p).map(|s| s.isr).unwrap_or_default()
-}
-
-fn node(nodes: &[Weir], id: i32) -> &Weir {
-    nodes
-        .iter()
-        .find(|n| n.node_id() == Some(id))
-        .unwrap_or_else(|| panic!("no node {id}"))
-}
-
-fn node_mut(nodes: &mut [Weir], id: i32) -> &mut Weir {
-    nodes
-        .iter_mut()
-        .find(|n| n.node_id() == Some(id))
-        .unwrap_or_else(|| panic!("no node {id}"))
-}
-
-fn running(nodes: &[Weir]) -> impl Iterator<Item = &Weir> {
-    nodes.iter().filter(|n| n.is_running())
-}
-
-/// The Kafka addresses of the running members, comma-separated.
-fn bootstrap(nodes: &[Weir]) -> String {
-    running(nodes)
-        .map(|n| n.kafka.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Three members, each listing all three brokers (so a replication factor of 3 can be placed).
-fn replicated_cluster(extra: &[&str]) -> Vec<Weir> {
-    let args: Vec<&str> = FLAGS.iter().chain(extra).copied().collect();
-    let nodes = start_cluster(3, &args);
-    for n in &nodes {
-        wait_for("every member to list the three brokers", || {
-            raw_metadata(n, Some(&[])).is_some_and(|md| md.brokers.len() == 3)
-        });
-    }
-    nodes
 }
 
 /// Creates `topic` with three replicas per partition and `min.insync.replicas`, then waits until
@@ -315,7 +268,7 @@ impl Drop for StopOnDrop {
 #[test]
 fn acks_all_producer_loses_nothing_while_leaders_are_killed() {
     const TOPIC: &str = "acks-all";
-    let mut nodes = replicated_cluster(&[]);
+    let mut nodes = three_brokers(&[]);
     create_replicated_topic(&nodes, TOPIC, 3, "2");
 
     // Idempotent acks=all producer writing id-<n> to partition n % 3 until told to stop.
@@ -485,7 +438,7 @@ fn acks_all_producer_loses_nothing_while_leaders_are_killed() {
 #[test]
 fn paused_follower_leaves_the_isr_and_two_down_refuse_acks_all() {
     const TOPIC: &str = "min-isr";
-    let mut nodes = replicated_cluster(&[]);
+    let mut nodes = three_brokers(&[]);
     create_replicated_topic(&nodes, TOPIC, 1, "2");
     let start = partition(&nodes[0], TOPIC, 0).expect("metadata");
     let l = start.leader;
@@ -592,7 +545,7 @@ fn consumer_group_keeps_progress_through_a_broker_failure() {
     const TOTAL: usize = 300;
     /// Records per partition the first member processes and commits.
     const HALF: i64 = 50;
-    let mut nodes = replicated_cluster(&["--group-initial-rebalance-delay-ms", "0"]);
+    let mut nodes = three_brokers(&["--group-initial-rebalance-delay-ms", "0"]);
     create_replicated_topic(&nodes, TOPIC, 3, "2");
 
     let producer = nodes[0].producer(&[

@@ -118,7 +118,12 @@ impl Broker {
 
     /// Appends a batch the broker wrote to `topic`/`partition` when it leads it; in a cluster,
     /// a partition led elsewhere gets it through [`crate::forward::deliver`].
-    fn append_to(&self, topic: &str, partition: i32, batch: bytes::Bytes) -> Result<Appended> {
+    pub(crate) fn append_to(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: bytes::Bytes,
+    ) -> Result<Appended> {
         let me = self.config.node_id;
         let here = self
             .partition(topic, partition)

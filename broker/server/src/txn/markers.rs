@@ -63,12 +63,7 @@ pub(crate) async fn write_all(
     let mut outcomes = Vec::with_capacity(partitions.len());
     let mut remote: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
     for (topic, partition) in partitions {
-        let leader = broker.metadata.read(|s| {
-            s.topic(topic)
-                .and_then(|t| t.partitions.iter().find(|a| a.partition == *partition))
-                .map(|a| a.leader)
-        });
-        match leader {
+        match broker.leader_of(topic, *partition) {
             None => outcomes.push((
                 (topic.clone(), *partition),
                 Err(ResponseError::UnknownTopicOrPartition.code()),
@@ -124,16 +119,7 @@ async fn send(broker: &Broker, leader: i32, parts: Vec<(String, i32)>, m: Marker
     let fail = |parts: &[(String, i32)], c: i16| -> Vec<Outcome> {
         parts.iter().map(|tp| (tp.clone(), Err(c))).collect()
     };
-    let addr = broker.metadata.read(|s| {
-        s.brokers
-            .get(&leader)
-            .filter(|b| !b.fenced)
-            .map(|b| (b.host.clone(), b.port))
-    });
-    let Some((host, port)) = addr else {
-        return fail(&parts, ResponseError::LeaderNotAvailable.code());
-    };
-    let Ok(port) = u16::try_from(port) else {
+    let Some((host, port)) = broker.active_broker_address(leader) else {
         return fail(&parts, ResponseError::LeaderNotAvailable.code());
     };
     let mut topics: Vec<WritableTxnMarkerTopic> = Vec::new();

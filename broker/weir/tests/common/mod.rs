@@ -46,6 +46,12 @@ fn spawn_child(data: &Path, listen: &str, extra: &[String]) -> (Child, mpsc::Rec
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn weir");
+    let rx = ready_lines(&mut child);
+    (child, rx)
+}
+
+/// The ready lines a `weir serve` child (started with piped stdout) prints, as they come.
+pub fn ready_lines(child: &mut Child) -> mpsc::Receiver<String> {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -55,7 +61,7 @@ fn spawn_child(data: &Path, listen: &str, extra: &[String]) -> (Child, mpsc::Rec
             }
         }
     });
-    (child, rx)
+    rx
 }
 
 /// The Kafka and HTTP addresses from the ready line.
@@ -93,6 +99,62 @@ pub fn free_port() -> u16 {
 
 /// Starts `n` brokers that form one controller quorum (node ids 1..=n), all at once, since
 /// each waits for a majority before it is ready.
+/// Cluster flags for failover tests: a silent broker is fenced after 1.5 s; a follower that
+/// has not caught up for 2 s leaves the ISR.
+pub const FAST_FAILOVER: &[&str] = &[
+    "--broker-session-timeout-ms",
+    "1500",
+    "--replica-lag-time-max-ms",
+    "2000",
+];
+
+/// Three members started with [`FAST_FAILOVER`] and `extra`, each listing all three brokers
+/// (so a replication factor of 3 can be placed).
+pub fn three_brokers(extra: &[&str]) -> Vec<Weir> {
+    let args: Vec<&str> = FAST_FAILOVER.iter().chain(extra).copied().collect();
+    let nodes = start_cluster(3, &args);
+    for n in &nodes {
+        wait_for("every member to list the three brokers", || {
+            raw_metadata(n, Some(&[])).is_some_and(|md| md.brokers.len() == 3)
+        });
+    }
+    nodes
+}
+
+/// The member started with `--node-id id`.
+pub fn node(nodes: &[Weir], id: i32) -> &Weir {
+    nodes
+        .iter()
+        .find(|n| n.node_id() == Some(id))
+        .unwrap_or_else(|| panic!("no node {id}"))
+}
+
+pub fn node_mut(nodes: &mut [Weir], id: i32) -> &mut Weir {
+    nodes
+        .iter_mut()
+        .find(|n| n.node_id() == Some(id))
+        .unwrap_or_else(|| panic!("no node {id}"))
+}
+
+pub fn running(nodes: &[Weir]) -> impl Iterator<Item = &Weir> {
+    nodes.iter().filter(|n| n.is_running())
+}
+
+/// The Kafka addresses of the running members, comma-separated.
+pub fn bootstrap(nodes: &[Weir]) -> String {
+    running(nodes)
+        .map(|n| n.kafka.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `GET /v1/cluster` of `w`, parsed.
+pub fn cluster_view(w: &Weir) -> serde_json::Value {
+    let (code, body) = w.http_get("/v1/cluster");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("json")
+}
+
 pub fn start_cluster(n: usize, extra_args: &[&str]) -> Vec<Weir> {
     start_cluster_each(n, extra_args, |_| Vec::new())
 }
@@ -263,13 +325,32 @@ impl Weir {
     }
 
     pub fn http_get(&self, path: &str) -> (u16, String) {
+        self.http_request("GET", path, None)
+    }
+
+    /// One request to the HTTP API (with a JSON body when given): the status code and the
+    /// response body.
+    pub fn http_request(
+        &self,
+        method: &str,
+        path: &str,
+        json: Option<&serde_json::Value>,
+    ) -> (u16, String) {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&self.http).expect("http connect");
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .expect("write");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let request = match json {
+            Some(body) => {
+                let body = body.to_string();
+                format!(
+                    "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            }
+            None => format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        };
+        s.write_all(request.as_bytes()).expect("write");
         let mut out = String::new();
         s.read_to_string(&mut out).expect("read");
         let code = out
