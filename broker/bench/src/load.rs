@@ -216,6 +216,7 @@ pub(crate) fn consume(
         .set("enable.auto.commit", "false")
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
+        .set("fetch.queue.backoff.ms", "1")
         .create()?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {

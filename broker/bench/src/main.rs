@@ -106,15 +106,18 @@ impl Plan {
 
     /// Whether the single-broker session runs: some produce workload is wanted.
     fn single_node(&self) -> bool {
-        PRODUCE
-            .iter()
-            .any(|&(size, parts, acks)| self.wants(&produce_key(size, parts, acks)))
+        self.wants(PLUGIN_KEY)
+            || PRODUCE
+                .iter()
+                .any(|&(size, parts, acks)| self.wants(&produce_key(size, parts, acks)))
     }
 }
 
 /// The three-node cluster's workload: the `1024b-8p` acks=all produce on RF=3 topics with
 /// min.insync.replicas=2.
 const CLUSTER_KEY: &str = "cluster-3-node";
+/// The plugin workloads (`--only plugin` runs them alone).
+const PLUGIN_KEY: &str = "plugin";
 const CLUSTER_NODES: usize = 3;
 const CLUSTER_RECORD: usize = 1024;
 const CLUSTER_PARTITIONS: i32 = 8;
@@ -537,7 +540,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
     }
 
     if kind == Kind::Weir
-        && plan.only.is_none()
+        && plan.wants(PLUGIN_KEY)
         && let Some(dir) = &plan.plugins
     {
         plugin_workloads(&mut b, dir, plan.total, report)?;
@@ -656,15 +659,14 @@ fn plugin_workloads(
             vec![("weir.plugins", chain)]
         };
         load::create_topic(&b.bootstrap, &topic, 1, 1, &configs)?;
+        let cpu0 = b.cpu_secs();
         let secs = load::produce(&b.bootstrap, &topic, 1, payload, count, "1")?.as_secs_f64();
-        report.add(
-            "weir",
-            &format!("plugin-{chain}:rps"),
-            &format!("produce {} B JSON x1, {label}", payload.len()),
-            "rec/s",
-            true,
-            count as f64 / secs,
-        );
+        let cpu = b.cpu_secs() - cpu0;
+        let label = format!("produce {} B JSON x1, {label}", payload.len());
+        let key = format!("plugin-{chain}:rps");
+        report.add("weir", &key, &label, "rec/s", true, count as f64 / secs);
+        let key = format!("plugin-{chain}:cpu");
+        report.add("weir", &key, &label, "cores", false, cpu / secs);
     }
     Ok(())
 }
