@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-use crate::bindings::{Plugin, PluginPre};
+use crate::bindings::{v1, v2};
 use crate::instance::State;
 use crate::{Error, Result};
 
@@ -44,7 +44,9 @@ impl Runtime {
         // no network, no environment and no arguments.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Invalid(format!("{e:#}")))?;
-        Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+        v1::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| Error::Invalid(format!("{e:#}")))?;
+        v2::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| Error::Invalid(format!("{e:#}")))?;
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -95,7 +97,13 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| Error::Invalid(format!("{e:#}")))?;
-        let pre = PluginPre::new(pre).map_err(|e| Error::Invalid(format!("{e:#}")))?;
+        // A 0.2.0 component exports `process-batch`; otherwise it must be a 0.1.0 one.
+        let pre = match v2::PluginPre::new(pre.clone()) {
+            Ok(p) => Pre::V2(p),
+            Err(_) => {
+                Pre::V1(v1::PluginPre::new(pre).map_err(|e| Error::Invalid(format!("{e:#}")))?)
+            }
+        };
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 runtime: self.clone(),
@@ -170,6 +178,12 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// A compiled plugin, ready to instantiate. Cheap to clone.
+/// A component ready to instantiate, by the ABI version it implements.
+pub(crate) enum Pre {
+    V1(v1::PluginPre<State>),
+    V2(v2::PluginPre<State>),
+}
+
 #[derive(Clone)]
 pub struct Module {
     pub(crate) inner: Arc<ModuleInner>,
@@ -177,7 +191,7 @@ pub struct Module {
 
 pub(crate) struct ModuleInner {
     pub(crate) runtime: Runtime,
-    pub(crate) pre: PluginPre<State>,
+    pub(crate) pre: Pre,
     sha256: String,
     size: usize,
 }
@@ -192,6 +206,14 @@ impl Module {
     pub fn size(&self) -> usize {
         self.inner.size
     }
+
+    /// The ABI version the component implements (`0.1.0` or `0.2.0`).
+    pub fn abi_version(&self) -> &'static str {
+        match self.inner.pre {
+            Pre::V1(_) => "0.1.0",
+            Pre::V2(_) => "0.2.0",
+        }
+    }
 }
 
 impl std::fmt::Debug for Module {
@@ -199,6 +221,7 @@ impl std::fmt::Debug for Module {
         f.debug_struct("Module")
             .field("sha256", &self.inner.sha256)
             .field("size", &self.inner.size)
+            .field("abi", &self.abi_version())
             .finish()
     }
 }

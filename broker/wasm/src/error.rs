@@ -3,7 +3,7 @@
 pub enum Error {
     /// The bytes are not a component that implements the Weir plugin world.
     #[error(
-        "not a valid Weir plugin (it must be a component exporting weir:plugin/plugin@0.1.0): {0}"
+        "not a valid Weir plugin (it must be a component exporting weir:plugin/plugin@0.2.0 or @0.1.0): {0}"
     )]
     Invalid(String),
     /// The plugin refused its configuration (`init` returned an error).

@@ -7,9 +7,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::bindings::Plugin;
-use crate::bindings::weir::plugin::{host, types};
-use crate::engine::{EPOCH_TICK, Module};
+use crate::batch;
+use crate::bindings::{v1, v2};
+use crate::engine::{EPOCH_TICK, Module, Pre};
 use crate::{Error, KafkaRecord, Level, Outcome, Result};
 
 /// Where a plugin's `log` calls go.
@@ -84,24 +84,72 @@ impl WasiView for State {
     }
 }
 
-impl types::Host for State {}
-
-impl host::Host for State {
-    fn log(&mut self, level: Level, message: String) {
+impl State {
+    fn log(&self, level: Level, message: &str) {
         // A plugin cannot flood the broker's log with one giant line.
         let message = match message.char_indices().nth(4096) {
             Some((at, _)) => &message[..at],
-            None => &message,
+            None => message,
         };
         (self.log)(level, message);
     }
+}
+
+impl v1::weir::plugin::types::Host for State {}
+
+impl v1::weir::plugin::host::Host for State {
+    fn log(&mut self, level: Level, message: String) {
+        State::log(self, level, &message);
+    }
+}
+
+impl v2::weir::plugin::types::Host for State {}
+
+impl v2::weir::plugin::host::Host for State {
+    fn log(&mut self, level: v2::weir::plugin::types::Level, message: String) {
+        State::log(self, batch::level(level), &message);
+    }
+}
+
+/// What a plugin decided for a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcomes {
+    /// Every record passes on unchanged.
+    KeepAll,
+    /// One outcome per record, in order.
+    Each(Vec<Outcome>),
+}
+
+/// A batch as ABI 0.2.0 passes it: the records region of a Kafka record batch (uncompressed),
+/// handed to the plugin as it is, with nothing decoded or copied per record on the host.
+#[derive(Debug, Clone, Copy)]
+pub struct RawBatch<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    /// -1 on the produce path.
+    pub base_offset: i64,
+    pub base_timestamp: i64,
+    pub count: u32,
+    /// `count` records in Kafka's record format, back to back, nothing after the last.
+    pub records: &'a [u8],
+}
+
+/// The instance's exports, by ABI version.
+enum Bound {
+    V1(v1::Plugin),
+    V2 {
+        plugin: v2::Plugin,
+        /// Reused from batch to batch: the records' buffer, and scratch for one record.
+        batch: Box<v2::weir::plugin::types::RecordBatch>,
+        body: Vec<u8>,
+    },
 }
 
 /// A live plugin instance. Not shared: each caller takes one from a pool. After any error the
 /// instance must be dropped (a trapped component cannot be entered again).
 pub struct Instance {
     store: Store<State>,
-    plugin: Plugin,
+    plugin: Bound,
     limits: Limits,
 }
 
@@ -135,12 +183,24 @@ impl Module {
         store.limiter(|s| &mut s.memory);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ticks(limits.timeout));
-        let plugin = match self.inner.pre.instantiate(&mut store) {
+        let plugin = match &self.inner.pre {
+            Pre::V1(pre) => pre.instantiate(&mut store).map(Bound::V1),
+            Pre::V2(pre) => pre.instantiate(&mut store).map(|plugin| Bound::V2 {
+                plugin,
+                batch: Box::new(batch::empty_batch()),
+                body: Vec::new(),
+            }),
+        };
+        let plugin = match plugin {
             Ok(p) => p,
             Err(e) => return Err(classify(&store, &limits, e)),
         };
         store.set_epoch_deadline(ticks(limits.timeout));
-        match plugin.call_init(&mut store, config) {
+        let init = match &plugin {
+            Bound::V1(p) => p.call_init(&mut store, config),
+            Bound::V2 { plugin, .. } => plugin.call_init(&mut store, config),
+        };
+        match init {
             Ok(Ok(())) => Ok(Instance {
                 store,
                 plugin,
@@ -153,11 +213,33 @@ impl Module {
 }
 
 impl Instance {
-    /// Runs one batch through the plugin: exactly one outcome per record, in order.
-    pub fn process(&mut self, records: &[KafkaRecord]) -> Result<Vec<Outcome>> {
+    /// Runs one batch of one topic partition through the plugin: `KeepAll`, or exactly one
+    /// outcome per record, in order.
+    pub fn process(&mut self, records: &[KafkaRecord]) -> Result<Outcomes> {
         self.store.set_epoch_deadline(ticks(self.limits.timeout));
-        let outcomes = match self.plugin.call_process(&mut self.store, records) {
-            Ok(Ok(o)) => o,
+        let called = match &mut self.plugin {
+            Bound::V1(p) => p
+                .call_process(&mut self.store, records)
+                .map(|r| r.map(Outcomes::Each)),
+            Bound::V2 {
+                plugin,
+                batch,
+                body,
+            } => {
+                batch::fill(batch, body, records);
+                plugin.call_process_batch(&mut self.store, batch).map(|r| {
+                    r.map(|o| match o {
+                        v2::weir::plugin::types::BatchOutcome::KeepAll => Outcomes::KeepAll,
+                        v2::weir::plugin::types::BatchOutcome::Each(each) => {
+                            Outcomes::Each(each.into_iter().map(batch::outcome).collect())
+                        }
+                    })
+                })
+            }
+        };
+        let outcomes = match called {
+            Ok(Ok(Outcomes::KeepAll)) => return Ok(Outcomes::KeepAll),
+            Ok(Ok(Outcomes::Each(o))) => o,
             Ok(Err(msg)) => return Err(Error::Plugin(msg)),
             Err(e) => return Err(classify(&self.store, &self.limits, e)),
         };
@@ -168,7 +250,42 @@ impl Instance {
                 records.len()
             )));
         }
-        Ok(outcomes)
+        Ok(Outcomes::Each(outcomes))
+    }
+
+    /// Runs a raw batch through a 0.2.0 plugin (see [`Module::abi_version`]); a 0.1.0 plugin
+    /// cannot take one.
+    pub fn process_raw(&mut self, raw: &RawBatch<'_>) -> Result<Outcomes> {
+        let Bound::V2 { plugin, batch, .. } = &mut self.plugin else {
+            return Err(Error::Invalid(
+                "an ABI 0.1.0 plugin takes records, not a raw batch".into(),
+            ));
+        };
+        batch.topic.clear();
+        batch.topic.push_str(raw.topic);
+        batch.partition = raw.partition;
+        batch.base_offset = raw.base_offset;
+        batch.base_timestamp = raw.base_timestamp;
+        batch.count = raw.count;
+        batch.records.clear();
+        batch.records.extend_from_slice(raw.records);
+        self.store.set_epoch_deadline(ticks(self.limits.timeout));
+        let outcomes = match plugin.call_process_batch(&mut self.store, batch) {
+            Ok(Ok(v2::weir::plugin::types::BatchOutcome::KeepAll)) => return Ok(Outcomes::KeepAll),
+            Ok(Ok(v2::weir::plugin::types::BatchOutcome::Each(each))) => each,
+            Ok(Err(msg)) => return Err(Error::Plugin(msg)),
+            Err(e) => return Err(classify(&self.store, &self.limits, e)),
+        };
+        if outcomes.len() != raw.count as usize {
+            return Err(Error::Garbage(format!(
+                "returned {} outcomes for {} records",
+                outcomes.len(),
+                raw.count
+            )));
+        }
+        Ok(Outcomes::Each(
+            outcomes.into_iter().map(batch::outcome).collect(),
+        ))
     }
 
     /// Linear memory the instance holds now, in bytes.

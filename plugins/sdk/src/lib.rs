@@ -2,8 +2,10 @@
 //!
 //! A plugin is a type that implements [`Plugin`]: [`Plugin::init`] builds it from its
 //! [`Config`], and [`Plugin::process`] decides the [`Outcome`] of each [`Record`]. One
-//! [`export_plugin!`] line turns the crate into a component that exports the `weir:plugin` world
-//! (`plugins/wit/weir-plugin.wit`; the contract is in `plugins/ABI.md`).
+//! [`export_plugin!`] line turns the crate into a component that exports the `weir:plugin@0.2.0`
+//! world (`plugins/wit/0.2.0/weir-plugin.wit`; the contract is in `plugins/ABI.md`): the broker
+//! hands over each batch in one buffer, the SDK reads the records out of it without copying keys
+//! or values, and a batch the plugin keeps whole goes back as a single `keep-all`.
 //!
 //! ```
 //! use weir_plugin_sdk::{Config, Outcome, Plugin, Record};
@@ -58,7 +60,7 @@ pub use record::{Header, Record};
 #[allow(unsafe_code, unreachable_pub, clippy::all)]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "../wit/weir-plugin.wit",
+        path: "../wit/0.2.0/weir-plugin.wit",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_weir_plugin_world",
@@ -117,13 +119,13 @@ macro_rules! export_plugin {
                     $crate::__runtime::init(&STATE, config)
                 }
 
-                fn process(
-                    records: ::std::vec::Vec<$crate::__bindings::weir::plugin::types::KafkaRecord>,
+                fn process_batch(
+                    batch: $crate::__bindings::weir::plugin::types::RecordBatch,
                 ) -> ::std::result::Result<
-                    ::std::vec::Vec<$crate::__bindings::weir::plugin::types::Outcome>,
+                    $crate::__bindings::weir::plugin::types::BatchOutcome,
                     ::std::string::String,
                 > {
-                    $crate::__runtime::process(&STATE, records)
+                    $crate::__runtime::process_batch(&STATE, batch)
                 }
             }
 
@@ -139,7 +141,7 @@ pub mod __runtime {
     use std::thread::LocalKey;
 
     use crate::__bindings::weir::plugin::types as wit;
-    use crate::{Config, Plugin, Record};
+    use crate::{Config, Outcome, Plugin};
 
     /// The thread-local cell that holds a plugin instance.
     pub type State<P> = LocalKey<RefCell<Option<P>>>;
@@ -154,17 +156,22 @@ pub mod __runtime {
         Ok(())
     }
 
-    /// `process`: runs the plugin over a batch.
-    pub fn process<P: Plugin>(
+    /// `process-batch`: runs the plugin over a batch; all `keep` goes back as `keep-all`.
+    pub fn process_batch<P: Plugin>(
         state: &'static State<P>,
-        records: Vec<wit::KafkaRecord>,
-    ) -> Result<Vec<wit::Outcome>, String> {
-        let records: Vec<Record> = records.into_iter().map(Record::from).collect();
+        batch: wit::RecordBatch,
+    ) -> Result<wit::BatchOutcome, String> {
+        let records = crate::record::read_batch(batch)?;
         let outcomes = state.with(|cell| match cell.borrow_mut().as_mut() {
             Some(plugin) => plugin.process_batch(&records),
             None => Err("process called before a successful init".to_string()),
         })?;
-        Ok(outcomes.into_iter().map(wit::Outcome::from).collect())
+        if outcomes.len() == records.len() && outcomes.iter().all(Outcome::is_keep) {
+            return Ok(wit::BatchOutcome::KeepAll);
+        }
+        Ok(wit::BatchOutcome::Each(
+            outcomes.into_iter().map(wit::Outcome::from).collect(),
+        ))
     }
 }
 
@@ -197,29 +204,29 @@ mod tests {
         static STATE: RefCell<Option<Upper>> = const { RefCell::new(None) };
     }
 
-    fn wit_record(value: &[u8]) -> wit::KafkaRecord {
-        wit::KafkaRecord {
-            topic: "t".to_string(),
-            partition: 0,
-            offset: -1,
-            timestamp: 0,
-            key: None,
-            value: Some(value.to_vec()),
-            headers: Vec::new(),
+    fn batch(values: &[&[u8]]) -> wit::RecordBatch {
+        let records: Vec<Record> = values.iter().map(|v| Record::new(*v)).collect();
+        record::write_batch(&records)
+    }
+
+    fn each(outcome: wit::BatchOutcome) -> Vec<wit::Outcome> {
+        match outcome {
+            wit::BatchOutcome::Each(each) => each,
+            wit::BatchOutcome::KeepAll => panic!("expected one outcome per record"),
         }
     }
 
     #[test]
     fn runtime_runs_init_then_batches() {
-        let err = __runtime::process(&STATE, vec![wit_record(b"a")]).expect_err("no init");
+        let err = __runtime::process_batch(&STATE, batch(&[b"a"])).expect_err("no init");
         assert_eq!(err, "process called before a successful init");
         assert_eq!(
             __runtime::init(&STATE, vec![("fail".to_string(), "bad config".to_string())]),
             Err("bad config".to_string())
         );
         assert_eq!(__runtime::init(&STATE, Vec::new()), Ok(()));
-        let outcomes = __runtime::process(&STATE, vec![wit_record(b"a"), wit_record(&[0xff])])
-            .expect("process");
+        let outcomes =
+            each(__runtime::process_batch(&STATE, batch(&[b"a", &[0xff]])).expect("process"));
         assert_eq!(outcomes.len(), 2);
         assert!(
             matches!(&outcomes[0], wit::Outcome::Replace(r) if r.value.as_deref() == Some(&b"A"[..]))

@@ -27,6 +27,11 @@ impl Outcome {
         Outcome::Keep
     }
 
+    /// Whether this is [`Outcome::Keep`].
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Outcome::Keep)
+    }
+
     /// Pass on this content instead of the record's.
     pub fn replace(replacement: Replacement) -> Self {
         Outcome::Replace(replacement)

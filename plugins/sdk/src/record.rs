@@ -1,6 +1,46 @@
-//! The records a plugin sees.
+//! The records a plugin sees, and how they are read out of ABI 0.2.0's batch buffer.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use integer_encoding::VarInt;
 
 use crate::__bindings::weir::plugin::types as wit;
+
+/// Bytes that share a batch's buffer: reading a batch allocates no key or value.
+#[derive(Clone)]
+struct Shared {
+    buf: Arc<Vec<u8>>,
+    range: Range<usize>,
+}
+
+impl Shared {
+    fn new(bytes: Vec<u8>) -> Self {
+        let range = 0..bytes.len();
+        Shared {
+            buf: Arc::new(bytes),
+            range,
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[self.range.clone()]
+    }
+}
+
+impl PartialEq for Shared {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Shared {}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_slice().fmt(f)
+    }
+}
 
 /// A Kafka record header. Kafka allows a header without a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,12 +65,12 @@ impl Header {
 /// gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    topic: String,
+    topic: Arc<str>,
     partition: i32,
     offset: i64,
     timestamp: i64,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
+    key: Option<Shared>,
+    value: Option<Shared>,
     headers: Vec<Header>,
 }
 
@@ -39,7 +79,7 @@ impl Record {
     /// offset (-1, as on the produce path) and timestamp 0.
     pub fn new(value: impl Into<Vec<u8>>) -> Self {
         Record {
-            value: Some(value.into()),
+            value: Some(Shared::new(value.into())),
             ..Record::tombstone()
         }
     }
@@ -47,7 +87,7 @@ impl Record {
     /// A record with no value (a tombstone), otherwise like [`Record::new`].
     pub fn tombstone() -> Self {
         Record {
-            topic: "test".to_string(),
+            topic: Arc::from("test"),
             partition: 0,
             offset: -1,
             timestamp: 0,
@@ -58,7 +98,7 @@ impl Record {
     }
 
     pub fn with_topic(mut self, topic: impl Into<String>) -> Self {
-        self.topic = topic.into();
+        self.topic = Arc::from(topic.into());
         self
     }
 
@@ -78,7 +118,7 @@ impl Record {
     }
 
     pub fn with_key(mut self, key: impl Into<Vec<u8>>) -> Self {
-        self.key = Some(key.into());
+        self.key = Some(Shared::new(key.into()));
         self
     }
 
@@ -108,12 +148,12 @@ impl Record {
     }
 
     pub fn key(&self) -> Option<&[u8]> {
-        self.key.as_deref()
+        self.key.as_ref().map(Shared::as_slice)
     }
 
     /// The value; `None` for a tombstone.
     pub fn value(&self) -> Option<&[u8]> {
-        self.value.as_deref()
+        self.value.as_ref().map(Shared::as_slice)
     }
 
     /// The value, empty for a tombstone.
@@ -159,17 +199,139 @@ impl From<Header> for wit::Header {
     }
 }
 
-impl From<wit::KafkaRecord> for Record {
-    fn from(record: wit::KafkaRecord) -> Self {
-        Record {
-            topic: record.topic,
-            partition: record.partition,
-            offset: record.offset,
-            timestamp: record.timestamp,
-            key: record.key,
-            value: record.value,
-            headers: record.headers.into_iter().map(Header::from).collect(),
+fn malformed(what: &str) -> String {
+    format!("malformed record batch from the broker: {what}")
+}
+
+/// Reads a zig-zag varint at `*at`.
+fn varint<T: VarInt>(buf: &[u8], at: &mut usize) -> Result<T, String> {
+    let (v, n) = buf
+        .get(*at..)
+        .and_then(T::decode_var)
+        .ok_or_else(|| malformed("truncated varint"))?;
+    *at += n;
+    Ok(v)
+}
+
+/// A length-prefixed field (length -1: none) ending at or before `end`.
+fn field(buf: &[u8], at: &mut usize, end: usize) -> Result<Option<Range<usize>>, String> {
+    let len: i32 = varint(buf, at)?;
+    if len < 0 {
+        return Ok(None);
+    }
+    let start = *at;
+    let stop = start
+        .checked_add(len as usize)
+        .filter(|&stop| stop <= end)
+        .ok_or_else(|| malformed("field longer than its record"))?;
+    *at = stop;
+    Ok(Some(start..stop))
+}
+
+/// The records of an ABI 0.2.0 batch (`records` in Kafka's record format, see the WIT).
+pub(crate) fn read_batch(batch: wit::RecordBatch) -> Result<Vec<Record>, String> {
+    let topic: Arc<str> = Arc::from(batch.topic);
+    let buf = Arc::new(batch.records);
+    let shared = |range: Option<Range<usize>>| {
+        range.map(|range| Shared {
+            buf: buf.clone(),
+            range,
+        })
+    };
+    let mut records = Vec::with_capacity(batch.count as usize);
+    let mut at = 0;
+    for _ in 0..batch.count {
+        let len: i32 = varint(&buf, &mut at)?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|len| at.checked_add(len))
+            .filter(|&end| end <= buf.len())
+            .ok_or_else(|| malformed("record longer than the batch"))?;
+        at += 1; // attributes
+        let timestamp_delta: i64 = varint(&buf, &mut at)?;
+        let offset_delta: i32 = varint(&buf, &mut at)?;
+        let key = field(&buf, &mut at, end)?;
+        let value = field(&buf, &mut at, end)?;
+        let count: i32 = varint(&buf, &mut at)?;
+        let mut headers = Vec::with_capacity(count.clamp(0, 64) as usize);
+        for _ in 0..count.max(0) {
+            let name = field(&buf, &mut at, end)?.ok_or_else(|| malformed("null header key"))?;
+            let name = std::str::from_utf8(&buf[name])
+                .map_err(|_| malformed("header key is not UTF-8"))?
+                .to_string();
+            let value = field(&buf, &mut at, end)?.map(|r| buf[r].to_vec());
+            headers.push(Header { key: name, value });
         }
+        if at > end {
+            return Err(malformed("record longer than its length"));
+        }
+        at = end;
+        records.push(Record {
+            topic: topic.clone(),
+            partition: batch.partition,
+            offset: if batch.base_offset < 0 {
+                -1
+            } else {
+                batch.base_offset + i64::from(offset_delta)
+            },
+            timestamp: batch.base_timestamp.saturating_add(timestamp_delta),
+            key: shared(key),
+            value: shared(value),
+            headers,
+        });
+    }
+    if at != buf.len() {
+        return Err(malformed("bytes after the last record"));
+    }
+    Ok(records)
+}
+
+/// The batch the broker would pass for `records` (for tests of the SDK itself).
+#[cfg(test)]
+pub(crate) fn write_batch(records: &[Record]) -> wit::RecordBatch {
+    fn put<T: VarInt>(out: &mut Vec<u8>, v: T) {
+        out.extend_from_slice(&v.encode_var_vec());
+    }
+    fn put_field(out: &mut Vec<u8>, v: Option<&[u8]>) {
+        match v {
+            None => put(out, -1i32),
+            Some(b) => {
+                put(out, b.len() as i32);
+                out.extend_from_slice(b);
+            }
+        }
+    }
+    let base_offset = records.first().map_or(-1, |r| r.offset);
+    let base_timestamp = records.iter().map(|r| r.timestamp).min().unwrap_or(0);
+    let mut out = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let mut body = vec![0u8];
+        put(&mut body, r.timestamp - base_timestamp);
+        put(
+            &mut body,
+            if base_offset < 0 {
+                i as i64
+            } else {
+                r.offset - base_offset
+            } as i32,
+        );
+        put_field(&mut body, r.key());
+        put_field(&mut body, r.value());
+        put(&mut body, r.headers.len() as i32);
+        for h in &r.headers {
+            put_field(&mut body, Some(h.key.as_bytes()));
+            put_field(&mut body, h.value.as_deref());
+        }
+        put(&mut out, body.len() as i32);
+        out.extend_from_slice(&body);
+    }
+    wit::RecordBatch {
+        topic: records.first().map_or("", |r| r.topic()).to_string(),
+        partition: records.first().map_or(0, |r| r.partition),
+        base_offset,
+        base_timestamp,
+        count: records.len() as u32,
+        records: out,
     }
 }
 
@@ -197,21 +359,43 @@ mod tests {
     }
 
     #[test]
-    fn converts_from_wit() {
-        let record = Record::from(wit::KafkaRecord {
-            topic: "t".to_string(),
-            partition: 3,
-            offset: 9,
-            timestamp: 1234,
-            key: None,
-            value: Some(b"x".to_vec()),
-            headers: vec![wit::Header {
-                key: "h".to_string(),
-                value: None,
-            }],
-        });
-        assert_eq!(record.partition(), 3);
-        assert_eq!(record.timestamp(), 1234);
-        assert_eq!(record.header("h"), Some(&b""[..]));
+    fn reads_the_batch_the_broker_writes() {
+        let records = vec![
+            Record::new("x")
+                .with_topic("t")
+                .with_partition(3)
+                .with_offset(9)
+                .with_timestamp(1234)
+                .with_header("h", ""),
+            Record::tombstone()
+                .with_topic("t")
+                .with_partition(3)
+                .with_offset(12)
+                .with_timestamp(1200)
+                .with_key("k"),
+        ];
+        let read = read_batch(write_batch(&records)).expect("read");
+        assert_eq!(read, records);
+        assert_eq!(read[1].offset(), 12);
+        assert_eq!(read[0].timestamp(), 1234);
+
+        // On the produce path every offset is -1.
+        let produced = vec![Record::new("a"), Record::new("b")];
+        assert_eq!(read_batch(write_batch(&produced)).expect("read"), produced);
+    }
+
+    #[test]
+    fn a_malformed_batch_is_an_error_not_a_panic() {
+        let mut batch = write_batch(&[Record::new("value").with_key("key")]);
+        let whole = batch.records.clone();
+        for cut in 0..whole.len() {
+            batch.records = whole[..cut].to_vec();
+            assert!(read_batch(batch.clone()).is_err(), "cut at {cut}");
+        }
+        batch.records = whole.clone();
+        batch.count = 2;
+        assert!(read_batch(batch.clone()).is_err());
+        batch.count = 0;
+        assert!(read_batch(batch).is_err());
     }
 }

@@ -268,11 +268,38 @@ fn produce_with_plugins(
             }
             continue;
         }
-        let (compression, recs) = records::decode(bytes, &h, &partition.topic, partition.index)?;
-        let n = recs.len();
-        let out = broker
-            .plugins
-            .run_chain(&partition.topic, &tp.steps, policy, recs);
+        let compression = h.attributes & records::COMPRESSION_MASK;
+        let decode =
+            || records::decode(bytes, &h, &partition.topic, partition.index).map(|(_, recs)| recs);
+        let (n, out) = match records::plain_records(bytes, &h)? {
+            // ABI 0.2.0 plugins get the records region as the producer wrote it.
+            Some(plain) => {
+                let raw = weir_wasm::RawBatch {
+                    topic: &partition.topic,
+                    partition: partition.index,
+                    base_offset: -1,
+                    base_timestamp: h.base_timestamp,
+                    count: h.records_count.max(0) as u32,
+                    records: &plain,
+                };
+                let out = broker.plugins.run_chain_raw(
+                    &partition.topic,
+                    &tp.steps,
+                    policy,
+                    &raw,
+                    decode,
+                )?;
+                (raw.count as usize, out)
+            }
+            None => {
+                let recs = decode()?;
+                let n = recs.len();
+                let out = broker
+                    .plugins
+                    .run_chain(&partition.topic, &tp.steps, policy, recs);
+                (n, out)
+            }
+        };
         rejected.extend(
             out.rejected
                 .iter()

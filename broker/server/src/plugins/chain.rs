@@ -1,8 +1,8 @@
 //! One batch through a chain of plugins.
 
-use weir_wasm::{KafkaRecord, Outcome};
+use weir_wasm::{KafkaRecord, Outcome, Outcomes, RawBatch};
 
-use super::{FailurePolicy, Plugins, Step};
+use super::{FailurePolicy, Input, Plugins, Step};
 
 /// A record sent to the dead-letter topic, with why and by whom.
 #[derive(Debug, Clone)]
@@ -47,6 +47,52 @@ impl Plugins {
         policy: Policy,
         records: Vec<KafkaRecord>,
     ) -> ChainOutput {
+        self.run_steps(topic, steps, policy, records, None)
+    }
+
+    /// [`Plugins::run_chain`] for a producer's batch, given as its records region: while the
+    /// steps are ABI 0.2.0 plugins that keep the whole batch, nothing is decoded. The first
+    /// step that does anything else (or takes records) gets the records from `decode`, and the
+    /// chain goes on as `run_chain` does. An unchanged batch comes back with `changed` false
+    /// and `kept` empty: the caller appends the producer's bytes.
+    pub(crate) fn run_chain_raw<E>(
+        &self,
+        topic: &str,
+        steps: &[Step],
+        policy: Policy,
+        raw: &RawBatch<'_>,
+        decode: impl FnOnce() -> Result<Vec<KafkaRecord>, E>,
+    ) -> Result<ChainOutput, E> {
+        let n = raw.count as usize;
+        for (i, step) in steps.iter().enumerate() {
+            if !self.takes_raw(step) {
+                return Ok(self.run_steps(topic, &steps[i..], policy, decode()?, None));
+            }
+            self.count(topic, &step.name, "in", n);
+            match self.invoke(topic, step, Input::Raw(raw)) {
+                Ok(Outcomes::KeepAll) => self.count(topic, &step.name, "kept", n),
+                other => {
+                    let records = decode()?;
+                    return Ok(self.run_steps(topic, &steps[i..], policy, records, Some(other)));
+                }
+            }
+        }
+        Ok(ChainOutput {
+            kept_positions: (0..n).collect(),
+            ..ChainOutput::default()
+        })
+    }
+
+    /// Runs `records` through `steps`; `first`, when given, is what the first step already
+    /// answered for these records (its "in" already counted).
+    fn run_steps(
+        &self,
+        topic: &str,
+        steps: &[Step],
+        policy: Policy,
+        records: Vec<KafkaRecord>,
+        mut first: Option<Result<Outcomes, String>>,
+    ) -> ChainOutput {
         let mut out = ChainOutput::default();
         let mut index: Vec<usize> = (0..records.len()).collect();
         let mut live = records;
@@ -54,9 +100,20 @@ impl Plugins {
             if live.is_empty() {
                 break;
             }
-            self.count(topic, &step.name, "in", live.len());
-            let outcomes = match self.invoke(topic, step, &live) {
-                Ok(o) => o,
+            let answer = match first.take() {
+                Some(answer) => answer,
+                None => {
+                    self.count(topic, &step.name, "in", live.len());
+                    self.invoke(topic, step, Input::Records(&live))
+                }
+            };
+            let outcomes = match answer {
+                Ok(Outcomes::Each(o)) => o,
+                Ok(Outcomes::KeepAll) => {
+                    // Nothing changes: the next step sees the same records.
+                    self.count(topic, &step.name, "kept", live.len());
+                    continue;
+                }
                 Err(msg) => {
                     match policy.failure {
                         FailurePolicy::Fail => {

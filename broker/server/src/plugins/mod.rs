@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::Serialize;
 use weir_metadata::{ClusterState, PluginMeta, TopicMeta, topic_config};
-use weir_wasm::{Instance, KafkaRecord, Level, Limits, Module, Outcome, Runtime};
+use weir_wasm::{Instance, KafkaRecord, Level, Limits, Module, Outcomes, RawBatch, Runtime};
 
 use blobs::BlobStore;
 pub(crate) use blobs::MAX_PLUGIN_BYTES;
@@ -325,14 +325,20 @@ impl Plugins {
         }
     }
 
-    /// Runs one plugin over `records`. Blocking. Failures are counted, logged, and reported as
+    /// Whether `step`'s plugin takes raw batches (ABI 0.2.0).
+    pub(crate) fn takes_raw(&self, step: &Step) -> bool {
+        self.module(&step.sha256)
+            .is_ok_and(|m| m.abi_version() == weir_wasm::ABI_VERSION)
+    }
+
+    /// Runs one plugin over a batch. Blocking. Failures are counted, logged, and reported as
     /// an error message.
     pub(crate) fn invoke(
         &self,
         topic: &str,
         step: &Step,
-        records: &[KafkaRecord],
-    ) -> std::result::Result<Vec<Outcome>, String> {
+        records: Input<'_>,
+    ) -> std::result::Result<Outcomes, String> {
         {
             let mut health = self.health.lock();
             let h = health.entry(step.name.clone()).or_default();
@@ -420,8 +426,8 @@ impl Plugins {
     fn call(
         &self,
         step: &Step,
-        records: &[KafkaRecord],
-    ) -> std::result::Result<Vec<Outcome>, weir_wasm::Error> {
+        records: Input<'_>,
+    ) -> std::result::Result<Outcomes, weir_wasm::Error> {
         let pooled = self.pools.lock().get_mut(step).and_then(Vec::pop);
         let mut instance = match pooled {
             Some(i) => i,
@@ -432,7 +438,10 @@ impl Plugins {
                 module.instantiate(&step.config, step.limits, self.log_sink(&step.name))?
             }
         };
-        let outcomes = instance.process(records)?;
+        let outcomes = match records {
+            Input::Records(records) => instance.process(records)?,
+            Input::Raw(raw) => instance.process_raw(raw)?,
+        };
         // An instance whose memory grew past half its cap is dropped rather than reused, so a
         // leaking guest starts fresh instead of running into its limit.
         if instance.memory_bytes() <= step.limits.memory_bytes / 2 {
@@ -463,6 +472,13 @@ impl Plugins {
     pub(crate) fn close(&self) -> Result<()> {
         self.blobs.close()
     }
+}
+
+/// A batch for one plugin: decoded records, or (ABI 0.2.0 plugins) the batch's records region.
+#[derive(Clone, Copy)]
+pub(crate) enum Input<'a> {
+    Records(&'a [KafkaRecord]),
+    Raw(&'a RawBatch<'a>),
 }
 
 fn push_log(

@@ -13,7 +13,7 @@ use weir_wasm::{Header, KafkaRecord};
 
 use crate::{Error, Result};
 
-const COMPRESSION_MASK: i16 = 0x07;
+pub(crate) const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 const TRANSACTIONAL_BIT: i16 = 0x10;
 const CONTROL_BIT: i16 = 0x20;
@@ -63,12 +63,6 @@ fn varint<T: VarInt>(buf: &mut Bytes) -> Result<T> {
     Ok(v)
 }
 
-fn put_varint<T: VarInt>(out: &mut BytesMut, v: T) {
-    let mut tmp = [0u8; 10];
-    let n = v.encode_var(&mut tmp);
-    out.put_slice(&tmp[..n]);
-}
-
 /// A length-prefixed byte string; length -1 is null.
 fn bytes_field(buf: &mut Bytes) -> Result<Option<Vec<u8>>> {
     let len: i32 = varint(buf)?;
@@ -80,16 +74,6 @@ fn bytes_field(buf: &mut Bytes) -> Result<Option<Vec<u8>>> {
         return Err(corrupt("record field longer than its record"));
     }
     Ok(Some(buf.split_to(len).to_vec()))
-}
-
-fn put_bytes_field(out: &mut BytesMut, v: Option<&[u8]>) {
-    match v {
-        None => put_varint(out, -1i32),
-        Some(b) => {
-            put_varint(out, b.len() as i32);
-            out.put_slice(b);
-        }
-    }
 }
 
 /// Decodes the records of one batch. `with_offsets`: give each record its offset (a log
@@ -146,6 +130,83 @@ fn decode_batch(
         });
     }
     Ok(out)
+}
+
+/// Skips a length-prefixed field (length -1: null) in `buf`, returning its bytes.
+fn skip_field<'a>(buf: &mut &'a [u8]) -> Result<Option<&'a [u8]>> {
+    let (len, n) = i32::decode_var(buf).ok_or_else(|| corrupt("truncated varint in a record"))?;
+    *buf = &buf[n..];
+    if len < 0 {
+        return Ok(None);
+    }
+    let len = len as usize;
+    if len > buf.len() {
+        return Err(corrupt("record field longer than its record"));
+    }
+    let (field, rest) = buf.split_at(len);
+    *buf = rest;
+    Ok(Some(field))
+}
+
+fn skip_varint<T: VarInt>(buf: &mut &[u8]) -> Result<()> {
+    let (_, n) = T::decode_var(buf).ok_or_else(|| corrupt("truncated varint in a record"))?;
+    *buf = &buf[n..];
+    Ok(())
+}
+
+/// The records region of one validated producer batch as an ABI 0.2.0 plugin gets it:
+/// decompressed, each record's structure checked as [`decode`] checks it (a client's malformed
+/// batch is refused here rather than blamed on the plugin), cut after the last record. Nothing
+/// is allocated per record. `None` for a batch with log-append-time timestamps (rewritten on
+/// append), which takes the decoding path.
+pub(crate) fn plain_records<'a>(
+    batch: &'a [u8],
+    h: &BatchHeader,
+) -> Result<Option<std::borrow::Cow<'a, [u8]>>> {
+    if h.attributes & TIMESTAMP_TYPE_BIT != 0 {
+        return Ok(None);
+    }
+    let section = &batch[HEADER_LEN..h.total_len()];
+    let plain = match h.attributes & COMPRESSION_MASK {
+        0 => std::borrow::Cow::Borrowed(section),
+        codec => {
+            std::borrow::Cow::Owned(decompress(codec, Bytes::copy_from_slice(section))?.to_vec())
+        }
+    };
+    let mut rest: &[u8] = &plain;
+    for _ in 0..h.records_count.max(0) {
+        let (len, n) =
+            i32::decode_var(rest).ok_or_else(|| corrupt("truncated varint in a record"))?;
+        rest = &rest[n..];
+        if len < 0 || len as usize > rest.len() {
+            return Err(corrupt("record length beyond its batch"));
+        }
+        let (mut rec, after) = rest.split_at(len as usize);
+        rest = after;
+        rec = rec
+            .get(1..)
+            .ok_or_else(|| corrupt("record without attributes"))?;
+        skip_varint::<i64>(&mut rec)?;
+        skip_varint::<i32>(&mut rec)?;
+        skip_field(&mut rec)?;
+        skip_field(&mut rec)?;
+        let (n_headers, n) =
+            i32::decode_var(rec).ok_or_else(|| corrupt("truncated varint in a record"))?;
+        rec = &rec[n..];
+        for _ in 0..n_headers.max(0) {
+            let key = skip_field(&mut rec)?.ok_or_else(|| corrupt("null header key"))?;
+            std::str::from_utf8(key).map_err(|_| corrupt("header key is not UTF-8"))?;
+            skip_field(&mut rec)?;
+        }
+    }
+    let used = plain.len() - rest.len();
+    Ok(Some(match plain {
+        std::borrow::Cow::Borrowed(b) => std::borrow::Cow::Borrowed(&b[..used]),
+        std::borrow::Cow::Owned(mut v) => {
+            v.truncate(used);
+            std::borrow::Cow::Owned(v)
+        }
+    }))
 }
 
 /// Decodes one validated producer batch into plugin records (offsets -1), with its codec.
@@ -217,22 +278,16 @@ fn encode_with(
     let last = records.last().map_or(0, |(p, _)| *p);
     let base_ts = records.iter().map(|(_, r)| r.timestamp).min().unwrap_or(-1);
     let max_ts = records.iter().map(|(_, r)| r.timestamp).max().unwrap_or(-1);
-    let mut plain = BytesMut::new();
-    let mut body = BytesMut::new();
+    let mut plain = Vec::new();
+    let mut body = Vec::new();
     for (pos, r) in &records {
-        body.clear();
-        body.put_i8(0);
-        put_varint(&mut body, r.timestamp - base_ts);
-        put_varint(&mut body, (pos - first) as i32);
-        put_bytes_field(&mut body, r.key.as_deref());
-        put_bytes_field(&mut body, r.value.as_deref());
-        put_varint(&mut body, r.headers.len() as i32);
-        for hd in &r.headers {
-            put_bytes_field(&mut body, Some(hd.key.as_bytes()));
-            put_bytes_field(&mut body, hd.value.as_deref());
-        }
-        put_varint(&mut plain, body.len() as i32);
-        plain.put_slice(&body);
+        weir_wasm::encode_record(
+            &mut plain,
+            &mut body,
+            r,
+            r.timestamp - base_ts,
+            (pos - first) as i32,
+        );
     }
     let (producer_id, epoch, base_sequence, mut attributes) = match producer {
         Some(h) if h.producer_id >= 0 => (
@@ -328,6 +383,47 @@ mod tests {
                 with_offsets.iter().map(|r| r.offset).collect::<Vec<_>>(),
                 [0, 2]
             );
+        }
+    }
+
+    #[test]
+    fn the_raw_region_is_refused_exactly_when_decoding_is() {
+        let records = vec![
+            rec("a", &[("trace", Some("1")), ("x", None)]),
+            rec("bb", &[]),
+        ];
+        for codec in [0, 1] {
+            let producer = BatchHeader {
+                producer_id: -1,
+                ..weir_storage::validate_batch(&encode(records.clone()).expect("encode"))
+                    .expect("valid")
+            };
+            let batch = encode_rewritten(records.clone(), &[0, 1], &producer, codec)
+                .expect("encode")
+                .to_vec();
+            let h = weir_storage::validate_batch(&batch).expect("valid");
+            let plain = plain_records(&batch, &h)
+                .expect("plain")
+                .expect("create time");
+            let mut body = Vec::new();
+            let mut expected = Vec::new();
+            for (i, r) in records.iter().enumerate() {
+                weir_wasm::encode_record(&mut expected, &mut body, r, 0, i as i32);
+            }
+            assert_eq!(&plain[..], &expected[..], "codec {codec}");
+            if codec != 0 {
+                continue;
+            }
+            // Every one-byte change inside the records region: refused by both or by neither.
+            for at in HEADER_LEN..batch.len() {
+                for delta in [1u8, 0x40, 0x80] {
+                    let mut bad = batch.clone();
+                    bad[at] = bad[at].wrapping_add(delta);
+                    let raw = plain_records(&bad, &h).map(|_| ());
+                    let decoded = decode(&bad, &h, "t", 0).map(|_| ());
+                    assert_eq!(raw.is_ok(), decoded.is_ok(), "byte {at} + {delta}");
+                }
+            }
         }
     }
 }
