@@ -87,6 +87,21 @@ pub fn encode_response(
     correlation_id: i32,
     body: &ResponseKind,
 ) -> Result<Bytes> {
+    let mut buf = BytesMut::new();
+    encode_response_into(&mut buf, api, version, correlation_id, body)?;
+    Ok(buf.freeze())
+}
+
+/// [`encode_response`] into `buf` (cleared first), so that a connection can reuse one buffer:
+/// a fetch response is as large as the records it carries, and a fresh buffer of that size
+/// costs a page fault (and the kernel zeroing the page) for every page written.
+pub fn encode_response_into(
+    buf: &mut BytesMut,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> Result<()> {
     let encode_err = |reason: String| Error::Encode {
         api,
         version,
@@ -100,7 +115,9 @@ pub fn encode_response(
     };
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let header_version = api.response_header_version(version);
-    sized_frame(64 + body_hint, &header, header_version, |buf| {
+    buf.clear();
+    buf.reserve(64 + body_hint);
+    sized_frame_into(buf, &header, header_version, |buf| {
         body.encode(buf, version).map_err(|e| e.to_string())
     })
     .map_err(encode_err)
@@ -114,14 +131,25 @@ fn sized_frame<H: Encodable>(
     body: impl FnOnce(&mut BytesMut) -> std::result::Result<(), String>,
 ) -> std::result::Result<Bytes, String> {
     let mut buf = BytesMut::with_capacity(capacity);
+    sized_frame_into(&mut buf, header, header_version, body)?;
+    Ok(buf.freeze())
+}
+
+/// [`sized_frame`] appended to `buf`, which must be empty.
+fn sized_frame_into<H: Encodable>(
+    buf: &mut BytesMut,
+    header: &H,
+    header_version: i16,
+    body: impl FnOnce(&mut BytesMut) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
     buf.put_i32(0);
     header
-        .encode(&mut buf, header_version)
+        .encode(buf, header_version)
         .map_err(|e| e.to_string())?;
-    body(&mut buf)?;
+    body(buf)?;
     let size = i32::try_from(buf.len() - 4).map_err(|e| e.to_string())?;
     buf[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(buf.freeze())
+    Ok(())
 }
 
 /// Encodes a request (header and body) with its 4-byte size prefix: what a broker sends when

@@ -11,6 +11,14 @@ use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::index::{OffsetEntry, SparseIndex, TimeEntry};
 use crate::{Error, Result};
 
+thread_local! {
+    /// See [`Segment::read_reused`].
+    static READ_BUFFER: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
+/// A thread's read buffer is not kept beyond this (a fetch with a huge `max_bytes`).
+const MAX_READ_BUFFER_BYTES: usize = 64 << 20;
+
 pub(crate) fn file_stem(dir: &Path, base_offset: i64) -> PathBuf {
     dir.join(format!("{base_offset:020}"))
 }
@@ -284,7 +292,7 @@ impl Segment {
             max_bytes
         };
         let limit = (self.size - pos).min(budget as u64);
-        let buf = self.read_range(pos, pos + limit)?;
+        let buf = self.read_reused(pos, pos + limit)?;
         let mut end = 0usize;
         while let Some(h) = BatchHeader::parse(&buf[end..]) {
             let next = end + h.total_len();
@@ -297,6 +305,25 @@ impl Segment {
             end = next;
         }
         Ok(buf.slice(..end))
+    }
+
+    /// [`Segment::read_range`] into this thread's read buffer, which is used again once every
+    /// `Bytes` cut from it has been dropped. Fetches read many MiB each; a fresh buffer each
+    /// time costs a page fault, and the kernel zeroing the page, for every page read.
+    fn read_reused(&self, from: u64, to: u64) -> Result<Bytes> {
+        let n = (to - from) as usize;
+        READ_BUFFER.with_borrow_mut(|buf| {
+            // Reclaims the whole allocation when nothing cut from it is alive any more.
+            buf.reserve(n);
+            buf.resize(n, 0);
+            let read = self.file.read_exact_at(&mut buf[..n], from);
+            let out = buf.split_to(n).freeze();
+            if buf.capacity() > MAX_READ_BUFFER_BYTES {
+                *buf = BytesMut::new();
+            }
+            read?;
+            Ok(out)
+        })
     }
 
     pub(crate) fn read_range(&self, from: u64, to: u64) -> Result<Bytes> {
