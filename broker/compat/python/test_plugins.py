@@ -56,7 +56,7 @@ KP_BATCH_SIBLING_TEXT = ("Failed to append record because it was part of a batch
 def plugged(broker):
     """The module's broker with the plugins these tests use deployed (version 1.0.0)."""
     deploy_plugin(broker, "guard", wasm_name="rejecter")
-    for name in ("rejecter", "tagger", "pii-redact", "router", "trap"):
+    for name in ("rejecter", "tagger", "pii-redact", "router", "trap", "noop"):
         deploy_plugin(broker, name)
     meta = deploy_plugin(broker, "loop", timeout_ms=200)
     assert meta["timeout_ms"] == 200
@@ -298,6 +298,28 @@ def test_duplicate_header_keys_survive_the_plugin_path(plugged, path):
             [m] = consume_partition(bs, topic, 0, expected=1)
             assert m.value() == b"good"
     assert norm_headers(m.headers())[:3] == dup
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_compressed_batches_through_batch_abi_plugins(plugged, codec):
+    """ABI 0.2.0 plugins get a compressed batch's records decompressed, in Kafka's encoding: one
+    that keeps everything (the producer's batch is appended as sent) and one that rewrites every
+    record (re-encoded with the producer's codec) leave keys, values, headers, timestamps and
+    offsets as a plugin-less topic would."""
+    bs = plugged.bootstrap
+    assert plugin_info(plugged, "noop")["abi"] == "0.2.0"
+    records = [{"key": f"k{i}".encode() if i % 3 else None,
+                "value": (f"value {i} " * 20).encode() if i != 7 else None,
+                "headers": [("h", str(i).encode()), ("trace", b"t")] if i % 2 else [],
+                "timestamp": 1_700_000_000_000 + 13 * i} for i in range(40)]
+    for chain, added in (("noop", []), ("noop,tagger", [("weir-version", b"v1")])):
+        topic = create_topic(bs, unique(f"z-{codec}"), config={"weir.plugins": chain})
+        prod = one_batch_producer(bs, **{"compression.type": codec})
+        assert_delivered(produce_sync(prod, topic, records))
+        got = consume_partition(bs, topic, 0, expected=len(records))
+        assert [m.offset() for m in got] == list(range(len(records))), chain
+        assert [(m.key(), m.value(), norm_headers(m.headers()), m.timestamp()[1]) for m in got] == [
+            (r["key"], r["value"], r["headers"] + added, r["timestamp"]) for r in records], chain
 
 
 def test_attach_and_detach_with_incremental_alter_configs(plugged):

@@ -265,8 +265,8 @@ pub(crate) fn plugin(admin: &Admin, cmd: PluginCmd) -> anyhow::Result<()> {
             let v = send(ureq::get(&url(admin, "/v1/plugins")), None)?;
             print(admin, &v, |v| {
                 println!(
-                    "{:<24} {:<12} {:<8} {:>10}  TOPICS",
-                    "NAME", "VERSION", "STATE", "SIZE"
+                    "{:<24} {:<12} {:<8} {:<6} {:>10}  TOPICS",
+                    "NAME", "VERSION", "STATE", "ABI", "SIZE"
                 );
                 for p in v.as_array().into_iter().flatten() {
                     let topics: Vec<String> = p["topics"]
@@ -276,10 +276,11 @@ pub(crate) fn plugin(admin: &Admin, cmd: PluginCmd) -> anyhow::Result<()> {
                         .filter_map(|t| t.as_str().map(str::to_string))
                         .collect();
                     println!(
-                        "{:<24} {:<12} {:<8} {:>10}  {}",
+                        "{:<24} {:<12} {:<8} {:<6} {:>10}  {}",
                         s(p, "name"),
                         s(p, "version"),
                         s(&p["health"], "state"),
+                        s(p, "abi"),
                         s(p, "size"),
                         topics.join(",")
                     );

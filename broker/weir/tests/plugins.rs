@@ -619,7 +619,19 @@ fn python_and_javascript_plugins_run_in_a_chain() {
     // Components from componentize-py and componentize-js (WASI imports, ~15 MiB each).
     deploy(&weir, "py", "python-tagger", "1", &[]);
     deploy(&weir, "js", "js-tagger", "1", &[]);
-    create_topic(&weir, "poly", 1, &[("weir.plugins", "py,js")]);
+    // And a Rust one on ABI 0.2.0 first: the batch goes raw into it, decoded for the others.
+    deploy(&weir, "tag", "tagger", "1", &[]);
+    let list = cli(&weir, &["plugin", "list"]);
+    for (name, abi) in [("py", "0.1.0"), ("js", "0.1.0"), ("tag", "0.2.0")] {
+        assert!(
+            list.lines().any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.first() == Some(&name) && cols.get(3) == Some(&abi)
+            }),
+            "{name} should be ABI {abi}: {list}"
+        );
+    }
+    create_topic(&weir, "poly", 1, &[("weir.plugins", "tag,py,js")]);
     let results = produce_all(&weir, "poly", &["hello", "drop", "world"]);
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let got = consume(&weir.consumer(), "poly", 0, 0, 2);
@@ -634,6 +646,11 @@ fn python_and_javascript_plugins_run_in_a_chain() {
             .filter_map(|h| h.value.and_then(|v| std::str::from_utf8(v).ok()))
             .collect();
         assert_eq!(langs, ["python", "javascript"]);
+        let tagged = (0..h.count()).any(|i| {
+            let h = h.get(i);
+            h.key == "weir-version" && h.value == Some(&b"v1"[..])
+        });
+        assert!(tagged, "the 0.2.0 plugin's header is missing");
     }
 }
 

@@ -21,6 +21,9 @@ pub(crate) const DEFAULT_TIMEOUT_MS: u64 = 1000;
 pub struct PluginView {
     #[serde(flatten)]
     pub meta: PluginMeta,
+    /// The plugin ABI the component implements (`0.2.0` or `0.1.0`); absent if it cannot be
+    /// compiled here.
+    pub abi: Option<&'static str>,
     pub health: PluginHealth,
     /// Topics whose `weir.plugins` names it.
     pub topics: Vec<String>,
@@ -93,6 +96,7 @@ impl Broker {
             .values()
             .map(|p| PluginView {
                 meta: p.clone(),
+                abi: self.plugins.abi_version(&p.sha256),
                 health: self.plugins.health(&p.name),
                 topics: state
                     .topics

@@ -325,6 +325,11 @@ impl Plugins {
         }
     }
 
+    /// The ABI version of the stored component `sha256`, compiling it if need be.
+    pub(crate) fn abi_version(&self, sha256: &str) -> Option<&'static str> {
+        self.module(sha256).ok().map(|m| m.abi_version())
+    }
+
     /// Whether `step`'s plugin takes raw batches (ABI 0.2.0).
     pub(crate) fn takes_raw(&self, step: &Step) -> bool {
         self.module(&step.sha256)
