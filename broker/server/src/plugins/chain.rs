@@ -64,6 +64,8 @@ impl Plugins {
         decode: impl FnOnce() -> Result<Vec<KafkaRecord>, E>,
     ) -> Result<ChainOutput, E> {
         let n = raw.count as usize;
+        // Like `run_chain`, no plugin is called for a batch without records.
+        let steps = if n == 0 { &[][..] } else { steps };
         for (i, step) in steps.iter().enumerate() {
             if !self.takes_raw(step) {
                 return Ok(self.run_steps(topic, &steps[i..], policy, decode()?, None));
