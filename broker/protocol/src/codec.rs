@@ -80,21 +80,10 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded> {
     }
 }
 
-/// Encodes a response body with its header and 4-byte size prefix, ready for the socket.
-pub fn encode_response(
-    api: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: &ResponseKind,
-) -> Result<Bytes> {
-    let mut buf = BytesMut::new();
-    encode_response_into(&mut buf, api, version, correlation_id, body)?;
-    Ok(buf.freeze())
-}
-
-/// [`encode_response`] into `buf` (cleared first), so that a connection can reuse one buffer:
-/// a fetch response is as large as the records it carries, and a fresh buffer of that size
-/// costs a page fault (and the kernel zeroing the page) for every page written.
+/// Encodes a response body with its header and 4-byte size prefix into `buf` (cleared first),
+/// ready for the socket. A connection reuses one buffer: a fetch response is as large as the
+/// records it carries, and a fresh buffer of that size costs a page fault (and the kernel
+/// zeroing the page) for every page written.
 pub fn encode_response_into(
     buf: &mut BytesMut,
     api: ApiKey,

@@ -6,8 +6,7 @@ mod frame;
 mod versions;
 
 pub use codec::{
-    Decoded, Request, decode_request, decode_response, encode_request, encode_response,
-    encode_response_into,
+    Decoded, Request, decode_request, decode_response, encode_request, encode_response_into,
 };
 pub use error::{Error, Result};
 pub use frame::{DEFAULT_MAX_REQUEST_BYTES, read_frame};

@@ -69,6 +69,18 @@ pub(crate) fn fill(batch: &mut v2::RecordBatch, body: &mut Vec<u8>, records: &[K
     }
 }
 
+/// Fills `batch` (its buffers reused) from a raw batch, the records copied as they are.
+pub(crate) fn fill_raw(batch: &mut v2::RecordBatch, raw: &crate::RawBatch<'_>) {
+    batch.topic.clear();
+    batch.topic.push_str(raw.topic);
+    batch.partition = raw.partition;
+    batch.base_offset = raw.base_offset;
+    batch.base_timestamp = raw.base_timestamp;
+    batch.count = raw.count;
+    batch.records.clear();
+    batch.records.extend_from_slice(raw.records);
+}
+
 pub(crate) fn empty_batch() -> v2::RecordBatch {
     v2::RecordBatch {
         topic: String::new(),

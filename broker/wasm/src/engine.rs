@@ -177,13 +177,13 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// A compiled plugin, ready to instantiate. Cheap to clone.
 /// A component ready to instantiate, by the ABI version it implements.
 pub(crate) enum Pre {
     V1(v1::PluginPre<State>),
     V2(v2::PluginPre<State>),
 }
 
+/// A compiled plugin, ready to instantiate. Cheap to clone.
 #[derive(Clone)]
 pub struct Module {
     pub(crate) inner: Arc<ModuleInner>,
@@ -205,6 +205,11 @@ impl Module {
     /// Size of the plugin's wasm binary in bytes.
     pub fn size(&self) -> usize {
         self.inner.size
+    }
+
+    /// Whether the component takes raw batches ([`crate::Instance::process_raw`], ABI 0.2.0).
+    pub fn takes_raw_batches(&self) -> bool {
+        matches!(self.inner.pre, Pre::V2(_))
     }
 
     /// The ABI version the component implements (`0.1.0` or `0.2.0`).

@@ -227,30 +227,10 @@ impl Instance {
                 body,
             } => {
                 batch::fill(batch, body, records);
-                plugin.call_process_batch(&mut self.store, batch).map(|r| {
-                    r.map(|o| match o {
-                        v2::weir::plugin::types::BatchOutcome::KeepAll => Outcomes::KeepAll,
-                        v2::weir::plugin::types::BatchOutcome::Each(each) => {
-                            Outcomes::Each(each.into_iter().map(batch::outcome).collect())
-                        }
-                    })
-                })
+                call_batch(plugin, &mut self.store, batch)
             }
         };
-        let outcomes = match called {
-            Ok(Ok(Outcomes::KeepAll)) => return Ok(Outcomes::KeepAll),
-            Ok(Ok(Outcomes::Each(o))) => o,
-            Ok(Err(msg)) => return Err(Error::Plugin(msg)),
-            Err(e) => return Err(classify(&self.store, &self.limits, e)),
-        };
-        if outcomes.len() != records.len() {
-            return Err(Error::Garbage(format!(
-                "returned {} outcomes for {} records",
-                outcomes.len(),
-                records.len()
-            )));
-        }
-        Ok(Outcomes::Each(outcomes))
+        checked(&self.store, &self.limits, called, records.len())
     }
 
     /// Runs a raw batch through a 0.2.0 plugin (see [`Module::abi_version`]); a 0.1.0 plugin
@@ -261,36 +241,51 @@ impl Instance {
                 "an ABI 0.1.0 plugin takes records, not a raw batch".into(),
             ));
         };
-        batch.topic.clear();
-        batch.topic.push_str(raw.topic);
-        batch.partition = raw.partition;
-        batch.base_offset = raw.base_offset;
-        batch.base_timestamp = raw.base_timestamp;
-        batch.count = raw.count;
-        batch.records.clear();
-        batch.records.extend_from_slice(raw.records);
+        batch::fill_raw(batch, raw);
         self.store.set_epoch_deadline(ticks(self.limits.timeout));
-        let outcomes = match plugin.call_process_batch(&mut self.store, batch) {
-            Ok(Ok(v2::weir::plugin::types::BatchOutcome::KeepAll)) => return Ok(Outcomes::KeepAll),
-            Ok(Ok(v2::weir::plugin::types::BatchOutcome::Each(each))) => each,
-            Ok(Err(msg)) => return Err(Error::Plugin(msg)),
-            Err(e) => return Err(classify(&self.store, &self.limits, e)),
-        };
-        if outcomes.len() != raw.count as usize {
-            return Err(Error::Garbage(format!(
-                "returned {} outcomes for {} records",
-                outcomes.len(),
-                raw.count
-            )));
-        }
-        Ok(Outcomes::Each(
-            outcomes.into_iter().map(batch::outcome).collect(),
-        ))
+        let called = call_batch(plugin, &mut self.store, batch);
+        checked(&self.store, &self.limits, called, raw.count as usize)
     }
 
     /// Linear memory the instance holds now, in bytes.
     pub fn memory_bytes(&self) -> usize {
         self.store.data().memory.used
+    }
+}
+
+/// A 0.2.0 plugin's `process-batch` on `batch`, its answer in the host's terms.
+fn call_batch(
+    plugin: &v2::Plugin,
+    store: &mut Store<State>,
+    batch: &v2::weir::plugin::types::RecordBatch,
+) -> wasmtime::Result<std::result::Result<Outcomes, String>> {
+    use v2::weir::plugin::types::BatchOutcome;
+    plugin.call_process_batch(store, batch).map(|answer| {
+        answer.map(|o| match o {
+            BatchOutcome::KeepAll => Outcomes::KeepAll,
+            BatchOutcome::Each(each) => {
+                Outcomes::Each(each.into_iter().map(batch::outcome).collect())
+            }
+        })
+    })
+}
+
+/// A plugin call's result as the host takes it: errors classified, and a per-record answer
+/// refused unless it has one outcome for each of the `count` records.
+fn checked(
+    store: &Store<State>,
+    limits: &Limits,
+    called: wasmtime::Result<std::result::Result<Outcomes, String>>,
+    count: usize,
+) -> Result<Outcomes> {
+    match called {
+        Ok(Ok(Outcomes::Each(o))) if o.len() != count => Err(Error::Garbage(format!(
+            "returned {} outcomes for {count} records",
+            o.len()
+        ))),
+        Ok(Ok(outcomes)) => Ok(outcomes),
+        Ok(Err(msg)) => Err(Error::Plugin(msg)),
+        Err(e) => Err(classify(store, limits, e)),
     }
 }
 

@@ -333,7 +333,7 @@ impl Plugins {
     /// Whether `step`'s plugin takes raw batches (ABI 0.2.0).
     pub(crate) fn takes_raw(&self, step: &Step) -> bool {
         self.module(&step.sha256)
-            .is_ok_and(|m| m.abi_version() == weir_wasm::ABI_VERSION)
+            .is_ok_and(|m| m.takes_raw_batches())
     }
 
     /// Runs one plugin over a batch. Blocking. Failures are counted, logged, and reported as

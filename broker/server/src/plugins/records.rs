@@ -132,10 +132,16 @@ fn decode_batch(
     Ok(out)
 }
 
-/// Skips a length-prefixed field (length -1: null) in `buf`, returning its bytes.
-fn skip_field<'a>(buf: &mut &'a [u8]) -> Result<Option<&'a [u8]>> {
-    let (len, n) = i32::decode_var(buf).ok_or_else(|| corrupt("truncated varint in a record"))?;
+/// Reads a zigzag varint off the front of `buf`.
+fn take_varint<T: VarInt>(buf: &mut &[u8]) -> Result<T> {
+    let (v, n) = T::decode_var(buf).ok_or_else(|| corrupt("truncated varint in a record"))?;
     *buf = &buf[n..];
+    Ok(v)
+}
+
+/// Takes a length-prefixed field (length -1: null) off the front of `buf`.
+fn take_field<'a>(buf: &mut &'a [u8]) -> Result<Option<&'a [u8]>> {
+    let len: i32 = take_varint(buf)?;
     if len < 0 {
         return Ok(None);
     }
@@ -146,12 +152,6 @@ fn skip_field<'a>(buf: &mut &'a [u8]) -> Result<Option<&'a [u8]>> {
     let (field, rest) = buf.split_at(len);
     *buf = rest;
     Ok(Some(field))
-}
-
-fn skip_varint<T: VarInt>(buf: &mut &[u8]) -> Result<()> {
-    let (_, n) = T::decode_var(buf).ok_or_else(|| corrupt("truncated varint in a record"))?;
-    *buf = &buf[n..];
-    Ok(())
 }
 
 /// The records region of one validated producer batch as an ABI 0.2.0 plugin gets it:
@@ -175,9 +175,7 @@ pub(crate) fn plain_records<'a>(
     };
     let mut rest: &[u8] = &plain;
     for _ in 0..h.records_count.max(0) {
-        let (len, n) =
-            i32::decode_var(rest).ok_or_else(|| corrupt("truncated varint in a record"))?;
-        rest = &rest[n..];
+        let len: i32 = take_varint(&mut rest)?;
         if len < 0 || len as usize > rest.len() {
             return Err(corrupt("record length beyond its batch"));
         }
@@ -186,17 +184,15 @@ pub(crate) fn plain_records<'a>(
         rec = rec
             .get(1..)
             .ok_or_else(|| corrupt("record without attributes"))?;
-        skip_varint::<i64>(&mut rec)?;
-        skip_varint::<i32>(&mut rec)?;
-        skip_field(&mut rec)?;
-        skip_field(&mut rec)?;
-        let (n_headers, n) =
-            i32::decode_var(rec).ok_or_else(|| corrupt("truncated varint in a record"))?;
-        rec = &rec[n..];
+        take_varint::<i64>(&mut rec)?;
+        take_varint::<i32>(&mut rec)?;
+        take_field(&mut rec)?;
+        take_field(&mut rec)?;
+        let n_headers: i32 = take_varint(&mut rec)?;
         for _ in 0..n_headers.max(0) {
-            let key = skip_field(&mut rec)?.ok_or_else(|| corrupt("null header key"))?;
+            let key = take_field(&mut rec)?.ok_or_else(|| corrupt("null header key"))?;
             std::str::from_utf8(key).map_err(|_| corrupt("header key is not UTF-8"))?;
-            skip_field(&mut rec)?;
+            take_field(&mut rec)?;
         }
     }
     let used = plain.len() - rest.len();
