@@ -537,16 +537,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
         let label = format!("produce {} x{parts} acks={acks}", size_label(size));
         let mib = (count * size as u64) as f64 / MIB;
         report.add_throughput(n, &key, &label, mib / secs, count as f64 / secs);
-        // How busy the broker's core was: near 1.0 means the broker is the bottleneck.
-        report.add(n, &format!("{key}:cpu"), &label, "cores", false, cpu / secs);
-        report.add(
-            n,
-            &format!("{key}:client-cpu"),
-            &label,
-            "cores",
-            false,
-            client / secs,
-        );
+        busy(report, n, &key, &label, [cpu, client], secs);
         if acks == "1" {
             let (cpu0, client0) = (b.cpu_secs(), client_cpu_secs());
             let secs = load::consume(&b.bootstrap, &topic, parts, count)?.as_secs_f64();
@@ -555,15 +546,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
             let key = consume_key(size, parts);
             let label = format!("consume {} x{parts}", size_label(size));
             report.add_throughput(n, &key, &label, mib / secs, count as f64 / secs);
-            report.add(n, &format!("{key}:cpu"), &label, "cores", false, cpu / secs);
-            report.add(
-                n,
-                &format!("{key}:client-cpu"),
-                &label,
-                "cores",
-                false,
-                client / secs,
-            );
+            busy(report, n, &key, &label, [cpu, client], secs);
         }
     }
     report.add(
@@ -754,6 +737,14 @@ fn plugin_workloads(
     }
     measure("json-schema plugin", "json-schema", report)?;
     Ok(())
+}
+
+/// How busy the broker and the load generator were during a workload of `secs`: `key:cpu` and
+/// `key:client-cpu`, in cores. Near 1.0 names the bottleneck.
+fn busy(report: &mut Report, n: &str, key: &str, label: &str, [cpu, client]: [f64; 2], secs: f64) {
+    report.add(n, &format!("{key}:cpu"), label, "cores", false, cpu / secs);
+    let key = format!("{key}:client-cpu");
+    report.add(n, &key, label, "cores", false, client / secs);
 }
 
 /// CPU seconds of this process (the load generator and its librdkafka threads): near one core
