@@ -105,7 +105,12 @@ pub fn encode_response_into(
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let header_version = api.response_header_version(version);
     buf.clear();
-    buf.reserve(64 + body_hint);
+    let need = 64 + body_hint;
+    if buf.capacity() < need {
+        // A new allocation rather than `reserve`: growing would copy the old capacity over.
+        *buf = BytesMut::new();
+        *buf = BytesMut::with_capacity(need);
+    }
     sized_frame_into(buf, &header, header_version, |buf| {
         body.encode(buf, version).map_err(|e| e.to_string())
     })

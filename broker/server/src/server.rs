@@ -189,6 +189,43 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener) {
 /// its size (a consumer that caught up, an idle connection after a burst).
 const RETAIN_FRAME_BYTES: usize = 1 << 20;
 
+/// Large response buffers that connections let go of, for the next connection's fetches: a
+/// consumer that reconnects (a new member, a restarted service, each workload of a benchmark)
+/// otherwise pays a page fault per page of its first large responses, which on a VM costs more
+/// than the copy itself. At most [`POOLED_FRAMES`] buffers of at most [`POOLED_FRAME_BYTES`].
+static FRAME_POOL: std::sync::Mutex<Vec<bytes::BytesMut>> = std::sync::Mutex::new(Vec::new());
+const POOLED_FRAMES: usize = 2;
+const POOLED_FRAME_BYTES: usize = 64 << 20;
+
+/// Hands a large buffer to the pool (or frees it when the pool is full or it is too large).
+fn pool_frame(mut buf: bytes::BytesMut) {
+    if buf.capacity() <= RETAIN_FRAME_BYTES || buf.capacity() > POOLED_FRAME_BYTES {
+        return;
+    }
+    buf.clear();
+    if let Ok(mut pool) = FRAME_POOL.lock()
+        && pool.len() < POOLED_FRAMES
+    {
+        pool.push(buf);
+    }
+}
+
+/// The largest pooled buffer, for a connection about to encode a fetch response.
+fn pooled_frame() -> Option<bytes::BytesMut> {
+    let mut pool = FRAME_POOL.lock().ok()?;
+    let largest = (0..pool.len()).max_by_key(|&i| pool[i].capacity())?;
+    Some(pool.swap_remove(largest))
+}
+
+/// A connection's response buffer, given back to the pool when the connection ends.
+struct Frame(bytes::BytesMut);
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        pool_frame(std::mem::take(&mut self.0));
+    }
+}
+
 async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketAddr) -> Result<()> {
     stream.set_nodelay(true)?;
     let (r, w) = stream.into_split();
@@ -197,7 +234,8 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
     // One response buffer for the connection's life: a consumer's fetch responses are many MiB
     // each, and a fresh buffer for each costs a page fault per page written (measured: a third
     // of the broker's CPU in a 1 KiB x8 consume). Kept while responses stay large.
-    let mut out = bytes::BytesMut::new();
+    let mut frame_buf = Frame(bytes::BytesMut::new());
+    let out = &mut frame_buf.0;
     let mut stop = broker.shutdown_signal();
     let max = broker.config.max_request_bytes;
     loop {
@@ -248,13 +286,19 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
         };
         broker.metrics.requests.get_or_create(&label).inc();
         if let Some(body) = response {
-            encode_response_into(&mut out, api, version, correlation_id, &body)?;
+            if api == ApiKey::Fetch
+                && out.capacity() <= RETAIN_FRAME_BYTES
+                && let Some(pooled) = pooled_frame()
+            {
+                *out = pooled;
+            }
+            encode_response_into(out, api, version, correlation_id, &body)?;
             drop(body);
             broker.metrics.bytes_out.inc_by(out.len() as u64);
-            writer.write_all(&out).await?;
+            writer.write_all(out).await?;
             writer.flush().await?;
             if out.capacity() > RETAIN_FRAME_BYTES && out.len() < out.capacity() / 8 {
-                out = bytes::BytesMut::new();
+                pool_frame(std::mem::take(out));
             }
         }
         broker

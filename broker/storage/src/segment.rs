@@ -13,11 +13,51 @@ use crate::{Error, Result};
 
 thread_local! {
     /// See [`Segment::read_reused`].
-    static READ_BUFFER: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+    static READ_BUFFER: std::cell::RefCell<ReadArena> = std::cell::RefCell::new(ReadArena::default());
 }
 
-/// A thread's read buffer is not kept beyond this (a fetch with a huge `max_bytes`).
+/// A thread's read buffer is not grown beyond this (unless one read needs more) nor kept when
+/// larger.
 const MAX_READ_BUFFER_BYTES: usize = 64 << 20;
+
+/// One allocation that reads are cut from in turn, taken back whole once nothing cut from it is
+/// alive. A fetch reads several partitions and keeps every read alive until its response is
+/// written: when a read does not fit, the next allocation is twice the last (up to
+/// [`MAX_READ_BUFFER_BYTES`]), so that after a few fetches one allocation holds a whole fetch
+/// and no read touches fresh pages.
+#[derive(Default)]
+struct ReadArena {
+    buf: BytesMut,
+    /// Size of the allocation `buf` is cut from.
+    allocated: usize,
+}
+
+impl ReadArena {
+    /// `n` zeroed bytes at the front of the arena.
+    fn take(&mut self, n: usize) -> &mut BytesMut {
+        // Back to the front of the allocation whenever nothing cut from it is alive, so that a
+        // fetch starts with all of it.
+        let _whole = self.buf.try_reclaim(self.allocated);
+        if self.buf.capacity() < n {
+            let size = (self.allocated * 2).clamp(n, MAX_READ_BUFFER_BYTES.max(n));
+            // The old allocation goes first: it is freed once its last read is dropped.
+            self.buf = BytesMut::new();
+            self.buf = BytesMut::with_capacity(size);
+            self.allocated = size;
+        }
+        self.buf.resize(n, 0);
+        &mut self.buf
+    }
+
+    /// Cuts the first `n` bytes off as a read.
+    fn cut(&mut self, n: usize) -> Bytes {
+        let out = self.buf.split_to(n).freeze();
+        if self.allocated > MAX_READ_BUFFER_BYTES {
+            *self = ReadArena::default();
+        }
+        out
+    }
+}
 
 pub(crate) fn file_stem(dir: &Path, base_offset: i64) -> PathBuf {
     dir.join(format!("{base_offset:020}"))
@@ -312,15 +352,9 @@ impl Segment {
     /// time costs a page fault, and the kernel zeroing the page, for every page read.
     fn read_reused(&self, from: u64, to: u64) -> Result<Bytes> {
         let n = (to - from) as usize;
-        READ_BUFFER.with_borrow_mut(|buf| {
-            // Reclaims the whole allocation when nothing cut from it is alive any more.
-            buf.reserve(n);
-            buf.resize(n, 0);
-            let read = self.file.read_exact_at(&mut buf[..n], from);
-            let out = buf.split_to(n).freeze();
-            if buf.capacity() > MAX_READ_BUFFER_BYTES {
-                *buf = BytesMut::new();
-            }
+        READ_BUFFER.with_borrow_mut(|arena| {
+            let read = self.file.read_exact_at(&mut arena.take(n)[..n], from);
+            let out = arena.cut(n);
             read?;
             Ok(out)
         })
@@ -370,5 +404,47 @@ impl Segment {
         self.offset_index.delete()?;
         self.time_index.delete()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod arena_tests {
+    use super::ReadArena;
+
+    fn read(arena: &mut ReadArena, n: usize, fill: u8) -> bytes::Bytes {
+        arena.take(n)[..n].fill(fill);
+        arena.cut(n)
+    }
+
+    #[test]
+    fn a_fetch_of_several_reads_reuses_one_allocation_once_grown() {
+        let mut arena = ReadArena::default();
+        let sizes = [3 << 20, 5 << 20, 4 << 20, 6 << 20];
+        // A few fetches grow the arena until one allocation holds a whole fetch...
+        for _ in 0..4 {
+            let views: Vec<_> = sizes.iter().map(|&n| read(&mut arena, n, 1)).collect();
+            drop(views);
+        }
+        let allocated = arena.allocated;
+        let first: Vec<_> = sizes.iter().map(|&n| read(&mut arena, n, 2)).collect();
+        let ptrs: Vec<_> = first.iter().map(|b| b.as_ptr()).collect();
+        assert!(first.iter().all(|b| b.iter().all(|&x| x == 2)));
+        drop(first);
+        // ...and then every fetch reads into the same memory, with nothing allocated.
+        let again: Vec<_> = sizes.iter().map(|&n| read(&mut arena, n, 3)).collect();
+        assert_eq!(again.iter().map(|b| b.as_ptr()).collect::<Vec<_>>(), ptrs);
+        assert_eq!(arena.allocated, allocated);
+        assert!(again.iter().all(|b| b.iter().all(|&x| x == 3)));
+    }
+
+    #[test]
+    fn live_reads_are_never_overwritten() {
+        let mut arena = ReadArena::default();
+        let a = read(&mut arena, 1000, 7);
+        let b = read(&mut arena, 5000, 8);
+        let c = read(&mut arena, 100, 9);
+        assert!(a.iter().all(|&x| x == 7) && a.len() == 1000);
+        assert!(b.iter().all(|&x| x == 8) && b.len() == 5000);
+        assert!(c.iter().all(|&x| x == 9) && c.len() == 100);
     }
 }
