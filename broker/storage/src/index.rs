@@ -119,6 +119,11 @@ impl<E: Entry> SparseIndex<E> {
         self.file.sync_data()
     }
 
+    /// Another handle on the index file, to sync it from elsewhere.
+    pub(crate) fn handle(&self) -> std::io::Result<File> {
+        self.file.try_clone()
+    }
+
     pub(crate) fn delete(&self) -> std::io::Result<()> {
         match std::fs::remove_file(&self.path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),

@@ -2,6 +2,7 @@
 
 mod batch;
 mod error;
+mod flusher;
 mod index;
 mod log;
 mod manager;

@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use parking_lot::Mutex;
 
 use crate::batch::{self, BatchHeader};
+use crate::flusher::{Flusher, Sealed, read_recovery_point};
 use crate::producer_state::{ProducerStates, SequenceCheck};
 use crate::segment::Segment;
 use crate::{Error, Result};
@@ -101,6 +103,8 @@ struct Inner {
     /// `(leader epoch, first offset written in it)`.
     epochs: Vec<(i32, i64)>,
     producers: ProducerStates,
+    /// Syncs rolled segments in the background.
+    flusher: Arc<Flusher>,
 }
 
 const LOG_START_FILE: &str = "log-start-offset";
@@ -115,8 +119,9 @@ fn write_atomically(path: &Path, contents: &str) -> Result<()> {
 }
 
 impl Log {
-    /// Opens the log in `dir`, creating it if needed. After an unclean shutdown the active segment
-    /// is re-validated and cut at the first torn batch.
+    /// Opens the log in `dir`, creating it if needed. After an unclean shutdown the segments not
+    /// known to be on disk (the active one, and any rolled since the recovery point) are
+    /// re-validated and cut at the first torn batch.
     pub fn open(dir: &Path, config: LogConfig, clean_shutdown: bool, now_ms: i64) -> Result<Log> {
         std::fs::create_dir_all(dir)?;
         let mut bases: Vec<i64> = std::fs::read_dir(dir)?
@@ -129,14 +134,25 @@ impl Log {
         bases.sort_unstable();
         let mut segments = BTreeMap::new();
         let last = bases.len().saturating_sub(1);
+        // Without a recovery point (a log from before there was one) rolled segments were
+        // synced at the roll, so only the active one is in doubt.
+        let recovery_point = read_recovery_point(dir).unwrap_or(i64::MAX);
+        let mut torn = false;
         for (i, base) in bases.into_iter().enumerate() {
-            let recover = i == last && !clean_shutdown;
+            let recover = !clean_shutdown && (i == last || base >= recovery_point);
             let (seg, outcome) = Segment::open(dir, base, recover, config.index_interval_bytes)?;
+            if torn {
+                // The log ends where an earlier segment was cut: what follows would leave a gap.
+                tracing::warn!(dir = %dir.display(), base, "recovery: deleting a segment after a torn one");
+                seg.delete()?;
+                continue;
+            }
             if outcome.truncated_bytes > 0 {
                 tracing::warn!(
                     dir = %dir.display(), base, truncated = outcome.truncated_bytes,
                     "recovered segment: cut a torn or corrupt tail"
                 );
+                torn = true;
             }
             segments.insert(base, seg);
         }
@@ -166,6 +182,7 @@ impl Log {
             last_flush_ms: now_ms,
             epochs,
             producers: ProducerStates::default(),
+            flusher: Arc::default(),
         };
         inner.rebuild_producer_state(dir)?;
         inner.high_watermark = inner.log_end_offset();
@@ -548,6 +565,7 @@ impl Log {
     pub fn close(&self) -> Result<()> {
         let mut inner = self.inner.lock();
         inner.active_mut().seal()?;
+        inner.flusher.sync_pending(&self.dir)?;
         let end = inner.log_end_offset();
         inner.producers.write_snapshot(&self.dir, end)
     }
@@ -822,10 +840,15 @@ impl Inner {
 
     fn roll(&mut self, dir: &Path, now_ms: i64) -> Result<()> {
         let next = self.log_end_offset();
-        self.active_mut().seal()?;
+        let files = self.active_mut().seal_unsynced()?;
         // The snapshot bounds the replay after a crash to the segments after it.
         self.producers.write_snapshot(dir, next)?;
         self.segments.insert(next, Segment::create(dir, next)?);
+        let sealed = Sealed {
+            next_base: next,
+            files,
+        };
+        self.flusher.sync_in_background(dir, sealed);
         self.unflushed_records = 0;
         self.last_flush_ms = now_ms;
         Ok(())

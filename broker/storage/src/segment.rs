@@ -382,6 +382,12 @@ impl Segment {
     /// Adds the final time-index entry and makes everything durable; called when the segment
     /// stops being the active one, and on clean shutdown.
     pub(crate) fn seal(&mut self) -> Result<()> {
+        self.seal_unsynced()?;
+        self.flush()
+    }
+
+    /// [`Segment::seal`] without the sync: the files to sync, for the caller to sync later.
+    pub(crate) fn seal_unsynced(&mut self) -> Result<Vec<Arc<File>>> {
         if self.max_timestamp > self.time_index.last().map_or(i64::MIN, |t| t.timestamp) {
             let rel = self.rel(self.max_timestamp_batch);
             self.time_index.append(TimeEntry {
@@ -389,7 +395,11 @@ impl Segment {
                 rel_offset: rel,
             })?;
         }
-        self.flush()
+        Ok(vec![
+            self.file.clone(),
+            Arc::new(self.offset_index.handle()?),
+            Arc::new(self.time_index.handle()?),
+        ])
     }
 
     pub(crate) fn flush(&self) -> Result<()> {

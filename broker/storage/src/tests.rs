@@ -113,6 +113,87 @@ fn restart_clean_and_after_torn_tail() {
     assert_eq!(BatchHeader::parse(&r.records).expect("h").base_offset, 22);
 }
 
+fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut logs: Vec<_> = std::fs::read_dir(dir)
+        .expect("ls")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    logs
+}
+
+fn base_of(path: &std::path::Path) -> i64 {
+    let stem = path.file_stem().and_then(|s| s.to_str()).expect("stem");
+    stem.parse().expect("a base offset")
+}
+
+fn recovery_point(dir: &std::path::Path) -> Option<i64> {
+    let text = std::fs::read_to_string(dir.join("recovery-point")).ok()?;
+    text.trim().parse().ok()
+}
+
+#[test]
+fn rolled_segments_are_synced_in_the_background_and_the_recovery_point_follows() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = Log::open(dir.path(), small_segments(), false, 0).expect("open");
+    fill(&log, 12, 1000);
+    let logs = segment_files(dir.path());
+    assert!(logs.len() > 2, "small segment.bytes rolls segments");
+    // Without any close: the background sync records a recovery point past rolled segments.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while recovery_point(dir.path()).is_none_or(|p| p <= 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery point was recorded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // A clean close waits for every rolled segment: the point is the active segment's base.
+    log.close().expect("close");
+    let active = logs.last().expect("active");
+    assert_eq!(recovery_point(dir.path()), Some(base_of(active)));
+}
+
+#[test]
+fn unclean_open_revalidates_rolled_segments_past_the_recovery_point() {
+    let dir = tempfile::tempdir().expect("tmp");
+    {
+        let log = Log::open(dir.path(), small_segments(), false, 0).expect("open");
+        fill(&log, 12, 1000);
+        log.close().expect("close");
+    }
+    let logs = segment_files(dir.path());
+    assert!(logs.len() > 2);
+    let first_end = base_of(&logs[1]);
+    // As if the machine crashed before any rolled segment reached the disk, and the first one
+    // lost the end of its last batch.
+    std::fs::write(dir.path().join("recovery-point"), "0").expect("write");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&logs[0])
+        .expect("open");
+    let len = f.metadata().expect("meta").len();
+    f.set_len(len - 10).expect("tear");
+    drop(f);
+    let log = Log::open(dir.path(), small_segments(), false, 0).expect("recover");
+    assert_eq!(
+        log.log_end_offset(),
+        first_end - 2,
+        "the first segment's torn batch is cut"
+    );
+    assert_eq!(
+        log.segment_count(),
+        1,
+        "the segments after the torn one are deleted, leaving no gap"
+    );
+    assert_eq!(segment_files(dir.path()).len(), 1);
+    let again = log
+        .append(&batch(&["after"], 5, Compression::None), 0, 0)
+        .expect("append");
+    assert_eq!(again.base_offset, first_end - 2);
+}
+
 #[test]
 fn corrupt_middle_of_active_segment_is_cut_on_recovery() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -1,0 +1,94 @@
+//! Makes rolled segments durable off the append path.
+//!
+//! A segment that stops being the active one is fsynced once, so that recovery after a crash of
+//! the machine need only re-validate what came after it. That fsync writes back everything the
+//! page cache still holds of the segment (up to `segment.bytes`, 1 GiB by default), which takes
+//! a second or more; done under the log's lock, as it once was, every produce and fetch of the
+//! partition waited for it. Now a roll queues the sealed segment's files here and a background
+//! thread syncs them, then records the **recovery point** (the base offset of the first segment
+//! not known to be on disk) in the log directory. After an unclean shutdown every segment from
+//! the recovery point on is re-validated, not only the active one.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// The file in a log directory holding the recovery point.
+pub(crate) const RECOVERY_POINT_FILE: &str = "recovery-point";
+
+/// The files of one sealed segment, and the offset its durability vouches for: the base offset
+/// of the segment that follows it.
+pub(crate) struct Sealed {
+    pub(crate) next_base: i64,
+    pub(crate) files: Vec<Arc<File>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Flusher {
+    pending: Mutex<Vec<Sealed>>,
+    /// Held for a whole pass, so that passes do not overtake each other.
+    pass: Mutex<()>,
+}
+
+impl Flusher {
+    /// Queues `sealed` and syncs it on a new thread.
+    pub(crate) fn sync_in_background(self: &Arc<Self>, dir: &Path, sealed: Sealed) {
+        self.pending.lock().push(sealed);
+        let (flusher, dir) = (self.clone(), dir.to_path_buf());
+        let spawned = std::thread::Builder::new()
+            .name("weir-seg-sync".into())
+            .spawn(move || {
+                if let Err(e) = flusher.sync_pending(&dir) {
+                    // The recovery point stays where it was: recovery re-validates more.
+                    tracing::warn!(dir = %dir.display(), error = %e, "syncing a rolled segment failed");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no thread to sync a rolled segment; it is synced at close");
+        }
+    }
+
+    /// Syncs every queued segment, then moves the recovery point past them. A pass that fails
+    /// puts its segments back, so that no later pass moves the recovery point over them.
+    pub(crate) fn sync_pending(&self, dir: &Path) -> std::io::Result<()> {
+        let _pass = self.pass.lock();
+        let batch = std::mem::take(&mut *self.pending.lock());
+        let Some(point) = batch.iter().map(|s| s.next_base).max() else {
+            return Ok(());
+        };
+        let synced = batch
+            .iter()
+            .flat_map(|s| &s.files)
+            .try_for_each(|f| f.sync_data())
+            .and_then(|()| write_recovery_point(dir, point));
+        match synced {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()), // the log was deleted
+            Err(e) => {
+                self.pending.lock().extend(batch);
+                Err(e)
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+}
+
+fn write_recovery_point(dir: &Path, point: i64) -> std::io::Result<()> {
+    // Written after the data it vouches for is synced; if this write is lost, recovery merely
+    // re-validates more segments, so it needs no fsync of its own.
+    let path = dir.join(RECOVERY_POINT_FILE);
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, point.to_string())?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// The recovery point recorded in `dir`; `None` for a log written before there was one (its
+/// rolled segments were synced at the roll).
+pub(crate) fn read_recovery_point(dir: &Path) -> Option<i64> {
+    std::fs::read_to_string(dir.join(RECOVERY_POINT_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
