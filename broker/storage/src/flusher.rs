@@ -53,9 +53,20 @@ impl Flusher {
     /// Syncs every queued segment, then moves the recovery point past them. A pass that fails
     /// puts its segments back, so that no later pass moves the recovery point over them.
     pub(crate) fn sync_pending(&self, dir: &Path) -> std::io::Result<()> {
+        self.pass(dir, None)
+    }
+
+    /// After a truncation or restart the log's active segment starts at `point`, possibly below
+    /// the recorded recovery point: syncs what is queued and records `point`, after any pass
+    /// already under way (which could otherwise record its higher point last).
+    pub(crate) fn restart_from(&self, dir: &Path, point: i64) -> std::io::Result<()> {
+        self.pass(dir, Some(point))
+    }
+
+    fn pass(&self, dir: &Path, point: Option<i64>) -> std::io::Result<()> {
         let _pass = self.pass.lock();
         let batch = std::mem::take(&mut *self.pending.lock());
-        let Some(point) = batch.iter().map(|s| s.next_base).max() else {
+        let Some(point) = point.or_else(|| batch.iter().map(|s| s.next_base).max()) else {
             return Ok(());
         };
         let synced = batch

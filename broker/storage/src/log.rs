@@ -534,6 +534,8 @@ impl Log {
         }
         let offset = offset.max(inner.segments.keys().next().copied().unwrap_or(0));
         inner.active_mut().truncate_to(offset, interval)?;
+        let active = inner.active().base_offset;
+        inner.flusher.restart_from(&self.dir, active)?;
         inner.high_watermark = inner.high_watermark.min(inner.log_end_offset());
         inner.epochs.retain(|&(_, start)| start < offset);
         inner.producers.truncate(offset);
@@ -544,7 +546,7 @@ impl Log {
         Ok(())
     }
 
-    /// fsyncs the active segment (closed segments were synced when they were sealed).
+    /// fsyncs the active segment (rolled segments are synced in the background after the roll).
     pub fn flush(&self, now_ms: i64) -> Result<()> {
         self.inner.lock().flush(now_ms)
     }
@@ -654,6 +656,7 @@ impl Log {
         inner
             .segments
             .insert(offset, Segment::create(&self.dir, offset)?);
+        inner.flusher.restart_from(&self.dir, offset)?;
         inner.set_log_start(&self.dir, offset)?;
         inner.high_watermark = offset;
         inner.epochs.clear();

@@ -156,6 +156,23 @@ fn rolled_segments_are_synced_in_the_background_and_the_recovery_point_follows()
 }
 
 #[test]
+fn truncating_below_the_recovery_point_lowers_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = Log::open(dir.path(), small_segments(), false, 0).expect("open");
+    fill(&log, 12, 1000);
+    log.close().expect("close");
+    let before = recovery_point(dir.path()).expect("a recovery point");
+    assert!(before > 2);
+    // A follower cuts its log back: what it appends next lands in a segment that was rolled
+    // (and so would not be re-validated) unless the recovery point comes down with it.
+    log.truncate_to(2).expect("truncate");
+    assert_eq!(log.log_end_offset(), 2);
+    assert_eq!(recovery_point(dir.path()), Some(0));
+    log.restart_at(50).expect("restart");
+    assert_eq!(recovery_point(dir.path()), Some(50));
+}
+
+#[test]
 fn unclean_open_revalidates_rolled_segments_past_the_recovery_point() {
     let dir = tempfile::tempdir().expect("tmp");
     {
