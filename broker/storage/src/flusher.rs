@@ -10,8 +10,9 @@
 //! the recovery point on is re-validated, not only the active one.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
@@ -33,20 +34,16 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    /// Queues `sealed` and syncs it on a new thread.
+    /// Queues `sealed` for the process's sync threads.
     pub(crate) fn sync_in_background(self: &Arc<Self>, dir: &Path, sealed: Sealed) {
         self.pending.lock().push(sealed);
-        let (flusher, dir) = (self.clone(), dir.to_path_buf());
-        let spawned = std::thread::Builder::new()
-            .name("weir-seg-sync".into())
-            .spawn(move || {
-                if let Err(e) = flusher.sync_pending(&dir) {
-                    // The recovery point stays where it was: recovery re-validates more.
-                    tracing::warn!(dir = %dir.display(), error = %e, "syncing a rolled segment failed");
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "no thread to sync a rolled segment; it is synced at close");
+        let job = Job {
+            flusher: self.clone(),
+            dir: dir.to_path_buf(),
+        };
+        if let Err(std::sync::mpsc::SendError(job)) = sync_queue().send(job) {
+            // No sync thread could be started: sync here rather than not at all.
+            job.run();
         }
     }
 
@@ -83,6 +80,53 @@ impl Flusher {
             Ok(()) => Ok(()),
         }
     }
+}
+
+/// Threads syncing rolled segments for every log of the process. A few are enough: `segment.ms`
+/// can roll every partition of a broker within the same second, and a thread per roll would
+/// start that many threads and as many concurrent fsyncs.
+const SYNC_THREADS: usize = 2;
+
+struct Job {
+    flusher: Arc<Flusher>,
+    dir: PathBuf,
+}
+
+impl Job {
+    fn run(self) {
+        if let Err(e) = self.flusher.sync_pending(&self.dir) {
+            // The recovery point stays where it was: recovery re-validates more.
+            tracing::warn!(dir = %self.dir.display(), error = %e, "syncing a rolled segment failed");
+        }
+    }
+}
+
+/// The queue of the sync threads, started on first use.
+fn sync_queue() -> &'static std::sync::mpsc::Sender<Job> {
+    static QUEUE: OnceLock<std::sync::mpsc::Sender<Job>> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..SYNC_THREADS {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("weir-seg-sync-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only to take a job, not while running it.
+                        let job = rx.lock().recv();
+                        match job {
+                            Ok(job) => job.run(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "could not start a segment sync thread");
+            }
+        }
+        tx
+    })
 }
 
 fn write_recovery_point(dir: &Path, point: i64) -> std::io::Result<()> {
