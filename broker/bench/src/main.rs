@@ -527,26 +527,24 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
         let topic = format!("bench-{size}b-{parts}p-acks{acks}");
         load::create_topic(&b.bootstrap, &topic, parts, 1, &[])?;
         let payload = vec![b'w'; size];
-        let (cpu0, client0) = (b.cpu_secs(), client_cpu_secs());
+        let busy = Busy::start(&b);
         let secs = load::produce(&b.bootstrap, &topic, parts, &payload, count, acks)?.as_secs_f64();
-        let cpu = b.cpu_secs() - cpu0;
-        let client = client_cpu_secs() - client0;
+        let [cpu, client] = busy.stop(&b);
         cpu_total += cpu;
         bytes_total += count * size as u64;
         let key = produce_key(size, parts, acks);
         let label = format!("produce {} x{parts} acks={acks}", size_label(size));
         let mib = (count * size as u64) as f64 / MIB;
         report.add_throughput(n, &key, &label, mib / secs, count as f64 / secs);
-        busy(report, n, &key, &label, [cpu, client], secs);
+        Busy::record(report, n, &key, &label, [cpu, client], secs);
         if acks == "1" {
-            let (cpu0, client0) = (b.cpu_secs(), client_cpu_secs());
+            let busy = Busy::start(&b);
             let secs = load::consume(&b.bootstrap, &topic, parts, count)?.as_secs_f64();
-            let cpu = b.cpu_secs() - cpu0;
-            let client = client_cpu_secs() - client0;
+            let cores = busy.stop(&b);
             let key = consume_key(size, parts);
             let label = format!("consume {} x{parts}", size_label(size));
             report.add_throughput(n, &key, &label, mib / secs, count as f64 / secs);
-            busy(report, n, &key, &label, [cpu, client], secs);
+            Busy::record(report, n, &key, &label, cores, secs);
         }
     }
     report.add(
@@ -696,10 +694,9 @@ fn plugin_workloads(
     }
     let measure = |label: &str, chain: &str, report: &mut Report| -> anyhow::Result<f64> {
         let topic = format!("bench-json-{chain}");
-        let (cpu0, client0) = (b.cpu_secs(), client_cpu_secs());
+        let busy = Busy::start(b);
         let secs = load::produce(&b.bootstrap, &topic, 1, payload, count, "1")?.as_secs_f64();
-        let cpu = b.cpu_secs() - cpu0;
-        let client = client_cpu_secs() - client0;
+        let cores = busy.stop(b);
         let label = format!("produce {} B JSON x1, {label}", payload.len());
         let rps = count as f64 / secs;
         report.add(
@@ -710,11 +707,14 @@ fn plugin_workloads(
             true,
             rps,
         );
-        let key = format!("plugin-{chain}:cpu");
-        report.add("weir", &key, &label, "cores", false, cpu / secs);
-        let key = format!("plugin-{chain}:client-cpu");
-        let label = format!("{label}: load generator");
-        report.add("weir", &key, &label, "cores", false, client / secs);
+        Busy::record(
+            report,
+            "weir",
+            &format!("plugin-{chain}"),
+            &label,
+            cores,
+            secs,
+        );
         Ok(rps)
     };
     // The no-op plugin against no plugin, in back-to-back pairs (alternating which goes first),
@@ -739,16 +739,43 @@ fn plugin_workloads(
     Ok(())
 }
 
-/// How busy the broker and the load generator were during a workload of `secs`: `key:cpu` and
-/// `key:client-cpu`, in cores. Near 1.0 names the bottleneck.
-fn busy(report: &mut Report, n: &str, key: &str, label: &str, [cpu, client]: [f64; 2], secs: f64) {
-    report.add(n, &format!("{key}:cpu"), label, "cores", false, cpu / secs);
-    let key = format!("{key}:client-cpu");
-    report.add(n, &key, label, "cores", false, client / secs);
+/// CPU seconds of the broker and of this process (the load generator and its librdkafka
+/// threads) since the start of a workload.
+struct Busy {
+    broker: f64,
+    client: f64,
 }
 
-/// CPU seconds of this process (the load generator and its librdkafka threads): near one core
-/// per second means the client, not the broker, sets the pace.
+impl Busy {
+    fn start(b: &Broker) -> Busy {
+        Busy {
+            broker: b.cpu_secs(),
+            client: client_cpu_secs(),
+        }
+    }
+
+    /// `[broker, client]` CPU seconds since `start`.
+    fn stop(self, b: &Broker) -> [f64; 2] {
+        [b.cpu_secs() - self.broker, client_cpu_secs() - self.client]
+    }
+
+    /// How busy the broker and the load generator were during a workload of `secs`: `key:cpu`
+    /// and `key:client-cpu`, in cores. Near 1.0 names the bottleneck.
+    fn record(report: &mut Report, n: &str, key: &str, label: &str, cores: [f64; 2], secs: f64) {
+        let [cpu, client] = cores;
+        report.add(n, &format!("{key}:cpu"), label, "cores", false, cpu / secs);
+        let label = format!("{label}: load generator");
+        report.add(
+            n,
+            &format!("{key}:client-cpu"),
+            &label,
+            "cores",
+            false,
+            client / secs,
+        );
+    }
+}
+
 fn client_cpu_secs() -> f64 {
     broker::cpu_secs(std::process::id())
 }

@@ -139,7 +139,8 @@ impl Log {
         let recovery_point = read_recovery_point(dir).unwrap_or(i64::MAX);
         let mut torn = false;
         for (i, base) in bases.into_iter().enumerate() {
-            let recover = !clean_shutdown && (i == last || base >= recovery_point);
+            // A segment deleted below (after a torn one) is not worth re-validating first.
+            let recover = !torn && !clean_shutdown && (i == last || base >= recovery_point);
             let (seg, outcome) = Segment::open(dir, base, recover, config.index_interval_bytes)?;
             if torn {
                 // The log ends where an earlier segment was cut: what follows would leave a gap.

@@ -3,6 +3,7 @@
 use kafka_protocol::records::Compression;
 
 use crate::batch::test_util::{batch, producer_batch};
+use crate::flusher::{RECOVERY_POINT_FILE, read_recovery_point};
 use crate::*;
 
 fn small_segments() -> LogConfig {
@@ -85,19 +86,7 @@ fn restart_clean_and_after_torn_tail() {
     assert_eq!(log.log_end_offset(), 24);
     drop(log);
     // Tear the last batch of the active segment in half, as a crash mid-write would.
-    let mut logs: Vec<_> = std::fs::read_dir(dir.path())
-        .expect("ls")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    logs.sort();
-    let active = logs.last().expect("segment");
-    let len = std::fs::metadata(active).expect("meta").len();
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(active)
-        .expect("open");
-    f.set_len(len - 10).expect("tear");
+    tear(segment_files(dir.path()).last().expect("segment"));
     let log = Log::open(dir.path(), small_segments(), false, 0).expect("recover");
     assert_eq!(
         log.log_end_offset(),
@@ -128,9 +117,14 @@ fn base_of(path: &std::path::Path) -> i64 {
     stem.parse().expect("a base offset")
 }
 
-fn recovery_point(dir: &std::path::Path) -> Option<i64> {
-    let text = std::fs::read_to_string(dir.join("recovery-point")).ok()?;
-    text.trim().parse().ok()
+/// Cuts the last 10 bytes off a segment file.
+fn tear(path: &std::path::Path) {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open");
+    let len = f.metadata().expect("meta").len();
+    f.set_len(len - 10).expect("tear");
 }
 
 #[test]
@@ -142,7 +136,7 @@ fn rolled_segments_are_synced_in_the_background_and_the_recovery_point_follows()
     assert!(logs.len() > 2, "small segment.bytes rolls segments");
     // Without any close: the background sync records a recovery point past rolled segments.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while recovery_point(dir.path()).is_none_or(|p| p <= 0) {
+    while read_recovery_point(dir.path()).is_none_or(|p| p <= 0) {
         assert!(
             std::time::Instant::now() < deadline,
             "no recovery point was recorded"
@@ -152,7 +146,7 @@ fn rolled_segments_are_synced_in_the_background_and_the_recovery_point_follows()
     // A clean close waits for every rolled segment: the point is the active segment's base.
     log.close().expect("close");
     let active = logs.last().expect("active");
-    assert_eq!(recovery_point(dir.path()), Some(base_of(active)));
+    assert_eq!(read_recovery_point(dir.path()), Some(base_of(active)));
 }
 
 #[test]
@@ -161,15 +155,15 @@ fn truncating_below_the_recovery_point_lowers_it() {
     let log = Log::open(dir.path(), small_segments(), false, 0).expect("open");
     fill(&log, 12, 1000);
     log.close().expect("close");
-    let before = recovery_point(dir.path()).expect("a recovery point");
+    let before = read_recovery_point(dir.path()).expect("a recovery point");
     assert!(before > 2);
     // A follower cuts its log back: what it appends next lands in a segment that was rolled
     // (and so would not be re-validated) unless the recovery point comes down with it.
     log.truncate_to(2).expect("truncate");
     assert_eq!(log.log_end_offset(), 2);
-    assert_eq!(recovery_point(dir.path()), Some(0));
+    assert_eq!(read_recovery_point(dir.path()), Some(0));
     log.restart_at(50).expect("restart");
-    assert_eq!(recovery_point(dir.path()), Some(50));
+    assert_eq!(read_recovery_point(dir.path()), Some(50));
 }
 
 #[test]
@@ -185,14 +179,8 @@ fn unclean_open_revalidates_rolled_segments_past_the_recovery_point() {
     let first_end = base_of(&logs[1]);
     // As if the machine crashed before any rolled segment reached the disk, and the first one
     // lost the end of its last batch.
-    std::fs::write(dir.path().join("recovery-point"), "0").expect("write");
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&logs[0])
-        .expect("open");
-    let len = f.metadata().expect("meta").len();
-    f.set_len(len - 10).expect("tear");
-    drop(f);
+    std::fs::write(dir.path().join(RECOVERY_POINT_FILE), "0").expect("write");
+    tear(&logs[0]);
     let log = Log::open(dir.path(), small_segments(), false, 0).expect("recover");
     assert_eq!(
         log.log_end_offset(),
