@@ -27,13 +27,22 @@ use report::{Report, Target};
 )]
 struct Args {
     /// Path to the weir binary.
-    #[arg(long, required_unless_present_any = ["replot", "latency_against"])]
+    #[arg(long, required_unless_present_any = ["replot", "latency_against", "against"])]
     weir: Option<PathBuf>,
     /// Run only the end-to-end latency workload, once, against a broker already running at
     /// this bootstrap address (for profiling a broker under that load); prints its
     /// percentiles. The topic is `latency-<ms since the epoch>`; the rate is --latency-rate.
     #[arg(long, requires = "latency_rate")]
     latency_against: Option<String>,
+    /// Run the --only produce workloads once against a broker already running at this
+    /// bootstrap address, with their consume (for profiling one phase under `perf record`);
+    /// prints each rate. The topics are named as in a full run; `--phase` picks the half.
+    #[arg(long, requires = "only")]
+    against: Option<String>,
+    /// With --against: `produce` (creates the topics), `consume` (reads the topics a
+    /// `produce` phase left, from the start), or `both`.
+    #[arg(long, default_value = "both", value_parser = ["produce", "consume", "both"])]
+    phase: String,
     /// Records per second of 1 KiB for --latency-against.
     #[arg(long)]
     latency_rate: Option<f64>,
@@ -165,6 +174,15 @@ fn main() -> anyhow::Result<()> {
     }
     if let (Some(bootstrap), Some(rate)) = (&args.latency_against, args.latency_rate) {
         return latency_against(bootstrap, rate, args.latency_secs.unwrap_or(10.0));
+    }
+    if let Some(bootstrap) = &args.against {
+        let total = args.bytes.unwrap_or(256 << 20);
+        return throughput_against(
+            bootstrap,
+            args.only.as_deref().unwrap_or(""),
+            &args.phase,
+            total,
+        );
     }
     let total = args
         .bytes
@@ -469,6 +487,32 @@ fn latency_against(bootstrap: &str, rate: f64, secs: f64) -> anyhow::Result<()> 
         l.p99_ms,
         l.p999_ms
     );
+    Ok(())
+}
+
+fn throughput_against(bootstrap: &str, only: &str, phase: &str, total: u64) -> anyhow::Result<()> {
+    for (size, parts, acks) in PRODUCE {
+        let key = produce_key(size, parts, acks);
+        if !key.contains(only) {
+            continue;
+        }
+        let count = (total / size as u64).max(1);
+        let mib = (count * size as u64) as f64 / MIB;
+        let topic = format!("bench-{size}b-{parts}p-acks{acks}");
+        if phase != "consume" {
+            load::create_topic(bootstrap, &topic, parts, 1, &[])?;
+            let secs = load::produce(bootstrap, &topic, parts, &vec![b'w'; size], count, acks)?;
+            println!("{key}: {:.1} MiB/s", mib / secs.as_secs_f64());
+        }
+        if phase != "produce" {
+            let secs = load::consume(bootstrap, &topic, parts, count)?;
+            println!(
+                "{}: {:.1} MiB/s",
+                consume_key(size, parts),
+                mib / secs.as_secs_f64()
+            );
+        }
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 mod codec;
 mod error;
 mod frame;
+mod splice;
 mod versions;
 
 pub use codec::{
@@ -10,6 +11,7 @@ pub use codec::{
 };
 pub use error::{Error, Result};
 pub use frame::{DEFAULT_MAX_REQUEST_BYTES, read_frame};
+pub use splice::{Splice, SplicedFrame, encode_fetch_spliced};
 pub use versions::{SUPPORTED_APIS, api_versions_response, supported_range};
 
 /// The codec crate, re-exported so that handlers name message types through one path.

@@ -11,11 +11,14 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use weir_protocol::kafka::messages::{ApiKey, ResponseKind};
 use weir_protocol::{
-    Decoded, api_versions_response, decode_request, encode_response_into, read_frame,
+    Decoded, api_versions_response, decode_request, encode_fetch_spliced, encode_response_into,
+    read_frame,
 };
+use weir_storage::FileSlice;
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::handlers::{FetchReply, Reply};
 use crate::metrics::ApiLabel;
 use crate::{Result, handlers, http};
 
@@ -217,6 +220,38 @@ fn pooled_frame() -> Option<bytes::BytesMut> {
     Some(pool.swap_remove(largest))
 }
 
+/// Lets a connection's large response buffer go to the pool once responses are far smaller.
+fn shrink_frame(out: &mut bytes::BytesMut) {
+    if out.capacity() > RETAIN_FRAME_BYTES && out.len() < out.capacity() / 8 {
+        pool_frame(std::mem::take(out));
+    }
+}
+
+/// Sends a slice of a log file to the socket from the page cache (`sendfile`): the records of
+/// a fetch are never copied through the broker. A file that ends before the slice does (the
+/// log was truncated meanwhile) ends the connection: the frame size already counted the bytes.
+async fn send_file(sock: &TcpStream, slice: &FileSlice) -> std::io::Result<()> {
+    let Some((file, mut pos)) = slice.file_range() else {
+        return Ok(());
+    };
+    let end = pos + slice.len() as u64;
+    while pos < end {
+        let want = (end - pos).min(1 << 30) as usize;
+        let sent = sock
+            .async_io(tokio::io::Interest::WRITABLE, || {
+                rustix::fs::sendfile(sock, file, Some(&mut pos), want).map_err(std::io::Error::from)
+            })
+            .await?;
+        if sent == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the log file ended before the fetched records (truncated meanwhile)",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A connection's response buffer, given back to the pool when the connection ends.
 struct Frame(bytes::BytesMut);
 
@@ -272,7 +307,7 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
                     ApiKey::ApiVersions,
                     0,
                     correlation_id,
-                    Some(ResponseKind::ApiVersions(body)),
+                    Some(Reply::Body(ResponseKind::ApiVersions(body))),
                 )
             }
             Err(e) => {
@@ -285,21 +320,46 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
             api: format!("{api:?}"),
         };
         broker.metrics.requests.get_or_create(&label).inc();
-        if let Some(body) = response {
-            if api == ApiKey::Fetch
-                && out.capacity() <= RETAIN_FRAME_BYTES
-                && let Some(pooled) = pooled_frame()
-            {
-                *out = pooled;
+        match response {
+            Some(Reply::Fetch(FetchReply {
+                body,
+                splices,
+                records,
+            })) if !splices.is_empty() => {
+                let frame = encode_fetch_spliced(out, version, correlation_id, body, &splices)?;
+                let mut sent = 0;
+                for (i, part) in frame.parts.iter().enumerate() {
+                    writer.write_all(part).await?;
+                    sent += part.len();
+                    if let Some(slice) = records.get(i) {
+                        writer.flush().await?;
+                        send_file(writer.get_ref().as_ref(), slice).await?;
+                        sent += slice.len();
+                    }
+                }
+                writer.flush().await?;
+                broker.metrics.bytes_out.inc_by(sent as u64);
+                shrink_frame(out);
             }
-            encode_response_into(out, api, version, correlation_id, &body)?;
-            drop(body);
-            broker.metrics.bytes_out.inc_by(out.len() as u64);
-            writer.write_all(out).await?;
-            writer.flush().await?;
-            if out.capacity() > RETAIN_FRAME_BYTES && out.len() < out.capacity() / 8 {
-                pool_frame(std::mem::take(out));
+            Some(reply) => {
+                let body = match reply {
+                    Reply::Body(b) => b,
+                    Reply::Fetch(f) => ResponseKind::Fetch(f.body),
+                };
+                if api == ApiKey::Fetch
+                    && out.capacity() <= RETAIN_FRAME_BYTES
+                    && let Some(pooled) = pooled_frame()
+                {
+                    *out = pooled;
+                }
+                encode_response_into(out, api, version, correlation_id, &body)?;
+                drop(body);
+                broker.metrics.bytes_out.inc_by(out.len() as u64);
+                writer.write_all(out).await?;
+                writer.flush().await?;
+                shrink_frame(out);
             }
+            None => {}
         }
         broker
             .metrics

@@ -147,6 +147,18 @@ impl SparseIndex<OffsetEntry> {
         }
     }
 
+    /// The greatest indexed batch position at or below `position` (0 when none).
+    pub(crate) fn floor_position(&self, position: u64) -> u64 {
+        let i = self
+            .entries
+            .partition_point(|e| u64::from(e.position) <= position);
+        if i == 0 {
+            0
+        } else {
+            u64::from(self.entries[i - 1].position)
+        }
+    }
+
     /// True when entries strictly increase and all point inside a log of `log_size` bytes.
     pub(crate) fn is_sane(&self, log_size: u64) -> bool {
         self.entries
@@ -206,6 +218,9 @@ mod tests {
         assert_eq!(idx.lookup(5), 0);
         assert_eq!(idx.lookup(10), 4096);
         assert_eq!(idx.lookup(99), 4096);
+        assert_eq!(idx.floor_position(4095), 0);
+        assert_eq!(idx.floor_position(4096), 4096);
+        assert_eq!(idx.floor_position(1 << 40), 4096);
         assert!(idx.is_sane(5000));
         assert!(!idx.is_sane(4096));
     }

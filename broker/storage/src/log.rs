@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use crate::batch::{self, BatchHeader};
 use crate::flusher::{Flusher, Sealed, read_recovery_point};
 use crate::producer_state::{ProducerStates, SequenceCheck};
-use crate::segment::Segment;
+use crate::segment::{FileSlice, Segment};
 use crate::{Error, Result};
 
 /// Per-topic settings the log honours (Kafka's topic-level names in the docs).
@@ -67,10 +67,11 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
-/// Bytes served by a read, with the offsets a fetch response reports.
+/// Records served by a read (`Bytes`, or a [`FileSlice`] to send from the page cache), with
+/// the offsets a fetch response reports.
 #[derive(Debug, Clone)]
-pub struct ReadResult {
-    pub records: Bytes,
+pub struct ReadResult<R = Bytes> {
+    pub records: R,
     pub high_watermark: i64,
     /// The last stable offset: below it, every transaction is decided.
     pub last_stable_offset: i64,
@@ -79,6 +80,20 @@ pub struct ReadResult {
     /// For read_committed reads: aborted transactions `(producer id, first offset)` with data
     /// in the returned range, so that consumers skip them.
     pub aborted: Vec<(i64, i64)>,
+}
+
+impl ReadResult<FileSlice> {
+    /// The same read with its records in memory.
+    pub fn read(self) -> Result<ReadResult> {
+        Ok(ReadResult {
+            records: self.records.read()?,
+            high_watermark: self.high_watermark,
+            last_stable_offset: self.last_stable_offset,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset,
+            aborted: self.aborted,
+        })
+    }
 }
 
 /// What a retention pass did.
@@ -352,23 +367,22 @@ impl Log {
         committed: bool,
     ) -> Result<ReadResult> {
         let inner = self.inner.lock();
-        let leo = inner.check_offset(offset)?;
-        let lso = inner.producers.last_stable_offset(inner.high_watermark);
-        let upper = if committed { lso } else { inner.high_watermark };
-        let records = inner.read_batches(offset, max_bytes, min_one, upper)?;
-        let aborted = if committed && !records.is_empty() {
-            inner.producers.aborted_between(offset, upper)
-        } else {
-            Vec::new()
-        };
-        Ok(ReadResult {
-            records,
-            high_watermark: inner.high_watermark,
-            last_stable_offset: lso,
-            log_start_offset: inner.log_start_offset,
-            log_end_offset: leo,
-            aborted,
-        })
+        inner
+            .slice_isolated(offset, max_bytes, min_one, committed)?
+            .read()
+    }
+
+    /// [`Log::read_isolated`] without reading the records: where they are in the log.
+    pub fn slice_isolated(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        committed: bool,
+    ) -> Result<ReadResult<FileSlice>> {
+        self.inner
+            .lock()
+            .slice_isolated(offset, max_bytes, min_one, committed)
     }
 
     /// The first offset whose record timestamp is at least `ts`, with that timestamp.
@@ -632,16 +646,12 @@ impl Log {
     /// follower fetches from its leader.
     pub fn read_replica(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
         let inner = self.inner.lock();
-        let leo = inner.check_offset(offset)?;
-        let records = inner.read_batches(offset, max_bytes, true, leo)?;
-        Ok(ReadResult {
-            records,
-            high_watermark: inner.high_watermark,
-            last_stable_offset: inner.producers.last_stable_offset(inner.high_watermark),
-            log_start_offset: inner.log_start_offset,
-            log_end_offset: leo,
-            aborted: Vec::new(),
-        })
+        inner.slice_replica(offset, max_bytes)?.read()
+    }
+
+    /// [`Log::read_replica`] without reading the records.
+    pub fn slice_replica(&self, offset: i64, max_bytes: usize) -> Result<ReadResult<FileSlice>> {
+        self.inner.lock().slice_replica(offset, max_bytes)
     }
 
     /// Empties the log and starts it again at `offset`: a follower whose leader no longer has
@@ -752,17 +762,56 @@ impl Inner {
         Ok(leo)
     }
 
+    fn slice_isolated(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        committed: bool,
+    ) -> Result<ReadResult<FileSlice>> {
+        let leo = self.check_offset(offset)?;
+        let lso = self.producers.last_stable_offset(self.high_watermark);
+        let upper = if committed { lso } else { self.high_watermark };
+        let records = self.slice_batches(offset, max_bytes, min_one, upper)?;
+        let aborted = if committed && !records.is_empty() {
+            self.producers.aborted_between(offset, upper)
+        } else {
+            Vec::new()
+        };
+        Ok(ReadResult {
+            records,
+            high_watermark: self.high_watermark,
+            last_stable_offset: lso,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: leo,
+            aborted,
+        })
+    }
+
+    fn slice_replica(&self, offset: i64, max_bytes: usize) -> Result<ReadResult<FileSlice>> {
+        let leo = self.check_offset(offset)?;
+        let records = self.slice_batches(offset, max_bytes, true, leo)?;
+        Ok(ReadResult {
+            records,
+            high_watermark: self.high_watermark,
+            last_stable_offset: self.producers.last_stable_offset(self.high_watermark),
+            log_start_offset: self.log_start_offset,
+            log_end_offset: leo,
+            aborted: Vec::new(),
+        })
+    }
+
     /// Whole batches from the one holding `offset`, up to `max_bytes` and never reaching
     /// `upper` (empty when `offset` is at or past it).
-    fn read_batches(
+    fn slice_batches(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one: bool,
         upper: i64,
-    ) -> Result<Bytes> {
+    ) -> Result<FileSlice> {
         if offset >= upper {
-            return Ok(Bytes::new());
+            return Ok(FileSlice::default());
         }
         let first = self
             .segments
@@ -771,10 +820,10 @@ impl Inner {
             .map_or(offset, |(b, _)| *b);
         for seg in self.segments.range(first..).map(|(_, s)| s) {
             if let Some((pos, _)) = seg.find_batch(offset)? {
-                return seg.read_batches(pos, max_bytes, min_one, upper);
+                return seg.slice_batches(pos, max_bytes, min_one, upper);
             }
         }
-        Ok(Bytes::new())
+        Ok(FileSlice::default())
     }
 
     /// The answer to a producer's retry of a batch already at `base_offset..=last_offset`.

@@ -12,7 +12,7 @@ use crate::index::{OffsetEntry, SparseIndex, TimeEntry};
 use crate::{Error, Result};
 
 thread_local! {
-    /// See [`Segment::read_reused`].
+    /// See [`FileSlice::read`].
     static READ_BUFFER: std::cell::RefCell<ReadArena> = std::cell::RefCell::new(ReadArena::default());
 }
 
@@ -56,6 +56,67 @@ impl ReadArena {
             *self = ReadArena::default();
         }
         out
+    }
+}
+
+/// Bytes at the end of a slice's cut that are read at once to find the last whole batch.
+const WALK_WINDOW: usize = 16 << 10;
+
+/// Length of the whole batches at the start of `buf`.
+fn whole_batches_len(buf: &[u8]) -> usize {
+    let mut end = 0usize;
+    while let Some(h) = BatchHeader::parse(&buf[end..]) {
+        let next = end + h.total_len();
+        if h.batch_length < (HEADER_LEN - batch::LOG_OVERHEAD) as i32 || next > buf.len() {
+            break;
+        }
+        end = next;
+    }
+    end
+}
+
+/// A byte range of a segment file: whole batches a read located, sent to a consumer straight
+/// from the page cache or read into memory. It holds the file open, so a segment deleted by
+/// retention meanwhile is still readable; a log truncated under it (a follower's divergence)
+/// reads short, which [`FileSlice::read`] reports as an error.
+#[derive(Debug, Clone, Default)]
+pub struct FileSlice {
+    file: Option<Arc<File>>,
+    pos: u64,
+    len: u64,
+}
+
+impl FileSlice {
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The file and the position of the first byte (`None` when empty).
+    pub fn file_range(&self) -> Option<(&File, u64)> {
+        self.file
+            .as_deref()
+            .filter(|_| self.len > 0)
+            .map(|f| (f, self.pos))
+    }
+
+    /// The bytes, read into this thread's read buffer, which is used again once every `Bytes`
+    /// cut from it has been dropped. Fetches read many MiB each; a fresh buffer each time
+    /// costs a page fault, and the kernel zeroing the page, for every page read.
+    pub fn read(&self) -> Result<Bytes> {
+        let Some((file, pos)) = self.file_range() else {
+            return Ok(Bytes::new());
+        };
+        let n = self.len();
+        READ_BUFFER.with_borrow_mut(|arena| {
+            let read = file.read_exact_at(&mut arena.take(n)[..n], pos);
+            let out = arena.cut(n);
+            read?;
+            Ok(out)
+        })
     }
 }
 
@@ -313,51 +374,72 @@ impl Segment {
     }
 
     /// Whole batches starting at `pos`: at most `max_bytes` of them, but always the first batch
-    /// when `min_one` (KIP-74), and none at or beyond `end_offset`. Two reads: the first header,
-    /// then the whole range, whose batch boundaries are walked in memory.
-    pub(crate) fn read_batches(
+    /// when `min_one` (KIP-74), and none at or beyond `end_offset` (a batch that holds it is
+    /// included). Located without reading the records: the first header, the end offset's
+    /// batch through the index, and the cut at `max_bytes` at the last indexed batch below it
+    /// plus a few headers.
+    pub(crate) fn slice_batches(
         &self,
         pos: u64,
         max_bytes: usize,
         min_one: bool,
         end_offset: i64,
-    ) -> Result<Bytes> {
+    ) -> Result<FileSlice> {
         let Some(first) = self.header_at(pos)? else {
-            return Ok(Bytes::new());
+            return Ok(FileSlice::default());
         };
-        let first_len = first.total_len();
+        if first.base_offset >= end_offset {
+            return Ok(FileSlice::default());
+        }
         let budget = if min_one {
-            max_bytes.max(first_len)
+            max_bytes.max(first.total_len())
         } else {
             max_bytes
         };
-        let limit = (self.size - pos).min(budget as u64);
-        let buf = self.read_reused(pos, pos + limit)?;
-        let mut end = 0usize;
-        while let Some(h) = BatchHeader::parse(&buf[end..]) {
-            let next = end + h.total_len();
-            if h.base_offset >= end_offset
-                || h.batch_length < (HEADER_LEN - batch::LOG_OVERHEAD) as i32
-                || next > buf.len()
-            {
-                break;
+        let limit = pos.saturating_add(budget as u64);
+        let end = if end_offset >= self.next_offset {
+            self.size
+        } else {
+            match self.find_batch(end_offset)? {
+                Some((p, h)) if h.base_offset < end_offset => p + h.total_len() as u64,
+                Some((p, _)) => p,
+                None => self.size,
             }
-            end = next;
-        }
-        Ok(buf.slice(..end))
+        };
+        let cut = if end <= limit {
+            end
+        } else {
+            self.last_boundary(pos, limit)?
+        };
+        Ok(FileSlice {
+            file: Some(self.file.clone()),
+            pos,
+            len: cut.saturating_sub(pos),
+        })
     }
 
-    /// [`Segment::read_range`] into this thread's read buffer, which is used again once every
-    /// `Bytes` cut from it has been dropped. Fetches read many MiB each; a fresh buffer each
-    /// time costs a page fault, and the kernel zeroing the page, for every page read.
-    fn read_reused(&self, from: u64, to: u64) -> Result<Bytes> {
-        let n = (to - from) as usize;
-        READ_BUFFER.with_borrow_mut(|arena| {
-            let read = self.file.read_exact_at(&mut arena.take(n)[..n], from);
-            let out = arena.cut(n);
-            read?;
-            Ok(out)
-        })
+    /// The end of the last whole batch between the batch start `pos` and `limit` (`pos` when
+    /// the first batch ends past `limit`). Starts from the last indexed batch at or below
+    /// `limit` (entries are at most `index.interval.bytes` plus a batch apart), then steps
+    /// over headers, reading the last [`WALK_WINDOW`] bytes at once when batches are small.
+    fn last_boundary(&self, pos: u64, limit: u64) -> Result<u64> {
+        let mut at = self.offset_index.floor_position(limit).max(pos);
+        loop {
+            let gap = (limit - at) as usize;
+            if gap < HEADER_LEN {
+                return Ok(at);
+            }
+            if gap <= WALK_WINDOW {
+                let mut window = [0u8; WALK_WINDOW];
+                let window = &mut window[..gap];
+                self.file.read_exact_at(window, at)?;
+                return Ok(at + whole_batches_len(window) as u64);
+            }
+            match self.header_at(at)? {
+                Some(h) if at + h.total_len() as u64 <= limit => at += h.total_len() as u64,
+                _ => return Ok(at),
+            }
+        }
     }
 
     pub(crate) fn read_range(&self, from: u64, to: u64) -> Result<Bytes> {

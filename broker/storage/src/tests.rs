@@ -467,3 +467,91 @@ fn replica_append_copies_the_leader_and_epochs_locate_divergence() {
     assert_eq!(follower.log_end_offset(), 100);
     assert_eq!(follower.latest_epoch(), None);
 }
+
+/// What a read of `offset` must serve, found by walking every batch of `log` in memory: the
+/// batch holding `offset`, then whole batches while they fit in `max_bytes` (the first one
+/// regardless when `min_one`) and start below `upper`. Returns (position, length).
+fn walked_read(
+    log: &[u8],
+    offset: i64,
+    max_bytes: usize,
+    min_one: bool,
+    upper: i64,
+) -> (usize, usize) {
+    let mut pos = 0;
+    while let Some(h) = BatchHeader::parse(&log[pos..]) {
+        if h.last_offset() >= offset {
+            break;
+        }
+        pos += h.total_len();
+    }
+    let mut end = pos;
+    while let Some(h) = BatchHeader::parse(&log[end..]) {
+        let next = end + h.total_len();
+        let fits = next - pos <= max_bytes || (min_one && end == pos);
+        if h.base_offset >= upper || !fits {
+            break;
+        }
+        end = next;
+    }
+    (pos, end - pos)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+    /// Reads are located from the index and a few headers (the records are not read): they
+    /// must end on the same batch boundary as a walk over every batch, for small batches
+    /// (many between index entries), batches larger than the final read window, any index
+    /// interval, and a high watermark below the log end.
+    #[test]
+    fn reads_end_where_a_walk_of_every_batch_ends(
+        batches in proptest::collection::vec((1usize..12, 1usize..4000), 1..60),
+        interval in proptest::prop_oneof![proptest::strategy::Just(1u64), 50u64..20_000],
+        unreplicated in 0usize..5,
+        reads in proptest::collection::vec((0usize..400, 0usize..120_000, proptest::bool::ANY), 1..12),
+    ) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = LogConfig { index_interval_bytes: interval, ..LogConfig::default() };
+        let log = Log::open(dir.path(), config, false, 0).expect("open");
+        let replicated = batches.len().saturating_sub(unreplicated).max(1);
+        for (i, &(records, len)) in batches.iter().enumerate() {
+            let value = "v".repeat(len);
+            let values = vec![value.as_str(); records];
+            let info = log.append(&batch(&values, 1000, Compression::None), 0, 1000).expect("append");
+            if i < replicated {
+                log.set_high_watermark(info.last_offset + 1);
+            }
+        }
+        let whole = log.read_replica(0, usize::MAX).expect("whole log").records;
+        let hwm = log.high_watermark();
+        for (offset, max_bytes, min_one) in reads {
+            let offset = (offset as i64).min(log.log_end_offset());
+            let got = log.read(offset, max_bytes, min_one).expect("read").records;
+            let (pos, len) = walked_read(&whole, offset, max_bytes, min_one, hwm);
+            proptest::prop_assert_eq!(got.len(), len, "offset {} max {} min_one {}", offset, max_bytes, min_one);
+            proptest::prop_assert_eq!(&got[..], &whole[pos..pos + len]);
+            let replica = log.read_replica(offset, max_bytes).expect("replica read").records;
+            let (pos, len) = walked_read(&whole, offset, max_bytes, true, i64::MAX);
+            proptest::prop_assert_eq!(&replica[..], &whole[pos..pos + len]);
+        }
+    }
+}
+
+#[test]
+fn a_slice_stays_readable_after_its_segment_is_deleted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = Log::open(dir.path(), small_segments(), false, 0).expect("open");
+    fill(&log, 20, 1000);
+    let slice = log
+        .slice_isolated(0, 1 << 20, true, false)
+        .expect("slice")
+        .records;
+    let expected = log.read(0, 1 << 20, true).expect("read").records;
+    assert!(!slice.is_empty());
+    log.delete_records_before(39).expect("delete records");
+    assert!(
+        !segment_files(dir.path()).iter().any(|p| base_of(p) == 0),
+        "the first segment was deleted"
+    );
+    assert_eq!(slice.read().expect("read the deleted segment"), expected);
+}

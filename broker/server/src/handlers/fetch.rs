@@ -7,18 +7,71 @@ use weir_protocol::kafka::messages::fetch_response::{
 };
 use weir_protocol::kafka::messages::{FetchRequest, FetchResponse, ProducerId};
 
+use weir_protocol::Splice;
+use weir_storage::FileSlice;
+
 use crate::broker::Broker;
 use crate::partition::Partition;
+
+/// Below this many bytes of records a response carries them in memory (one write); above, they
+/// go from the page cache to the socket with `sendfile` (a write per part between them).
+const SPLICE_MIN_BYTES: usize = 64 << 10;
+
+/// A fetch response, and the records it sends straight from the log files: `records[i]` goes
+/// in the partition `splices[i]` names (both in response order).
+pub(crate) struct FetchReply {
+    pub(crate) body: FetchResponse,
+    pub(crate) splices: Vec<Splice>,
+    pub(crate) records: Vec<FileSlice>,
+}
+
+impl FetchReply {
+    fn new(body: FetchResponse) -> FetchReply {
+        FetchReply {
+            body,
+            splices: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    /// Puts the records in the response itself when they are too few to be worth a
+    /// `sendfile` each; a read that fails answers its partition with the error.
+    fn finish(mut self, total: usize) -> FetchReply {
+        if total >= SPLICE_MIN_BYTES {
+            return self;
+        }
+        for (s, slice) in self.splices.drain(..).zip(self.records.drain(..)) {
+            let Some(p) = self
+                .body
+                .responses
+                .get_mut(s.topic)
+                .and_then(|t| t.partitions.get_mut(s.partition))
+            else {
+                continue;
+            };
+            match slice.read() {
+                Ok(bytes) => p.records = Some(bytes),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading fetched records failed");
+                    p.error_code = e.kafka_code();
+                    p.records = Some(bytes::Bytes::new());
+                }
+            }
+        }
+        self
+    }
+}
 
 /// Serves a fetch, long-polling until `min_bytes` are available or `max_wait_ms` passes.
 ///
 /// Fetch sessions (KIP-227) are refused cleanly: every response carries session id 0, so
 /// clients keep sending full fetch requests; an incremental request for a session this broker
 /// never created gets FETCH_SESSION_ID_NOT_FOUND.
-pub(crate) async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse {
+pub(crate) async fn handle(broker: &Broker, req: FetchRequest) -> FetchReply {
     if req.session_id != 0 && req.session_epoch > 0 {
-        return FetchResponse::default()
-            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+        return FetchReply::new(
+            FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code()),
+        );
     }
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
@@ -27,14 +80,14 @@ pub(crate) async fn handle(broker: &Broker, req: FetchRequest) -> FetchResponse 
     let mut stop = broker.shutdown_signal();
     loop {
         appends.borrow_and_update();
-        let (resp, bytes, errors) = read_all(broker, &req);
+        let (reply, bytes, errors) = read_all(broker, &req);
         if bytes >= min_bytes.max(1) || errors || tokio::time::Instant::now() >= deadline {
-            return resp;
+            return reply.finish(bytes);
         }
         tokio::select! {
-            changed = appends.changed() => if changed.is_err() { return resp },
+            changed = appends.changed() => if changed.is_err() { return reply.finish(bytes) },
             _ = tokio::time::sleep_until(deadline) => {}
-            _ = stop.wait_for(|s| *s) => return resp,
+            _ = stop.wait_for(|s| *s) => return reply.finish(bytes),
         }
     }
 }
@@ -82,7 +135,9 @@ fn check_fetch(
     Ok(())
 }
 
-fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool) {
+/// Locates every partition's records (reading none of them) and builds the response around
+/// them: `(reply, bytes of records, whether some partition failed)`.
+fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchReply, usize, bool) {
     let read_committed = req.isolation_level == 1;
     // A broker fetching as a follower names itself (v15+ in replica_state).
     let replica = [req.replica_id.0, req.replica_state.replica_id.0]
@@ -96,6 +151,7 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool)
     let mut total = 0usize;
     let mut errors = false;
     let mut topics = Vec::with_capacity(req.topics.len());
+    let (mut splices, mut records) = (Vec::new(), Vec::new());
     for t in &req.topics {
         let name = t.topic.to_string();
         let mut parts = Vec::with_capacity(t.partitions.len());
@@ -141,12 +197,12 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool)
                     if partition.advance_high_watermark(broker.config.node_id) {
                         broker.notify_append();
                     }
-                    partition.log.read_replica(p.fetch_offset, limit)
+                    partition.log.slice_replica(p.fetch_offset, limit)
                 }
                 None => {
                     partition
                         .log
-                        .read_isolated(p.fetch_offset, limit, total == 0, read_committed)
+                        .slice_isolated(p.fetch_offset, limit, total == 0, read_committed)
                 }
             };
             match read {
@@ -168,7 +224,15 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool)
                         .with_last_stable_offset(r.last_stable_offset)
                         .with_log_start_offset(r.log_start_offset)
                         .with_aborted_transactions(aborted)
-                        .with_records(Some(r.records));
+                        .with_records(Some(bytes::Bytes::new()));
+                    if !r.records.is_empty() {
+                        splices.push(Splice {
+                            topic: topics.len(),
+                            partition: parts.len(),
+                            len: r.records.len(),
+                        });
+                        records.push(r.records);
+                    }
                 }
                 Err(e) => {
                     errors = true;
@@ -189,7 +253,11 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize, bool)
         );
     }
     (
-        FetchResponse::default().with_responses(topics),
+        FetchReply {
+            body: FetchResponse::default().with_responses(topics),
+            splices,
+            records,
+        },
         total,
         errors,
     )

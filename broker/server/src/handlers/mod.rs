@@ -21,12 +21,21 @@ use std::sync::Arc;
 
 use crate::broker::Broker;
 
+pub(crate) use fetch::FetchReply;
+
+/// What a request is answered with.
+pub(crate) enum Reply {
+    Body(ResponseKind),
+    /// A fetch, whose records may be sent from the log files rather than encoded.
+    Fetch(FetchReply),
+}
+
 /// Serves one decoded request. `None` means no response is sent (Produce with acks=0).
 pub(crate) async fn handle(
     broker: &Arc<Broker>,
     req: Request,
     peer: std::net::SocketAddr,
-) -> Option<ResponseKind> {
+) -> Option<Reply> {
     let v = req.version;
     let client_id = req
         .header
@@ -34,15 +43,17 @@ pub(crate) async fn handle(
         .as_ref()
         .map_or("", |c| c.as_str())
         .to_string();
-    Some(match req.body {
+    Some(Reply::Body(match req.body {
         RequestKind::ApiVersions(_) => {
             ResponseKind::ApiVersions(weir_protocol::api_versions_response(0))
         }
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, v)),
         RequestKind::Produce(r) => {
-            return produce::handle(broker, r).await.map(ResponseKind::Produce);
+            return produce::handle(broker, r)
+                .await
+                .map(|p| Reply::Body(ResponseKind::Produce(p)));
         }
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, r).await),
+        RequestKind::Fetch(r) => return Some(Reply::Fetch(fetch::handle(broker, r).await)),
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, r, v))
         }
@@ -135,7 +146,7 @@ pub(crate) async fn handle(
             tracing::error!("no handler for a request the version table accepts");
             return None;
         }
-    })
+    }))
 }
 
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
