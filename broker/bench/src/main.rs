@@ -563,6 +563,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
 
     let mut cpu_total = 0.0;
     let mut bytes_total = 0u64;
+    let (mut consume_cpu, mut consume_bytes) = (0.0, 0u64);
     for (size, parts, acks) in PRODUCE {
         if !plan.wants(&produce_key(size, parts, acks)) {
             continue;
@@ -585,6 +586,8 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
             let busy = Busy::start(&b);
             let secs = load::consume(&b.bootstrap, &topic, parts, count)?.as_secs_f64();
             let cores = busy.stop(&b);
+            consume_cpu += cores[0];
+            consume_bytes += count * size as u64;
             let key = consume_key(size, parts);
             let label = format!("consume {} x{parts}", size_label(size));
             report.add_throughput(n, &key, &label, mib / secs, count as f64 / secs);
@@ -599,6 +602,16 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
         false,
         cpu_total / (bytes_total as f64 / 1e9),
     );
+    if consume_bytes > 0 {
+        report.add(
+            n,
+            "cpu-per-gb-consumed",
+            "broker CPU-seconds per GB consumed",
+            "s/GB",
+            false,
+            consume_cpu / (consume_bytes as f64 / 1e9),
+        );
+    }
 
     if setup.kafka_home.is_some() && plan.only.is_none() {
         let count = (plan.total / 1024).max(1);
