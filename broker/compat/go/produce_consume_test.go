@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -225,4 +226,74 @@ func TestAutoCreateTopics(t *testing.T) {
 			t.Fatalf("value %q", got[0].Value)
 		}
 	})
+}
+
+// Large fetches are sent from the page cache with sendfile between encoded parts of the
+// response: franz-go must read every byte back, from large batches and from many one-record
+// batches, with a partition limit that cuts responses inside the log.
+func TestLargeFetchesAreByteExact(t *testing.T) {
+	reportOnFailure(t, shared)
+	adm := newAdmin(t, shared)
+	topic := topicName(t)
+	mustCreateTopic(t, adm, topic, 3, nil)
+	value := func(p int32, i int) []byte {
+		size := 100
+		if i < 600 {
+			size = 4096 + i*37%8192
+		}
+		seed := fmt.Sprintf("p%d-r%d:%x", p, i, i*2654435761)
+		return []byte(strings.Repeat(seed, size/len(seed)+1)[:size])
+	}
+	const big, small = 600, 1500
+	cl := newClient(t, shared, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(20*time.Millisecond))
+	var recs []*kgo.Record
+	for i := 0; i < big; i++ {
+		for p := int32(0); p < 3; p++ {
+			recs = append(recs, &kgo.Record{Partition: p, Value: value(p, i)})
+		}
+	}
+	if err := cl.ProduceSync(ctxT(t), recs...).FirstErr(); err != nil {
+		t.Fatalf("produce large batches: %v", err)
+	}
+	// One record per batch: many batches between index entries.
+	cl = newClient(t, shared, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := big; i < big+small; i += 50 {
+		recs = recs[:0]
+		for j := i; j < i+50; j++ {
+			for p := int32(0); p < 3; p++ {
+				recs = append(recs, &kgo.Record{Partition: p, Value: value(p, j)})
+			}
+		}
+		for _, r := range recs {
+			if err := cl.ProduceSync(ctxT(t), r).FirstErr(); err != nil {
+				t.Fatalf("produce small batches: %v", err)
+			}
+		}
+	}
+	for p := int32(0); p < 3; p++ {
+		reader := newClient(t, shared,
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(0)}}),
+			kgo.FetchMaxPartitionBytes(150_000))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		next := 0
+		for next < big+small {
+			fs := reader.PollFetches(ctx)
+			if ctx.Err() != nil {
+				cancel()
+				t.Fatalf("partition %d: read %d of %d records within 60s", p, next, big+small)
+			}
+			for _, fe := range fs.Errors() {
+				cancel()
+				t.Fatalf("fetch error %s[%d]: %v", fe.Topic, fe.Partition, fe.Err)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if r.Offset != int64(next) || !bytes.Equal(r.Value, value(p, next)) {
+					t.Errorf("partition %d: record at offset %d (want %d) has the wrong bytes", p, r.Offset, next)
+				}
+				next++
+			})
+		}
+		cancel()
+	}
 }
