@@ -1,4 +1,4 @@
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::{Error, Result};
@@ -25,8 +25,16 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> Res
         });
     }
     let size = size as usize;
-    let mut buf = BytesMut::zeroed(size);
-    reader.read_exact(&mut buf).await?;
+    // Read into the allocation's spare capacity: zeroing it first cost a pass over every
+    // produced byte, and a peer that announces a large frame and sends nothing touches no
+    // memory.
+    let mut buf = BytesMut::with_capacity(size);
+    while buf.len() < size {
+        let want = size - buf.len();
+        if reader.read_buf(&mut (&mut buf).limit(want)).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
     Ok(Some(buf.freeze()))
 }
 
@@ -54,6 +62,27 @@ mod tests {
             read_frame(&mut neg, 1024).await,
             Err(Error::FrameTooLarge { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_frame_never_takes_bytes_of_the_next_one() {
+        // Two frames in one read: the first must stop at its size.
+        let mut input: &[u8] = &[0, 0, 0, 2, b'a', b'b', 0, 0, 0, 1, b'c'];
+        let mut reader = tokio::io::BufReader::with_capacity(4, &mut input);
+        let first = read_frame(&mut reader, 1024).await.expect("read");
+        assert_eq!(first.as_deref(), Some(&b"ab"[..]));
+        let second = read_frame(&mut reader, 1024).await.expect("read");
+        assert_eq!(second.as_deref(), Some(&b"c"[..]));
+        let big = [7u8; 100_000];
+        let mut framed = (big.len() as u32).to_be_bytes().to_vec();
+        framed.extend_from_slice(&big);
+        framed.extend_from_slice(&[0, 0, 0, 1, b'z']);
+        let mut input: &[u8] = &framed;
+        let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, &mut input);
+        let first = read_frame(&mut reader, 1 << 20).await.expect("read");
+        assert_eq!(first.as_deref(), Some(&big[..]));
+        let second = read_frame(&mut reader, 1024).await.expect("read");
+        assert_eq!(second.as_deref(), Some(&b"z"[..]));
     }
 
     #[tokio::test]
