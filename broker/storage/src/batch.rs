@@ -187,20 +187,21 @@ pub fn split_producer_batches(
 /// Stamps the broker-assigned base offset and leader epoch into a batch (neither is covered by
 /// the CRC), and for `LogAppendTime` topics the append time (which is, so the CRC is redone).
 pub(crate) fn stamp(
-    batch: &mut [u8],
+    header: &mut [u8; HEADER_LEN],
+    records: &[u8],
     base_offset: i64,
     leader_epoch: i32,
     log_append_time: Option<i64>,
 ) {
-    batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
-    batch[LEADER_EPOCH_OFFSET..LEADER_EPOCH_OFFSET + 4]
+    header[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    header[LEADER_EPOCH_OFFSET..LEADER_EPOCH_OFFSET + 4]
         .copy_from_slice(&leader_epoch.to_be_bytes());
     if let Some(now) = log_append_time {
-        let attrs = be_i16(batch, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_BIT;
-        batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
-        batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now.to_be_bytes());
-        let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
-        batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        let attrs = be_i16(header, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_BIT;
+        header[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
+        header[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now.to_be_bytes());
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES_OFFSET..]), records);
+        header[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
     }
 }
 
@@ -413,8 +414,10 @@ mod tests {
             let parts = split_producer_batches(&b, 1 << 20).expect("valid");
             assert_eq!(parts.len(), 1);
             assert_eq!(parts[0].1.records_count, 3);
-            let mut m = b.to_vec();
-            stamp(&mut m, 42, 7, Some(5000));
+            let mut header = [0u8; HEADER_LEN];
+            header.copy_from_slice(&b[..HEADER_LEN]);
+            stamp(&mut header, &b[HEADER_LEN..], 42, 7, Some(5000));
+            let m = [&header[..], &b[HEADER_LEN..]].concat();
             let h = validate(&m).expect("still valid after stamping");
             assert_eq!(
                 (h.base_offset, h.leader_epoch, h.max_timestamp),

@@ -232,10 +232,9 @@ impl Log {
                 }
                 continue;
             }
-            let buf = records[*pos..*pos + h.total_len()].to_vec();
             let stamped = inner.write_batch(
                 &self.dir,
-                buf,
+                &records[*pos..*pos + h.total_len()],
                 h,
                 next,
                 leader_epoch,
@@ -293,7 +292,7 @@ impl Log {
         let h = batch::validate(batch)?;
         let stamped = inner.write_batch(
             &self.dir,
-            batch.to_vec(),
+            batch,
             &h,
             base_offset + first_offset,
             leader_epoch,
@@ -331,15 +330,7 @@ impl Log {
         let mut inner = self.inner.lock();
         let offset = inner.log_end_offset();
         let h = batch::validate(&marker)?;
-        let h = inner.write_batch(
-            &self.dir,
-            marker.to_vec(),
-            &h,
-            offset,
-            leader_epoch,
-            None,
-            now_ms,
-        )?;
+        let h = inner.write_batch(&self.dir, &marker, &h, offset, leader_epoch, None, now_ms)?;
         inner.producers.end_transaction(&h, commit);
         inner.appended(offset, offset + 1, 1, None, now_ms)?;
         Ok(offset)
@@ -619,7 +610,7 @@ impl Log {
             }
             let stamped = inner.write_batch(
                 &self.dir,
-                raw.to_vec(),
+                raw,
                 &h,
                 h.base_offset,
                 h.leader_epoch,
@@ -725,27 +716,36 @@ impl Inner {
     /// Stamps `buf` (one batch with header `h`) at `offset` and writes it to the active segment,
     /// rolling first if due. Returns the header as stored.
     #[allow(clippy::too_many_arguments)]
+    /// Writes a validated batch at `offset`: its header stamped with the offset and leader
+    /// epoch (and the log-append time) in a copy of its own, then the records straight from
+    /// the producer's request.
     fn write_batch(
         &mut self,
         dir: &Path,
-        mut buf: Vec<u8>,
+        batch: &[u8],
         h: &BatchHeader,
         offset: i64,
         leader_epoch: i32,
         log_append_time: Option<i64>,
         now_ms: i64,
     ) -> Result<BatchHeader> {
-        batch::stamp(&mut buf, offset, leader_epoch, log_append_time);
+        let (head, records) = batch
+            .split_at_checked(batch::HEADER_LEN)
+            .ok_or_else(|| Error::CorruptBatch("shorter than a batch header".into()))?;
+        let mut header = [0u8; batch::HEADER_LEN];
+        header.copy_from_slice(head);
+        batch::stamp(&mut header, records, offset, leader_epoch, log_append_time);
         let stamped = BatchHeader {
             base_offset: offset,
             leader_epoch,
             max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
             ..*h
         };
-        self.maybe_roll(dir, buf.len() as u64, now_ms)?;
+        self.maybe_roll(dir, batch.len() as u64, now_ms)?;
         self.note_epoch(dir, leader_epoch, offset)?;
         let interval = self.config.index_interval_bytes;
-        self.active_mut().append(&buf, &stamped, interval, now_ms)?;
+        self.active_mut()
+            .append(&header, records, &stamped, interval, now_ms)?;
         Ok(stamped)
     }
 

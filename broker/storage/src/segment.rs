@@ -59,6 +59,28 @@ impl ReadArena {
     }
 }
 
+/// Writes `parts` one after the other at `pos` (`pwritev`, again for what a short write left).
+fn write_all_at(file: &File, parts: [&[u8]; 2], mut pos: u64) -> std::io::Result<()> {
+    let [mut a, mut b] = parts;
+    while !a.is_empty() || !b.is_empty() {
+        let written = match rustix::io::pwritev(
+            file,
+            &[std::io::IoSlice::new(a), std::io::IoSlice::new(b)],
+            pos,
+        ) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        pos += written as u64;
+        let from_a = written.min(a.len());
+        a = &a[from_a..];
+        b = &b[written - from_a..];
+    }
+    Ok(())
+}
+
 /// Bytes at the end of a slice's cut that are read at once to find the last whole batch.
 const WALK_WINDOW: usize = 16 << 10;
 
@@ -322,19 +344,20 @@ impl Segment {
         Ok(())
     }
 
-    /// Appends one stamped, validated batch.
+    /// Appends one stamped, validated batch: its `header`, then its `records`, in one write.
     pub(crate) fn append(
         &mut self,
-        buf: &[u8],
+        header: &[u8],
+        records: &[u8],
         h: &BatchHeader,
         index_interval: u64,
         now_ms: i64,
     ) -> Result<()> {
-        let len = buf.len() as u64;
+        let len = (header.len() + records.len()) as u64;
         if self.size + len > u64::from(u32::MAX) {
             return Err(Error::SegmentFull(self.log_path.display().to_string()));
         }
-        self.file.write_all_at(buf, self.size)?;
+        write_all_at(&self.file, [header, records], self.size)?;
         let pos = self.size;
         self.size += len;
         self.index_batch(h, pos, len, index_interval)?;
