@@ -3,7 +3,7 @@
 use integer_encoding::VarInt;
 
 use crate::bindings::v2::weir::plugin::types as v2;
-use crate::{Header, KafkaRecord, Outcome, Replacement};
+use crate::{Header, KafkaRecord, Outcome, RawBatch, Replacement};
 
 fn put_varint<T: VarInt>(out: &mut Vec<u8>, v: T) {
     let mut tmp = [0u8; 10];
@@ -46,49 +46,35 @@ pub fn encode_record(
     out.extend_from_slice(body);
 }
 
-/// Fills `batch` (its buffers reused) with `records`, which are of one topic partition.
-pub(crate) fn fill(batch: &mut v2::RecordBatch, body: &mut Vec<u8>, records: &[KafkaRecord]) {
+/// Encodes `records`, which are of one topic partition, into `out` (cleared first; `body` is
+/// scratch) and returns them as the batch a 0.2.0 plugin gets.
+pub(crate) fn fill<'a>(
+    out: &'a mut Vec<u8>,
+    body: &mut Vec<u8>,
+    records: &'a [KafkaRecord],
+) -> RawBatch<'a> {
     let first = records.first();
-    batch.topic.clear();
-    batch.topic.push_str(first.map_or("", |r| r.topic.as_str()));
-    batch.partition = first.map_or(0, |r| r.partition);
-    batch.base_offset = first.map_or(-1, |r| r.offset);
-    batch.base_timestamp = records.iter().map(|r| r.timestamp).min().unwrap_or(0);
-    batch.count = records.len() as u32;
-    batch.records.clear();
+    let base_offset = first.map_or(-1, |r| r.offset);
+    let base_timestamp = records.iter().map(|r| r.timestamp).min().unwrap_or(0);
+    out.clear();
     for (i, r) in records.iter().enumerate() {
         // On the produce path (offset -1) the delta is the record's position, as producers
         // write it; in a pipeline it is the distance from the first offset.
-        let offset_delta = if batch.base_offset < 0 {
+        let offset_delta = if base_offset < 0 {
             i as i32
         } else {
-            r.offset.saturating_sub(batch.base_offset) as i32
+            r.offset.saturating_sub(base_offset) as i32
         };
-        let ts_delta = r.timestamp.saturating_sub(batch.base_timestamp);
-        encode_record(&mut batch.records, body, r, ts_delta, offset_delta);
+        let ts_delta = r.timestamp.saturating_sub(base_timestamp);
+        encode_record(out, body, r, ts_delta, offset_delta);
     }
-}
-
-/// Fills `batch` (its buffers reused) from a raw batch, the records copied as they are.
-pub(crate) fn fill_raw(batch: &mut v2::RecordBatch, raw: &crate::RawBatch<'_>) {
-    batch.topic.clear();
-    batch.topic.push_str(raw.topic);
-    batch.partition = raw.partition;
-    batch.base_offset = raw.base_offset;
-    batch.base_timestamp = raw.base_timestamp;
-    batch.count = raw.count;
-    batch.records.clear();
-    batch.records.extend_from_slice(raw.records);
-}
-
-pub(crate) fn empty_batch() -> v2::RecordBatch {
-    v2::RecordBatch {
-        topic: String::new(),
-        partition: 0,
-        base_offset: -1,
-        base_timestamp: 0,
-        count: 0,
-        records: Vec::new(),
+    RawBatch {
+        topic: first.map_or("", |r| r.topic.as_str()),
+        partition: first.map_or(0, |r| r.partition),
+        base_offset,
+        base_timestamp,
+        count: records.len() as u32,
+        records: out,
     }
 }
 
@@ -145,9 +131,9 @@ mod tests {
                 value: None,
             }],
         };
-        let mut batch = empty_batch();
-        let mut body = Vec::new();
-        fill(&mut batch, &mut body, &[r.clone(), r]);
+        let (mut out, mut body) = (Vec::new(), Vec::new());
+        let records = [r.clone(), r];
+        let batch = fill(&mut out, &mut body, &records);
         // length 11, attributes 0, ts delta 0, offset delta 0/1, key -1, value "ab", 1 header
         // with key "h" and no value; zig-zag: -1 -> 1, 1 -> 2, 2 -> 4, 11 -> 22.
         let one = |delta: u8| vec![22, 0, 0, delta, 1, 4, b'a', b'b', 2, 2, b'h', 1];
@@ -156,6 +142,6 @@ mod tests {
             (batch.count, batch.partition, batch.base_offset),
             (2, 2, -1)
         );
-        assert_eq!((batch.topic.as_str(), batch.base_timestamp), ("t", 1_005));
+        assert_eq!((batch.topic, batch.base_timestamp), ("t", 1_005));
     }
 }

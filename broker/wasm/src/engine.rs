@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, ProfilingStrategy};
 
 use crate::bindings::{v1, v2};
 use crate::instance::State;
@@ -16,6 +16,9 @@ use crate::{Error, Result};
 
 /// How often the epoch advances; time budgets are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Set to `1` to write `/tmp/perf-PID.map` for the plugins' compiled code, for `perf`.
+pub(crate) const PERFMAP_ENV: &str = "WEIR_WASM_PERFMAP";
 
 /// Compiles and links plugins. One per broker; cheap to clone.
 #[derive(Clone)]
@@ -38,6 +41,10 @@ impl Runtime {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        if std::env::var_os(PERFMAP_ENV).is_some_and(|v| v == "1") {
+            // `perf report` then names the plugins' compiled functions.
+            config.profiler(ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| Error::Invalid(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         // Plugins written in Python or JavaScript import WASI; they get a context with no files,

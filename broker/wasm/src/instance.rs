@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ComponentType, Func, Lower, ResourceTable};
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -122,12 +122,19 @@ pub enum Outcomes {
 
 /// A batch as ABI 0.2.0 passes it: the records region of a Kafka record batch (uncompressed),
 /// handed to the plugin as it is, with nothing decoded or copied per record on the host.
-#[derive(Debug, Clone, Copy)]
+///
+/// This is the WIT `record-batch` itself, borrowed: it is lowered into the guest's memory
+/// straight from the caller's buffers (the generated binding owns its bytes, which would cost one
+/// more copy of every batch).
+#[derive(Debug, Clone, Copy, ComponentType, Lower)]
+#[component(record)]
 pub struct RawBatch<'a> {
     pub topic: &'a str,
     pub partition: i32,
     /// -1 on the produce path.
+    #[component(name = "base-offset")]
     pub base_offset: i64,
+    #[component(name = "base-timestamp")]
     pub base_timestamp: i64,
     pub count: u32,
     /// `count` records in Kafka's record format, back to back, nothing after the last.
@@ -139,8 +146,11 @@ enum Bound {
     V1(v1::Plugin),
     V2 {
         plugin: v2::Plugin,
-        /// Reused from batch to batch: the records' buffer, and scratch for one record.
-        batch: Box<v2::weir::plugin::types::RecordBatch>,
+        /// The `process-batch` export, called with a borrowed [`RawBatch`].
+        process_batch: Func,
+        /// Reused from batch to batch by `process`: the records' encoding, and scratch for one
+        /// record.
+        records: Vec<u8>,
         body: Vec<u8>,
     },
 }
@@ -185,11 +195,7 @@ impl Module {
         store.set_epoch_deadline(ticks(limits.timeout));
         let plugin = match &self.inner.pre {
             Pre::V1(pre) => pre.instantiate(&mut store).map(Bound::V1),
-            Pre::V2(pre) => pre.instantiate(&mut store).map(|plugin| Bound::V2 {
-                plugin,
-                batch: Box::new(batch::empty_batch()),
-                body: Vec::new(),
-            }),
+            Pre::V2(pre) => bind_v2(pre, &mut store),
         };
         let plugin = match plugin {
             Ok(p) => p,
@@ -222,12 +228,13 @@ impl Instance {
                 .call_process(&mut self.store, records)
                 .map(|r| r.map(Outcomes::Each)),
             Bound::V2 {
-                plugin,
-                batch,
+                process_batch,
+                records: buf,
                 body,
+                ..
             } => {
-                batch::fill(batch, body, records);
-                call_batch(plugin, &mut self.store, batch)
+                let raw = batch::fill(buf, body, records);
+                call_batch(*process_batch, &mut self.store, &raw)
             }
         };
         checked(&self.store, &self.limits, called, records.len())
@@ -236,14 +243,13 @@ impl Instance {
     /// Runs a raw batch through a 0.2.0 plugin (see [`Module::abi_version`]); a 0.1.0 plugin
     /// cannot take one.
     pub fn process_raw(&mut self, raw: &RawBatch<'_>) -> Result<Outcomes> {
-        let Bound::V2 { plugin, batch, .. } = &mut self.plugin else {
+        let Bound::V2 { process_batch, .. } = &self.plugin else {
             return Err(Error::Invalid(
                 "an ABI 0.1.0 plugin takes records, not a raw batch".into(),
             ));
         };
-        batch::fill_raw(batch, raw);
         self.store.set_epoch_deadline(ticks(self.limits.timeout));
-        let called = call_batch(plugin, &mut self.store, batch);
+        let called = call_batch(*process_batch, &mut self.store, raw);
         checked(&self.store, &self.limits, called, raw.count as usize)
     }
 
@@ -253,21 +259,36 @@ impl Instance {
     }
 }
 
-/// A 0.2.0 plugin's `process-batch` on `batch`, its answer in the host's terms.
+/// Instantiates a 0.2.0 plugin and finds its `process-batch` export.
+fn bind_v2(pre: &v2::PluginPre<State>, store: &mut Store<State>) -> wasmtime::Result<Bound> {
+    let instance = pre.instance_pre().instantiate(&mut *store)?;
+    let plugin = v2::Plugin::new(&mut *store, &instance)?;
+    let process_batch = instance
+        .get_func(&mut *store, "process-batch")
+        .ok_or_else(|| wasmtime::format_err!("the component exports no `process-batch`"))?;
+    Ok(Bound::V2 {
+        plugin,
+        process_batch,
+        records: Vec::new(),
+        body: Vec::new(),
+    })
+}
+
+/// A 0.2.0 plugin's `process-batch` on `raw`, its answer in the host's terms.
 fn call_batch(
-    plugin: &v2::Plugin,
+    process_batch: Func,
     store: &mut Store<State>,
-    batch: &v2::weir::plugin::types::RecordBatch,
+    raw: &RawBatch<'_>,
 ) -> wasmtime::Result<std::result::Result<Outcomes, String>> {
     use v2::weir::plugin::types::BatchOutcome;
-    plugin.call_process_batch(store, batch).map(|answer| {
-        answer.map(|o| match o {
-            BatchOutcome::KeepAll => Outcomes::KeepAll,
-            BatchOutcome::Each(each) => {
-                Outcomes::Each(each.into_iter().map(batch::outcome).collect())
-            }
-        })
-    })
+    // Checked on every call: the parameter borrows, so the typed handle cannot be kept.
+    let typed = process_batch
+        .typed::<(&RawBatch<'_>,), (std::result::Result<BatchOutcome, String>,)>(&*store)?;
+    let (answer,) = typed.call(&mut *store, (raw,))?;
+    Ok(answer.map(|o| match o {
+        BatchOutcome::KeepAll => Outcomes::KeepAll,
+        BatchOutcome::Each(each) => Outcomes::Each(each.into_iter().map(batch::outcome).collect()),
+    }))
 }
 
 /// A plugin call's result as the host takes it: errors classified, and a per-record answer
