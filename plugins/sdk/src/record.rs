@@ -3,8 +3,6 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use integer_encoding::VarInt;
-
 use crate::__bindings::weir::plugin::types as wit;
 
 /// Bytes that share a batch's buffer: reading a batch allocates no key or value.
@@ -203,29 +201,41 @@ fn malformed(what: &str) -> String {
     format!("malformed record batch from the broker: {what}")
 }
 
-/// Reads a zig-zag varint at `*at`.
-fn varint<T: VarInt>(buf: &[u8], at: &mut usize) -> Result<T, String> {
-    let (v, n) = buf
-        .get(*at..)
-        .and_then(T::decode_var)
-        .ok_or_else(|| malformed("truncated varint"))?;
-    *at += n;
-    Ok(v)
+/// Reads a zig-zag varint (Kafka's encoding of signed integers) off the front of `rest`. Most
+/// of a record's varints are one or two bytes (lengths under 8 KiB): those are inlined, the
+/// rest is prost's.
+#[inline(always)]
+fn varint(rest: &mut &[u8]) -> Result<i64, String> {
+    let n = match *rest {
+        [b0, after @ ..] if *b0 < 0x80 => {
+            *rest = after;
+            u64::from(*b0)
+        }
+        [b0, b1, after @ ..] if *b1 < 0x80 => {
+            *rest = after;
+            u64::from(b0 & 0x7f) | u64::from(*b1) << 7
+        }
+        _ => prost::encoding::decode_varint(rest)
+            .map_err(|_| malformed("truncated or overlong varint"))?,
+    };
+    Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
 }
 
-/// A length-prefixed field (length -1: none) ending at or before `end`.
-fn field(buf: &[u8], at: &mut usize, end: usize) -> Result<Option<Range<usize>>, String> {
-    let len: i32 = varint(buf, at)?;
+/// A length-prefixed field (length -1: none) off the front of `rest`, which ends where its
+/// record ends; `base` is where `rest` ends in the batch. The field's place in the batch.
+#[inline(always)]
+fn field(rest: &mut &[u8], base: usize) -> Result<Option<Range<usize>>, String> {
+    let len = varint(rest)?;
     if len < 0 {
         return Ok(None);
     }
-    let start = *at;
-    let stop = start
-        .checked_add(len as usize)
-        .filter(|&stop| stop <= end)
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&len| len <= rest.len())
         .ok_or_else(|| malformed("field longer than its record"))?;
-    *at = stop;
-    Ok(Some(start..stop))
+    let start = base - rest.len();
+    *rest = &rest[len..];
+    Ok(Some(start..start + len))
 }
 
 /// The records of an ABI 0.2.0 batch (`records` in Kafka's record format, see the WIT).
@@ -239,40 +249,42 @@ pub(crate) fn read_batch(batch: wit::RecordBatch) -> Result<Vec<Record>, String>
         })
     };
     let mut records = Vec::with_capacity(batch.count as usize);
-    let mut at = 0;
+    let mut rest: &[u8] = &buf;
     for _ in 0..batch.count {
-        let len: i32 = varint(&buf, &mut at)?;
-        let end = usize::try_from(len)
+        let len = varint(&mut rest)?;
+        let len = usize::try_from(len)
             .ok()
-            .and_then(|len| at.checked_add(len))
-            .filter(|&end| end <= buf.len())
+            .filter(|&len| len <= rest.len())
             .ok_or_else(|| malformed("record longer than the batch"))?;
-        at += 1; // attributes
-        let timestamp_delta: i64 = varint(&buf, &mut at)?;
-        let offset_delta: i32 = varint(&buf, &mut at)?;
-        let key = field(&buf, &mut at, end)?;
-        let value = field(&buf, &mut at, end)?;
-        let count: i32 = varint(&buf, &mut at)?;
+        let (mut rec, after) = rest.split_at(len);
+        rest = after;
+        // Where `rec` ends in the batch: field positions are counted back from it.
+        let end = buf.len() - rest.len();
+        // The attributes byte is unused in v2 records.
+        rec = rec
+            .get(1..)
+            .ok_or_else(|| malformed("record without attributes"))?;
+        let timestamp_delta = varint(&mut rec)?;
+        let offset_delta = varint(&mut rec)?;
+        let key = field(&mut rec, end)?;
+        let value = field(&mut rec, end)?;
+        let count = varint(&mut rec)?;
         let mut headers = Vec::with_capacity(count.clamp(0, 64) as usize);
         for _ in 0..count.max(0) {
-            let name = field(&buf, &mut at, end)?.ok_or_else(|| malformed("null header key"))?;
+            let name = field(&mut rec, end)?.ok_or_else(|| malformed("null header key"))?;
             let name = std::str::from_utf8(&buf[name])
                 .map_err(|_| malformed("header key is not UTF-8"))?
                 .to_string();
-            let value = field(&buf, &mut at, end)?.map(|r| buf[r].to_vec());
+            let value = field(&mut rec, end)?.map(|r| buf[r].to_vec());
             headers.push(Header { key: name, value });
         }
-        if at > end {
-            return Err(malformed("record longer than its length"));
-        }
-        at = end;
         records.push(Record {
             topic: topic.clone(),
             partition: batch.partition,
             offset: if batch.base_offset < 0 {
                 -1
             } else {
-                batch.base_offset + i64::from(offset_delta)
+                batch.base_offset.saturating_add(offset_delta)
             },
             timestamp: batch.base_timestamp.saturating_add(timestamp_delta),
             key: shared(key),
@@ -280,7 +292,7 @@ pub(crate) fn read_batch(batch: wit::RecordBatch) -> Result<Vec<Record>, String>
             headers,
         });
     }
-    if at != buf.len() {
+    if !rest.is_empty() {
         return Err(malformed("bytes after the last record"));
     }
     Ok(records)
@@ -289,6 +301,8 @@ pub(crate) fn read_batch(batch: wit::RecordBatch) -> Result<Vec<Record>, String>
 /// The batch the broker would pass for `records` (for tests of the SDK itself).
 #[cfg(test)]
 pub(crate) fn write_batch(records: &[Record]) -> wit::RecordBatch {
+    use integer_encoding::VarInt;
+
     fn put<T: VarInt>(out: &mut Vec<u8>, v: T) {
         out.extend_from_slice(&v.encode_var_vec());
     }
@@ -337,6 +351,8 @@ pub(crate) fn write_batch(records: &[Record]) -> wit::RecordBatch {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -382,6 +398,63 @@ mod tests {
         // On the produce path every offset is -1.
         let produced = vec![Record::new("a"), Record::new("b")];
         assert_eq!(read_batch(write_batch(&produced)).expect("read"), produced);
+    }
+
+    fn any_record() -> impl Strategy<Value = Record> {
+        // Lengths across one-, two- and three-byte varints; offsets and timestamps far apart.
+        let bytes = || {
+            prop_oneof![
+                (0usize..200).prop_map(|n| vec![b'v'; n]),
+                (8000usize..8400).prop_map(|n| vec![b'w'; n]),
+                Just(vec![b'x'; 20_000]),
+            ]
+        };
+        (
+            proptest::option::of(bytes()),
+            proptest::option::of(bytes()),
+            proptest::collection::vec(("[a-z]{0,3}", proptest::option::of(bytes())), 0..3),
+            0i64..1 << 40,
+            0i64..1 << 20,
+        )
+            .prop_map(|(key, value, headers, timestamp, offset)| {
+                let mut record = Record::tombstone()
+                    .with_timestamp(timestamp)
+                    .with_offset(offset);
+                record.key = key.map(Shared::new);
+                record.value = value.map(Shared::new);
+                record.headers = headers
+                    .into_iter()
+                    .map(|(key, value)| Header { key, value })
+                    .collect();
+                record
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn reads_back_what_kafka_encoding_holds(
+            mut records in proptest::collection::vec(any_record(), 1..6)
+        ) {
+            // Offsets rise within a batch, as in a log.
+            records.sort_by_key(Record::offset);
+            prop_assert_eq!(read_batch(write_batch(&records)).expect("read"), records);
+        }
+
+        #[test]
+        fn any_bytes_are_read_or_refused(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            count in 0u32..4,
+        ) {
+            let batch = wit::RecordBatch {
+                topic: "t".into(),
+                partition: 0,
+                base_offset: -1,
+                base_timestamp: 0,
+                count,
+                records: bytes,
+            };
+            let _ = read_batch(batch);
+        }
     }
 
     #[test]
