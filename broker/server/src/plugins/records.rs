@@ -132,11 +132,29 @@ fn decode_batch(
     Ok(out)
 }
 
-/// Reads a zigzag varint off the front of `buf`.
-fn take_varint<T: VarInt>(buf: &mut &[u8]) -> Result<T> {
-    let (v, n) = T::decode_var(buf).ok_or_else(|| corrupt("truncated varint in a record"))?;
-    *buf = &buf[n..];
-    Ok(v)
+/// Reads a zigzag varint off the front of `buf`. A record's varints are mostly one or two bytes
+/// (lengths under 8 KiB): those are decoded inline, longer ones by integer-encoding. This walk
+/// runs over every record a plugin gets, so it is on the produce path.
+#[inline(always)]
+fn take_varint<T: TryFrom<i64>>(buf: &mut &[u8]) -> Result<T> {
+    let zigzag = |n: u64| ((n >> 1) as i64) ^ -((n & 1) as i64);
+    let v = match **buf {
+        [b0, ref rest @ ..] if b0 < 0x80 => {
+            *buf = rest;
+            zigzag(u64::from(b0))
+        }
+        [b0, b1, ref rest @ ..] if b1 < 0x80 => {
+            *buf = rest;
+            zigzag(u64::from(b0 & 0x7f) | u64::from(b1) << 7)
+        }
+        _ => {
+            let (v, n) =
+                i64::decode_var(buf).ok_or_else(|| corrupt("truncated varint in a record"))?;
+            *buf = &buf[n..];
+            v
+        }
+    };
+    T::try_from(v).map_err(|_| corrupt("varint out of range in a record"))
 }
 
 /// Takes a length-prefixed field (length -1: null) off the front of `buf`.
@@ -387,6 +405,8 @@ mod tests {
         let records = vec![
             rec("a", &[("trace", Some("1")), ("x", None)]),
             rec("bb", &[]),
+            // Two-byte length varints.
+            rec(&"c".repeat(200), &[("long", Some(&"d".repeat(70)))]),
         ];
         for codec in [0, 1] {
             let producer = BatchHeader {
@@ -394,7 +414,7 @@ mod tests {
                 ..weir_storage::validate_batch(&encode(records.clone()).expect("encode"))
                     .expect("valid")
             };
-            let batch = encode_rewritten(records.clone(), &[0, 1], &producer, codec)
+            let batch = encode_rewritten(records.clone(), &[0, 1, 2], &producer, codec)
                 .expect("encode")
                 .to_vec();
             let h = weir_storage::validate_batch(&batch).expect("valid");
