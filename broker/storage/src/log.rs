@@ -713,12 +713,11 @@ impl Log {
 }
 
 impl Inner {
-    /// Stamps `buf` (one batch with header `h`) at `offset` and writes it to the active segment,
-    /// rolling first if due. Returns the header as stored.
+    /// Writes a validated batch (header `h`) at `offset` to the active segment, rolling first
+    /// if due: its header stamped with the offset and leader epoch (and the log-append time) in
+    /// a copy of its own, then the records straight from the producer's request. Returns the
+    /// header as stored.
     #[allow(clippy::too_many_arguments)]
-    /// Writes a validated batch at `offset`: its header stamped with the offset and leader
-    /// epoch (and the log-append time) in a copy of its own, then the records straight from
-    /// the producer's request.
     fn write_batch(
         &mut self,
         dir: &Path,

@@ -423,11 +423,7 @@ impl Segment {
         let end = if end_offset >= self.next_offset {
             self.size
         } else {
-            match self.find_batch(end_offset)? {
-                Some((p, h)) if h.base_offset < end_offset => p + h.total_len() as u64,
-                Some((p, _)) => p,
-                None => self.size,
-            }
+            self.end_before(end_offset)?
         };
         let cut = if end <= limit {
             end
@@ -471,13 +467,19 @@ impl Segment {
         Ok(buf.freeze())
     }
 
-    /// Cuts the segment so that it ends just before `offset`.
-    pub(crate) fn truncate_to(&mut self, offset: i64, index_interval: u64) -> Result<()> {
-        let cut = match self.find_batch(offset)? {
+    /// Where the segment's batches below `offset` end: after the batch that holds `offset`
+    /// (batches stay whole), or before the first batch past it.
+    fn end_before(&self, offset: i64) -> Result<u64> {
+        Ok(match self.find_batch(offset)? {
             Some((pos, h)) if h.base_offset < offset => pos + h.total_len() as u64,
             Some((pos, _)) => pos,
             None => self.size,
-        };
+        })
+    }
+
+    /// Cuts the segment so that it ends just before `offset`.
+    pub(crate) fn truncate_to(&mut self, offset: i64, index_interval: u64) -> Result<()> {
+        let cut = self.end_before(offset)?;
         self.file.set_len(cut)?;
         self.size = cut;
         self.rebuild(index_interval)?;

@@ -56,10 +56,11 @@ fn compress(codec: Codec, plain: &[u8], out: &mut BytesMut) -> Result<()> {
     }
 }
 
-/// Reads a zigzag varint (Kafka's record fields).
-fn varint<T: VarInt>(buf: &mut Bytes) -> Result<T> {
-    let (v, n) = T::decode_var(buf).ok_or_else(|| corrupt("truncated varint in a record"))?;
-    buf.advance(n);
+/// Reads a zigzag varint (Kafka's record fields), as [`take_varint`] does.
+fn varint<T: TryFrom<i64>>(buf: &mut Bytes) -> Result<T> {
+    let mut rest: &[u8] = buf;
+    let v = take_varint(&mut rest)?;
+    buf.advance(buf.len() - rest.len());
     Ok(v)
 }
 
