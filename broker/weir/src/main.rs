@@ -1,6 +1,7 @@
 //! The `weir` command line: parses configuration and runs a broker until Ctrl-C or SIGTERM.
 
 mod admin;
+mod memcpy;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -446,6 +447,7 @@ fn run() -> anyhow::Result<()> {
         Command::Pipeline { admin, cmd } => return admin::pipeline(&admin, cmd),
         Command::Cluster { admin, cmd } => return admin::cluster(&admin, cmd),
     };
+    memcpy::keep_memcpy_off_rep_movsb();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()),
