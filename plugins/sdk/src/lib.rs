@@ -91,7 +91,12 @@ pub trait Plugin: Sized + 'static {
 
     /// Decides what happens to each record of a batch: exactly one outcome per record, in order.
     /// An `Err` fails the whole batch. By default, [`Plugin::process`] for each record.
+    ///
+    /// A plugin that keeps this default is given its records one at a time instead (the SDK
+    /// notices on the first batch): no slice of records and no list of outcomes is built, and a
+    /// batch kept whole costs a call of `process` per record and nothing else.
     fn process_batch(&mut self, records: &[Record]) -> Result<Vec<Outcome>, String> {
+        __runtime::DEFAULT_BATCH.set(true);
         Ok(records.iter().map(|record| self.process(record)).collect())
     }
 }
@@ -106,8 +111,8 @@ macro_rules! export_plugin {
         #[allow(unsafe_code)]
         const _: () = {
             ::std::thread_local! {
-                static STATE: ::std::cell::RefCell<::std::option::Option<$plugin>> =
-                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
+                static STATE: ::std::cell::RefCell<$crate::__runtime::Slot<$plugin>> =
+                    const { ::std::cell::RefCell::new($crate::__runtime::Slot::EMPTY) };
             }
 
             struct Export;
@@ -137,14 +142,35 @@ macro_rules! export_plugin {
 /// What [`export_plugin!`] expands to calls. Not part of the API.
 #[doc(hidden)]
 pub mod __runtime {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::thread::LocalKey;
 
     use crate::__bindings::weir::plugin::types as wit;
-    use crate::{Config, Outcome, Plugin};
+    use crate::record::Records;
+    use crate::{Config, Outcome, Plugin, Record};
 
     /// The thread-local cell that holds a plugin instance.
-    pub type State<P> = LocalKey<RefCell<Option<P>>>;
+    pub type State<P> = LocalKey<RefCell<Slot<P>>>;
+
+    /// A plugin instance, once `init` built it, and how it takes batches.
+    pub struct Slot<P> {
+        plugin: Option<P>,
+        /// Whether its `process_batch` is the trait's default (known after the first batch):
+        /// then records are streamed through `process`.
+        streams: bool,
+    }
+
+    impl<P> Slot<P> {
+        pub const EMPTY: Self = Slot {
+            plugin: None,
+            streams: false,
+        };
+    }
+
+    thread_local! {
+        /// Set by the default `Plugin::process_batch`: how the runtime tells it from an override.
+        pub(crate) static DEFAULT_BATCH: Cell<bool> = const { Cell::new(false) };
+    }
 
     /// `init`: builds the plugin from its configuration and keeps it.
     pub fn init<P: Plugin>(
@@ -152,7 +178,12 @@ pub mod __runtime {
         config: Vec<(String, String)>,
     ) -> Result<(), String> {
         let plugin = P::init(&Config::from_iter(config))?;
-        state.with(|cell| *cell.borrow_mut() = Some(plugin));
+        state.with(|cell| {
+            *cell.borrow_mut() = Slot {
+                plugin: Some(plugin),
+                streams: false,
+            }
+        });
         Ok(())
     }
 
@@ -161,17 +192,49 @@ pub mod __runtime {
         state: &'static State<P>,
         batch: wit::RecordBatch,
     ) -> Result<wit::BatchOutcome, String> {
-        let records = crate::record::read_batch(batch)?;
-        let outcomes = state.with(|cell| match cell.borrow_mut().as_mut() {
-            Some(plugin) => plugin.process_batch(&records),
-            None => Err("process called before a successful init".to_string()),
-        })?;
-        if outcomes.len() == records.len() && outcomes.iter().all(Outcome::is_keep) {
-            return Ok(wit::BatchOutcome::KeepAll);
+        let records = Records::new(batch)?;
+        state.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let streams = slot.streams;
+            let plugin = slot
+                .plugin
+                .as_mut()
+                .ok_or_else(|| "process called before a successful init".to_string())?;
+            if streams {
+                return Ok(stream(plugin, records));
+            }
+            let records: Vec<Record> = records.collect();
+            DEFAULT_BATCH.set(false);
+            let outcomes = plugin.process_batch(&records)?;
+            slot.streams = DEFAULT_BATCH.get();
+            if outcomes.len() == records.len() && outcomes.iter().all(Outcome::is_keep) {
+                return Ok(wit::BatchOutcome::KeepAll);
+            }
+            Ok(wit::BatchOutcome::Each(
+                outcomes.into_iter().map(wit::Outcome::from).collect(),
+            ))
+        })
+    }
+
+    /// What the default `process_batch` answers, without building the slice of records or,
+    /// until a record is not kept, the list of outcomes.
+    fn stream<P: Plugin>(plugin: &mut P, records: Records) -> wit::BatchOutcome {
+        let count = records.len();
+        let mut each: Option<Vec<wit::Outcome>> = None;
+        for (i, record) in records.enumerate() {
+            let outcome = plugin.process(&record);
+            match &mut each {
+                Some(each) => each.push(outcome.into()),
+                None if outcome.is_keep() => {}
+                None => {
+                    let mut all = Vec::with_capacity(count);
+                    all.extend((0..i).map(|_| wit::Outcome::Keep));
+                    all.push(outcome.into());
+                    each = Some(all);
+                }
+            }
         }
-        Ok(wit::BatchOutcome::Each(
-            outcomes.into_iter().map(wit::Outcome::from).collect(),
-        ))
+        each.map_or(wit::BatchOutcome::KeepAll, wit::BatchOutcome::Each)
     }
 }
 
@@ -201,7 +264,7 @@ mod tests {
     }
 
     thread_local! {
-        static STATE: RefCell<Option<Upper>> = const { RefCell::new(None) };
+        static STATE: RefCell<__runtime::Slot<Upper>> = const { RefCell::new(__runtime::Slot::EMPTY) };
     }
 
     fn batch(values: &[&[u8]]) -> wit::RecordBatch {
@@ -232,5 +295,98 @@ mod tests {
             matches!(&outcomes[0], wit::Outcome::Replace(r) if r.value.as_deref() == Some(&b"A"[..]))
         );
         assert!(matches!(&outcomes[1], wit::Outcome::Reject(r) if r == "not UTF-8"));
+
+        // From the second batch on the default `process_batch` is streamed: same answers.
+        let outcomes = each(
+            __runtime::process_batch(&STATE, batch(&[b"", b"b", &[0xfe], b"c"])).expect("process"),
+        );
+        assert!(
+            matches!(&outcomes[0], wit::Outcome::Replace(r) if r.value.as_deref() == Some(&b""[..]))
+        );
+        assert!(
+            matches!(&outcomes[1], wit::Outcome::Replace(r) if r.value.as_deref() == Some(&b"B"[..]))
+        );
+        assert!(matches!(&outcomes[2], wit::Outcome::Reject(r) if r == "not UTF-8"));
+        assert_eq!(outcomes.len(), 4);
+    }
+
+    /// Keeps records whose value is not `x`, and keeps whole batches it is given one by one.
+    struct DropX;
+
+    impl Plugin for DropX {
+        fn init(_config: &Config) -> Result<Self, String> {
+            Ok(DropX)
+        }
+
+        fn process(&mut self, record: &Record) -> Outcome {
+            if record.value() == Some(&b"x"[..]) {
+                Outcome::drop()
+            } else {
+                Outcome::keep()
+            }
+        }
+    }
+
+    /// Answers batches itself, differently from its `process`.
+    struct DropAll;
+
+    impl Plugin for DropAll {
+        fn init(_config: &Config) -> Result<Self, String> {
+            Ok(DropAll)
+        }
+
+        fn process(&mut self, _record: &Record) -> Outcome {
+            Outcome::keep()
+        }
+
+        fn process_batch(&mut self, records: &[Record]) -> Result<Vec<Outcome>, String> {
+            Ok(vec![Outcome::drop(); records.len()])
+        }
+    }
+
+    thread_local! {
+        static DROP_X: RefCell<__runtime::Slot<DropX>> = const { RefCell::new(__runtime::Slot::EMPTY) };
+        static DROP_ALL: RefCell<__runtime::Slot<DropAll>> = const { RefCell::new(__runtime::Slot::EMPTY) };
+    }
+
+    #[test]
+    fn streamed_batches_answer_as_the_default_does() {
+        assert_eq!(__runtime::init(&DROP_X, Vec::new()), Ok(()));
+        for _ in 0..3 {
+            assert!(matches!(
+                __runtime::process_batch(&DROP_X, batch(&[b"a", b"b"])),
+                Ok(wit::BatchOutcome::KeepAll)
+            ));
+            let outcomes = each(
+                __runtime::process_batch(&DROP_X, batch(&[b"a", b"b", b"x", b"c"]))
+                    .expect("process"),
+            );
+            assert!(matches!(
+                outcomes[..],
+                [
+                    wit::Outcome::Keep,
+                    wit::Outcome::Keep,
+                    wit::Outcome::Drop,
+                    wit::Outcome::Keep
+                ]
+            ));
+            // A malformed batch fails before any record is processed.
+            let mut bad = batch(&[b"a", b"b"]);
+            bad.count = 3;
+            assert!(__runtime::process_batch(&DROP_X, bad).is_err());
+        }
+    }
+
+    #[test]
+    fn an_overridden_process_batch_is_never_streamed() {
+        assert_eq!(__runtime::init(&DROP_ALL, Vec::new()), Ok(()));
+        for _ in 0..3 {
+            let outcomes =
+                each(__runtime::process_batch(&DROP_ALL, batch(&[b"a", b"b"])).expect("process"));
+            assert!(matches!(
+                outcomes[..],
+                [wit::Outcome::Drop, wit::Outcome::Drop]
+            ));
+        }
     }
 }

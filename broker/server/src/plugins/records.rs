@@ -159,6 +159,7 @@ fn take_varint<T: TryFrom<i64>>(buf: &mut &[u8]) -> Result<T> {
 }
 
 /// Takes a length-prefixed field (length -1: null) off the front of `buf`.
+#[inline(always)]
 fn take_field<'a>(buf: &mut &'a [u8]) -> Result<Option<&'a [u8]>> {
     let len: i32 = take_varint(buf)?;
     if len < 0 {

@@ -1,4 +1,5 @@
-//! `noop`: keeps every record. The baseline for measuring what running a plugin costs.
+//! `noop`: keeps every record. The baseline for measuring what running a plugin costs: each
+//! record is read and passed to `process`, as for any plugin that decides record by record.
 
 use weir_plugin_sdk::{Config, Outcome, Plugin, Record};
 
@@ -12,10 +13,6 @@ impl Plugin for Noop {
     fn process(&mut self, _record: &Record) -> Outcome {
         Outcome::keep()
     }
-
-    fn process_batch(&mut self, records: &[Record]) -> Result<Vec<Outcome>, String> {
-        Ok(vec![Outcome::keep(); records.len()])
-    }
 }
 
 weir_plugin_sdk::export_plugin!(Noop);
@@ -27,10 +24,8 @@ mod tests {
     #[test]
     fn keeps_everything() {
         let mut plugin = Noop::init(&Config::default()).expect("init");
-        let records = [Record::new("a"), Record::tombstone()];
-        assert_eq!(
-            plugin.process_batch(&records),
-            Ok(vec![Outcome::keep(), Outcome::keep()])
-        );
+        for record in [Record::new("a"), Record::tombstone()] {
+            assert_eq!(plugin.process(&record), Outcome::keep());
+        }
     }
 }
