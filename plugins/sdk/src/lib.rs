@@ -310,7 +310,7 @@ mod tests {
         assert_eq!(outcomes.len(), 4);
     }
 
-    /// Keeps records whose value is not `x`, and keeps whole batches it is given one by one.
+    /// Drops records whose value is `x` and keeps the rest, deciding with `process` alone.
     struct DropX;
 
     impl Plugin for DropX {
