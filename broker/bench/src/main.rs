@@ -1,6 +1,7 @@
 //! Benchmark driver: starts fresh brokers (Weir, and Apache Kafka in KRaft single-node mode when
 //! its jars are given) one after the other with equivalent settings, runs the same workloads
-//! against each with a librdkafka load generator and with Kafka's own perf tools, then the same
+//! against each with a librdkafka load generator, with a wire client that leaves the broker the
+//! bottleneck (`wire.rs`) and with Kafka's own perf tools, then the same
 //! against a fresh three-node cluster of each (RF=3, acks=all), repeats, and reports medians
 //! with min and max, Weir/Kafka ratios and the machine's own ceilings.
 
@@ -8,6 +9,7 @@ mod broker;
 mod load;
 mod perf;
 mod report;
+mod wire;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -112,6 +114,30 @@ const PRODUCE: [(usize, i32, &str); 8] = [
     (100, 8, "all"),
 ];
 
+/// The wire client's workloads (`wire.rs`): record size, partitions, acks. Each moves
+/// [`WIRE_SCALE`] times the librdkafka rows' volume, as it runs several times faster.
+const WIRE: [(usize, i32, i16); 5] = [
+    (1024, 1, 1),
+    (1024, 8, 1),
+    (100, 1, 1),
+    (100, 8, 1),
+    (1024, 8, -1),
+];
+const WIRE_SCALE: u64 = 4;
+
+fn wire_produce_key(size: usize, parts: i32, acks: i16) -> String {
+    let acks = if acks == -1 {
+        "all".into()
+    } else {
+        acks.to_string()
+    };
+    format!("wire-{}", produce_key(size, parts, &acks))
+}
+
+fn wire_consume_key(size: usize, parts: i32) -> String {
+    format!("wire-{}", consume_key(size, parts))
+}
+
 struct Plan {
     total: u64,
     warmup: u64,
@@ -132,6 +158,9 @@ impl Plan {
             || PRODUCE
                 .iter()
                 .any(|&(size, parts, acks)| self.wants(&produce_key(size, parts, acks)))
+            || WIRE
+                .iter()
+                .any(|&(size, parts, acks)| self.wants(&wire_produce_key(size, parts, acks)))
     }
 }
 
@@ -334,6 +363,15 @@ fn main() -> anyhow::Result<()> {
             report.target(&consume_key(size, parts), Target::RatioAtLeast(2.0));
         }
     }
+    for (size, parts, acks) in WIRE {
+        report.target(
+            &wire_produce_key(size, parts, acks),
+            Target::RatioAtLeast(2.0),
+        );
+        if acks == 1 {
+            report.target(&wire_consume_key(size, parts), Target::RatioAtLeast(2.0));
+        }
+    }
     report.target(CLUSTER_KEY, Target::RatioAtLeast(2.0));
     report.target("perf-produce-1k", Target::RatioAtLeast(2.0));
     report.target("perf-consume-1k", Target::RatioAtLeast(2.0));
@@ -445,6 +483,8 @@ fn write_svg(report: &Report, results: &serde_json::Value, path: &Path) -> anyho
             (&produce_key(100, 8, "1"), "produce 100 B x8"),
             (&consume_key(1024, 1), "consume 1 KiB x1"),
             (&consume_key(100, 1), "consume 100 B x1"),
+            (&wire_produce_key(1024, 1, 1), "wire produce 1 KiB x1"),
+            (&wire_consume_key(1024, 8), "wire consume 1 KiB x8"),
             ("perf-produce-1k", "Kafka perf-test produce 1 KiB"),
             ("perf-consume-1k", "Kafka perf-test consume 1 KiB"),
             (CLUSTER_KEY, "3 nodes RF=3 1 KiB x8 acks=all"),
@@ -510,6 +550,30 @@ fn throughput_against(bootstrap: &str, only: &str, phase: &str, total: u64) -> a
                 "{}: {:.1} MiB/s",
                 consume_key(size, parts),
                 mib / secs.as_secs_f64()
+            );
+        }
+    }
+    for (size, parts, acks) in WIRE {
+        let key = wire_produce_key(size, parts, acks);
+        if !key.contains(only) {
+            continue;
+        }
+        let topic = format!("bench-{key}");
+        let mut count = (total * WIRE_SCALE / size as u64).max(1);
+        if phase != "consume" {
+            load::create_topic(bootstrap, &topic, parts, 1, &[])?;
+            let sent = wire::produce(bootstrap, &topic, parts, size, count, acks)?;
+            let mib = (sent.records * size as u64) as f64 / MIB;
+            println!("{key}: {:.1} MiB/s", mib / sent.elapsed.as_secs_f64());
+            count = sent.records;
+        }
+        if phase != "produce" && acks == 1 {
+            let got = wire::consume(bootstrap, &topic, parts, count)?;
+            let mib = (got.records * size as u64) as f64 / MIB;
+            println!(
+                "{}: {:.1} MiB/s",
+                wire_consume_key(size, parts),
+                mib / got.elapsed.as_secs_f64()
             );
         }
     }
@@ -594,14 +658,16 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
             Busy::record(report, n, &key, &label, cores, secs);
         }
     }
-    report.add(
-        n,
-        "cpu-per-gb",
-        "broker CPU-seconds per GB produced",
-        "s/GB",
-        false,
-        cpu_total / (bytes_total as f64 / 1e9),
-    );
+    if bytes_total > 0 {
+        report.add(
+            n,
+            "cpu-per-gb",
+            "broker CPU-seconds per GB produced",
+            "s/GB",
+            false,
+            cpu_total / (bytes_total as f64 / 1e9),
+        );
+    }
     if consume_bytes > 0 {
         report.add(
             n,
@@ -612,6 +678,8 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
             consume_cpu / (consume_bytes as f64 / 1e9),
         );
     }
+
+    wire_workloads(&b, n, plan, report)?;
 
     if setup.kafka_home.is_some() && plan.only.is_none() {
         let count = (plan.total / 1024).max(1);
@@ -640,6 +708,51 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
     }
     let peak = sampler.finish();
     report.add(n, "peak-rss", "peak RSS under load", "MiB", false, peak);
+    Ok(())
+}
+
+/// The wire client's workloads (see `wire.rs`): each produce, and the consume of each acks=1
+/// topic, with the broker's and the client's CPU.
+fn wire_workloads(b: &Broker, n: &str, plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+    for (size, parts, acks) in WIRE {
+        let key = wire_produce_key(size, parts, acks);
+        if !plan.wants(&key) {
+            continue;
+        }
+        let count = (plan.total * WIRE_SCALE / size as u64).max(1);
+        let topic = format!("bench-{key}");
+        load::create_topic(&b.bootstrap, &topic, parts, 1, &[])?;
+        let busy = Busy::start(b);
+        let sent = wire::produce(&b.bootstrap, &topic, parts, size, count, acks)
+            .with_context(|| format!("{key} against {n}"))?;
+        let cores = busy.stop(b);
+        let secs = sent.elapsed.as_secs_f64();
+        let acks_label = if acks == -1 {
+            "all".into()
+        } else {
+            acks.to_string()
+        };
+        let label = format!(
+            "wire client: produce {} x{parts} acks={acks_label}",
+            size_label(size)
+        );
+        let mib = (sent.records * size as u64) as f64 / MIB;
+        report.add_throughput(n, &key, &label, mib / secs, sent.records as f64 / secs);
+        Busy::record(report, n, &key, &label, cores, secs);
+        if acks != 1 {
+            continue;
+        }
+        let key = wire_consume_key(size, parts);
+        let busy = Busy::start(b);
+        let got = wire::consume(&b.bootstrap, &topic, parts, sent.records)
+            .with_context(|| format!("{key} against {n}"))?;
+        let cores = busy.stop(b);
+        let secs = got.elapsed.as_secs_f64().max(1e-9);
+        let label = format!("wire client: consume {} x{parts}", size_label(size));
+        let mib = (got.records * size as u64) as f64 / MIB;
+        report.add_throughput(n, &key, &label, mib / secs, got.records as f64 / secs);
+        Busy::record(report, n, &key, &label, cores, secs);
+    }
     Ok(())
 }
 

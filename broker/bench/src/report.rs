@@ -296,7 +296,7 @@ impl Report {
         throughput: &[(&str, &str)],
         latency: &[(&str, &str)],
     ) -> String {
-        let (w, h) = (1100.0, 460.0);
+        let (w, h) = (1100.0, 480.0);
         let mut s = String::new();
         let _ = write!(
             s,
