@@ -24,7 +24,7 @@ use kafka_protocol::messages::{
     ApiKey, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use weir_storage::{BatchHeader, HEADER_LEN};
+use weir_storage::BatchHeader;
 
 /// Produce v9 and Fetch v12: flexible versions with topic names that Kafka 4.x and Weir both
 /// serve.
@@ -235,14 +235,14 @@ pub(crate) fn consume(
             let mut at = 0;
             // Whole batches only: a response may end with part of one.
             while let Some(h) = records.get(at..).and_then(BatchHeader::parse) {
-                if at + h.total_len() > records.len() || h.total_len() < HEADER_LEN {
+                let Some(len) = h.whole_len_within(records.len() - at) else {
                     break;
-                }
+                };
                 if h.base_offset >= *slot && !h.is_control() {
                     seen += h.records_count.max(0) as u64;
                 }
                 *slot = (*slot).max(h.last_offset() + 1);
-                at += h.total_len();
+                at += len;
             }
         }
         if seen > 0 {

@@ -77,6 +77,16 @@ impl BatchHeader {
     pub fn total_len(&self) -> usize {
         LOG_OVERHEAD + self.batch_length.max(0) as usize
     }
+    /// Whether the length claims at least a whole header: a zeroed or torn region does not.
+    pub fn has_plausible_length(&self) -> bool {
+        self.batch_length >= (HEADER_LEN - LOG_OVERHEAD) as i32
+    }
+    /// The whole batch's length when it is plausible and ends within `avail` bytes from its
+    /// start: how a reader of back-to-back batches finds where the whole ones end.
+    pub fn whole_len_within(&self, avail: usize) -> Option<usize> {
+        let len = self.total_len();
+        (self.has_plausible_length() && len <= avail).then_some(len)
+    }
     pub fn last_offset(&self) -> i64 {
         self.base_offset + i64::from(self.last_offset_delta)
     }
@@ -107,7 +117,7 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader> {
     if h.magic != 2 {
         return Err(Error::UnsupportedMagic(h.magic));
     }
-    if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || h.total_len() != buf.len() {
+    if !h.has_plausible_length() || h.total_len() != buf.len() {
         return Err(Error::CorruptBatch(format!(
             "batch length {} does not match the {} bytes present",
             h.batch_length,

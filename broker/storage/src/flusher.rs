@@ -132,10 +132,7 @@ fn sync_queue() -> &'static std::sync::mpsc::Sender<Job> {
 fn write_recovery_point(dir: &Path, point: i64) -> std::io::Result<()> {
     // Written after the data it vouches for is synced; if this write is lost, recovery merely
     // re-validates more segments, so it needs no fsync of its own.
-    let path = dir.join(RECOVERY_POINT_FILE);
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, point.to_string())?;
-    std::fs::rename(&tmp, &path)
+    crate::log::replace_file(&dir.join(RECOVERY_POINT_FILE), &point.to_string(), false)
 }
 
 /// The recovery point recorded in `dir`; `None` for a log written before there was one (its

@@ -126,11 +126,19 @@ const LOG_START_FILE: &str = "log-start-offset";
 const EPOCHS_FILE: &str = "leader-epochs";
 
 fn write_atomically(path: &Path, contents: &str) -> Result<()> {
+    Ok(replace_file(path, contents, true)?)
+}
+
+/// Replaces `path` with `contents` through a temporary file and a rename, so a reader sees the
+/// old contents or the new, never a torn mix; with `sync`, the new contents are on disk before
+/// the rename.
+pub(crate) fn replace_file(path: &Path, contents: &str, sync: bool) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, contents)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    if sync {
+        std::fs::File::open(&tmp)?.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
 }
 
 impl Log {

@@ -87,12 +87,10 @@ const WALK_WINDOW: usize = 16 << 10;
 /// Length of the whole batches at the start of `buf`.
 fn whole_batches_len(buf: &[u8]) -> usize {
     let mut end = 0usize;
-    while let Some(h) = BatchHeader::parse(&buf[end..]) {
-        let next = end + h.total_len();
-        if h.batch_length < (HEADER_LEN - batch::LOG_OVERHEAD) as i32 || next > buf.len() {
-            break;
-        }
-        end = next;
+    while let Some(len) =
+        BatchHeader::parse(&buf[end..]).and_then(|h| h.whole_len_within(buf.len() - end))
+    {
+        end += len;
     }
     end
 }
@@ -305,8 +303,7 @@ impl Segment {
         }
         let mut buf = [0u8; HEADER_LEN];
         self.file.read_exact_at(&mut buf, pos)?;
-        Ok(BatchHeader::parse(&buf)
-            .filter(|h| h.batch_length >= (HEADER_LEN - batch::LOG_OVERHEAD) as i32))
+        Ok(BatchHeader::parse(&buf).filter(BatchHeader::has_plausible_length))
     }
 
     fn note_batch(&mut self, h: &BatchHeader) {

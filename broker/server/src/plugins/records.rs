@@ -248,10 +248,9 @@ pub(crate) fn decode_log_chunk(
     let mut out = Vec::new();
     let mut pos = 0;
     while let Some(h) = BatchHeader::parse(&chunk[pos..]) {
-        let len = h.total_len();
-        if len < HEADER_LEN || pos + len > chunk.len() {
+        let Some(len) = h.whole_len_within(chunk.len() - pos) else {
             break;
-        }
+        };
         if h.attributes & CONTROL_BIT == 0 {
             out.extend(decode_batch(
                 &chunk[pos..pos + len],
