@@ -54,6 +54,7 @@ fn connect(bootstrap: &str) -> anyhow::Result<TcpStream> {
     let s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    s.set_write_timeout(Some(Duration::from_secs(60)))?;
     Ok(s)
 }
 
