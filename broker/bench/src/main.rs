@@ -91,8 +91,9 @@ struct Args {
     /// Where to write the SVG plot (none by default).
     #[arg(long)]
     svg: Option<PathBuf>,
-    /// Only the produce/consume workloads whose key contains this (e.g. `100b-1p-acks1`, or
-    /// `cluster-3-node` for the three-node cluster alone), without the perf-tool and plugin
+    /// Only the produce/consume workloads whose key contains this (e.g. `100b-1p-acks1`, `wire`,
+    /// or `cluster-3-node` for the three-node cluster alone), or the one workload it names
+    /// exactly (`produce-100b-1p-acks1`, not its wire twin), without the perf-tool and plugin
     /// workloads: for profiling one workload.
     #[arg(long)]
     only: Option<String>,
@@ -149,7 +150,7 @@ struct Plan {
 impl Plan {
     /// Whether the workload `key` runs (every one unless `--only` says otherwise).
     fn wants(&self, key: &str) -> bool {
-        self.only.as_ref().is_none_or(|o| key.contains(o.as_str()))
+        self.only.as_ref().is_none_or(|o| selects(o, key))
     }
 
     /// Whether the single-broker session runs: some produce workload is wanted.
@@ -180,6 +181,25 @@ fn size_label(size: usize) -> String {
         "1 KiB".into()
     } else {
         format!("{size} B")
+    }
+}
+
+/// Whether `--only ONLY` picks the workload `key`: the one workload it names when it is a
+/// produce workload's key (`produce-100b-1p-acks1` is not also `wire-produce-100b-1p-acks1`),
+/// otherwise every workload whose key contains it (`wire`, `100b`, `acksall`, `plugin`).
+fn selects(only: &str, key: &str) -> bool {
+    let exact = PRODUCE
+        .iter()
+        .map(|&(size, parts, acks)| produce_key(size, parts, acks))
+        .chain(
+            WIRE.iter()
+                .map(|&(size, parts, acks)| wire_produce_key(size, parts, acks)),
+        )
+        .any(|k| k == only);
+    if exact {
+        key == only
+    } else {
+        key.contains(only)
     }
 }
 
@@ -533,7 +553,7 @@ fn latency_against(bootstrap: &str, rate: f64, secs: f64) -> anyhow::Result<()> 
 fn throughput_against(bootstrap: &str, only: &str, phase: &str, total: u64) -> anyhow::Result<()> {
     for (size, parts, acks) in PRODUCE {
         let key = produce_key(size, parts, acks);
-        if !key.contains(only) {
+        if !selects(only, &key) {
             continue;
         }
         let count = (total / size as u64).max(1);
@@ -555,7 +575,7 @@ fn throughput_against(bootstrap: &str, only: &str, phase: &str, total: u64) -> a
     }
     for (size, parts, acks) in WIRE {
         let key = wire_produce_key(size, parts, acks);
-        if !key.contains(only) {
+        if !selects(only, &key) {
             continue;
         }
         let topic = format!("bench-{key}");
