@@ -78,10 +78,20 @@ pub(crate) fn describe_log_dirs(
     }
     let dir = std::fs::canonicalize(broker.logs.data_dir())
         .unwrap_or_else(|_| broker.logs.data_dir().to_path_buf());
+    // The file system's size and the space left to an unprivileged writer, as Kafka reports
+    // them (v4+); -1 when the file system cannot say.
+    let (total, usable) = match rustix::fs::statvfs(&dir) {
+        Ok(fs) => (
+            fs.f_blocks.saturating_mul(fs.f_frsize),
+            fs.f_bavail.saturating_mul(fs.f_frsize),
+        ),
+        Err(_) => (u64::MAX, u64::MAX),
+    };
+    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(-1);
     let result = DescribeLogDirsResult::default()
         .with_log_dir(str_bytes(dir.display().to_string()))
         .with_topics(topics)
-        .with_total_bytes(-1)
-        .with_usable_bytes(-1);
+        .with_total_bytes(as_i64(total))
+        .with_usable_bytes(as_i64(usable));
     DescribeLogDirsResponse::default().with_results(vec![result])
 }

@@ -277,6 +277,11 @@ class AdminTest extends BrokerTestBase {
         int parts = 0;
         for (Map.Entry<String, org.apache.kafka.clients.admin.LogDirDescription> e : dirs.entrySet()) {
             assertTrue(e.getValue().error() == null, "log dir " + e.getKey() + " error " + e.getValue().error());
+            // v4: the file system's size and free space, as Kafka reports them.
+            long total = e.getValue().totalBytes().orElse(-1);
+            long usable = e.getValue().usableBytes().orElse(-1);
+            assertTrue(total > 0, "total bytes of " + e.getKey() + ": " + total);
+            assertTrue(usable >= 0 && usable <= total, "usable bytes " + usable + " of " + total);
             for (Map.Entry<TopicPartition, org.apache.kafka.clients.admin.ReplicaInfo> r
                     : e.getValue().replicaInfos().entrySet()) {
                 if (r.getKey().topic().equals(topic)) {
