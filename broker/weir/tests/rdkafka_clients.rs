@@ -500,3 +500,138 @@ fn group_consumer_commits_and_lag_is_reported() {
         "{metrics}"
     );
 }
+
+/// A static member that restarts (KIP-345) rejoins a stable group under its instance id and
+/// keeps its assignment. When it is the leader, a JoinGroup v9 (KIP-814) lists the members and
+/// says to skip assigning; an older JoinGroup lists none, as Kafka answers, so a client of that
+/// version (kafka-python uses v7) does not assign again; SyncGroup hands back the assignment.
+#[test]
+fn a_static_leader_rejoining_keeps_its_assignment_at_every_join_version() {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::{
+        ApiKey, GroupId, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse,
+    };
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+
+    let w = Weir::start(&[]);
+    let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
+    let group = GroupId(StrBytes::from_static_str("static-rejoin"));
+    let mut join = |version: i16, member: &str| -> JoinGroupResponse {
+        let req = JoinGroupRequest::default()
+            .with_group_id(group.clone())
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(StrBytes::from_string(member.to_string()))
+            .with_group_instance_id(Some(StrBytes::from_static_str("instance-a")))
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(bytes::Bytes::from_static(b"subscription")),
+            ]);
+        let mut b = common::raw_roundtrip(&mut s, ApiKey::JoinGroup, version, &req)
+            .expect("a JoinGroup answer");
+        JoinGroupResponse::decode(&mut b, version).expect("decode")
+    };
+    let first = join(5, "");
+    assert_eq!(first.error_code, 0, "{first:?}");
+    assert_eq!(first.leader, first.member_id, "the only member leads");
+    assert_eq!(first.members.len(), 1);
+    let mut s2 = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
+    let mut sync = |member: &StrBytes, generation: i32, assignment: &'static [u8]| {
+        let req = SyncGroupRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("static-rejoin")))
+            .with_generation_id(generation)
+            .with_member_id(member.clone())
+            .with_group_instance_id(Some(StrBytes::from_static_str("instance-a")))
+            .with_assignments(if assignment.is_empty() {
+                vec![]
+            } else {
+                vec![
+                    SyncGroupRequestAssignment::default()
+                        .with_member_id(member.clone())
+                        .with_assignment(bytes::Bytes::from_static(assignment)),
+                ]
+            });
+        let mut b =
+            common::raw_roundtrip(&mut s2, ApiKey::SyncGroup, 3, &req).expect("a SyncGroup answer");
+        SyncGroupResponse::decode(&mut b, 3).expect("decode")
+    };
+    let synced = sync(&first.member_id, first.generation_id, b"partitions 0-3");
+    assert_eq!(synced.error_code, 0, "{synced:?}");
+    assert_eq!(&synced.assignment[..], b"partitions 0-3");
+
+    // The process restarts: it rejoins with no member id, under the same instance id.
+    let old = join(7, "");
+    assert_eq!(old.error_code, 0, "{old:?}");
+    assert_eq!(old.generation_id, first.generation_id, "no rebalance");
+    assert_eq!(old.leader, old.member_id, "it still leads");
+    assert!(!old.skip_assignment);
+    assert!(
+        old.members.is_empty(),
+        "before v9 a rejoining static leader gets no members to assign: {old:?}"
+    );
+    let kept = sync(&old.member_id, old.generation_id, b"");
+    assert_eq!(kept.error_code, 0, "{kept:?}");
+    assert_eq!(&kept.assignment[..], b"partitions 0-3");
+
+    let new = join(9, "");
+    assert_eq!(new.error_code, 0, "{new:?}");
+    assert_eq!(new.generation_id, first.generation_id, "no rebalance");
+    assert!(new.skip_assignment, "v9 says to skip assigning: {new:?}");
+    assert_eq!(new.members.len(), 1, "and lists the members: {new:?}");
+    let kept = sync(&new.member_id, new.generation_id, b"");
+    assert_eq!(&kept.assignment[..], b"partitions 0-3");
+}
+
+/// DeleteTopics v6 deletes a topic named by its id alone and answers with its name, as Kafka
+/// does; an id that names no topic (deleted already) gets UNKNOWN_TOPIC_ID.
+#[test]
+fn delete_topics_by_id_answers_with_the_topic_name() {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::{
+        ApiKey, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
+        DeleteTopicsResponse, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+
+    let w = Weir::start(&[]);
+    let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("by-id")))
+                .with_num_partitions(2)
+                .with_replication_factor(1),
+        ]);
+    let mut b = common::raw_roundtrip(&mut s, ApiKey::CreateTopics, 7, &create).expect("answer");
+    let created = CreateTopicsResponse::decode(&mut b, 7).expect("decode");
+    let id = created.topics[0].topic_id;
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    assert!(
+        !id.is_nil(),
+        "CreateTopics v7 gives the topic id: {created:?}"
+    );
+
+    let mut delete = || {
+        let req = DeleteTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![DeleteTopicState::default().with_topic_id(id)]);
+        let mut b = common::raw_roundtrip(&mut s, ApiKey::DeleteTopics, 6, &req).expect("answer");
+        DeleteTopicsResponse::decode(&mut b, 6).expect("decode")
+    };
+    let deleted = delete();
+    let r = &deleted.responses[0];
+    assert_eq!(r.error_code, 0, "{deleted:?}");
+    let name = r.name.as_ref().map(|n| n.as_str());
+    assert_eq!((name, r.topic_id), (Some("by-id"), id), "{deleted:?}");
+    let again = delete();
+    assert_eq!(
+        again.responses[0].error_code,
+        kafka_protocol::ResponseError::UnknownTopicId.code(),
+        "{again:?}"
+    );
+}

@@ -144,6 +144,8 @@ impl Member {
 }
 
 struct Group {
+    /// The group id, for the log.
+    id: String,
     state: GroupState,
     generation: i32,
     protocol_type: Option<String>,
@@ -162,8 +164,9 @@ struct Group {
 }
 
 impl Group {
-    fn new() -> Group {
+    fn new(id: &str) -> Group {
         Group {
+            id: id.to_string(),
             state: GroupState::Empty,
             generation: 0,
             protocol_type: None,
@@ -199,6 +202,7 @@ impl Group {
             return;
         }
         tracing::info!(
+            group = %self.id,
             generation = self.generation,
             members = self.members.len(),
             reason,
@@ -424,7 +428,7 @@ impl GroupCoordinator {
         let groups = map
             .into_iter()
             .map(|(id, offsets)| {
-                let mut g = Group::new();
+                let mut g = Group::new(&id);
                 g.offsets = offsets;
                 (id, g)
             })
@@ -467,7 +471,7 @@ impl GroupCoordinator {
                     let mut groups = self.groups.lock();
                     groups.clear();
                     for (id, offsets) in map {
-                        let mut g = Group::new();
+                        let mut g = Group::new(&id);
                         g.offsets = offsets;
                         groups.insert(id, g);
                     }
@@ -526,7 +530,7 @@ impl GroupCoordinator {
         let mut groups = self.groups.lock();
         let group = groups
             .entry(req.group_id.clone())
-            .or_insert_with(Group::new);
+            .or_insert_with(|| Group::new(&req.group_id));
         if !group.members.is_empty() {
             let same_type = group.protocol_type.as_deref() == Some(req.protocol_type.as_str());
             let shared = group.members.values().all(|m| {
@@ -823,7 +827,7 @@ impl GroupCoordinator {
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in expired {
-                tracing::info!(group = ?group.protocol_type, member = %id, "session expired; removing member");
+                tracing::info!(group = %group.id, member = %id, "session expired; removing member");
                 group.remove_member(&id, self.initial_delay);
             }
             if group.state == GroupState::PreparingRebalance
@@ -906,7 +910,7 @@ impl GroupCoordinator {
         let mut groups = self.groups.lock();
         let group = groups
             .entry(group_id.to_string())
-            .or_insert_with(Group::new);
+            .or_insert_with(|| Group::new(group_id));
         if generation < 0 && member_id.is_empty() {
             if !group.members.is_empty() {
                 return Err(code(E::UnknownMemberId));
@@ -967,7 +971,7 @@ impl GroupCoordinator {
         let mut groups = self.groups.lock();
         let group = groups
             .entry(group_id.to_string())
-            .or_insert_with(Group::new);
+            .or_insert_with(|| Group::new(group_id));
         let entries: Vec<_> = offsets
             .iter()
             .map(|(tp, c)| (tp.clone(), Some(c.clone())))

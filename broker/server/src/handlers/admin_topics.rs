@@ -117,6 +117,8 @@ pub(crate) fn delete_topics(broker: &Broker, req: DeleteTopicsRequest) -> Delete
                 return result
                     .with_error_code(weir_protocol::kafka::ResponseError::UnknownTopicId.code());
             };
+            // A topic named by its id is answered with its name too, as Kafka does.
+            let result = result.with_name(Some(TopicName(str_bytes(resolved.clone()))));
             match broker.delete_topic(&resolved) {
                 Ok(meta) => result.with_topic_id(meta.topic_id),
                 Err(e) => result

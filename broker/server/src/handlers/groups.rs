@@ -169,19 +169,26 @@ pub(crate) async fn join_group(
         .with_member_id(str_bytes(out.member_id))
         .with_skip_assignment(version >= 9 && out.skip_assignment)
         .with_members(
-            out.members
-                .into_iter()
-                .map(|(id, instance, meta)| {
-                    let m = JoinGroupResponseMember::default()
-                        .with_member_id(str_bytes(id))
-                        .with_metadata(meta);
-                    if version >= 5 {
-                        m.with_group_instance_id(opt(instance))
-                    } else {
-                        m
-                    }
-                })
-                .collect(),
+            // A static leader rejoining a stable group keeps the assignment (KIP-814). Before v9
+            // it cannot be told to skip assigning, so, as Kafka does, it gets no members to
+            // assign to; SyncGroup then hands back the assignment the group already has.
+            if out.skip_assignment && version < 9 {
+                Vec::new()
+            } else {
+                out.members
+            }
+            .into_iter()
+            .map(|(id, instance, meta)| {
+                let m = JoinGroupResponseMember::default()
+                    .with_member_id(str_bytes(id))
+                    .with_metadata(meta);
+                if version >= 5 {
+                    m.with_group_instance_id(opt(instance))
+                } else {
+                    m
+                }
+            })
+            .collect(),
         );
     if version >= 7 {
         resp.with_protocol_type(opt(out.protocol_type))
