@@ -562,27 +562,24 @@ fn a_static_leader_rejoining_keeps_its_assignment_at_every_join_version() {
     assert_eq!(synced.error_code, 0, "{synced:?}");
     assert_eq!(&synced.assignment[..], b"partitions 0-3");
 
-    // The process restarts: it rejoins with no member id, under the same instance id.
-    let old = join(7, "");
-    assert_eq!(old.error_code, 0, "{old:?}");
-    assert_eq!(old.generation_id, first.generation_id, "no rebalance");
-    assert_eq!(old.leader, old.member_id, "it still leads");
-    assert!(!old.skip_assignment);
-    assert!(
-        old.members.is_empty(),
-        "before v9 a rejoining static leader gets no members to assign: {old:?}"
-    );
-    let kept = sync(&old.member_id, old.generation_id, b"");
-    assert_eq!(kept.error_code, 0, "{kept:?}");
-    assert_eq!(&kept.assignment[..], b"partitions 0-3");
-
-    let new = join(9, "");
-    assert_eq!(new.error_code, 0, "{new:?}");
-    assert_eq!(new.generation_id, first.generation_id, "no rebalance");
-    assert!(new.skip_assignment, "v9 says to skip assigning: {new:?}");
-    assert_eq!(new.members.len(), 1, "and lists the members: {new:?}");
-    let kept = sync(&new.member_id, new.generation_id, b"");
-    assert_eq!(&kept.assignment[..], b"partitions 0-3");
+    // The process restarts: it rejoins with no member id, under the same instance id, once
+    // with each kind of JoinGroup. Either way the generation stays, it still leads, and
+    // SyncGroup (with no assignments) gives it the assignment it had.
+    for (version, members, skip) in [(7, 0, false), (9, 1, true)] {
+        let again = join(version, "");
+        assert_eq!(again.error_code, 0, "{again:?}");
+        assert_eq!(again.generation_id, first.generation_id, "no rebalance");
+        assert_eq!(again.leader, again.member_id, "it still leads");
+        // v9 lists the members and says to skip assigning; before v9, no members to assign.
+        assert_eq!(
+            (again.members.len(), again.skip_assignment),
+            (members, skip),
+            "JoinGroup v{version}: {again:?}"
+        );
+        let kept = sync(&again.member_id, again.generation_id, b"");
+        assert_eq!(kept.error_code, 0, "{kept:?}");
+        assert_eq!(&kept.assignment[..], b"partitions 0-3");
+    }
 }
 
 /// DeleteTopics v6 deletes a topic named by its id alone and answers with its name, as Kafka
