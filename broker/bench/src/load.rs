@@ -192,7 +192,8 @@ fn producer(bootstrap: &str, acks: &str) -> anyhow::Result<BaseProducer<Undelive
         .create_with_context(Undelivered::default())?)
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch, as record timestamps count them.
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -85,12 +85,9 @@ pub(crate) fn produce(
     acks: i16,
 ) -> anyhow::Result<Produced> {
     let per_batch = (BATCH_BYTES / (size + RECORD_OVERHEAD)).max(1);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
     let value = Bytes::from(vec![b'w'; size]);
     let entries = vec![(None, Some(value)); per_batch];
-    let batch = weir_storage::encode_records(&entries, now_ms)?;
+    let batch = weir_storage::encode_records(&entries, crate::load::now_ms())?;
     let per_request = per_batch as u64 * partitions as u64;
     let requests = count.div_ceil(per_request).max(1);
     let req = ProduceRequest::default()

@@ -517,12 +517,13 @@ fn a_static_leader_rejoining_keeps_its_assignment_at_every_join_version() {
     let w = Weir::start(&[]);
     let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
     let group = GroupId(StrBytes::from_static_str("static-rejoin"));
-    let mut join = |version: i16, member: &str| -> JoinGroupResponse {
+    // Every JoinGroup here is the process (re)starting: no member id yet.
+    let mut join = |version: i16| -> JoinGroupResponse {
         let req = JoinGroupRequest::default()
             .with_group_id(group.clone())
             .with_session_timeout_ms(10_000)
             .with_rebalance_timeout_ms(10_000)
-            .with_member_id(StrBytes::from_string(member.to_string()))
+            .with_member_id(StrBytes::default())
             .with_group_instance_id(Some(StrBytes::from_static_str("instance-a")))
             .with_protocol_type(StrBytes::from_static_str("consumer"))
             .with_protocols(vec![
@@ -534,14 +535,14 @@ fn a_static_leader_rejoining_keeps_its_assignment_at_every_join_version() {
             .expect("a JoinGroup answer");
         JoinGroupResponse::decode(&mut b, version).expect("decode")
     };
-    let first = join(5, "");
+    let first = join(5);
     assert_eq!(first.error_code, 0, "{first:?}");
     assert_eq!(first.leader, first.member_id, "the only member leads");
     assert_eq!(first.members.len(), 1);
     let mut s2 = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
     let mut sync = |member: &StrBytes, generation: i32, assignment: &'static [u8]| {
         let req = SyncGroupRequest::default()
-            .with_group_id(GroupId(StrBytes::from_static_str("static-rejoin")))
+            .with_group_id(group.clone())
             .with_generation_id(generation)
             .with_member_id(member.clone())
             .with_group_instance_id(Some(StrBytes::from_static_str("instance-a")))
@@ -566,7 +567,7 @@ fn a_static_leader_rejoining_keeps_its_assignment_at_every_join_version() {
     // with each kind of JoinGroup. Either way the generation stays, it still leads, and
     // SyncGroup (with no assignments) gives it the assignment it had.
     for (version, members, skip) in [(7, 0, false), (9, 1, true)] {
-        let again = join(version, "");
+        let again = join(version);
         assert_eq!(again.error_code, 0, "{again:?}");
         assert_eq!(again.generation_id, first.generation_id, "no rebalance");
         assert_eq!(again.leader, again.member_id, "it still leads");

@@ -80,18 +80,14 @@ pub(crate) fn describe_log_dirs(
         .unwrap_or_else(|_| broker.logs.data_dir().to_path_buf());
     // The file system's size and the space left to an unprivileged writer, as Kafka reports
     // them (v4+); -1 when the file system cannot say.
-    let (total, usable) = match rustix::fs::statvfs(&dir) {
-        Ok(fs) => (
-            fs.f_blocks.saturating_mul(fs.f_frsize),
-            fs.f_bavail.saturating_mul(fs.f_frsize),
-        ),
-        Err(_) => (u64::MAX, u64::MAX),
-    };
-    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(-1);
+    let (total, usable) = rustix::fs::statvfs(&dir).map_or((-1, -1), |fs| {
+        let bytes = |blocks: u64| i64::try_from(blocks.saturating_mul(fs.f_frsize)).unwrap_or(-1);
+        (bytes(fs.f_blocks), bytes(fs.f_bavail))
+    });
     let result = DescribeLogDirsResult::default()
         .with_log_dir(str_bytes(dir.display().to_string()))
         .with_topics(topics)
-        .with_total_bytes(as_i64(total))
-        .with_usable_bytes(as_i64(usable));
+        .with_total_bytes(total)
+        .with_usable_bytes(usable);
     DescribeLogDirsResponse::default().with_results(vec![result])
 }
