@@ -1,5 +1,5 @@
 //! Idempotent producers: InitProducerId, retries acknowledged once, sequence gaps and old
-//! epochs refused, state kept across restarts.
+//! epochs refused, state kept across restarts; transactional producers fenced by a new instance.
 
 mod common;
 
@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{Weir, consume, runtime};
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
-    ResponseHeader, TopicName,
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, ApiKey, EndTxnRequest, EndTxnResponse, GroupId,
+    InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId,
+    ResponseHeader, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::consumer::Consumer;
@@ -65,6 +68,17 @@ fn roundtrip(s: &mut TcpStream, api: ApiKey, version: i16, body: &impl Encodable
     let mut b = common::read_raw_response(s).expect("response");
     ResponseHeader::decode(&mut b, api.response_header_version(version)).expect("header");
     b
+}
+
+/// Creates `topic` the way a producer's first Metadata request does (auto-creation).
+fn auto_create(s: &mut TcpStream, topic: &'static str) {
+    let md = kafka_protocol::messages::MetadataRequest::default()
+        .with_topics(Some(vec![
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_static_str(topic)))),
+        ]))
+        .with_allow_auto_topic_creation(true);
+    roundtrip(s, ApiKey::Metadata, 9, &md);
 }
 
 fn batch(pid: i64, epoch: i16, seq: i32) -> Bytes {
@@ -120,14 +134,7 @@ fn retries_are_acknowledged_once_and_gaps_and_old_epochs_are_refused() {
         "every InitProducerId gets a new id"
     );
 
-    // Auto-create the topic, then produce.
-    let md = kafka_protocol::messages::MetadataRequest::default()
-        .with_topics(Some(vec![
-            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_static_str("raw-idem")))),
-        ]))
-        .with_allow_auto_topic_creation(true);
-    roundtrip(&mut s, ApiKey::Metadata, 9, &md);
+    auto_create(&mut s, "raw-idem");
     assert_eq!(produce(&mut s, batch(pid, 0, 0)), (0, 0));
     assert_eq!(produce(&mut s, batch(pid, 0, 1)), (0, 1));
     assert_eq!(
@@ -158,11 +165,132 @@ fn retries_are_acknowledged_once_and_gaps_and_old_epochs_are_refused() {
         &InitProducerIdRequest::default()
             .with_transactional_id(Some(StrBytes::from_static_str("tx").into())),
     );
-    assert_ne!(
+    assert_eq!(
         InitProducerIdResponse::decode(&mut b, 4)
             .expect("init")
             .error_code,
-        0,
-        "transactions are not served yet"
+        50,
+        "INVALID_TRANSACTION_TIMEOUT for a transactional id with no timeout"
     );
+}
+
+/// InitProducerId for a transactional id, naming the producer's own id and epoch when
+/// `expected` is set (a producer recovering from an error, KIP-360); `(error, pid, epoch)`.
+fn init_txn(
+    s: &mut TcpStream,
+    version: i16,
+    txn_id: &str,
+    expected: Option<(i64, i16)>,
+) -> (i16, i64, i16) {
+    let (pid, epoch) = expected.unwrap_or((-1, -1));
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(Some(StrBytes::from_string(txn_id.to_string()).into()))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch);
+    let mut b = roundtrip(s, ApiKey::InitProducerId, version, &req);
+    let r = InitProducerIdResponse::decode(&mut b, version).expect("init");
+    (r.error_code, r.producer_id.0, r.producer_epoch)
+}
+
+/// The error codes a producer at `(pid, epoch)` gets from AddPartitionsToTxn, AddOffsetsToTxn
+/// and EndTxn at `version`.
+fn txn_calls(s: &mut TcpStream, version: i16, txn_id: &str, pid: i64, epoch: i16) -> [i16; 3] {
+    let id = || TransactionalId(StrBytes::from_string(txn_id.to_string()));
+    let add = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(id())
+        .with_v3_and_below_producer_id(ProducerId(pid))
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(vec![
+            AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("raw-txn")))
+                .with_partitions(vec![0]),
+        ]);
+    let mut b = roundtrip(s, ApiKey::AddPartitionsToTxn, version, &add);
+    let added = AddPartitionsToTxnResponse::decode(&mut b, version).expect("add partitions");
+    let offsets = AddOffsetsToTxnRequest::default()
+        .with_transactional_id(id())
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_group_id(GroupId(StrBytes::from_static_str("raw-txn-group")));
+    let mut b = roundtrip(s, ApiKey::AddOffsetsToTxn, version, &offsets);
+    let offsets = AddOffsetsToTxnResponse::decode(&mut b, version).expect("add offsets");
+    let end = EndTxnRequest::default()
+        .with_transactional_id(id())
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_committed(false);
+    let mut b = roundtrip(s, ApiKey::EndTxn, version, &end);
+    let end = EndTxnResponse::decode(&mut b, version).expect("end txn");
+    [
+        added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        offsets.error_code,
+        end.error_code,
+    ]
+}
+
+const FENCED: i16 = 90;
+const INVALID_EPOCH: i16 = 47;
+
+#[test]
+fn a_replaced_transactional_producer_is_fenced_with_the_code_its_version_knows() {
+    let mut weir = Weir::start(&[]);
+    let connect = |weir: &Weir| {
+        let s = TcpStream::connect(&weir.kafka).expect("connect");
+        s.set_read_timeout(Some(T)).expect("timeout");
+        s
+    };
+    let mut s = connect(&weir);
+    auto_create(&mut s, "raw-txn");
+    let (err, pid, epoch) = init_txn(&mut s, 4, "fence-me", None);
+    assert_eq!((err, epoch), (0, 0));
+    assert_eq!(
+        init_txn(&mut s, 4, "fence-me", None),
+        (0, pid, 1),
+        "a new instance bumps the epoch"
+    );
+
+    // The first instance, at epoch 0, is fenced: PRODUCER_FENCED from v2 on, and
+    // INVALID_PRODUCER_EPOCH for requests from before that code existed.
+    assert_eq!(txn_calls(&mut s, 3, "fence-me", pid, 0), [FENCED; 3]);
+    assert_eq!(txn_calls(&mut s, 2, "fence-me", pid, 0), [FENCED; 3]);
+    assert_eq!(txn_calls(&mut s, 1, "fence-me", pid, 0), [INVALID_EPOCH; 3]);
+    // The current instance is not: its (empty) transaction aborts.
+    assert_eq!(txn_calls(&mut s, 3, "fence-me", pid, 1), [0; 3]);
+
+    // A fenced instance recovering with its old epoch cannot take the id back (v4 says
+    // PRODUCER_FENCED, v3 INVALID_PRODUCER_EPOCH), and the current epoch stays.
+    assert_eq!(init_txn(&mut s, 4, "fence-me", Some((pid, 0))).0, FENCED);
+    assert_eq!(
+        init_txn(&mut s, 3, "fence-me", Some((pid, 0))).0,
+        INVALID_EPOCH
+    );
+    assert_eq!(
+        init_txn(&mut s, 4, "fence-me", Some((pid + 1000, 1))).0,
+        FENCED,
+        "another producer id"
+    );
+    assert_eq!(
+        init_txn(&mut s, 4, "fence-me", Some((pid, -1))).0,
+        42,
+        "INVALID_REQUEST: a producer id without an epoch"
+    );
+    assert_eq!(txn_calls(&mut s, 3, "fence-me", pid, 1), [0; 3]);
+
+    // The current instance bumps its own epoch; a retry of that call (its answer lost) gets
+    // the same epoch back rather than a second bump, also after a restart.
+    assert_eq!(init_txn(&mut s, 4, "fence-me", Some((pid, 1))), (0, pid, 2));
+    assert_eq!(init_txn(&mut s, 4, "fence-me", Some((pid, 1))), (0, pid, 2));
+    drop(s);
+    weir.stop();
+    weir.restart();
+    let mut s = connect(&weir);
+    assert_eq!(init_txn(&mut s, 4, "fence-me", Some((pid, 1))), (0, pid, 2));
+    assert_eq!(txn_calls(&mut s, 3, "fence-me", pid, 1), [FENCED; 3]);
+    assert_eq!(txn_calls(&mut s, 3, "fence-me", pid, 2), [0; 3]);
+
+    // A new instance fences it, and the retry no longer works.
+    assert_eq!(init_txn(&mut s, 4, "fence-me", None), (0, pid, 3));
+    assert_eq!(init_txn(&mut s, 4, "fence-me", Some((pid, 1))).0, FENCED);
+    assert_eq!(init_txn(&mut s, 4, "fence-me", Some((pid, 2))).0, FENCED);
 }

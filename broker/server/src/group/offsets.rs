@@ -441,6 +441,8 @@ mod tests {
         let meta = TxnMeta {
             producer_id: 7,
             epoch: 3,
+            last_producer_id: -1,
+            last_epoch: -1,
             timeout_ms: 60_000,
             state: TxnState::Empty,
             partitions: BTreeSet::new(),

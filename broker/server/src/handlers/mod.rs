@@ -80,7 +80,7 @@ pub(crate) async fn handle(
             ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(broker, r))
         }
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(producer_id::init_producer_id(broker, r).await)
+            ResponseKind::InitProducerId(producer_id::init_producer_id(broker, r, v).await)
         }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(groups::find_coordinator(broker, r, v))
@@ -111,15 +111,15 @@ pub(crate) async fn handle(
             ResponseKind::OffsetDelete(groups::offset_delete(broker, r))
         }
         RequestKind::AddPartitionsToTxn(r) => {
-            ResponseKind::AddPartitionsToTxn(txn::add_partitions(broker, r).await)
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions(broker, r, v).await)
         }
         RequestKind::AddOffsetsToTxn(r) => {
-            ResponseKind::AddOffsetsToTxn(txn::add_offsets(broker, r).await)
+            ResponseKind::AddOffsetsToTxn(txn::add_offsets(broker, r, v).await)
         }
         RequestKind::TxnOffsetCommit(r) => {
             ResponseKind::TxnOffsetCommit(txn::offset_commit(broker, r).await)
         }
-        RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(broker, r).await),
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(broker, r, v).await),
         RequestKind::WriteTxnMarkers(r) => {
             ResponseKind::WriteTxnMarkers(txn::write_markers(broker, r).await)
         }

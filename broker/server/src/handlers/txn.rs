@@ -21,10 +21,16 @@ use std::sync::Arc;
 use super::str_bytes;
 use crate::broker::{Broker, now_ms};
 use crate::group::{Committed, partition_code};
+use crate::txn::fenced_code;
+
+/// PRODUCER_FENCED came with v2 of AddPartitionsToTxn, AddOffsetsToTxn and EndTxn; older
+/// requests get INVALID_PRODUCER_EPOCH, as Kafka answers them.
+const FENCED_SINCE: i16 = 2;
 
 pub(crate) async fn add_partitions(
     broker: &Broker,
     req: AddPartitionsToTxnRequest,
+    version: i16,
 ) -> AddPartitionsToTxnResponse {
     // v0-3: one transaction per request, from the producer itself.
     let wanted: Vec<(String, i32)> = req
@@ -41,7 +47,8 @@ pub(crate) async fn add_partitions(
             req.v3_and_below_producer_epoch,
             &wanted,
         )
-        .await;
+        .await
+        .map_err(|c| fenced_code(c, version, FENCED_SINCE));
     let results = req
         .v3_and_below_topics
         .iter()
@@ -70,6 +77,7 @@ pub(crate) async fn add_partitions(
 pub(crate) async fn add_offsets(
     broker: &Broker,
     req: AddOffsetsToTxnRequest,
+    version: i16,
 ) -> AddOffsetsToTxnResponse {
     let code = broker
         .txns
@@ -81,7 +89,7 @@ pub(crate) async fn add_offsets(
             req.group_id.as_str(),
         )
         .await;
-    AddOffsetsToTxnResponse::default().with_error_code(code)
+    AddOffsetsToTxnResponse::default().with_error_code(fenced_code(code, version, FENCED_SINCE))
 }
 
 pub(crate) async fn offset_commit(
@@ -117,6 +125,9 @@ pub(crate) async fn offset_commit(
             offsets,
         )
         .await;
+    // A stale epoch is INVALID_PRODUCER_EPOCH here at every version, as on Kafka's produce
+    // path (its transaction verification turns PRODUCER_FENCED into it).
+    let code = fenced_code(code, 0, i16::MAX);
     TxnOffsetCommitResponse::default().with_topics(
         req.topics
             .into_iter()
@@ -138,7 +149,11 @@ pub(crate) async fn offset_commit(
     )
 }
 
-pub(crate) async fn end_txn(broker: &Arc<Broker>, req: EndTxnRequest) -> EndTxnResponse {
+pub(crate) async fn end_txn(
+    broker: &Arc<Broker>,
+    req: EndTxnRequest,
+    version: i16,
+) -> EndTxnResponse {
     let code = broker
         .txns
         .end_txn(
@@ -149,7 +164,7 @@ pub(crate) async fn end_txn(broker: &Arc<Broker>, req: EndTxnRequest) -> EndTxnR
             req.committed,
         )
         .await;
-    EndTxnResponse::default().with_error_code(code)
+    EndTxnResponse::default().with_error_code(fenced_code(code, version, FENCED_SINCE))
 }
 
 /// WriteTxnMarkers, from a transaction coordinator to this broker as the leader of the

@@ -86,6 +86,13 @@ impl TxnState {
 pub(crate) struct TxnMeta {
     pub(crate) producer_id: i64,
     pub(crate) epoch: i16,
+    /// The producer id before the last rotation (epochs ran out), or -1.
+    #[serde(default = "no_producer")]
+    pub(crate) last_producer_id: i64,
+    /// The epoch the last InitProducerId with an expected epoch bumped from, or -1. A retry of
+    /// that call (its answer lost) names it and gets the current epoch back, not a new one.
+    #[serde(default = "no_epoch")]
+    pub(crate) last_epoch: i16,
     pub(crate) timeout_ms: i64,
     pub(crate) state: TxnState,
     pub(crate) partitions: BTreeSet<(String, i32)>,
@@ -97,6 +104,29 @@ pub(crate) struct TxnMeta {
 
 fn code(e: ResponseError) -> i16 {
     e.code()
+}
+
+fn no_producer() -> i64 {
+    -1
+}
+
+fn no_epoch() -> i16 {
+    -1
+}
+
+/// Kafka's `isEpochExhausted`: the next bump needs a new producer id.
+fn exhausted(epoch: i16) -> bool {
+    epoch >= i16::MAX - 1
+}
+
+/// PRODUCER_FENCED, as requests from before it existed know it: INVALID_PRODUCER_EPOCH.
+/// `fenced_since` is the first version of the API that has PRODUCER_FENCED.
+pub(crate) fn fenced_code(c: i16, version: i16, fenced_since: i16) -> i16 {
+    if c == code(ResponseError::ProducerFenced) && version < fenced_since {
+        code(ResponseError::InvalidProducerEpoch)
+    } else {
+        c
+    }
 }
 
 /// Waits until a state change is in the coordinator partition's in-sync replicas (a cluster);
@@ -200,30 +230,74 @@ impl TxnCoordinator {
             return Err(code(ResponseError::InvalidProducerIdMapping));
         }
         if meta.epoch != epoch {
-            return Err(code(ResponseError::InvalidProducerEpoch));
+            return Err(code(ResponseError::ProducerFenced));
         }
         Ok(meta)
     }
 
-    /// A new epoch for the next producer instance (a new producer id once epochs run out).
-    fn bump(broker: &Broker, meta: &mut TxnMeta) -> Result<(), i16> {
-        if meta.epoch >= i16::MAX - 1 {
-            meta.producer_id = broker.allocate_producer_id().map_err(|e| e.kafka_code())?;
+    /// The epoch for the next producer instance, as Kafka's `prepareIncrementProducerEpoch`
+    /// and `prepareProducerIdRotation` decide it. `expected` is the epoch a producer
+    /// recovering from an error names (`None` for a new instance): its own current epoch is
+    /// bumped, the one it bumped from last (a retry whose answer was lost) gets the current
+    /// epoch back, and any other is fenced.
+    fn next_epoch(
+        broker: &Broker,
+        id: &str,
+        meta: &mut TxnMeta,
+        expected: Option<i16>,
+    ) -> Result<(), i16> {
+        if exhausted(meta.epoch) && expected.is_none_or(|e| e == meta.epoch) {
+            let pid = broker.allocate_producer_id().map_err(|e| e.kafka_code())?;
+            meta.last_epoch = if expected.is_some() { meta.epoch } else { -1 };
+            meta.last_producer_id = meta.producer_id;
+            meta.producer_id = pid;
             meta.epoch = 0;
-        } else {
-            meta.epoch += 1;
+            return Ok(());
+        }
+        match expected {
+            None => {
+                meta.last_epoch = -1;
+                meta.epoch += 1;
+            }
+            Some(e) if e == meta.epoch => {
+                meta.last_epoch = meta.epoch;
+                meta.epoch += 1;
+            }
+            Some(e) if e == meta.last_epoch => {}
+            Some(e) => {
+                tracing::info!(
+                    transactional_id = id,
+                    expected = e,
+                    current = meta.epoch,
+                    previous = meta.last_epoch,
+                    "InitProducerId names a fenced epoch"
+                );
+                return Err(code(ResponseError::ProducerFenced));
+            }
         }
         Ok(())
     }
 
+    /// Fences the producer of an open transaction before aborting it (Kafka's
+    /// `prepareFenceProducerEpoch`): the abort markers carry the new epoch, and the producer id
+    /// stays, since the markers must name the producer that wrote the data.
+    fn fence(meta: &mut TxnMeta) {
+        meta.epoch = meta.epoch.saturating_add(1);
+        meta.last_epoch = -1;
+        meta.state = TxnState::PrepareAbort;
+    }
+
     /// InitProducerId for a transactional id: fences the previous producer instance by
     /// bumping the epoch and returns `(producer id, epoch)`. An open transaction is aborted
-    /// first (and one still completing finished), as Kafka does.
+    /// first (and one still completing finished), as Kafka does. `expected` is the producer
+    /// id and epoch a producer recovering from an error names (KIP-360); an instance that
+    /// another has replaced gets PRODUCER_FENCED.
     pub(crate) async fn init_producer(
         &self,
         broker: &Arc<Broker>,
         id: &str,
         timeout_ms: i32,
+        expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), i16> {
         if id.is_empty() {
             return Err(code(ResponseError::InvalidRequest));
@@ -239,19 +313,29 @@ impl TxnCoordinator {
                     return Err(code(ResponseError::NotCoordinator));
                 }
                 let mut txns = self.txns.lock();
+                // Kafka's `isValidProducerId`: the request names the current producer id, or
+                // the one before a rotation with the epoch that ran out.
+                let valid = |meta: &TxnMeta| {
+                    expected.is_none_or(|(pid, epoch)| {
+                        pid == meta.producer_id
+                            || (pid == meta.last_producer_id && exhausted(epoch))
+                    })
+                };
                 match txns.get_mut(id) {
+                    Some(meta) if !valid(meta) => {
+                        return Err(code(ResponseError::ProducerFenced));
+                    }
                     Some(meta) if meta.state.preparing().is_some() => InitStep::Wait,
                     Some(meta) if meta.state == TxnState::Ongoing => {
                         tracing::info!(
                             transactional_id = id,
                             "a new producer instance aborts the open transaction"
                         );
-                        Self::bump(broker, meta)?;
-                        meta.state = TxnState::PrepareAbort;
+                        Self::fence(meta);
                         InitStep::Aborting(self.persist(broker, id, meta)?)
                     }
                     Some(meta) => {
-                        Self::bump(broker, meta)?;
+                        Self::next_epoch(broker, id, meta, expected.map(|(_, e)| e))?;
                         meta.state = TxnState::Empty;
                         meta.timeout_ms = i64::from(timeout_ms);
                         meta.started_ms = -1;
@@ -267,6 +351,8 @@ impl TxnCoordinator {
                                 .allocate_producer_id()
                                 .map_err(|e| e.kafka_code())?,
                             epoch: 0,
+                            last_producer_id: -1,
+                            last_epoch: -1,
                             timeout_ms: i64::from(timeout_ms),
                             state: TxnState::Empty,
                             partitions: BTreeSet::new(),
@@ -620,8 +706,7 @@ impl TxnCoordinator {
         for (id, meta) in txns.iter_mut() {
             if meta.state == TxnState::Ongoing && now - meta.started_ms > meta.timeout_ms {
                 tracing::warn!(transactional_id = %id, "transaction timed out: aborting and fencing its producer");
-                meta.epoch = meta.epoch.saturating_add(1);
-                meta.state = TxnState::PrepareAbort;
+                Self::fence(meta);
                 // The markers need not wait for this to replicate: a successor that missed it
                 // aborts the transaction again when it times out there.
                 let _ = self.persist(broker, id, meta);
