@@ -120,6 +120,20 @@ impl ClusterState {
         self.topics.values().find(|t| t.topic_id == id)
     }
 
+    /// An existing topic other than `name` whose name is the same once '.' and '_' are taken
+    /// as one character (Kafka's `Topic.hasCollision`: metric names replace '.' with '_').
+    pub fn colliding_topic(&self, name: &str) -> Option<&str> {
+        let folded = |n: &str| n.replace('.', "_");
+        if self.topics.contains_key(name) {
+            return None;
+        }
+        let wanted = folded(name);
+        self.topics
+            .keys()
+            .find(|t| folded(t) == wanted)
+            .map(String::as_str)
+    }
+
     /// The reassignment of `topic`/`partition` under way, if any.
     pub fn reassignment(&self, topic: &str, partition: i32) -> Option<&Reassignment> {
         self.reassignments.get(topic)?.get(&partition)

@@ -402,6 +402,20 @@ impl Broker {
         validate_only: bool,
     ) -> Result<TopicMeta> {
         weir_metadata::validate_topic_name(name)?;
+        // Checked here rather than in the metadata state machine, so that topics created
+        // before the check existed still replay.
+        if name.contains(['.', '_']) {
+            let existing = self
+                .metadata
+                .read(|s| s.colliding_topic(name).map(str::to_string));
+            if let Some(existing) = existing {
+                return Err(weir_metadata::Error::TopicCollision {
+                    name: name.to_string(),
+                    existing,
+                }
+                .into());
+            }
+        }
         self.create_topic_unchecked(
             name,
             num_partitions,

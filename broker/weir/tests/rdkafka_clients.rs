@@ -166,6 +166,22 @@ fn admin_create_describe_alter_partitions_delete() {
             again[0].as_ref().expect_err("exists").1,
             RDKafkaErrorCode::TopicAlreadyExists
         );
+        // '.' and '_' collide in metric names: Kafka refuses the second of "a.b" and "a_b".
+        let collide = admin
+            .create_topics(
+                &[
+                    NewTopic::new("orders.eu", 1, TopicReplication::Fixed(1)),
+                    NewTopic::new("orders_eu", 1, TopicReplication::Fixed(1)),
+                ],
+                &opts,
+            )
+            .await
+            .expect("create");
+        assert!(collide[0].is_ok(), "{collide:?}");
+        assert_eq!(
+            collide[1].as_ref().expect_err("collides").1,
+            RDKafkaErrorCode::InvalidTopic
+        );
 
         let md = weir
             .consumer()
@@ -631,5 +647,140 @@ fn delete_topics_by_id_answers_with_the_topic_name() {
         again.responses[0].error_code,
         kafka_protocol::ResponseError::UnknownTopicId.code(),
         "{again:?}"
+    );
+}
+
+/// A group that only commits offsets (consumers with `assign()`, no JoinGroup) has no protocol
+/// type: ListGroups says "" as Kafka does (the Java admin lists such groups as consumer groups),
+/// not "consumer".
+#[test]
+fn a_group_with_only_committed_offsets_is_listed_with_no_protocol_type() {
+    use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{
+        ApiKey, GroupId, ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+
+    let w = Weir::start(&[]);
+    runtime()
+        .block_on(w.admin().create_topics(
+            &[NewTopic::new("assigned", 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(T)),
+        ))
+        .expect("create")[0]
+        .as_ref()
+        .expect("created");
+    let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("offsets-only")))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("assigned")))
+                .with_partitions(vec![
+                    OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(0),
+                ]),
+        ]);
+    let mut b = common::raw_roundtrip(&mut s, ApiKey::OffsetCommit, 8, &commit).expect("answer");
+    let committed = OffsetCommitResponse::decode(&mut b, 8).expect("decode");
+    assert_eq!(
+        committed.topics[0].partitions[0].error_code, 0,
+        "{committed:?}"
+    );
+    let mut b = common::raw_roundtrip(&mut s, ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .expect("answer");
+    let listed = ListGroupsResponse::decode(&mut b, 4).expect("decode");
+    let g = listed
+        .groups
+        .iter()
+        .find(|g| g.group_id.as_str() == "offsets-only")
+        .unwrap_or_else(|| panic!("the group is listed: {listed:?}"));
+    assert_eq!(
+        (g.protocol_type.as_str(), g.group_state.as_str()),
+        ("", "Empty"),
+        "{listed:?}"
+    );
+}
+
+/// DescribeConfigs with synonyms lists where a topic config's value may come from, in Kafka's
+/// order and under Kafka's broker names: the topic's own setting, the broker's
+/// (`--log-retention-ms` is `log.retention.ms`), then the default. Broker resources list
+/// `log.retention.hours` too, which tools read.
+#[test]
+fn describe_configs_synonyms_name_the_broker_settings() {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+
+    let w = Weir::start(&["--log-retention-ms", "7200000"]);
+    runtime()
+        .block_on(w.admin().create_topics(
+            &[NewTopic::new("syn", 1, TopicReplication::Fixed(1)).set("segment.bytes", "1048576")],
+            &AdminOptions::new().operation_timeout(Some(T)),
+        ))
+        .expect("create")[0]
+        .as_ref()
+        .expect("created");
+    let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
+    // No configuration keys (an empty list here) asks for every config, as Kafka reads it.
+    let req = DescribeConfigsRequest::default()
+        .with_include_synonyms(true)
+        .with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("syn")),
+            DescribeConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_static_str("1")),
+        ]);
+    let mut b = common::raw_roundtrip(&mut s, ApiKey::DescribeConfigs, 4, &req).expect("answer");
+    let resp = DescribeConfigsResponse::decode(&mut b, 4).expect("decode");
+    let synonyms = |resource: usize, name: &str| -> Vec<(String, String, i8)> {
+        let entry = resp.results[resource]
+            .configs
+            .iter()
+            .find(|c| c.name.as_str() == name)
+            .unwrap_or_else(|| panic!("{name} is described: {resp:?}"));
+        entry
+            .synonyms
+            .iter()
+            .map(|s| {
+                let value = s.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                (s.name.to_string(), value, s.source)
+            })
+            .collect()
+    };
+    let syn = |n: &str, v: &str, source: i8| (n.to_string(), v.to_string(), source);
+    // Sources: 1 the topic, 4 the broker's static setting, 5 the default.
+    assert_eq!(
+        synonyms(0, "segment.bytes"),
+        [
+            syn("segment.bytes", "1048576", 1),
+            syn("log.segment.bytes", "1073741824", 5)
+        ]
+    );
+    assert_eq!(
+        synonyms(0, "retention.ms"),
+        [
+            syn("log.retention.ms", "7200000", 4),
+            syn("log.retention.ms", "604800000", 5)
+        ]
+    );
+    assert_eq!(
+        synonyms(0, "cleanup.policy"),
+        [syn("log.cleanup.policy", "delete", 5)]
+    );
+    assert_eq!(
+        synonyms(1, "log.retention.hours"),
+        [syn("log.retention.hours", "2", 4)]
+    );
+    assert_eq!(
+        synonyms(1, "log.cleanup.policy"),
+        [syn("log.cleanup.policy", "delete", 5)]
     );
 }

@@ -1057,7 +1057,7 @@ impl GroupCoordinator {
             .map(|(id, g)| {
                 (
                     id.clone(),
-                    g.protocol_type.clone().unwrap_or_else(|| "consumer".into()),
+                    g.protocol_type.clone().unwrap_or_default(),
                     g.state,
                 )
             })

@@ -36,10 +36,12 @@ pub(crate) fn describe(
         .resources
         .into_iter()
         .map(|r| {
-            let keys: Option<Vec<String>> = r
+            // Null or empty asks for every config, as Kafka reads it.
+            let keys: Vec<String> = r
                 .configuration_keys
-                .map(|k| k.iter().map(|s| s.to_string()).collect());
-            let wanted = |name: &str| keys.as_ref().is_none_or(|k| k.iter().any(|x| x == name));
+                .map(|k| k.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default();
+            let wanted = |name: &str| keys.is_empty() || keys.iter().any(|x| x == name);
             let res = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
@@ -83,12 +85,11 @@ pub(crate) fn describe(
                                 entry = entry.with_documentation(def.map(|d| str_bytes(d.doc)));
                             }
                             if req.include_synonyms {
-                                entry = entry.with_synonyms(vec![
-                                    DescribeConfigsSynonym::default()
-                                        .with_name(str_bytes(k))
-                                        .with_value(Some(str_bytes(value)))
-                                        .with_source(source),
-                                ]);
+                                entry = entry.with_synonyms(topic_synonyms(
+                                    broker,
+                                    &k,
+                                    set.then_some(value.as_str()),
+                                ));
                             }
                             entry
                         })
@@ -99,13 +100,18 @@ pub(crate) fn describe(
                     let configs = broker_configs(broker)
                         .into_iter()
                         .filter(|(k, _)| wanted(k))
-                        .map(|(k, v)| {
-                            DescribeConfigsResourceResult::default()
-                                .with_name(str_bytes(k))
-                                .with_value(Some(str_bytes(v)))
+                        .map(|(k, (v, source))| {
+                            let entry = DescribeConfigsResourceResult::default()
+                                .with_name(str_bytes(k.clone()))
+                                .with_value(Some(str_bytes(v.clone())))
                                 .with_read_only(true)
-                                .with_config_source(SOURCE_STATIC_BROKER)
-                                .with_config_type(ConfigType::String as i8)
+                                .with_config_source(source)
+                                .with_config_type(ConfigType::String as i8);
+                            if req.include_synonyms {
+                                entry.with_synonyms(vec![synonym(k, v, source)])
+                            } else {
+                                entry
+                            }
                         })
                         .collect();
                     res.with_configs(configs)
@@ -131,60 +137,109 @@ fn default_source(broker: &Broker, topic_key: &str) -> i8 {
     }
 }
 
-/// The broker's own settings, read-only, under Kafka's broker config names.
-fn broker_configs(broker: &Broker) -> BTreeMap<String, String> {
+fn synonym(name: String, value: String, source: i8) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default()
+        .with_name(str_bytes(name))
+        .with_value(Some(str_bytes(value)))
+        .with_source(source)
+}
+
+/// Where a topic config's value may come from, in Kafka's order of precedence: the topic's own
+/// setting, the broker's setting under its broker name (`retention.ms` is `log.retention.ms`),
+/// and the default under that same broker name.
+fn topic_synonyms(broker: &Broker, key: &str, set: Option<&str>) -> Vec<DescribeConfigsSynonym> {
+    let mut out = Vec::new();
+    if let Some(v) = set {
+        out.push(synonym(key.to_string(), v.to_string(), SOURCE_TOPIC));
+    }
+    let broker_key = BROKER_SYNONYMS
+        .iter()
+        .find(|(t, _)| *t == key)
+        .map_or(key, |(_, b)| *b);
+    if let Some(v) = broker.config.topic_defaults.get(key) {
+        out.push(synonym(
+            broker_key.to_string(),
+            v.clone(),
+            SOURCE_STATIC_BROKER,
+        ));
+    }
+    if let Ok(def) = tc::lookup(key) {
+        out.push(synonym(
+            broker_key.to_string(),
+            def.default.to_string(),
+            SOURCE_DEFAULT,
+        ));
+    }
+    out
+}
+
+/// The broker's own settings, read-only, under Kafka's broker config names, each with its
+/// source: the topic defaults say whether `--topic-default` set them.
+fn broker_configs(broker: &Broker) -> BTreeMap<String, (String, i8)> {
     let c = &broker.config;
     let mut m = BTreeMap::new();
-    m.insert("broker.id".into(), c.node_id.to_string());
-    m.insert("node.id".into(), c.node_id.to_string());
-    m.insert(
-        "auto.create.topics.enable".into(),
+    let mut flag = |k: &str, v: String| {
+        m.insert(k.to_string(), (v, SOURCE_STATIC_BROKER));
+    };
+    flag("broker.id", c.node_id.to_string());
+    flag("node.id", c.node_id.to_string());
+    flag(
+        "auto.create.topics.enable",
         c.auto_create_topics.to_string(),
     );
-    m.insert("num.partitions".into(), c.num_partitions.to_string());
-    m.insert(
-        "default.replication.factor".into(),
+    flag("num.partitions", c.num_partitions.to_string());
+    flag(
+        "default.replication.factor",
         c.default_replication_factor.to_string(),
     );
-    m.insert("log.dirs".into(), c.data_dir.display().to_string());
-    m.insert(
-        "socket.request.max.bytes".into(),
-        c.max_request_bytes.to_string(),
-    );
-    m.insert(
-        "log.retention.check.interval.ms".into(),
+    flag("log.dirs", c.data_dir.display().to_string());
+    flag("socket.request.max.bytes", c.max_request_bytes.to_string());
+    flag(
+        "log.retention.check.interval.ms",
         c.retention_check_interval.as_millis().to_string(),
     );
-    m.insert(
-        "advertised.listeners".into(),
+    flag(
+        "advertised.listeners",
         format!(
             "PLAINTEXT://{}:{}",
             broker.advertised.0, broker.advertised.1
         ),
     );
-    m.insert("listeners".into(), format!("PLAINTEXT://{}", c.listen));
-    m.insert(
-        "group.initial.rebalance.delay.ms".into(),
+    flag("listeners", format!("PLAINTEXT://{}", c.listen));
+    flag(
+        "group.initial.rebalance.delay.ms",
         c.group_initial_rebalance_delay.as_millis().to_string(),
     );
-    m.insert(
-        "offsets.retention.minutes".into(),
-        (c.offsets_retention.as_secs() / 60).to_string(),
-    );
-    m.insert(
-        "group.initial.rebalance.delay.ms".into(),
-        c.group_initial_rebalance_delay.as_millis().to_string(),
-    );
-    m.insert(
-        "offsets.retention.minutes".into(),
+    flag(
+        "offsets.retention.minutes",
         (c.offsets_retention.as_secs() / 60).to_string(),
     );
     for (topic_key, broker_key) in BROKER_SYNONYMS {
         m.insert(
             broker_key.to_string(),
-            c.topic_default(topic_key).unwrap_or_default(),
+            (
+                c.topic_default(topic_key).unwrap_or_default(),
+                default_source(broker, topic_key),
+            ),
         );
     }
+    // Kafka's coarser spelling of the retention, which tools read when `log.retention.ms` is
+    // unset: whole hours, -1 for no limit.
+    let retention_ms: i64 = c
+        .topic_default(tc::RETENTION_MS)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1);
+    m.insert(
+        "log.retention.hours".into(),
+        (
+            if retention_ms < 0 {
+                "-1".into()
+            } else {
+                (retention_ms / 3_600_000).to_string()
+            },
+            default_source(broker, tc::RETENTION_MS),
+        ),
+    );
     m
 }
 
