@@ -17,6 +17,8 @@ pub enum Error {
     UnknownTopic(String),
     #[error("invalid topic name '{0}': use 1-249 characters of [a-zA-Z0-9._-], not '.' or '..'")]
     InvalidTopicName(String),
+    #[error("topic name '{0}' is reserved for Weir's internal state")]
+    ReservedTopicName(String),
     #[error(
         "topic '{name}' collides with existing topic '{existing}': '.' and '_' are the same character in metric names"
     )]
@@ -67,9 +69,9 @@ impl Error {
             }
             Error::TopicExists(_) => ResponseError::TopicAlreadyExists.code(),
             Error::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
-            Error::InvalidTopicName(_) | Error::TopicCollision { .. } => {
-                ResponseError::InvalidTopicException.code()
-            }
+            Error::InvalidTopicName(_)
+            | Error::ReservedTopicName(_)
+            | Error::TopicCollision { .. } => ResponseError::InvalidTopicException.code(),
             Error::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
             Error::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor.code(),
             Error::UnknownPlugin(_) | Error::InvalidPlugin(_) | Error::InvalidPipeline(_) => {

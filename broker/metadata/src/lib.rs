@@ -23,8 +23,10 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
     let ok_chars = name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
-    let reserved = name == "." || name == ".." || name == METADATA_TOPIC || name == OFFSETS_TOPIC;
-    if name.is_empty() || name.len() > 249 || reserved || !ok_chars {
+    if name == METADATA_TOPIC || name == OFFSETS_TOPIC {
+        return Err(Error::ReservedTopicName(name.to_string()));
+    }
+    if name.is_empty() || name.len() > 249 || name == "." || name == ".." || !ok_chars {
         return Err(Error::InvalidTopicName(name.to_string()));
     }
     Ok(())

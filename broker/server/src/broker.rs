@@ -403,7 +403,11 @@ impl Broker {
     ) -> Result<TopicMeta> {
         weir_metadata::validate_topic_name(name)?;
         // Checked here rather than in the metadata state machine, so that topics created
-        // before the check existed still replay.
+        // before the checks existed still replay. A lone node's coordinator journals live
+        // in the data directory under these names, where a topic's partitions would go.
+        if [crate::txn::STATE_LOG, crate::group::MEMBERSHIP_LOG].contains(&name) {
+            return Err(weir_metadata::Error::ReservedTopicName(name.to_string()).into());
+        }
         if name.contains(['.', '_']) {
             let existing = self
                 .metadata

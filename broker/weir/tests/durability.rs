@@ -210,3 +210,156 @@ fn retention_deletes_old_segments() {
         .count();
     assert_eq!(files, 1, "only the (empty) active segment remains");
 }
+
+/// Group membership survives a clean restart and a crash, as Kafka reloads it from
+/// `__consumer_offsets`: the member heartbeats on at its generation with no rejoin (no
+/// rebalance) and SyncGroup still hands it its assignment. A group whose members all left comes
+/// back Empty, with its protocol type and generation.
+#[test]
+fn group_membership_survives_restarts_without_a_rebalance() {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::{
+        ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, GroupId, HeartbeatRequest,
+        HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+        LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
+    };
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+
+    let mut w = Weir::start(&["--group-initial-rebalance-delay-ms", "0"]);
+    w.create_topic("members", 1);
+    let group = || GroupId(StrBytes::from_static_str("kept"));
+    let connect = |w: &Weir| common::raw_connect(&w.kafka, T).expect("connect");
+    let join = |s: &mut std::net::TcpStream, member: &StrBytes| {
+        let req = JoinGroupRequest::default()
+            .with_group_id(group())
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(member.clone())
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(bytes::Bytes::from_static(b"subscription")),
+            ]);
+        let mut b = common::raw_roundtrip(s, ApiKey::JoinGroup, 5, &req).expect("join answer");
+        JoinGroupResponse::decode(&mut b, 5).expect("decode")
+    };
+    let sync = |s: &mut std::net::TcpStream, member: &StrBytes, generation: i32, give: bool| {
+        let req = SyncGroupRequest::default()
+            .with_group_id(group())
+            .with_generation_id(generation)
+            .with_member_id(member.clone())
+            .with_assignments(if give {
+                vec![
+                    SyncGroupRequestAssignment::default()
+                        .with_member_id(member.clone())
+                        .with_assignment(bytes::Bytes::from_static(b"members-0")),
+                ]
+            } else {
+                Vec::new()
+            });
+        let mut b = common::raw_roundtrip(s, ApiKey::SyncGroup, 3, &req).expect("sync answer");
+        SyncGroupResponse::decode(&mut b, 3).expect("decode")
+    };
+    let heartbeat = |s: &mut std::net::TcpStream, member: &StrBytes, generation: i32| {
+        let req = HeartbeatRequest::default()
+            .with_group_id(group())
+            .with_generation_id(generation)
+            .with_member_id(member.clone());
+        let mut b = common::raw_roundtrip(s, ApiKey::Heartbeat, 3, &req).expect("answer");
+        HeartbeatResponse::decode(&mut b, 3)
+            .expect("decode")
+            .error_code
+    };
+
+    let mut s = connect(&w);
+    let required = join(&mut s, &StrBytes::default());
+    assert_eq!(required.error_code, 79, "MEMBER_ID_REQUIRED: {required:?}");
+    let member = required.member_id;
+    let joined = join(&mut s, &member);
+    assert_eq!(joined.error_code, 0, "{joined:?}");
+    let generation = joined.generation_id;
+    let synced = sync(&mut s, &member, generation, true);
+    assert_eq!(
+        (synced.error_code, &synced.assignment[..]),
+        (0, &b"members-0"[..])
+    );
+    assert_eq!(
+        common::raw_commit_offset(
+            &mut s,
+            "kept",
+            (generation, member.as_str()),
+            ("members", 0),
+            0
+        ),
+        0
+    );
+
+    for crash in [false, true] {
+        drop(s);
+        if crash {
+            w.kill9();
+        } else {
+            w.stop();
+        }
+        w.restart();
+        s = connect(&w);
+        assert_eq!(
+            heartbeat(&mut s, &member, generation),
+            0,
+            "the member is known at its generation after a {}",
+            if crash { "crash" } else { "restart" }
+        );
+        let again = sync(&mut s, &member, generation, false);
+        assert_eq!(
+            (again.error_code, &again.assignment[..]),
+            (0, &b"members-0"[..]),
+            "the assignment is kept"
+        );
+        let req = DescribeGroupsRequest::default().with_groups(vec![group()]);
+        let mut b = common::raw_roundtrip(&mut s, ApiKey::DescribeGroups, 5, &req).expect("answer");
+        let described = DescribeGroupsResponse::decode(&mut b, 5).expect("decode");
+        let g = &described.groups[0];
+        assert_eq!(
+            (g.group_state.as_str(), g.protocol_data.as_str()),
+            ("Stable", "range"),
+            "{described:?}"
+        );
+        assert_eq!(g.members.len(), 1, "{described:?}");
+        assert_eq!(g.members[0].member_id, member);
+    }
+
+    // The member leaves; the group (it has an offset) comes back Empty after a restart, still
+    // a consumer group, and the next generation follows the last one.
+    let req = LeaveGroupRequest::default()
+        .with_group_id(group())
+        .with_members(vec![
+            MemberIdentity::default().with_member_id(member.clone()),
+        ]);
+    let mut b = common::raw_roundtrip(&mut s, ApiKey::LeaveGroup, 3, &req).expect("answer");
+    let left = LeaveGroupResponse::decode(&mut b, 3).expect("decode");
+    assert_eq!(left.error_code, 0, "{left:?}");
+    drop(s);
+    w.stop();
+    w.restart();
+    let mut s = connect(&w);
+    assert_eq!(
+        common::raw_listed_group(&mut s, "kept"),
+        Some(("consumer".into(), "Empty".into()))
+    );
+    assert_eq!(
+        heartbeat(&mut s, &member, generation),
+        25,
+        "UNKNOWN_MEMBER_ID: it left"
+    );
+    let required = join(&mut s, &StrBytes::default());
+    let rejoined = join(&mut s, &required.member_id);
+    assert_eq!(rejoined.error_code, 0, "{rejoined:?}");
+    assert!(
+        rejoined.generation_id > generation + 1,
+        "generation {} follows {generation} and the leave",
+        rejoined.generation_id
+    );
+}

@@ -655,55 +655,16 @@ fn delete_topics_by_id_answers_with_the_topic_name() {
 /// not "consumer".
 #[test]
 fn a_group_with_only_committed_offsets_is_listed_with_no_protocol_type() {
-    use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
-    use kafka_protocol::messages::offset_commit_request::{
-        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-    };
-    use kafka_protocol::messages::{
-        ApiKey, GroupId, ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, TopicName,
-    };
-    use kafka_protocol::protocol::{Decodable, StrBytes};
-
     let w = Weir::start(&[]);
-    runtime()
-        .block_on(w.admin().create_topics(
-            &[NewTopic::new("assigned", 1, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(T)),
-        ))
-        .expect("create")[0]
-        .as_ref()
-        .expect("created");
+    w.create_topic("assigned", 1);
     let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
-    let commit = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_static_str("offsets-only")))
-        .with_generation_id_or_member_epoch(-1)
-        .with_topics(vec![
-            OffsetCommitRequestTopic::default()
-                .with_name(TopicName(StrBytes::from_static_str("assigned")))
-                .with_partitions(vec![
-                    OffsetCommitRequestPartition::default()
-                        .with_partition_index(0)
-                        .with_committed_offset(0),
-                ]),
-        ]);
-    let mut b = common::raw_roundtrip(&mut s, ApiKey::OffsetCommit, 8, &commit).expect("answer");
-    let committed = OffsetCommitResponse::decode(&mut b, 8).expect("decode");
     assert_eq!(
-        committed.topics[0].partitions[0].error_code, 0,
-        "{committed:?}"
+        common::raw_commit_offset(&mut s, "offsets-only", (-1, ""), ("assigned", 0), 0),
+        0
     );
-    let mut b = common::raw_roundtrip(&mut s, ApiKey::ListGroups, 4, &ListGroupsRequest::default())
-        .expect("answer");
-    let listed = ListGroupsResponse::decode(&mut b, 4).expect("decode");
-    let g = listed
-        .groups
-        .iter()
-        .find(|g| g.group_id.as_str() == "offsets-only")
-        .unwrap_or_else(|| panic!("the group is listed: {listed:?}"));
     assert_eq!(
-        (g.protocol_type.as_str(), g.group_state.as_str()),
-        ("", "Empty"),
-        "{listed:?}"
+        common::raw_listed_group(&mut s, "offsets-only"),
+        Some((String::new(), "Empty".into()))
     );
 }
 

@@ -9,6 +9,7 @@
 //! all opaque to the broker) and sends it with SyncGroup, which completes the generation.
 
 mod offsets;
+mod stored;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -20,9 +21,15 @@ use tokio::sync::oneshot;
 use weir_protocol::kafka::ResponseError;
 
 pub(crate) use offsets::{Committed, Durable, OffsetMap, OffsetStore, TxnEntries};
+use stored::StoredGroup;
 
+use crate::kvlog::KvLog;
 use crate::partition::PartitionRef;
 use offsets::Leading;
+
+/// A lone node's journal of group membership (see `stored.rs`); a cluster keeps it in the
+/// replicated coordinator partition.
+pub(crate) const MEMBERSHIP_LOG: &str = "__group_metadata";
 
 use crate::Result;
 
@@ -161,6 +168,9 @@ struct Group {
     /// Wall-clock time the group last became empty (or was loaded), for offset expiry.
     empty_since_ms: i64,
     offsets: BTreeMap<(String, i32), Committed>,
+    /// The membership record last written ([`Group::settled_signature`] and the record), so
+    /// that it is written once per settled state and copied when the journal compacts.
+    saved: Option<(u64, StoredGroup)>,
 }
 
 impl Group {
@@ -178,6 +188,7 @@ impl Group {
             initial_join_until: None,
             empty_since_ms: crate::broker::now_ms(),
             offsets: BTreeMap::new(),
+            saved: None,
         }
     }
 
@@ -390,6 +401,9 @@ pub struct GroupView {
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
     store: OffsetStore,
+    /// A lone node's membership journal; `None` in a cluster, where membership goes to the
+    /// replicated coordinator partition with the offsets.
+    membership: Option<KvLog>,
     initial_delay: Duration,
     /// `offsets.retention.minutes`: committed offsets of a group without members expire this
     /// long after their commit.
@@ -425,17 +439,18 @@ impl GroupCoordinator {
         replicated: bool,
     ) -> Result<GroupCoordinator> {
         let (store, map) = OffsetStore::open(data_dir, clean, replicated)?;
-        let groups = map
-            .into_iter()
-            .map(|(id, offsets)| {
-                let mut g = Group::new(&id);
-                g.offsets = offsets;
-                (id, g)
-            })
-            .collect();
+        let (membership, stored) = if replicated {
+            (None, Vec::new())
+        } else {
+            let (log, entries) =
+                KvLog::open::<String, StoredGroup>(data_dir, MEMBERSHIP_LOG, clean)?;
+            (Some(log), entries)
+        };
+        let groups = assemble(map, stored);
         Ok(GroupCoordinator {
             groups: Mutex::new(groups),
             store,
+            membership,
             initial_delay,
             offsets_retention,
             join_counter: std::sync::atomic::AtomicU64::new(0),
@@ -467,19 +482,14 @@ impl GroupCoordinator {
             // Stop answering under the old epoch while the log loads.
             self.store.resign();
             match self.store.load(partition) {
-                Ok((map, txns, entries)) => {
+                Ok(loaded) => {
                     let mut groups = self.groups.lock();
-                    groups.clear();
-                    for (id, offsets) in map {
-                        let mut g = Group::new(&id);
-                        g.offsets = offsets;
-                        groups.insert(id, g);
-                    }
+                    *groups = assemble(loaded.offsets, loaded.groups);
                     let n = groups.len();
                     drop(groups);
-                    install(Some(txns));
+                    install(Some(loaded.txns));
                     self.store
-                        .activate(Leading::new(partition.clone(), me, epoch, entries));
+                        .activate(Leading::new(partition.clone(), me, epoch, loaded.entries));
                     tracing::info!(
                         groups = n,
                         epoch,
@@ -511,6 +521,44 @@ impl GroupCoordinator {
     /// coordinating in a cluster.
     pub(crate) fn coordinator_epoch(&self) -> Option<i32> {
         self.store.leading_epoch()
+    }
+
+    /// Writes `g`'s membership when it settled in a state not written yet (see `stored.rs`).
+    /// A failed write is logged: the members then rejoin after a restart, as before.
+    fn save(&self, g: &mut Group) {
+        let Some(sig) = g.settled_signature() else {
+            return;
+        };
+        if g.saved.as_ref().is_some_and(|(s, _)| *s == sig) {
+            return;
+        }
+        // A group that only ever committed offsets has no membership to keep.
+        if g.saved.is_none() && g.members.is_empty() && g.protocol_type.is_none() {
+            return;
+        }
+        let record = g.to_stored();
+        if let Err(e) = self.write_membership(&g.id, Some(&record)) {
+            tracing::warn!(group = %g.id, error = %e, "persisting group membership failed");
+            return;
+        }
+        g.saved = Some((sig, record));
+    }
+
+    /// Deletes the membership record of a group that goes away.
+    fn unsave(&self, g: &Group) {
+        if g.saved.is_some()
+            && let Err(e) = self.write_membership(&g.id, None)
+        {
+            tracing::warn!(group = %g.id, error = %e, "deleting group membership failed");
+        }
+    }
+
+    fn write_membership(&self, id: &str, record: Option<&StoredGroup>) -> Result<()> {
+        match &self.membership {
+            Some(log) => log.append(&[(id, record)]),
+            // Not awaited: losing the last record to a coordinator move costs a rejoin only.
+            None => self.store.append_group(id, record).map(|_| ()),
+        }
     }
 
     pub(crate) fn join(&self, req: JoinRequest) -> Pending<JoinOutcome> {
@@ -583,6 +631,9 @@ impl GroupCoordinator {
                             m.session_timeout = req.session_timeout;
                             m.rebalance_timeout = req.rebalance_timeout;
                         }
+                        // The static member's new id is part of the membership: written now,
+                        // so that it is known after a restart.
+                        self.save(group);
                         return Pending::Ready(JoinOutcome {
                             error: 0,
                             generation: group.generation,
@@ -732,6 +783,7 @@ impl GroupCoordinator {
                             });
                         }
                     }
+                    self.save(group);
                     let a = group
                         .members
                         .get(member_id)
@@ -803,6 +855,7 @@ impl GroupCoordinator {
                 match found {
                     Some(id) => {
                         group.remove_member(&id, self.initial_delay);
+                        self.save(group);
                         0
                     }
                     None => code(ResponseError::UnknownMemberId),
@@ -814,6 +867,7 @@ impl GroupCoordinator {
     /// Expires members whose session lapsed and completes rebalances whose deadline passed.
     pub(crate) fn tick(&self) {
         let now = Instant::now();
+        let coordinating = self.is_coordinator();
         let mut groups = self.groups.lock();
         for group in groups.values_mut() {
             let expired: Vec<String> = group
@@ -834,6 +888,9 @@ impl GroupCoordinator {
                 && group.rebalance_deadline.is_some_and(|d| now >= d)
             {
                 group.complete_join();
+            }
+            if coordinating {
+                self.save(group);
             }
         }
         // offsets.retention.minutes (KIP-211): once a group has no members, its offsets expire
@@ -857,7 +914,12 @@ impl GroupCoordinator {
             }
         }
         groups.retain(|_, g| {
-            g.state != GroupState::Empty || !g.offsets.is_empty() || !g.pending.is_empty()
+            let keep =
+                g.state != GroupState::Empty || !g.offsets.is_empty() || !g.pending.is_empty();
+            if !keep {
+                self.unsave(g);
+            }
+            keep
         });
         let live: usize = groups.values().map(|g| g.offsets.len()).sum();
         if self.store.needs_compaction(live) {
@@ -870,9 +932,23 @@ impl GroupCoordinator {
                 tracing::error!(error = %e, "compacting committed offsets failed");
             }
         }
+        if let Some(log) = &self.membership {
+            let saved: Vec<(&str, Option<&StoredGroup>)> = groups
+                .iter()
+                .filter_map(|(id, g)| g.saved.as_ref().map(|(_, r)| (id.as_str(), Some(r))))
+                .collect();
+            if log.should_compact(saved.len())
+                && let Err(e) = log.compact(&saved)
+            {
+                tracing::error!(error = %e, "compacting group membership failed");
+            }
+        }
         drop(groups);
         self.store.advance_cut();
         self.store.flush_if_due();
+        if let Some(log) = &self.membership {
+            log.flush_if_due();
+        }
     }
 
     /// In a cluster: compacts the coordinator partition when enough of it is superseded (see
@@ -880,12 +956,17 @@ impl GroupCoordinator {
     /// whose lock the caller holds; the groups' lock is taken here, so no writer interleaves.
     pub(crate) fn compact_coordinator_log(&self, txns: &HashMap<String, crate::txn::TxnMeta>) {
         let groups = self.groups.lock();
-        let live = groups.values().map(|g| g.offsets.len()).sum::<usize>() + txns.len();
+        let saved: Vec<(&str, &StoredGroup)> = groups
+            .iter()
+            .filter_map(|(id, g)| g.saved.as_ref().map(|(_, r)| (id.as_str(), r)))
+            .collect();
+        let live =
+            groups.values().map(|g| g.offsets.len()).sum::<usize>() + saved.len() + txns.len();
         if !self.store.wants_compaction(live) {
             return;
         }
         let offsets = groups.iter().map(|(id, g)| (id, &g.offsets));
-        if let Err(e) = self.store.compact_replicated(offsets, txns) {
+        if let Err(e) = self.store.compact_replicated(offsets, saved, txns) {
             tracing::error!(error = %e, "compacting the coordinator partition failed");
         }
     }
@@ -1117,6 +1198,7 @@ impl GroupCoordinator {
         if let Err(e) = self.store.append(group_id, &tombstones) {
             return e.kafka_code();
         }
+        self.unsave(g);
         groups.remove(group_id);
         0
     }
@@ -1187,6 +1269,28 @@ impl GroupCoordinator {
     }
 
     pub(crate) fn close(&self) -> Result<()> {
+        if let Some(log) = &self.membership {
+            log.close()?;
+        }
         self.store.close()
     }
+}
+
+/// The groups a coordinator starts with: committed offsets and membership records, read from
+/// their journals.
+fn assemble(offsets: OffsetMap, membership: stored::GroupEntries) -> HashMap<String, Group> {
+    let mut groups: HashMap<String, Group> = stored::fold(membership)
+        .into_iter()
+        .map(|(id, record)| {
+            let g = Group::from_stored(&id, record);
+            (id, g)
+        })
+        .collect();
+    for (id, o) in offsets {
+        groups
+            .entry(id.clone())
+            .or_insert_with(|| Group::new(&id))
+            .offsets = o;
+    }
+    groups
 }

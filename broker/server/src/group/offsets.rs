@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use super::stored::{GroupEntries, StoredGroup};
 use crate::kvlog::{KvLog, encode_entries, read_entries, worth_compacting};
 use crate::partition::PartitionRef;
 use crate::txn::TxnMeta;
@@ -37,17 +38,35 @@ struct TxnKey<'a> {
     txn: &'a str,
 }
 
-/// Any key of the replicated coordinator partition: a transactional id, or an offset.
+/// The key of a group's membership record (see `stored.rs`).
+#[derive(Serialize)]
+struct GroupKey<'a> {
+    group_meta: &'a str,
+}
+
+/// Any key of the replicated coordinator partition: a transactional id, a group's
+/// membership, or an offset.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum AnyKey {
     Txn { txn: String },
+    Group { group_meta: String },
     Offset(Key),
 }
 
 /// Transaction states read back from the coordinator partition, in log order (`None`:
 /// deleted).
 pub(crate) type TxnEntries = Vec<(String, Option<TxnMeta>)>;
+
+/// What a new leader of the coordinator partition reads from it.
+#[derive(Default)]
+pub(crate) struct Loaded {
+    pub(crate) offsets: OffsetMap,
+    pub(crate) txns: TxnEntries,
+    pub(crate) groups: GroupEntries,
+    /// Entries in the partition from its log start.
+    pub(crate) entries: usize,
+}
 
 fn corrupt(e: impl std::fmt::Display) -> Error {
     Error::Storage(weir_storage::Error::CorruptBatch(format!("{NAME}: {e}")))
@@ -124,16 +143,24 @@ impl OffsetStore {
     /// committed offsets, and the state of each transactional id (kept in the same log, so
     /// that one broker coordinates both and a transaction's offsets commit with it). The
     /// store writes nothing until [`OffsetStore::activate`].
-    pub(crate) fn load(&self, partition: &PartitionRef) -> Result<(OffsetMap, TxnEntries, usize)> {
+    pub(crate) fn load(&self, partition: &PartitionRef) -> Result<Loaded> {
         if matches!(self, OffsetStore::Local(_)) {
-            return Ok((OffsetMap::new(), Vec::new(), 0));
+            return Ok(Loaded::default());
         }
         let entries = read_entries::<AnyKey, serde_json::Value>(&partition.log, NAME, true)?;
         let count = entries.len();
         let mut offsets = Vec::new();
         let mut txns = Vec::new();
+        let mut groups = Vec::new();
         for (key, value) in entries {
             match key {
+                AnyKey::Group { group_meta } => {
+                    let g = value
+                        .map(serde_json::from_value::<StoredGroup>)
+                        .transpose()
+                        .map_err(corrupt)?;
+                    groups.push((group_meta, g));
+                }
                 AnyKey::Txn { txn } => {
                     let meta = value
                         .map(serde_json::from_value::<TxnMeta>)
@@ -150,7 +177,12 @@ impl OffsetStore {
                 }
             }
         }
-        Ok((fold(offsets), txns, count))
+        Ok(Loaded {
+            offsets: fold(offsets),
+            txns,
+            groups,
+            entries: count,
+        })
     }
 
     /// Starts writing the replicated partition as its leader (after [`OffsetStore::load`]
@@ -164,14 +196,23 @@ impl OffsetStore {
     /// Appends the state of transactional id `id` (`None` deletes it) to the replicated
     /// coordinator partition; durable once the returned [`Durable`] is.
     pub(crate) fn append_txn(&self, id: &str, meta: Option<&TxnMeta>) -> Result<Durable> {
+        self.append_one(TxnKey { txn: id }, meta)
+    }
+
+    /// Appends group `id`'s membership (`None` deletes it) to the replicated coordinator
+    /// partition.
+    pub(crate) fn append_group(&self, id: &str, group: Option<&StoredGroup>) -> Result<Durable> {
+        self.append_one(GroupKey { group_meta: id }, group)
+    }
+
+    fn append_one<K: Serialize, V: Serialize>(&self, key: K, value: Option<&V>) -> Result<Durable> {
         let OffsetStore::Replicated(slot) = self else {
             return Err(Error::NotCoordinator);
         };
         let Some(l) = slot.lock().clone() else {
             return Err(Error::NotCoordinator);
         };
-        let key = TxnKey { txn: id };
-        let batch = encode_entries(NAME, &[(key, meta)], crate::broker::now_ms())?;
+        let batch = encode_entries(NAME, &[(key, value)], crate::broker::now_ms())?;
         let info = l.partition.append_as_leader(l.me, &batch)?;
         l.written.fetch_add(1, Ordering::Relaxed);
         Ok(Durable {
@@ -265,6 +306,7 @@ impl OffsetStore {
     pub(crate) fn compact_replicated<'a>(
         &self,
         offsets: impl Iterator<Item = (&'a String, &'a BTreeMap<(String, i32), Committed>)>,
+        groups: Vec<(&'a str, &'a StoredGroup)>,
         txns: &HashMap<String, TxnMeta>,
     ) -> Result<()> {
         let OffsetStore::Replicated(slot) = self else {
@@ -274,22 +316,32 @@ impl OffsetStore {
             return Ok(());
         };
         let offsets = live_entries(offsets);
-        let live = offsets.len() + txns.len();
+        let live = offsets.len() + groups.len() + txns.len();
         let written = l.written.load(Ordering::Relaxed);
         let from = l.partition.log.log_end_offset();
         let now = crate::broker::now_ms();
-        for chunk in offsets.chunks(COPY_CHUNK) {
-            l.partition
-                .append_as_leader(l.me, &encode_entries(NAME, chunk, now)?)?;
+        fn copy<K: Serialize, V: Serialize>(
+            l: &Leading,
+            entries: &[(K, Option<V>)],
+            now: i64,
+        ) -> Result<()> {
+            for chunk in entries.chunks(COPY_CHUNK) {
+                l.partition
+                    .append_as_leader(l.me, &encode_entries(NAME, chunk, now)?)?;
+            }
+            Ok(())
         }
+        copy(&l, &offsets, now)?;
         let txns: Vec<(TxnKey, Option<&TxnMeta>)> = txns
             .iter()
             .map(|(id, m)| (TxnKey { txn: id }, Some(m)))
             .collect();
-        for chunk in txns.chunks(COPY_CHUNK) {
-            l.partition
-                .append_as_leader(l.me, &encode_entries(NAME, chunk, now)?)?;
-        }
+        copy(&l, &txns, now)?;
+        let groups: Vec<(GroupKey, Option<&StoredGroup>)> = groups
+            .into_iter()
+            .map(|(id, g)| (GroupKey { group_meta: id }, Some(g)))
+            .collect();
+        copy(&l, &groups, now)?;
         let to = l.partition.log.log_end_offset();
         l.written.store(live as u64, Ordering::Relaxed);
         *l.cut.lock() = Some((from, to));
@@ -426,9 +478,9 @@ mod tests {
         };
         let part: PartitionRef = Arc::new(Partition::new("offsets".into(), 0, log, &a));
         let (store, _) = OffsetStore::open(dir.path(), true, true).expect("open");
-        let (map, txns, n) = store.load(&part).expect("load");
-        assert!(map.is_empty() && txns.is_empty() && n == 0);
-        store.activate(Leading::new(part.clone(), 1, 0, n));
+        let loaded = store.load(&part).expect("load");
+        assert!(loaded.offsets.is_empty() && loaded.txns.is_empty() && loaded.entries == 0);
+        store.activate(Leading::new(part.clone(), 1, 0, 0));
 
         // Many commits of two keys, one of them deleted, and a transaction's state.
         let tp = |p: i32| ("t".to_string(), p);
@@ -451,13 +503,21 @@ mod tests {
             started_ms: -1,
         };
         store.append_txn("tx", Some(&meta)).expect("txn state");
+        let members = StoredGroup {
+            protocol_type: Some("consumer".into()),
+            generation: 4,
+            protocol: Some("range".into()),
+            leader: Some("m1".into()),
+            members: Vec::new(),
+        };
+        store.append_group("g", Some(&members)).expect("membership");
 
         let live: BTreeMap<(String, i32), Committed> = BTreeMap::from([(tp(0), committed(24_998))]);
         let txns = HashMap::from([("tx".to_string(), meta)]);
         assert!(store.wants_compaction(2));
         let group = "g".to_string();
         store
-            .compact_replicated([(&group, &live)].into_iter(), &txns)
+            .compact_replicated([(&group, &live)].into_iter(), vec![("g", &members)], &txns)
             .expect("compact");
         assert!(
             !store.wants_compaction(2),
@@ -466,11 +526,13 @@ mod tests {
         // A lone replica: the copy is replicated as soon as it is written.
         store.advance_cut();
         let start = part.log.log_start_offset();
-        assert_eq!(start, 25_002, "the log starts at the copy");
+        assert_eq!(start, 25_003, "the log starts at the copy");
 
-        let (map, txns, n) = store.load(&part).expect("reload");
-        assert_eq!(n, 2, "only the copy is left");
-        assert_eq!(map.get("g"), Some(&live));
+        let loaded = store.load(&part).expect("reload");
+        assert_eq!(loaded.entries, 3, "only the copy is left");
+        assert_eq!(loaded.offsets.get("g"), Some(&live));
+        assert_eq!(loaded.groups, vec![("g".to_string(), Some(members))]);
+        let txns = loaded.txns;
         assert_eq!(txns.len(), 1);
         assert_eq!(txns[0].0, "tx");
         assert_eq!(

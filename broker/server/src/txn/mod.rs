@@ -38,7 +38,7 @@ pub(crate) use markers::write_marker;
 /// Offsets to commit for one group, by topic and partition.
 type PartitionOffsets = Vec<((String, i32), Committed)>;
 
-const STATE_LOG: &str = "__transaction_state";
+pub(crate) const STATE_LOG: &str = "__transaction_state";
 /// Kafka's `transaction.max.timeout.ms`.
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// How long EndTxn and InitProducerId wait for a transaction's markers. EndTxn then answers

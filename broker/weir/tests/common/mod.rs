@@ -324,6 +324,20 @@ impl Weir {
             .expect("admin")
     }
 
+    /// Creates `name` with `partitions` partitions (replication factor 1) through the admin
+    /// client, and waits for the answer.
+    pub fn create_topic(&self, name: &str, partitions: i32) {
+        use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+        let admin = self.admin();
+        let created = runtime()
+            .block_on(admin.create_topics(
+                &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(15))),
+            ))
+            .expect("create topics");
+        created[0].as_ref().expect("topic created");
+    }
+
     pub fn http_get(&self, path: &str) -> (u16, String) {
         self.http_request("GET", path, None)
     }
@@ -550,6 +564,55 @@ pub fn raw_metadata(
     let mut s = raw_connect(&w.kafka, Duration::from_secs(5))?;
     let mut b = raw_roundtrip(&mut s, ApiKey::Metadata, 9, &req)?;
     MetadataResponse::decode(&mut b, 9).ok()
+}
+
+/// OffsetCommit v8 of one offset, as a member (`generation`, `member`) or from outside the
+/// group (-1, ""); the partition's error code.
+pub fn raw_commit_offset(
+    s: &mut std::net::TcpStream,
+    group: &str,
+    (generation, member): (i32, &str),
+    (topic, partition): (&str, i32),
+    offset: i64,
+) -> i16 {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{
+        ApiKey, GroupId, OffsetCommitRequest, OffsetCommitResponse, TopicName,
+    };
+    use kafka_protocol::protocol::Decodable;
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(group.to_string().into()))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(member.to_string().into())
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(TopicName(topic.to_string().into()))
+                .with_partitions(vec![
+                    OffsetCommitRequestPartition::default()
+                        .with_partition_index(partition)
+                        .with_committed_offset(offset),
+                ]),
+        ]);
+    let mut b = raw_roundtrip(s, ApiKey::OffsetCommit, 8, &commit).expect("an OffsetCommit answer");
+    let r = OffsetCommitResponse::decode(&mut b, 8).expect("decode");
+    r.topics[0].partitions[0].error_code
+}
+
+/// `(protocol type, state)` of `group` as ListGroups v4 lists it; `None` when it is not listed.
+pub fn raw_listed_group(s: &mut std::net::TcpStream, group: &str) -> Option<(String, String)> {
+    use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
+    use kafka_protocol::messages::{ApiKey, ListGroupsResponse};
+    use kafka_protocol::protocol::Decodable;
+    let mut b = raw_roundtrip(s, ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .expect("a ListGroups answer");
+    let listed = ListGroupsResponse::decode(&mut b, 4).expect("decode");
+    listed
+        .groups
+        .iter()
+        .find(|g| g.group_id.as_str() == group)
+        .map(|g| (g.protocol_type.to_string(), g.group_state.to_string()))
 }
 
 /// A Produce request (v3 and later) of one batch to `topic`/`partition`.
