@@ -666,6 +666,14 @@ fn a_group_with_only_committed_offsets_is_listed_with_no_protocol_type() {
         common::raw_listed_group(&mut s, "offsets-only"),
         Some((String::new(), "Empty".into()))
     );
+    // A lone node keeps the offsets in a journal, not a topic: Metadata for the internal
+    // topic's name says it does not exist (it said INVALID_TOPIC_EXCEPTION).
+    let md = common::raw_metadata(&w, Some(&["__consumer_offsets"])).expect("metadata");
+    assert_eq!(
+        md.topics[0].error_code,
+        kafka_protocol::ResponseError::UnknownTopicOrPartition.code(),
+        "{md:?}"
+    );
 }
 
 /// DescribeConfigs with synonyms lists where a topic config's value may come from, in Kafka's

@@ -64,8 +64,14 @@ pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Met
                 if let Some(meta) = state.topic(&name) {
                     return topic_response(meta, topic_ops, &offline);
                 }
-                if let Err(e) = weir_metadata::validate_topic_name(&name) {
-                    return error_topic(&name, e.kafka_code());
+                match weir_metadata::validate_topic_name(&name) {
+                    // A lone node keeps its internal state in journals, not in topics: there
+                    // is no such topic to describe (or to create).
+                    Err(weir_metadata::Error::ReservedTopicName(_)) => {
+                        return error_topic(&name, ResponseError::UnknownTopicOrPartition.code());
+                    }
+                    Err(e) => return error_topic(&name, e.kafka_code()),
+                    Ok(()) => {}
                 }
                 let found = if auto_create {
                     broker.auto_create(&name)
