@@ -44,7 +44,7 @@ fn next_after(seq: i32) -> i32 {
     if seq == i32::MAX { 0 } else { seq + 1 }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
     /// Open transactions: producer id → first offset it wrote in the transaction.
@@ -221,10 +221,27 @@ impl ProducerStates {
         };
         let mut states = ProducerStates::default();
         for line in lines {
-            let f: Vec<i64> = line
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
+            let (tag, rest) = match line.split_once(' ') {
+                Some((t @ ("t" | "a"), rest)) => (t, rest),
+                _ => ("", line),
+            };
+            let parsed: Option<Vec<i64>> =
+                rest.split_whitespace().map(|x| x.parse().ok()).collect();
+            let Some(f) = parsed else {
+                return (ProducerStates::default(), 0);
+            };
+            match (tag, &f[..]) {
+                ("t", &[pid, first]) => {
+                    states.ongoing.insert(pid, first);
+                    continue;
+                }
+                ("a", &[pid, first, last]) => {
+                    states.aborted.push((pid, first, last));
+                    continue;
+                }
+                ("", &[_, _, _, _, _, _]) => {}
+                _ => return (ProducerStates::default(), 0),
+            }
             let [pid, epoch, first_seq, last_seq, base_offset, last_offset] = f[..] else {
                 return (ProducerStates::default(), 0);
             };
@@ -309,6 +326,18 @@ mod tests {
         let (back, end) = ProducerStates::read_snapshot(dir.path());
         assert_eq!(end, 15);
         assert_eq!(back.producers, s.producers);
+
+        // Open and aborted transactions come back too (a snapshot with them was dropped
+        // whole, and the partition replayed from its first offset).
+        let mut txn = s.clone();
+        txn.ongoing.insert(9, 40);
+        txn.aborted.push((8, 20, 30));
+        txn.write_snapshot(dir.path(), 50).expect("snapshot");
+        let (back, end) = ProducerStates::read_snapshot(dir.path());
+        assert_eq!(end, 50, "the snapshot is used");
+        assert_eq!(back.producers, txn.producers);
+        assert_eq!(back.ongoing, txn.ongoing);
+        assert_eq!(back.aborted, txn.aborted);
         s.truncate(13);
         assert_eq!(
             s.check(&h(7, 0, 3, 1, 0)).expect("after truncate"),
