@@ -353,6 +353,14 @@ impl Broker {
         }
     }
 
+    /// `topic`/`partition` when this broker leads it, else the error for it
+    /// ([`Broker::missing_partition_code`]).
+    pub fn led_partition(&self, topic: &str, partition: i32) -> Result<PartitionRef, i16> {
+        self.partition(topic, partition)
+            .filter(|p| p.is_leader(self.config.node_id))
+            .ok_or_else(|| self.missing_partition_code(topic, partition))
+    }
+
     pub fn partition(&self, topic: &str, partition: i32) -> Option<PartitionRef> {
         self.partitions
             .read()

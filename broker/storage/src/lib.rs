@@ -16,6 +16,7 @@ pub use batch::{
 pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, LogConfig, ReadResult, RetentionOutcome};
 pub use manager::LogManager;
+pub use producer_state::ActiveProducer;
 pub use segment::FileSlice;
 
 #[cfg(test)]

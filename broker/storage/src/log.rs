@@ -344,6 +344,11 @@ impl Log {
         Ok(offset)
     }
 
+    /// The producers with state in this partition (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<crate::producer_state::ActiveProducer> {
+        self.inner.lock().producers.active()
+    }
+
     /// The last stable offset (the high watermark when no transaction is open).
     pub fn last_stable_offset(&self) -> i64 {
         let inner = self.inner.lock();

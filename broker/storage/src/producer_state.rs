@@ -23,6 +23,21 @@ struct BatchMeta {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMeta>,
+    /// The max timestamp of the producer's last batch (-1 when not known).
+    last_timestamp: i64,
+}
+
+/// A producer with state in a partition, as DescribeProducers reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// The sequence of its last record in the partition.
+    pub last_sequence: i32,
+    /// The max timestamp of its last batch, -1 when not known.
+    pub last_timestamp: i64,
+    /// The first offset of its open transaction in the partition.
+    pub txn_start_offset: Option<i64>,
 }
 
 /// What to do with an incoming batch.
@@ -124,6 +139,7 @@ impl ProducerStates {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
+        entry.last_timestamp = h.max_timestamp;
         entry.batches.push_back(BatchMeta {
             first_seq: h.base_sequence,
             last_seq: last_seq(h),
@@ -148,6 +164,26 @@ impl ProducerStates {
         {
             self.aborted.push((h.producer_id, first, h.base_offset));
         }
+    }
+
+    /// Every producer with batches in the partition, by producer id.
+    pub(crate) fn active(&self) -> Vec<ActiveProducer> {
+        let mut out: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .filter_map(|(pid, e)| {
+                let last = e.batches.back()?;
+                Some(ActiveProducer {
+                    producer_id: *pid,
+                    epoch: e.epoch,
+                    last_sequence: last.last_seq,
+                    last_timestamp: e.last_timestamp,
+                    txn_start_offset: self.ongoing.get(pid).copied(),
+                })
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
     }
 
     /// The last stable offset: the first offset of the oldest open transaction, at most `hwm`.
@@ -190,8 +226,13 @@ impl ProducerStates {
         for (pid, e) in &self.producers {
             for b in &e.batches {
                 out.push_str(&format!(
-                    "{pid} {} {} {} {} {}\n",
-                    e.epoch, b.first_seq, b.last_seq, b.base_offset, b.last_offset
+                    "{pid} {} {} {} {} {} {}\n",
+                    e.epoch,
+                    b.first_seq,
+                    b.last_seq,
+                    b.base_offset,
+                    b.last_offset,
+                    e.last_timestamp
                 ));
             }
         }
@@ -239,14 +280,15 @@ impl ProducerStates {
                     states.aborted.push((pid, first, last));
                     continue;
                 }
-                ("", &[_, _, _, _, _, _]) => {}
+                // Snapshots from before the last timestamp was kept have six fields.
+                ("", &[_, _, _, _, _, _] | &[_, _, _, _, _, _, _]) => {}
                 _ => return (ProducerStates::default(), 0),
             }
-            let [pid, epoch, first_seq, last_seq, base_offset, last_offset] = f[..] else {
-                return (ProducerStates::default(), 0);
-            };
+            let (pid, epoch, first_seq, last_seq, base_offset, last_offset) =
+                (f[0], f[1], f[2], f[3], f[4], f[5]);
             let e = states.producers.entry(pid).or_default();
             e.epoch = epoch as i16;
+            e.last_timestamp = f.get(6).copied().unwrap_or(-1);
             e.batches.push_back(BatchMeta {
                 first_seq: first_seq as i32,
                 last_seq: last_seq as i32,

@@ -37,13 +37,9 @@ pub(crate) fn handle(
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
-                    let Some(part) = broker
-                        .partition(&name, p.partition_index)
-                        .filter(|x| x.is_leader(broker.config.node_id))
-                    else {
-                        return resp.with_error_code(
-                            broker.missing_partition_code(&name, p.partition_index),
-                        );
+                    let part = match broker.led_partition(&name, p.partition_index) {
+                        Ok(part) => part,
+                        Err(c) => return resp.with_error_code(c),
                     };
                     let log = &part.log;
                     let found = match p.timestamp {

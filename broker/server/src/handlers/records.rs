@@ -26,14 +26,9 @@ pub(crate) fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> Dele
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
                     // Only the leader deletes; its followers follow its log start offset.
-                    let led = broker
-                        .partition(&name, p.partition_index)
-                        .filter(|part| part.is_leader(broker.config.node_id));
-                    match led {
-                        None => r.with_error_code(
-                            broker.missing_partition_code(&name, p.partition_index),
-                        ),
-                        Some(part) => match part.log.delete_records_before(p.offset) {
+                    match broker.led_partition(&name, p.partition_index) {
+                        Err(c) => r.with_error_code(c),
+                        Ok(part) => match part.log.delete_records_before(p.offset) {
                             Ok(low) => r.with_low_watermark(low),
                             Err(e) => r.with_error_code(e.kafka_code()),
                         },

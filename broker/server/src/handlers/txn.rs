@@ -281,3 +281,53 @@ pub(crate) fn describe(
             .collect(),
     )
 }
+
+/// DescribeProducers: the producers with state in each partition this broker leads (their
+/// epoch, last sequence and timestamp, and the start of an open transaction), as
+/// `kafka-transactions.sh describe-producers` and the Admin client's `describeProducers` read
+/// them. Other partitions get NOT_LEADER_OR_FOLLOWER or UNKNOWN_TOPIC_OR_PARTITION.
+pub(crate) fn describe_producers(
+    broker: &Broker,
+    req: DescribeProducersRequest,
+) -> DescribeProducersResponse {
+    use weir_protocol::kafka::messages::describe_producers_response::{
+        PartitionResponse, ProducerState, TopicResponse,
+    };
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.to_string();
+            let partitions = t
+                .partition_indexes
+                .into_iter()
+                .map(|p| {
+                    let r = PartitionResponse::default().with_partition_index(p);
+                    let part = match broker.led_partition(&name, p) {
+                        Ok(part) => part,
+                        Err(c) => return r.with_error_code(c),
+                    };
+                    r.with_active_producers(
+                        part.log
+                            .active_producers()
+                            .into_iter()
+                            .map(|a| {
+                                ProducerState::default()
+                                    .with_producer_id(ProducerId(a.producer_id))
+                                    .with_producer_epoch(i32::from(a.epoch))
+                                    .with_last_sequence(a.last_sequence)
+                                    .with_last_timestamp(a.last_timestamp)
+                                    .with_coordinator_epoch(-1)
+                                    .with_current_txn_start_offset(a.txn_start_offset.unwrap_or(-1))
+                            })
+                            .collect(),
+                    )
+                })
+                .collect();
+            TopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    DescribeProducersResponse::default().with_topics(topics)
+}

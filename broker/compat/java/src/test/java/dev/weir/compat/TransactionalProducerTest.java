@@ -1,14 +1,21 @@
 package dev.weir.compat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Collection;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
 
+import org.apache.kafka.clients.admin.ProducerState;
+import org.apache.kafka.clients.admin.TransactionDescription;
+import org.apache.kafka.clients.admin.TransactionListing;
+import org.apache.kafka.clients.admin.TransactionState;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -105,5 +112,47 @@ class TransactionalProducerTest extends BrokerTestBase {
             }
         }
         assertEquals(List.of("from the second"), readCommitted(tp, 1));
+    }
+
+    @Test
+    void adminDescribesTheProducersAndTransactionsOfAPartition(TestInfo info) throws Exception {
+        String topic = uniqueTopic(info);
+        createTopic(topic, 1, null);
+        TopicPartition tp = new TopicPartition(topic, 0);
+        String id = topic + "-tx";
+        try (KafkaProducer<byte[], byte[]> p = transactional(id)) {
+            p.initTransactions();
+            p.beginTransaction();
+            p.send(record(topic, "open")).get(30, TimeUnit.SECONDS);
+
+            Collection<TransactionListing> listed = admin.listTransactions().all().get(30, TimeUnit.SECONDS);
+            TransactionListing listing = listed.stream()
+                    .filter(l -> l.transactionalId().equals(id))
+                    .findFirst()
+                    .orElseThrow(() -> new AssertionError(id + " is listed: " + listed));
+            assertEquals(TransactionState.ONGOING, listing.state());
+            TransactionDescription open = admin.describeTransactions(List.of(id)).description(id)
+                    .get(30, TimeUnit.SECONDS);
+            assertEquals(TransactionState.ONGOING, open.state());
+            assertEquals(listing.producerId(), open.producerId());
+            assertTrue(open.topicPartitions().contains(tp), open.toString());
+
+            List<ProducerState> producers = admin.describeProducers(List.of(tp)).partitionResult(tp)
+                    .get(30, TimeUnit.SECONDS).activeProducers();
+            assertEquals(1, producers.size(), producers.toString());
+            ProducerState state = producers.get(0);
+            assertEquals(listing.producerId(), state.producerId());
+            assertEquals(open.producerEpoch(), state.producerEpoch());
+            assertEquals(0, state.lastSequence());
+            assertEquals(OptionalLong.of(0), state.currentTransactionStartOffset(), "the transaction opened at 0");
+
+            p.commitTransaction();
+            ProducerState after = admin.describeProducers(List.of(tp)).partitionResult(tp)
+                    .get(30, TimeUnit.SECONDS).activeProducers().get(0);
+            assertEquals(OptionalLong.empty(), after.currentTransactionStartOffset(), "no open transaction");
+            TransactionDescription done = admin.describeTransactions(List.of(id)).description(id)
+                    .get(30, TimeUnit.SECONDS);
+            assertEquals(TransactionState.COMPLETE_COMMIT, done.state());
+        }
     }
 }
