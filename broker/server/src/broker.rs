@@ -25,6 +25,14 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The internal journals a lone node keeps in its data directory as `<name>-0`, where a
+/// topic's partition 0 would go: no topic may take these names.
+const INTERNAL_JOURNALS: [&str; 3] = [
+    crate::txn::STATE_LOG,
+    crate::group::MEMBERSHIP_LOG,
+    crate::plugins::BLOB_LOG,
+];
+
 /// The state one broker shares across connections: metadata, the partitions it hosts, and the
 /// signals that connect producers to waiting consumers.
 pub struct Broker {
@@ -413,7 +421,7 @@ impl Broker {
         // Checked here rather than in the metadata state machine, so that topics created
         // before the checks existed still replay. A lone node's coordinator journals live
         // in the data directory under these names, where a topic's partitions would go.
-        if [crate::txn::STATE_LOG, crate::group::MEMBERSHIP_LOG].contains(&name) {
+        if INTERNAL_JOURNALS.contains(&name) {
             return Err(weir_metadata::Error::ReservedTopicName(name.to_string()).into());
         }
         if name.contains(['.', '_']) {

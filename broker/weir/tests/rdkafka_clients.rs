@@ -182,6 +182,22 @@ fn admin_create_describe_alter_partitions_delete() {
             collide[1].as_ref().expect_err("collides").1,
             RDKafkaErrorCode::InvalidTopic
         );
+        // The internal journals' names: a topic there would share their directory (a producer
+        // writing to an auto-created `__transaction_state` made the broker unable to start).
+        let internal = ["__transaction_state", "__group_metadata", "__weir_plugins"];
+        let reserved = admin
+            .create_topics(
+                &internal.map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1))),
+                &opts,
+            )
+            .await
+            .expect("create");
+        for r in &reserved {
+            assert_eq!(
+                r.as_ref().expect_err("reserved").1,
+                RDKafkaErrorCode::InvalidTopic
+            );
+        }
 
         let md = weir
             .consumer()
@@ -751,5 +767,45 @@ fn describe_configs_synonyms_name_the_broker_settings() {
     assert_eq!(
         synonyms(1, "log.cleanup.policy"),
         [syn("log.cleanup.policy", "delete", 5)]
+    );
+}
+
+/// A producer cannot auto-create a topic named after an internal journal (the probe with
+/// Kafka's console producer wrote into `__transaction_state` and the broker then refused to
+/// start), and the broker restarts afterwards.
+#[test]
+fn a_producer_cannot_write_into_an_internal_journal() {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+
+    let mut w = Weir::start(&[]);
+    let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+            TopicName(StrBytes::from_static_str("__transaction_state")),
+        ))]))
+        .with_allow_auto_topic_creation(true);
+    let mut b = common::raw_roundtrip(&mut s, ApiKey::Metadata, 9, &req).expect("answer");
+    let md = MetadataResponse::decode(&mut b, 9).expect("decode");
+    assert_eq!(
+        md.topics[0].error_code,
+        kafka_protocol::ResponseError::InvalidTopicException.code(),
+        "{md:?}"
+    );
+    let batch = common::raw_batch("garbage", -1, -1, -1);
+    let produce = common::raw_produce_request("__transaction_state", 0, 1, batch);
+    let mut b = common::raw_roundtrip(&mut s, ApiKey::Produce, 9, &produce).expect("answer");
+    let resp = kafka_protocol::messages::ProduceResponse::decode(&mut b, 9).expect("decode");
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code,
+        kafka_protocol::ResponseError::UnknownTopicOrPartition.code()
+    );
+    drop(s);
+    w.stop();
+    w.restart();
+    assert!(
+        common::raw_metadata(&w, None).is_some(),
+        "the broker is back"
     );
 }

@@ -22,10 +22,11 @@ pub(crate) struct BlobStore {
     index: Mutex<HashMap<String, i64>>,
 }
 
+/// The journal's name: `<data>/__weir_plugins-0`.
+pub(crate) const NAME: &str = "__weir_plugins";
+
 fn corrupt(e: impl std::fmt::Display) -> Error {
-    Error::Storage(weir_storage::Error::CorruptBatch(format!(
-        "__weir_plugins: {e}"
-    )))
+    Error::Storage(weir_storage::Error::CorruptBatch(format!("{NAME}: {e}")))
 }
 
 impl BlobStore {
@@ -36,9 +37,9 @@ impl BlobStore {
             max_message_bytes: MAX_PLUGIN_BYTES + (1 << 20),
             ..LogConfig::default()
         };
-        let log = Log::open(&data_dir.join("__weir_plugins-0"), cfg, clean, now_ms())?;
+        let log = Log::open(&data_dir.join(format!("{NAME}-0")), cfg, clean, now_ms())?;
         let mut index = HashMap::new();
-        crate::kvlog::scan(&log, "__weir_plugins", MAX_PLUGIN_BYTES, |r| {
+        crate::kvlog::scan(&log, NAME, MAX_PLUGIN_BYTES, |r| {
             if let Some(key) = r.key {
                 index.insert(String::from_utf8_lossy(&key).into_owned(), r.offset);
             }

@@ -10,6 +10,8 @@
 
 pub(crate) mod admin;
 mod blobs;
+
+pub(crate) use blobs::NAME as BLOB_LOG;
 pub(crate) mod chain;
 pub(crate) mod dlq;
 pub(crate) mod http;
