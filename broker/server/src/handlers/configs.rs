@@ -339,6 +339,9 @@ pub(crate) fn incremental_alter(
                                 .collect();
                             let change = match c.config_operation {
                                 0 => Some(value),
+                                // Deleting what is not set is done already, as at Kafka
+                                // (kafka-reassign-partitions clears throttles it never set).
+                                1 if !topic.configs.contains_key(&key) => continue,
                                 1 => None,
                                 2 => {
                                     for v in value.split(',').map(str::trim) {
@@ -368,6 +371,11 @@ pub(crate) fn incremental_alter(
                         }
                     }
                 }
+            } else if matches!(r.resource_type, BROKER | BROKER_LOGGER)
+                && r.configs.iter().all(|c| c.config_operation == 1)
+            {
+                // Nothing is set dynamically on a broker, so deleting is done already.
+                Ok(())
             } else {
                 not_a_topic(r.resource_type)
             };

@@ -175,6 +175,20 @@ class AdminTest extends BrokerTestBase {
         // segment.bytes untouched by that DELETE
         assertEquals("1048576", describeTopicConfig(topic).get("segment.bytes").value());
 
+        // Deleting what is not set succeeds, as at Kafka: a topic config never set, an unknown
+        // name, and the broker's replication throttles (kafka-reassign-partitions --verify
+        // clears them whether or not it set them).
+        admin.incrementalAlterConfigs(Map.of(res, List.of(
+                new AlterConfigOp(new ConfigEntry("retention.bytes", ""), AlterConfigOp.OpType.DELETE),
+                new AlterConfigOp(new ConfigEntry("no.such.config", ""), AlterConfigOp.OpType.DELETE))))
+                .all().get(T, TimeUnit.SECONDS);
+        ConfigResource brokerRes = new ConfigResource(ConfigResource.Type.BROKER, "1");
+        admin.incrementalAlterConfigs(Map.of(brokerRes, List.of(
+                new AlterConfigOp(new ConfigEntry("leader.replication.throttled.rate", ""), AlterConfigOp.OpType.DELETE),
+                new AlterConfigOp(new ConfigEntry("follower.replication.throttled.rate", ""), AlterConfigOp.OpType.DELETE))))
+                .all().get(T, TimeUnit.SECONDS);
+        assertEquals("1048576", describeTopicConfig(topic).get("segment.bytes").value());
+
         // unknown config names are rejected
         ExecutionException e = assertThrows(ExecutionException.class, () -> admin.incrementalAlterConfigs(Map.of(res,
                 List.of(new AlterConfigOp(new ConfigEntry("no.such.config", "1"), AlterConfigOp.OpType.SET))))
