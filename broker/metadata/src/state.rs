@@ -376,7 +376,8 @@ impl ClusterState {
 
     /// A reassignment target names each replica once, and only registered brokers (fenced
     /// ones too: they catch up once back).
-    fn check_replica_assignment(&self, target: &[i32]) -> Result<()> {
+    /// Checks replicas a user names: at least one, none twice, every broker registered.
+    pub fn check_replica_assignment(&self, target: &[i32]) -> Result<()> {
         if target.is_empty() {
             return Err(Error::InvalidReplicaAssignment(
                 "a partition needs at least one replica".into(),

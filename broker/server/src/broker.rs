@@ -292,7 +292,11 @@ impl Broker {
             ("retention.ms".to_string(), "-1".to_string()),
             ("min.insync.replicas".to_string(), "1".to_string()),
         ]);
-        match self.create_topic_unchecked(name, 1, rf, configs, false) {
+        let placement = Placement::Spread {
+            partitions: 1,
+            replication_factor: rf,
+        };
+        match self.create_topic_unchecked(name, placement, configs, false) {
             Ok(_) | Err(Error::Metadata(weir_metadata::Error::TopicExists(_))) => Ok(()),
             Err(e) => Err(e),
         }
@@ -407,13 +411,33 @@ impl Broker {
         v
     }
 
-    /// Creates a topic (or only checks that it could be, with `validate_only`). Reserved
-    /// names (`__consumer_offsets`, `__cluster_metadata`) are refused.
+    /// Creates a topic (or only checks that it could be, with `validate_only`), its replicas
+    /// spread over the brokers. Reserved names (`__consumer_offsets`, `__cluster_metadata`) are
+    /// refused.
     pub fn create_topic(
         &self,
         name: &str,
         num_partitions: i32,
         replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta> {
+        self.create_topic_placed(
+            name,
+            Placement::Spread {
+                partitions: num_partitions,
+                replication_factor,
+            },
+            configs,
+            validate_only,
+        )
+    }
+
+    /// [`Broker::create_topic`] with the replicas placed as `placement` says.
+    pub fn create_topic_placed(
+        &self,
+        name: &str,
+        placement: Placement,
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta> {
@@ -436,51 +460,28 @@ impl Broker {
                 .into());
             }
         }
-        self.create_topic_unchecked(
-            name,
-            num_partitions,
-            replication_factor,
-            configs,
-            validate_only,
-        )
+        self.create_topic_unchecked(name, placement, configs, validate_only)
     }
 
     fn create_topic_unchecked(
         &self,
         name: &str,
-        num_partitions: i32,
-        replication_factor: i16,
+        placement: Placement,
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta> {
-        let num_partitions = if num_partitions == -1 {
-            self.config.num_partitions
-        } else {
-            num_partitions
+        let partitions = match placement {
+            Placement::Spread {
+                partitions,
+                replication_factor,
+            } => self.spread(partitions, replication_factor)?,
+            Placement::Manual(lists) => self.placed(0, lists)?,
         };
-        let rf = if replication_factor == -1 {
-            self.config.default_replication_factor
-        } else {
-            replication_factor
-        };
-        if num_partitions <= 0 {
-            return Err(weir_metadata::Error::InvalidPartitions(format!(
-                "number of partitions must be at least 1, got {num_partitions}"
-            ))
-            .into());
-        }
-        let brokers: Vec<i32> = self.metadata.read(rack_alternating);
-        if rf <= 0 || rf as usize > brokers.len() {
-            return Err(weir_metadata::Error::InvalidReplicationFactor(format!(
-                "replication factor {rf} is not possible with {} available broker(s)",
-                brokers.len()
-            ))
-            .into());
-        }
+        let num_partitions = partitions.len();
         let cmd = Command::CreateTopic {
             name: name.to_string(),
             topic_id: Uuid::new_v4(),
-            partitions: assign(&brokers, 0, num_partitions, rf as usize),
+            partitions,
             configs,
         };
         if validate_only {
@@ -548,7 +549,79 @@ impl Broker {
         Ok(t)
     }
 
-    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<()> {
+    /// `partitions` partitions of `replication_factor` replicas over the brokers, rack by
+    /// rack (-1 takes the broker's default for either).
+    fn spread(&self, partitions: i32, replication_factor: i16) -> Result<Vec<PartitionAssignment>> {
+        let num_partitions = if partitions == -1 {
+            self.config.num_partitions
+        } else {
+            partitions
+        };
+        let rf = if replication_factor == -1 {
+            self.config.default_replication_factor
+        } else {
+            replication_factor
+        };
+        if num_partitions <= 0 {
+            return Err(weir_metadata::Error::InvalidPartitions(format!(
+                "number of partitions must be at least 1, got {num_partitions}"
+            ))
+            .into());
+        }
+        let brokers: Vec<i32> = self.metadata.read(rack_alternating);
+        if rf <= 0 || rf as usize > brokers.len() {
+            return Err(weir_metadata::Error::InvalidReplicationFactor(format!(
+                "replication factor {rf} is not possible with {} available broker(s)",
+                brokers.len()
+            ))
+            .into());
+        }
+        Ok(assign(&brokers, 0, num_partitions, rf as usize))
+    }
+
+    /// Partitions `first..` on the replicas listed for each, checked as Kafka checks a manual
+    /// assignment: every list as long as the first, no broker twice, every broker registered.
+    fn placed(&self, first: i32, lists: Vec<Vec<i32>>) -> Result<Vec<PartitionAssignment>> {
+        if lists.is_empty() {
+            return Err(weir_metadata::Error::InvalidReplicaAssignment(
+                "the assignment lists no partitions".into(),
+            )
+            .into());
+        }
+        let rf = lists[0].len();
+        for replicas in &lists {
+            if replicas.len() != rf {
+                return Err(weir_metadata::Error::InvalidReplicaAssignment(format!(
+                    "all partitions need the same number of replicas: {replicas:?} has {}, the first {rf}",
+                    replicas.len()
+                ))
+                .into());
+            }
+            self.metadata
+                .read(|s| s.check_replica_assignment(replicas))?;
+        }
+        Ok(lists
+            .into_iter()
+            .zip(first..)
+            .map(|(replicas, partition)| PartitionAssignment {
+                partition,
+                isr: replicas.clone(),
+                leader: replicas[0],
+                leader_epoch: 0,
+                replicas,
+            })
+            .collect())
+    }
+
+    /// Grows `name` to `count` partitions, the new ones spread over the brokers or, with
+    /// `manual`, on the replicas it lists for each new partition in order.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        manual: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<()> {
         let t = self
             .metadata
             .read(|s| s.topic(name).cloned())
@@ -561,10 +634,32 @@ impl Broker {
             .into());
         }
         let rf = t.partitions.first().map_or(1, |p| p.replicas.len());
-        let brokers: Vec<i32> = self.metadata.read(rack_alternating);
+        let partitions = match manual {
+            Some(lists) => {
+                if lists.len() as i32 != count - current {
+                    return Err(weir_metadata::Error::InvalidReplicaAssignment(format!(
+                        "{} replica assignments for {} new partitions",
+                        lists.len(),
+                        count - current
+                    ))
+                    .into());
+                }
+                if let Some(l) = lists.iter().find(|l| l.len() != rf) {
+                    return Err(weir_metadata::Error::InvalidReplicaAssignment(format!(
+                        "the replicas {l:?} differ from the topic's replication factor {rf}"
+                    ))
+                    .into());
+                }
+                self.placed(current, lists)?
+            }
+            None => {
+                let brokers: Vec<i32> = self.metadata.read(rack_alternating);
+                assign(&brokers, current, count - current, rf)
+            }
+        };
         let cmd = Command::CreatePartitions {
             name: name.into(),
-            partitions: assign(&brokers, current, count - current, rf),
+            partitions,
         };
         if validate_only {
             return Ok(self.metadata.read(|s| s.validate(&cmd))?);
@@ -788,6 +883,18 @@ fn rack_alternating(s: &weir_metadata::ClusterState) -> Vec<i32> {
 }
 
 /// Places `count` new partitions starting at `first`, spreading leaders and replicas round robin.
+/// Where a new topic's replicas go.
+pub enum Placement {
+    /// `partitions` partitions of `replication_factor` replicas spread over the brokers (-1
+    /// for either takes the broker's default).
+    Spread {
+        partitions: i32,
+        replication_factor: i16,
+    },
+    /// The replicas of each partition in order, the first of each its leader.
+    Manual(Vec<Vec<i32>>),
+}
+
 fn assign(brokers: &[i32], first: i32, count: i32, rf: usize) -> Vec<PartitionAssignment> {
     if brokers.is_empty() {
         return Vec::new();

@@ -14,6 +14,9 @@ pub enum Error {
     Config(String),
     #[error("{0}")]
     Plugin(String),
+    /// A request whose fields contradict each other (INVALID_REQUEST).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     /// This broker does not coordinate groups (it does not lead the offsets partition).
     #[error("this broker is not the group coordinator")]
     NotCoordinator,
@@ -31,6 +34,7 @@ impl Error {
             Error::Io(_) => weir_protocol::kafka::ResponseError::KafkaStorageError.code(),
             Error::Config(_) => weir_protocol::kafka::ResponseError::InvalidConfig.code(),
             Error::Plugin(_) => weir_protocol::kafka::ResponseError::InvalidRecord.code(),
+            Error::InvalidRequest(_) => weir_protocol::kafka::ResponseError::InvalidRequest.code(),
             Error::NotCoordinator => weir_protocol::kafka::ResponseError::NotCoordinator.code(),
             Error::NotLeader { .. } => {
                 weir_protocol::kafka::ResponseError::NotLeaderOrFollower.code()

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use weir_protocol::kafka::messages::create_partitions_response::CreatePartitionsTopicResult;
+use weir_protocol::kafka::messages::create_topics_request::CreatableTopic;
 use weir_protocol::kafka::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
@@ -12,7 +13,7 @@ use weir_protocol::kafka::messages::{
 
 use super::{message, str_bytes};
 use crate::Error;
-use crate::broker::Broker;
+use crate::broker::{Broker, Placement};
 use crate::partition::effective_configs;
 
 const SOURCE_TOPIC: i8 = 1;
@@ -46,15 +47,22 @@ pub(crate) fn create_topics(
                     configs.insert(c.name.to_string(), v.to_string());
                 }
             }
-            let (num_partitions, rf) = if t.assignments.is_empty() {
-                (t.num_partitions, t.replication_factor)
+            let placement = if t.assignments.is_empty() {
+                Placement::Spread {
+                    partitions: t.num_partitions,
+                    replication_factor: t.replication_factor,
+                }
             } else {
-                (
-                    t.assignments.len() as i32,
-                    t.assignments[0].broker_ids.len() as i16,
-                )
+                match manual_placement(&t) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return result
+                            .with_error_code(e.kafka_code())
+                            .with_error_message(message(&e));
+                    }
+                }
             };
-            match broker.create_topic(&name, num_partitions, rf, configs, req.validate_only) {
+            match broker.create_topic_placed(&name, placement, configs, req.validate_only) {
                 Ok(meta) => {
                     let cfgs = (version >= 5).then(|| {
                         effective_configs(&broker.config, &meta.configs)
@@ -88,6 +96,36 @@ pub(crate) fn create_topics(
         })
         .collect();
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+/// A CreateTopics manual assignment as Kafka checks it: no partition count or replication
+/// factor beside it, and partitions numbered 0, 1, 2... in any order.
+fn manual_placement(t: &CreatableTopic) -> Result<Placement, Error> {
+    if t.num_partitions != -1 || t.replication_factor != -1 {
+        return Err(Error::InvalidRequest(
+            "both a partition count or replication factor and a replica assignment were set".into(),
+        ));
+    }
+    let mut lists: Vec<(i32, Vec<i32>)> = t
+        .assignments
+        .iter()
+        .map(|a| {
+            (
+                a.partition_index,
+                a.broker_ids.iter().map(|b| b.0).collect(),
+            )
+        })
+        .collect();
+    lists.sort_by_key(|(p, _)| *p);
+    if lists.iter().enumerate().any(|(i, (p, _))| *p != i as i32) {
+        return Err(weir_metadata::Error::InvalidReplicaAssignment(
+            "the assigned partitions must be numbered 0, 1, 2... without gaps".into(),
+        )
+        .into());
+    }
+    Ok(Placement::Manual(
+        lists.into_iter().map(|(_, replicas)| replicas).collect(),
+    ))
 }
 
 pub(crate) fn delete_topics(broker: &Broker, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
@@ -138,8 +176,14 @@ pub(crate) fn create_partitions(
         .topics
         .into_iter()
         .map(|t| {
+            let manual = t.assignments.as_ref().map(|lists| {
+                lists
+                    .iter()
+                    .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                    .collect()
+            });
             let outcome: Result<(), Error> =
-                broker.create_partitions(&t.name, t.count, req.validate_only);
+                broker.create_partitions(&t.name, t.count, manual, req.validate_only);
             let r = CreatePartitionsTopicResult::default().with_name(t.name);
             match outcome {
                 Ok(()) => r,

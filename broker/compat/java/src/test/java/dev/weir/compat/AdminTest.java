@@ -35,6 +35,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.InvalidConfigurationException;
+import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
 import org.apache.kafka.common.errors.InvalidTopicException;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
@@ -194,6 +195,35 @@ class AdminTest extends BrokerTestBase {
                 List.of(new AlterConfigOp(new ConfigEntry("no.such.config", "1"), AlterConfigOp.OpType.SET))))
                 .all().get(T, TimeUnit.SECONDS));
         assertInstanceOf(InvalidConfigurationException.class, e.getCause(), "cause: " + e.getCause());
+    }
+
+    @Test
+    void manualReplicaAssignmentsArePlacedAndChecked(TestInfo info) throws Exception {
+        String topic = uniqueTopic(info);
+        admin.createTopics(List.of(new NewTopic(topic, Map.of(0, List.of(1), 1, List.of(1)))))
+                .all().get(T, TimeUnit.SECONDS);
+        TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get(T, TimeUnit.SECONDS).get(topic);
+        assertEquals(2, d.partitions().size());
+        for (TopicPartitionInfo p : d.partitions()) {
+            assertEquals(1, p.leader().id());
+            assertEquals(List.of(1), p.replicas().stream().map(Node::id).toList());
+        }
+        // A broker that is not registered, or one named twice, is refused as Kafka refuses it
+        // (the assignment was ignored before: the topic got broker 1 whatever was asked).
+        for (List<Integer> replicas : List.of(List.of(2), List.of(1, 1))) {
+            ExecutionException e = assertThrows(ExecutionException.class, () -> admin
+                    .createTopics(List.of(new NewTopic(topic + "-bad", Map.of(0, replicas))))
+                    .all().get(T, TimeUnit.SECONDS));
+            assertInstanceOf(InvalidReplicaAssignmentException.class, e.getCause(), replicas + ": " + e.getCause());
+        }
+        ExecutionException grow = assertThrows(ExecutionException.class, () -> admin
+                .createPartitions(Map.of(topic, NewPartitions.increaseTo(3, List.of(List.of(7)))))
+                .all().get(T, TimeUnit.SECONDS));
+        assertInstanceOf(InvalidReplicaAssignmentException.class, grow.getCause(), "cause: " + grow.getCause());
+        admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(3, List.of(List.of(1)))))
+                .all().get(T, TimeUnit.SECONDS);
+        assertEquals(3, admin.describeTopics(List.of(topic)).allTopicNames().get(T, TimeUnit.SECONDS)
+                .get(topic).partitions().size());
     }
 
     @Test
