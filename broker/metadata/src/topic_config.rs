@@ -69,6 +69,8 @@ pub const SEGMENT_BYTES: &str = "segment.bytes";
 pub const SEGMENT_MS: &str = "segment.ms";
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
+pub const TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
+pub const TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.ms";
 pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 pub const FLUSH_MESSAGES: &str = "flush.messages";
 pub const FLUSH_MS: &str = "flush.ms";
@@ -170,20 +172,20 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "Largest record batch the topic accepts (MESSAGE_TOO_LARGE beyond it).",
     ),
     def(
-        "message.timestamp.after.max.ms",
+        TIMESTAMP_AFTER_MAX_MS,
         Long,
         AtLeast(0),
-        "9223372036854775807",
-        false,
-        "Accepted; not enforced yet.",
+        "3600000",
+        true,
+        "How far ahead of the broker's clock a CreateTime record's timestamp may be (INVALID_TIMESTAMP beyond it); checked on each batch's max timestamp. Kafka 4's default, one hour.",
     ),
     def(
-        "message.timestamp.before.max.ms",
+        TIMESTAMP_BEFORE_MAX_MS,
         Long,
         AtLeast(0),
         "9223372036854775807",
-        false,
-        "Accepted; not enforced yet.",
+        true,
+        "How far behind the broker's clock a CreateTime record's timestamp may be (INVALID_TIMESTAMP beyond it); checked on each batch's first timestamp.",
     ),
     def(
         MESSAGE_TIMESTAMP_TYPE,

@@ -110,4 +110,12 @@ pub const BROKER_SYNONYMS: &[(&str, &str)] = &[
     (tc::RETENTION_MS, "log.retention.ms"),
     (tc::SEGMENT_BYTES, "log.segment.bytes"),
     (tc::SEGMENT_MS, "log.roll.ms"),
+    (
+        tc::TIMESTAMP_AFTER_MAX_MS,
+        "log.message.timestamp.after.max.ms",
+    ),
+    (
+        tc::TIMESTAMP_BEFORE_MAX_MS,
+        "log.message.timestamp.before.max.ms",
+    ),
 ];

@@ -401,5 +401,7 @@ pub(crate) fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, Str
         log_append_time: eff
             .get(tc::MESSAGE_TIMESTAMP_TYPE)
             .is_some_and(|(v, _)| v == "LogAppendTime"),
+        timestamp_after_max_ms: num(tc::TIMESTAMP_AFTER_MAX_MS, i64::MAX).max(0),
+        timestamp_before_max_ms: num(tc::TIMESTAMP_BEFORE_MAX_MS, i64::MAX).max(0),
     }
 }

@@ -11,6 +11,9 @@ pub enum Error {
     UnsupportedMagic(i8),
     #[error("record batch of {size} bytes exceeds max.message.bytes ({max})")]
     BatchTooLarge { size: usize, max: usize },
+    /// A record timestamp outside `message.timestamp.after/before.max.ms`.
+    #[error("{0}")]
+    InvalidTimestamp(String),
     #[error("offset {offset} is out of range [{start}, {end})")]
     OffsetOutOfRange { offset: i64, start: i64, end: i64 },
     #[error("segment is full: {0}")]
@@ -43,6 +46,7 @@ impl Error {
             Error::CorruptBatch(_) => ResponseError::CorruptMessage.code(),
             Error::UnsupportedMagic(_) => ResponseError::InvalidRecord.code(),
             Error::BatchTooLarge { .. } => ResponseError::MessageTooLarge.code(),
+            Error::InvalidTimestamp(_) => ResponseError::InvalidTimestamp.code(),
             Error::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
             Error::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
             Error::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch.code(),

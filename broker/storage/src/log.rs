@@ -35,6 +35,11 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `message.timestamp.type=LogAppendTime`: the broker stamps its own time.
     pub log_append_time: bool,
+    /// `message.timestamp.after.max.ms`: how far ahead of the broker's clock a CreateTime
+    /// batch's timestamps may be.
+    pub timestamp_after_max_ms: i64,
+    /// `message.timestamp.before.max.ms`: how far behind it they may be.
+    pub timestamp_before_max_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -49,8 +54,41 @@ impl Default for LogConfig {
             flush_messages: u64::MAX,
             flush_ms: i64::MAX,
             log_append_time: false,
+            timestamp_after_max_ms: i64::MAX,
+            timestamp_before_max_ms: i64::MAX,
         }
     }
+}
+
+/// `message.timestamp.after.max.ms` and `before.max.ms` for a CreateTime batch, checked on
+/// its header: the max timestamp against the first bound and the first record's timestamp
+/// against the second (Kafka checks each record; the header keeps this free of per-record
+/// work). LogAppendTime batches are stamped by the broker and not checked.
+fn check_timestamps(cfg: &LogConfig, h: &BatchHeader, now_ms: i64) -> Result<()> {
+    if cfg.log_append_time || h.is_control() {
+        return Ok(());
+    }
+    let after = now_ms.saturating_add(cfg.timestamp_after_max_ms);
+    let before = now_ms.saturating_sub(cfg.timestamp_before_max_ms);
+    for ts in [h.max_timestamp, h.base_timestamp] {
+        // -1 is "no timestamp" (old clients); Kafka lets it through.
+        if ts == -1 {
+            continue;
+        }
+        if ts > after {
+            return Err(Error::InvalidTimestamp(format!(
+                "timestamp {ts} is more than message.timestamp.after.max.ms ({} ms) ahead of the broker's time {now_ms}",
+                cfg.timestamp_after_max_ms
+            )));
+        }
+        if ts < before {
+            return Err(Error::InvalidTimestamp(format!(
+                "timestamp {ts} is more than message.timestamp.before.max.ms ({} ms) behind the broker's time {now_ms}",
+                cfg.timestamp_before_max_ms
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Where an append landed.
@@ -225,6 +263,9 @@ impl Log {
     pub fn append(&self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
         let mut inner = self.inner.lock();
         let batches = batch::split_producer_batches(records, inner.config.max_message_bytes)?;
+        for (_, h) in &batches {
+            check_timestamps(&inner.config, h, now_ms)?;
+        }
         let log_append_time = inner.config.log_append_time.then_some(now_ms);
         let base_offset = inner.log_end_offset();
         let mut next = base_offset;
@@ -288,6 +329,7 @@ impl Log {
         now_ms: i64,
     ) -> Result<AppendInfo> {
         let mut inner = self.inner.lock();
+        check_timestamps(&inner.config, original, now_ms)?;
         let log_append_time = inner.config.log_append_time.then_some(now_ms);
         let base_offset = inner.log_end_offset();
         if let SequenceCheck::Duplicate {

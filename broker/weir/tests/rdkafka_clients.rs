@@ -809,3 +809,83 @@ fn a_producer_cannot_write_into_an_internal_journal() {
         "the broker is back"
     );
 }
+
+/// CreateTime records too far ahead of the broker's clock (Kafka 4's default one hour,
+/// `message.timestamp.after.max.ms`) or behind it (`message.timestamp.before.max.ms`) get
+/// INVALID_TIMESTAMP with a message; LogAppendTime topics take any, since the broker stamps
+/// them.
+#[test]
+fn record_timestamps_out_of_bounds_are_refused() {
+    use kafka_protocol::messages::{ApiKey, ProduceResponse};
+    use kafka_protocol::protocol::Decodable;
+    use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+
+    let w = Weir::start(&[]);
+    let opts = AdminOptions::new().operation_timeout(Some(T));
+    let created = runtime()
+        .block_on(
+            w.admin().create_topics(
+                &[
+                    NewTopic::new("ts-default", 1, TopicReplication::Fixed(1)),
+                    NewTopic::new("ts-recent", 1, TopicReplication::Fixed(1))
+                        .set("message.timestamp.before.max.ms", "60000"),
+                    NewTopic::new("ts-append", 1, TopicReplication::Fixed(1))
+                        .set("message.timestamp.type", "LogAppendTime"),
+                ],
+                &opts,
+            ),
+        )
+        .expect("create");
+    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let hour = 3_600_000;
+    let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
+    let mut produce = |topic: &str, ts: i64| {
+        let batch = common::raw_batch_at("v", -1, -1, -1, ts);
+        let req = common::raw_produce_request(topic, 0, 1, batch);
+        let mut b = common::raw_roundtrip(&mut s, ApiKey::Produce, 9, &req).expect("answer");
+        let resp = ProduceResponse::decode(&mut b, 9).expect("decode");
+        let p = &resp.responses[0].partition_responses[0];
+        (
+            p.error_code,
+            p.error_message.as_ref().map(|m| m.to_string()),
+        )
+    };
+    const INVALID_TIMESTAMP: i16 = 32;
+    assert_eq!(produce("ts-default", now).0, 0);
+    assert_eq!(
+        produce("ts-default", now + hour / 2).0,
+        0,
+        "within the hour"
+    );
+    assert_eq!(
+        produce("ts-default", 1000).0,
+        0,
+        "no bound behind by default"
+    );
+    let (code, message) = produce("ts-default", now + 2 * hour);
+    assert_eq!(code, INVALID_TIMESTAMP);
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("message.timestamp.after.max.ms")),
+        "{message:?}"
+    );
+    assert_eq!(produce("ts-recent", now - 1000).0, 0);
+    assert_eq!(produce("ts-recent", now - hour).0, INVALID_TIMESTAMP);
+    assert_eq!(
+        produce("ts-append", now + 48 * hour).0,
+        0,
+        "the broker stamps it"
+    );
+    assert_eq!(
+        w.consumer()
+            .fetch_watermarks("ts-default", 0, T)
+            .expect("watermarks"),
+        (0, 3),
+        "nothing of a refused batch is written"
+    );
+}
