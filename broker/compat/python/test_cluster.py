@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException
+from confluent_kafka import OFFSET_BEGINNING, ElectionType, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from weirtest import (
@@ -230,6 +230,20 @@ def test_acks_all_idempotent_producer_loses_nothing_when_a_leader_is_killed(clus
         assert all(n % 3 == p for n in ns), f"partition {p} holds another partition's record"
         assert len(mine) == len(values), f"partition {p}: {len(values)} records, {len(mine)} acked"
 
+    # Leadership stays where the failover put it until a preferred election (what
+    # kafka-leader-election sends) gives partition 0 back to its first replica.
+    md = partition_md(cluster, topic, 0)
+    preferred = md.replicas[0]
+    tp = TopicPartition(topic, 0)
+    a = admin(cluster.bootstrap(), **LEADER_AWARE)  # kept: the future needs its handle alive
+    elected = a.elect_leaders(ElectionType.PREFERRED, [tp]).result(30)
+    if md.leader == preferred:
+        assert elected[tp] is not None and elected[tp].code() == KafkaError.ELECTION_NOT_NEEDED, elected
+    else:
+        assert elected[tp] is None, elected
+        wait_until(lambda: partition_md(cluster, topic, 0).leader == preferred, timeout=30,
+                   desc=f"the preferred replica {preferred} leading partition 0 again")
+
 
 def raw_produce(b, node_id, topic, partition, value):
     """(error_code, base_offset) of a one-record acks=all Produce v8 sent to broker `b` itself
@@ -326,8 +340,6 @@ def test_two_brokers_down_refuse_acks_all_with_not_enough_replicas(cluster):
 
 
 def test_delete_records_holds_on_every_replica_through_a_failover(cluster):
-    from confluent_kafka import TopicPartition
-
     topic = unique("trim")
     create_replicated_topic(cluster, topic, 1)
     prod = producer(cluster.bootstrap(), **LEADER_AWARE, **{"acks": "all"})

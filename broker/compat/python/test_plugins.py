@@ -63,9 +63,14 @@ def plugged(broker):
     return broker
 
 
-def one_batch_producer(bs, **cfg):
-    """A confluent-kafka producer whose records, produced before flush(), go in one batch."""
-    return producer(bs, **{"linger.ms": 2000, **cfg})
+def one_batch_producer(bs, topic=None, **cfg):
+    """A confluent-kafka producer whose records, produced before flush(), go in one batch. With
+    `topic`, it has the topic's metadata first: records produced before it arrives wait in
+    librdkafka's unassigned queue, and under load the first could leave in a batch of its own."""
+    p = producer(bs, **{"linger.ms": 2000, **cfg})
+    if topic is not None:
+        p.list_topics(topic, timeout=T)
+    return p
 
 
 def describe(a, topic):
@@ -130,7 +135,7 @@ def kp_outcome(future):
 def test_confluent_rejected_batch_fails_with_invalid_record(plugged):
     bs = plugged.bootstrap
     topic = create_topic(bs, unique("guarded"), config={"weir.plugins": "guard"})
-    p = one_batch_producer(bs)
+    p = one_batch_producer(bs, topic)
     results = produce_sync(p, topic, [{"value": b"good 1"}, {"value": b"a bad one"},
                                       {"value": b"good 2"}])
     for i, (err, msg) in enumerate(results):

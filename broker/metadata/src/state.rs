@@ -524,7 +524,8 @@ impl ClusterState {
         Ok(())
     }
 
-    fn assignment(&self, topic: &str, partition: i32) -> Result<&PartitionAssignment> {
+    /// The assignment of `topic`/`partition`, or UnknownTopic.
+    pub fn assignment(&self, topic: &str, partition: i32) -> Result<&PartitionAssignment> {
         self.existing(topic)?
             .partitions
             .iter()

@@ -889,3 +889,48 @@ fn record_timestamps_out_of_bounds_are_refused() {
         "nothing of a refused batch is written"
     );
 }
+
+/// ElectLeaders as `kafka-leader-election` sends it: on a lone broker every partition is led by
+/// its preferred replica, so each named partition answers ELECTION_NOT_NEEDED (preferred and
+/// unclean), an unknown one UNKNOWN_TOPIC_OR_PARTITION, and asking for all partitions lists
+/// none, as Kafka answers.
+#[test]
+fn elect_leaders_answers_as_kafka_when_no_election_is_needed() {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    use kafka_protocol::messages::{ApiKey, ElectLeadersRequest, ElectLeadersResponse, TopicName};
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+
+    let w = Weir::start(&[]);
+    w.create_topic("elect", 2);
+    let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
+    let mut elect = |version: i16, election_type: i8, named: bool| {
+        let req = ElectLeadersRequest::default()
+            .with_election_type(election_type)
+            .with_timeout_ms(10_000)
+            .with_topic_partitions(named.then(|| {
+                vec![
+                    TopicPartitions::default()
+                        .with_topic(TopicName(StrBytes::from_static_str("elect")))
+                        .with_partitions(vec![0, 1, 7]),
+                ]
+            }));
+        let mut b = common::raw_roundtrip(&mut s, ApiKey::ElectLeaders, version, &req)
+            .expect("an ElectLeaders answer");
+        ElectLeadersResponse::decode(&mut b, version).expect("decode")
+    };
+    for (version, election_type) in [(0, 0), (1, 0), (2, 0), (2, 1)] {
+        let r = elect(version, election_type, true);
+        let codes: Vec<(i32, i16)> = r.replica_election_results[0]
+            .partition_result
+            .iter()
+            .map(|p| (p.partition_id, p.error_code))
+            .collect();
+        assert_eq!(
+            codes,
+            [(0, 84), (1, 84), (7, 3)],
+            "v{version} type {election_type}: ELECTION_NOT_NEEDED twice, then UNKNOWN_TOPIC_OR_PARTITION"
+        );
+    }
+    let all = elect(2, 0, false);
+    assert!(all.replica_election_results.is_empty(), "{all:?}");
+}

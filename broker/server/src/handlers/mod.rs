@@ -124,6 +124,9 @@ pub(crate) async fn handle(
             ResponseKind::WriteTxnMarkers(txn::write_markers(broker, r).await)
         }
         RequestKind::ListTransactions(r) => ResponseKind::ListTransactions(txn::list(broker, r)),
+        RequestKind::ElectLeaders(r) => {
+            ResponseKind::ElectLeaders(reassign::elect_leaders(broker, r, v))
+        }
         RequestKind::DescribeProducers(r) => {
             ResponseKind::DescribeProducers(txn::describe_producers(broker, r))
         }

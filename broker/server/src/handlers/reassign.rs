@@ -170,3 +170,115 @@ pub(crate) fn list(
 fn broker_ids(ids: &[i32]) -> Vec<BrokerId> {
     ids.iter().copied().map(BrokerId).collect()
 }
+
+/// ElectLeaders (KIP-460), as `kafka-leader-election` sends it. Preferred: each partition
+/// whose first replica is in sync and up but not leading gets it as leader
+/// (`Command::ElectPreferredLeader`); one led by it already answers ELECTION_NOT_NEEDED, one
+/// whose preferred replica cannot lead PREFERRED_LEADER_NOT_AVAILABLE. Unclean: a partition with
+/// a live leader needs no election; Weir never elects a replica outside the ISR, so one
+/// without answers ELIGIBLE_LEADERS_NOT_AVAILABLE. With no partitions named, every partition is
+/// considered and only those an election was tried for are listed, as Kafka lists them.
+pub(crate) fn elect_leaders(
+    broker: &Broker,
+    req: weir_protocol::kafka::messages::ElectLeadersRequest,
+    version: i16,
+) -> weir_protocol::kafka::messages::ElectLeadersResponse {
+    use weir_protocol::kafka::messages::ElectLeadersResponse;
+    use weir_protocol::kafka::messages::elect_leaders_response::{
+        PartitionResult, ReplicaElectionResult,
+    };
+    const PREFERRED: i8 = 0;
+    let unclean = version >= 1 && req.election_type != PREFERRED;
+    let state = broker.metadata.read(ClusterState::clone);
+    let named = req.topic_partitions.is_some();
+    let wanted: Vec<(String, Vec<i32>)> = match req.topic_partitions {
+        Some(list) => list
+            .into_iter()
+            .map(|t| (t.topic.to_string(), t.partitions))
+            .collect(),
+        None => state
+            .topics
+            .values()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.partitions.iter().map(|p| p.partition).collect(),
+                )
+            })
+            .collect(),
+    };
+    let active = state.active_broker_ids();
+    let mut results = Vec::new();
+    for (topic, partitions) in wanted {
+        let mut out = Vec::new();
+        for p in partitions {
+            let (code, message) = match state.assignment(&topic, p) {
+                Err(_) => (
+                    ResponseError::UnknownTopicOrPartition.code(),
+                    format!("{topic}-{p} does not exist"),
+                ),
+                Ok(a) if unclean => {
+                    if active.contains(&a.leader) && a.isr.contains(&a.leader) {
+                        (ResponseError::ElectionNotNeeded.code(), String::new())
+                    } else {
+                        (
+                            ResponseError::EligibleLeadersNotAvailable.code(),
+                            format!(
+                                "{topic}-{p} has no live leader, and Weir elects none outside the ISR"
+                            ),
+                        )
+                    }
+                }
+                Ok(a) => {
+                    let preferred = a.replicas.first().copied().unwrap_or(-1);
+                    if a.leader == preferred {
+                        (ResponseError::ElectionNotNeeded.code(), String::new())
+                    } else if !a.isr.contains(&preferred) || !active.contains(&preferred) {
+                        (
+                            ResponseError::PreferredLeaderNotAvailable.code(),
+                            format!(
+                                "{topic}-{p}: the preferred replica {preferred} is not in sync or not up"
+                            ),
+                        )
+                    } else {
+                        let cmd = Command::ElectPreferredLeader {
+                            topic: topic.clone(),
+                            partition: p,
+                        };
+                        match broker.metadata.propose(cmd) {
+                            Ok(s)
+                                if s.assignment(&topic, p).is_ok_and(|a| a.leader == preferred) =>
+                            {
+                                (0, String::new())
+                            }
+                            Ok(_) => (
+                                ResponseError::PreferredLeaderNotAvailable.code(),
+                                format!(
+                                    "{topic}-{p}: the preferred replica {preferred} could not take over"
+                                ),
+                            ),
+                            Err(e) => (e.kafka_code(), e.to_string()),
+                        }
+                    }
+                }
+            };
+            if !named && code == ResponseError::ElectionNotNeeded.code() {
+                continue;
+            }
+            out.push(
+                PartitionResult::default()
+                    .with_partition_id(p)
+                    .with_error_code(code)
+                    .with_error_message((!message.is_empty()).then(|| str_bytes(message))),
+            );
+        }
+        if !out.is_empty() || named {
+            results.push(
+                ReplicaElectionResult::default()
+                    .with_topic(TopicName(str_bytes(topic)))
+                    .with_partition_result(out),
+            );
+        }
+    }
+    ElectLeadersResponse::default().with_replica_election_results(results)
+}

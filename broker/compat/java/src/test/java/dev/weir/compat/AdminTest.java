@@ -34,6 +34,8 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.ElectionType;
+import org.apache.kafka.common.errors.ElectionNotNeededException;
 import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
 import org.apache.kafka.common.errors.InvalidTopicException;
@@ -224,6 +226,18 @@ class AdminTest extends BrokerTestBase {
                 .all().get(T, TimeUnit.SECONDS);
         assertEquals(3, admin.describeTopics(List.of(topic)).allTopicNames().get(T, TimeUnit.SECONDS)
                 .get(topic).partitions().size());
+    }
+
+    @Test
+    void electLeadersNeedsNoElectionOnALoneBroker(TestInfo info) throws Exception {
+        String topic = uniqueTopic(info);
+        createTopic(topic, 2, null);
+        TopicPartition tp = new TopicPartition(topic, 1);
+        for (ElectionType type : ElectionType.values()) {
+            Map<TopicPartition, java.util.Optional<Throwable>> r = admin.electLeaders(type, Set.of(tp))
+                    .partitions().get(T, TimeUnit.SECONDS);
+            assertInstanceOf(ElectionNotNeededException.class, r.get(tp).orElseThrow(), type + ": " + r);
+        }
     }
 
     @Test
