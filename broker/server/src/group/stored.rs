@@ -7,8 +7,8 @@
 //! the last member left). A coordinator that stops mid-rebalance loads the last stable
 //! generation; its members are told to rejoin, as at Kafka.
 
+use std::collections::BTreeMap;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
@@ -122,7 +122,6 @@ impl Group {
             g.protocol = s.protocol;
             g.leader = s.leader.filter(|l| g.members.contains_key(l));
         }
-        g.pending = HashSet::new();
         g.saved = g.settled_signature().map(|sig| (sig, record));
         g
     }
