@@ -72,6 +72,10 @@ pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
 pub const TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
 pub const TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.ms";
 pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+pub const DELETE_RETENTION_MS: &str = "delete.retention.ms";
+pub const MIN_CLEANABLE_DIRTY_RATIO: &str = "min.cleanable.dirty.ratio";
+pub const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
+pub const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
 pub const FLUSH_MESSAGES: &str = "flush.messages";
 pub const FLUSH_MS: &str = "flush.ms";
 pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
@@ -105,7 +109,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         ListOf(&["delete", "compact"]),
         "delete",
         true,
-        "delete: remove old segments by retention.ms/retention.bytes. compact is accepted and stored; compaction itself is pending, so compacted topics currently keep everything.",
+        "delete: remove old segments by retention.ms/retention.bytes. compact: closed segments keep only the latest record of each key (tombstones go after delete.retention.ms), and records without a key are refused (INVALID_RECORD). Both may be given.",
     ),
     def(
         "compression.type",
@@ -116,12 +120,12 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "Batches are stored as the producer compressed them (producer); re-compression on the broker is pending.",
     ),
     def(
-        "delete.retention.ms",
+        DELETE_RETENTION_MS,
         Long,
         AtLeast(0),
         "86400000",
-        false,
-        "Tombstone retention for compacted topics (pending with compaction).",
+        true,
+        "How long a tombstone (a record with a null value) stays in a compacted topic after the compaction pass that first kept it, judged by its batch's timestamp.",
     ),
     def(
         "file.delete.delay.ms",
@@ -156,12 +160,12 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "Bytes between offset index entries.",
     ),
     def(
-        "max.compaction.lag.ms",
+        MAX_COMPACTION_LAG_MS,
         Long,
         AtLeast(1),
         "9223372036854775807",
-        false,
-        "Pending with compaction.",
+        true,
+        "A closed segment not compacted for this long is compacted whatever min.cleanable.dirty.ratio says (judged by its newest record).",
     ),
     def(
         MAX_MESSAGE_BYTES,
@@ -196,20 +200,20 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's time.",
     ),
     def(
-        "min.cleanable.dirty.ratio",
+        MIN_CLEANABLE_DIRTY_RATIO,
         Double,
         Ratio,
         "0.5",
-        false,
-        "Pending with compaction.",
+        true,
+        "Compaction runs when the closed segments written since the last pass are at least this share of the closed segments' bytes. The active segment is never compacted.",
     ),
     def(
-        "min.compaction.lag.ms",
+        MIN_COMPACTION_LAG_MS,
         Long,
         AtLeast(0),
         "0",
-        false,
-        "Pending with compaction.",
+        true,
+        "Records younger than this (by their segment's newest timestamp) are not compacted.",
     ),
     def(
         MIN_INSYNC_REPLICAS,

@@ -799,6 +799,29 @@ impl Broker {
         }
     }
 
+    /// One compaction pass over every compacted partition this node holds (leader or
+    /// follower: each replica compacts its own log, and offsets never change).
+    pub fn clean_logs(self: &Arc<Self>) {
+        let now = now_ms();
+        for p in self.all_partitions() {
+            if *self.shutdown.borrow() {
+                return;
+            }
+            match p.log.clean(now) {
+                Ok(Some(out)) => tracing::info!(
+                    topic = %p.topic, partition = p.index,
+                    segments_before = out.segments_before, segments_after = out.segments_after,
+                    bytes_before = out.bytes_before, bytes_after = out.bytes_after,
+                    records_removed = out.records_removed, "compacted"
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "compaction failed")
+                }
+            }
+        }
+    }
+
     /// Flushes and closes every log and marks the shutdown clean.
     pub fn close(&self) -> Result<()> {
         let mut ok = true;

@@ -24,6 +24,8 @@ pub struct BrokerConfig {
     /// Broker-wide defaults for topic configs (Kafka's `log.*` settings), by topic config name.
     pub topic_defaults: BTreeMap<String, String>,
     pub retention_check_interval: Duration,
+    /// `log.cleaner.backoff.ms`: how often compacted topics are checked for a compaction pass.
+    pub cleaner_backoff: Duration,
     pub max_request_bytes: usize,
     pub max_connections: usize,
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits
@@ -71,6 +73,7 @@ impl BrokerConfig {
             default_replication_factor: 1,
             topic_defaults: BTreeMap::new(),
             retention_check_interval: Duration::from_secs(30),
+            cleaner_backoff: Duration::from_secs(15),
             max_request_bytes: weir_protocol::DEFAULT_MAX_REQUEST_BYTES,
             max_connections: 10_000,
             group_initial_rebalance_delay: Duration::from_millis(0),
@@ -100,6 +103,19 @@ impl BrokerConfig {
 /// Topic config name → the broker-level config that sets its default (Kafka's names).
 pub const BROKER_SYNONYMS: &[(&str, &str)] = &[
     (tc::CLEANUP_POLICY, "log.cleanup.policy"),
+    (tc::DELETE_RETENTION_MS, "log.cleaner.delete.retention.ms"),
+    (
+        tc::MAX_COMPACTION_LAG_MS,
+        "log.cleaner.max.compaction.lag.ms",
+    ),
+    (
+        tc::MIN_CLEANABLE_DIRTY_RATIO,
+        "log.cleaner.min.cleanable.ratio",
+    ),
+    (
+        tc::MIN_COMPACTION_LAG_MS,
+        "log.cleaner.min.compaction.lag.ms",
+    ),
     (tc::FLUSH_MESSAGES, "log.flush.interval.messages"),
     (tc::FLUSH_MS, "log.flush.interval.ms"),
     (tc::INDEX_INTERVAL_BYTES, "log.index.interval.bytes"),

@@ -382,7 +382,7 @@ pub(crate) fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, Str
     LogConfig {
         segment_bytes: num(tc::SEGMENT_BYTES, d.segment_bytes as i64).max(14) as u64,
         segment_ms: num(tc::SEGMENT_MS, d.segment_ms),
-        // Until compaction lands, a compact-only topic keeps everything rather than losing keys.
+        // A compact-only topic loses records to compaction, never to age or size.
         retention_ms: if cleanup.contains("delete") {
             num(tc::RETENTION_MS, d.retention_ms)
         } else {
@@ -403,5 +403,14 @@ pub(crate) fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, Str
             .is_some_and(|(v, _)| v == "LogAppendTime"),
         timestamp_after_max_ms: num(tc::TIMESTAMP_AFTER_MAX_MS, i64::MAX).max(0),
         timestamp_before_max_ms: num(tc::TIMESTAMP_BEFORE_MAX_MS, i64::MAX).max(0),
+        compact: cleanup.split(',').any(|p| p.trim() == "compact"),
+        min_cleanable_dirty_ratio: eff
+            .get(tc::MIN_CLEANABLE_DIRTY_RATIO)
+            .and_then(|(v, _)| v.trim().parse::<f64>().ok())
+            .filter(|r| (0.0..=1.0).contains(r))
+            .unwrap_or(d.min_cleanable_dirty_ratio),
+        delete_retention_ms: num(tc::DELETE_RETENTION_MS, d.delete_retention_ms).max(0),
+        min_compaction_lag_ms: num(tc::MIN_COMPACTION_LAG_MS, d.min_compaction_lag_ms).max(0),
+        max_compaction_lag_ms: num(tc::MAX_COMPACTION_LAG_MS, d.max_compaction_lag_ms).max(1),
     }
 }

@@ -99,6 +99,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
         });
     }
     tasks.spawn(housekeeping_loop(broker.clone(), retention_every));
+    tasks.spawn(cleaner_loop(broker.clone()));
     tasks.spawn(pipelines_loop(broker.clone()));
     Ok(RunningBroker {
         broker,
@@ -149,6 +150,21 @@ async fn housekeeping_loop(broker: Arc<Broker>, retention_every: Duration) {
         }
         let b = broker.clone();
         let _ = tokio::task::spawn_blocking(move || b.housekeeping(retention)).await;
+    }
+}
+
+/// Compacts the compacted topics every `log.cleaner.backoff.ms`, on a thread of its own so
+/// that a long pass does not hold up housekeeping.
+async fn cleaner_loop(broker: Arc<Broker>) {
+    let mut stop = broker.shutdown_signal();
+    let every = broker.config.cleaner_backoff;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let b = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || b.clean_logs()).await;
     }
 }
 

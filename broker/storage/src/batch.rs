@@ -13,6 +13,7 @@ const ATTRIBUTES_OFFSET: usize = 21;
 const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 const LEADER_EPOCH_OFFSET: usize = 12;
+const RECORDS_COUNT_OFFSET: usize = 57;
 
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 const TRANSACTIONAL_BIT: i16 = 0x10;
@@ -237,6 +238,23 @@ pub fn empty_batch(original: &BatchHeader) -> Vec<u8> {
     let crc = crc32c::crc32c(&b[ATTRIBUTES_OFFSET..]);
     b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
     b
+}
+
+/// Sets the base offset and leader epoch of a whole batch (neither is covered by the CRC).
+pub(crate) fn stamp_offset_and_epoch(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
+    batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    batch[LEADER_EPOCH_OFFSET..LEADER_EPOCH_OFFSET + 4]
+        .copy_from_slice(&leader_epoch.to_be_bytes());
+}
+
+/// Sets the record count of a whole batch whose records section was replaced (the cleaner
+/// keeps a batch's header and some of its records), and redoes its length and CRC.
+pub(crate) fn set_records_count(batch: &mut [u8], count: i32) {
+    batch[RECORDS_COUNT_OFFSET..RECORDS_COUNT_OFFSET + 4].copy_from_slice(&count.to_be_bytes());
+    let len = (batch.len() - LOG_OVERHEAD) as i32;
+    batch[8..12].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Sets a batch's last offset delta (the offsets it spans, records or not) and redoes the CRC.

@@ -14,6 +14,9 @@ pub enum Error {
     /// A record timestamp outside `message.timestamp.after/before.max.ms`.
     #[error("{0}")]
     InvalidTimestamp(String),
+    /// A record the topic cannot take (a keyless record in a compacted topic).
+    #[error("{0}")]
+    InvalidRecord(String),
     #[error("offset {offset} is out of range [{start}, {end})")]
     OffsetOutOfRange { offset: i64, start: i64, end: i64 },
     #[error("segment is full: {0}")]
@@ -44,7 +47,9 @@ impl Error {
                 ResponseError::KafkaStorageError.code()
             }
             Error::CorruptBatch(_) => ResponseError::CorruptMessage.code(),
-            Error::UnsupportedMagic(_) => ResponseError::InvalidRecord.code(),
+            Error::UnsupportedMagic(_) | Error::InvalidRecord(_) => {
+                ResponseError::InvalidRecord.code()
+            }
             Error::BatchTooLarge { .. } => ResponseError::MessageTooLarge.code(),
             Error::InvalidTimestamp(_) => ResponseError::InvalidTimestamp.code(),
             Error::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),

@@ -9,6 +9,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use parking_lot::Mutex;
 
 use crate::batch::{self, BatchHeader};
+use crate::cleaner::{self, CleanOutcome, Retain, SegmentView};
 use crate::flusher::{Flusher, Sealed, read_recovery_point};
 use crate::producer_state::{ProducerStates, SequenceCheck};
 use crate::segment::{FileSlice, Segment};
@@ -40,6 +41,19 @@ pub struct LogConfig {
     pub timestamp_after_max_ms: i64,
     /// `message.timestamp.before.max.ms`: how far behind it they may be.
     pub timestamp_before_max_ms: i64,
+    /// `cleanup.policy` includes `compact`: closed segments keep each key's latest record, and
+    /// keyless records are refused.
+    pub compact: bool,
+    /// `min.cleanable.dirty.ratio`: the share of the cleanable bytes written since the last
+    /// compaction that starts the next one.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `delete.retention.ms`: how long a tombstone stays after its first compaction.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: records younger than this are not compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty segment older than this is compacted whatever the
+    /// dirty ratio.
+    pub max_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -56,6 +70,11 @@ impl Default for LogConfig {
             log_append_time: false,
             timestamp_after_max_ms: i64::MAX,
             timestamp_before_max_ms: i64::MAX,
+            compact: false,
+            min_cleanable_dirty_ratio: 0.5,
+            delete_retention_ms: 24 * 3600 * 1000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }
@@ -144,6 +163,8 @@ pub struct RetentionOutcome {
 pub struct Log {
     dir: PathBuf,
     inner: Mutex<Inner>,
+    /// Held through a compaction pass: one at a time per log.
+    cleaning: Mutex<()>,
 }
 
 struct Inner {
@@ -158,6 +179,8 @@ struct Inner {
     producers: ProducerStates,
     /// Syncs rolled segments in the background.
     flusher: Arc<Flusher>,
+    /// Where the dirty part of a compacted log starts (see [`crate::cleaner`]).
+    clean_checkpoint: i64,
 }
 
 const LOG_START_FILE: &str = "log-start-offset";
@@ -185,6 +208,7 @@ impl Log {
     /// re-validated and cut at the first torn batch.
     pub fn open(dir: &Path, config: LogConfig, clean_shutdown: bool, now_ms: i64) -> Result<Log> {
         std::fs::create_dir_all(dir)?;
+        cleaner::recover(dir)?;
         let mut bases: Vec<i64> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
@@ -245,6 +269,7 @@ impl Log {
             epochs,
             producers: ProducerStates::default(),
             flusher: Arc::default(),
+            clean_checkpoint: cleaner::read_checkpoint(dir),
         };
         inner.rebuild_producer_state(dir)?;
         inner.high_watermark = inner.log_end_offset();
@@ -252,6 +277,7 @@ impl Log {
         Ok(Log {
             dir: dir.to_path_buf(),
             inner: Mutex::new(inner),
+            cleaning: Mutex::new(()),
         })
     }
 
@@ -263,8 +289,11 @@ impl Log {
     pub fn append(&self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
         let mut inner = self.inner.lock();
         let batches = batch::split_producer_batches(records, inner.config.max_message_bytes)?;
-        for (_, h) in &batches {
+        for (pos, h) in &batches {
             check_timestamps(&inner.config, h, now_ms)?;
+            if inner.config.compact {
+                cleaner::check_keys(&records[*pos..*pos + h.total_len()], h)?;
+            }
         }
         let log_append_time = inner.config.log_append_time.then_some(now_ms);
         let base_offset = inner.log_end_offset();
@@ -340,6 +369,9 @@ impl Log {
             return Ok(inner.duplicate(base_offset, last_offset));
         }
         let h = batch::validate(batch)?;
+        if inner.config.compact {
+            cleaner::check_keys(batch, &h)?;
+        }
         let stamped = inner.write_batch(
             &self.dir,
             batch,
@@ -560,11 +592,18 @@ impl Log {
             let by_time = cfg.retention_ms >= 0 && oldest.max_timestamp < now_ms - cfg.retention_ms;
             let by_size =
                 cfg.retention_bytes >= 0 && total - oldest.size >= cfg.retention_bytes as u64;
-            let by_start = oldest.next_offset <= inner.log_start_offset;
+            // The next segment's base, not this one's end: compaction leaves gaps, and a
+            // compacted segment may even be empty.
+            let next_base = inner
+                .segments
+                .keys()
+                .nth(1)
+                .copied()
+                .unwrap_or(oldest.next_offset);
+            let by_start = next_base <= inner.log_start_offset;
             if !(by_time || by_size || by_start) {
                 break;
             }
-            let next_base = oldest.next_offset;
             if let Some(seg) = inner.segments.remove(&base) {
                 out.deleted_segments += 1;
                 out.deleted_bytes += seg.size;
@@ -575,6 +614,129 @@ impl Log {
             }
         }
         Ok(out)
+    }
+
+    /// One compaction pass (see [`crate::cleaner`]) when the topic is compacted and enough of
+    /// its closed segments are dirty; `None` when there was nothing to do.
+    pub fn clean(&self, now_ms: i64) -> Result<Option<CleanOutcome>> {
+        self.clean_within(now_ms, cleaner::MAP_BUDGET_BYTES)
+    }
+
+    /// [`Log::clean`] with an offset map of at most `map_budget` bytes.
+    pub(crate) fn clean_within(
+        &self,
+        now_ms: i64,
+        map_budget: usize,
+    ) -> Result<Option<CleanOutcome>> {
+        let _pass = self.cleaning.lock();
+        let (cfg, segs, checkpoint, txn) = {
+            let inner = self.inner.lock();
+            if !inner.config.compact {
+                return Ok(None);
+            }
+            let cfg = inner.config.clone();
+            // Below the high watermark and the last stable offset, older than the minimum lag,
+            // and never the active segment.
+            let end = inner.producers.last_stable_offset(inner.high_watermark);
+            let young = now_ms.saturating_sub(cfg.min_compaction_lag_ms);
+            let active = inner.active().base_offset;
+            let segs: Vec<SegmentView> = inner
+                .segments
+                .values()
+                .take_while(|s| {
+                    s.base_offset < active && s.next_offset <= end && s.max_timestamp <= young
+                })
+                .map(|s| s.view())
+                .collect();
+            let checkpoint = inner.clean_checkpoint.max(inner.log_start_offset);
+            (cfg, segs, checkpoint, inner.producers.txn_view())
+        };
+        let Some(first_dirty) = segs.iter().position(|s| s.next_offset > checkpoint) else {
+            return Ok(None);
+        };
+        let total: u64 = segs.iter().map(|s| s.size).sum();
+        let dirty: u64 = segs[first_dirty..].iter().map(|s| s.size).sum();
+        if dirty == 0 {
+            return Ok(None);
+        }
+        let oldest_dirty = segs[first_dirty].max_timestamp;
+        let overdue =
+            oldest_dirty >= 0 && now_ms.saturating_sub(oldest_dirty) >= cfg.max_compaction_lag_ms;
+        if (dirty as f64) < cfg.min_cleanable_dirty_ratio * total as f64 && !overdue {
+            return Ok(None);
+        }
+        let (map, covered) =
+            cleaner::build_map(&segs[first_dirty..], checkpoint, &txn, map_budget)?;
+        let upto = first_dirty + covered;
+        let new_checkpoint = segs[upto - 1].next_offset;
+        let retain = Retain {
+            map: &map,
+            txn: &txn,
+            checkpoint,
+            tombstone_horizon: now_ms.saturating_sub(cfg.delete_retention_ms),
+        };
+        let mut out = CleanOutcome {
+            segments_before: upto,
+            checkpoint: new_checkpoint,
+            ..CleanOutcome::default()
+        };
+        for range in cleaner::groups(&segs[..upto], cfg.segment_bytes) {
+            let group = &segs[range];
+            let (path, size, removed) = cleaner::write_group(&self.dir, group, &retain)?;
+            if self.swap_in(group, &path)? {
+                out.segments_after += 1;
+                out.bytes_before += group.iter().map(|s| s.size).sum::<u64>();
+                out.bytes_after += size;
+                out.records_removed += removed;
+            } else {
+                // The log changed under the pass (retention, DeleteRecords, truncation): this
+                // group is left for the next one.
+                out.segments_after += group.len();
+            }
+        }
+        let mut inner = self.inner.lock();
+        if new_checkpoint > inner.clean_checkpoint {
+            inner.clean_checkpoint = new_checkpoint;
+            write_atomically(
+                &self.dir.join(cleaner::CHECKPOINT_FILE),
+                &new_checkpoint.to_string(),
+            )?;
+        }
+        Ok(Some(out))
+    }
+
+    /// Replaces the segments of `group` with their cleaned copy at `cleaned`, unless any of
+    /// them changed since the pass looked at them (then the copy is deleted and `false`
+    /// returned).
+    fn swap_in(&self, group: &[SegmentView], cleaned: &Path) -> Result<bool> {
+        let mut inner = self.inner.lock();
+        let unchanged = group.iter().all(|v| {
+            inner.segments.get(&v.base).is_some_and(|s| {
+                Arc::ptr_eq(&s.file, &v.file) && s.size == v.size && s.next_offset == v.next_offset
+            })
+        });
+        if !unchanged {
+            std::fs::remove_file(cleaned)?;
+            return Ok(false);
+        }
+        let first = group[0].base;
+        let stem = crate::segment::file_stem(&self.dir, first);
+        let swap = stem.with_extension(cleaner::SWAP_SUFFIX);
+        // The commit point: from here a crash ends with the copy in place (cleaner::recover).
+        std::fs::rename(cleaned, &swap)?;
+        cleaner::sync_dir(&self.dir)?;
+        for v in group {
+            if let Some(seg) = inner.segments.remove(&v.base) {
+                seg.delete()?;
+            }
+        }
+        std::fs::rename(&swap, stem.with_extension("log"))?;
+        cleaner::sync_dir(&self.dir)?;
+        let interval = inner.config.index_interval_bytes;
+        let (mut seg, _) = Segment::open(&self.dir, first, true, interval)?;
+        seg.seal()?;
+        inner.segments.insert(first, seg);
+        Ok(true)
     }
 
     /// Removes everything at and after `offset` (a follower does this when its log diverged).
@@ -626,6 +788,8 @@ impl Log {
 
     /// Makes the log durable before a clean shutdown.
     pub fn close(&self) -> Result<()> {
+        // A compaction pass under way finishes its swap first.
+        let _pass = self.cleaning.lock();
         let mut inner = self.inner.lock();
         inner.active_mut().seal()?;
         inner.flusher.sync_pending(&self.dir)?;
@@ -1010,10 +1174,11 @@ impl Inner {
 
     fn delete_segments_below_start(&mut self) -> Result<()> {
         while self.segments.len() > 1 {
-            let Some((&base, seg)) = self.segments.iter().next() else {
+            let mut bases = self.segments.keys();
+            let (Some(&base), Some(&next_base)) = (bases.next(), bases.next()) else {
                 break;
             };
-            if seg.next_offset > self.log_start_offset {
+            if next_base > self.log_start_offset {
                 break;
             }
             if let Some(seg) = self.segments.remove(&base) {

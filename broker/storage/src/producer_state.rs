@@ -166,6 +166,19 @@ impl ProducerStates {
         }
     }
 
+    /// What the compaction cleaner needs: the aborted transactions and each producer's last
+    /// batch.
+    pub(crate) fn txn_view(&self) -> crate::cleaner::TxnView {
+        crate::cleaner::TxnView {
+            aborted: self.aborted.clone(),
+            last_batch: self
+                .producers
+                .iter()
+                .filter_map(|(pid, e)| Some((*pid, e.batches.back()?.last_offset)))
+                .collect(),
+        }
+    }
+
     /// Every producer with batches in the partition, by producer id.
     pub(crate) fn active(&self) -> Vec<ActiveProducer> {
         let mut out: Vec<ActiveProducer> = self

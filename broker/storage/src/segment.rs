@@ -296,6 +296,17 @@ impl Segment {
         })
     }
 
+    /// The segment as the compaction cleaner reads it.
+    pub(crate) fn view(&self) -> crate::cleaner::SegmentView {
+        crate::cleaner::SegmentView {
+            base: self.base_offset,
+            next_offset: self.next_offset,
+            size: self.size,
+            max_timestamp: self.max_timestamp,
+            file: self.file.clone(),
+        }
+    }
+
     /// Reads the batch header at `pos`, `None` when fewer than a header's bytes remain.
     pub(crate) fn header_at(&self, pos: u64) -> Result<Option<BatchHeader>> {
         if pos + HEADER_LEN as u64 > self.size {

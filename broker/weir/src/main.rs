@@ -189,6 +189,10 @@ struct ServeArgs {
     )]
     log_retention_check_interval_ms: u64,
 
+    /// How often compacted topics are checked for a compaction pass (log.cleaner.backoff.ms).
+    #[arg(long, env = "WEIR_LOG_CLEANER_BACKOFF_MS", default_value_t = 15_000)]
+    log_cleaner_backoff_ms: u64,
+
     /// Largest request accepted (socket.request.max.bytes); larger ones close the connection.
     #[arg(
         long,
@@ -394,6 +398,7 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         default_replication_factor: a.default_replication_factor,
         topic_defaults,
         retention_check_interval: Duration::from_millis(a.log_retention_check_interval_ms.max(1)),
+        cleaner_backoff: Duration::from_millis(a.log_cleaner_backoff_ms.max(1)),
         max_request_bytes: a.socket_request_max_bytes,
         max_connections: 10_000,
         group_initial_rebalance_delay: Duration::from_millis(a.group_initial_rebalance_delay_ms),

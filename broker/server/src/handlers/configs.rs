@@ -199,6 +199,10 @@ fn broker_configs(broker: &Broker) -> BTreeMap<String, (String, i8)> {
         c.retention_check_interval.as_millis().to_string(),
     );
     flag(
+        "log.cleaner.backoff.ms",
+        c.cleaner_backoff.as_millis().to_string(),
+    );
+    flag(
         "advertised.listeners",
         format!(
             "PLAINTEXT://{}:{}",
