@@ -12,7 +12,7 @@ use weir_storage::LogManager;
 use crate::config::BrokerConfig;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
-use crate::partition::{Partition, PartitionRef, RoleChange, log_config};
+use crate::partition::{Partition, PartitionRef, RoleChange, topic_log_config};
 use crate::plugins::Plugins;
 use crate::plugins::pipeline::Pipelines;
 use crate::replication::Fetchers;
@@ -169,7 +169,7 @@ impl Broker {
     }
 
     fn open_partitions(&self, t: &TopicMeta, from: usize) -> Result<()> {
-        let cfg = log_config(&self.config, &t.configs);
+        let cfg = topic_log_config(&self.config, t);
         for p in t.partitions.iter().skip(from) {
             let open = self
                 .partitions
@@ -688,7 +688,7 @@ impl Broker {
         }
         let state = self.metadata.propose(cmd)?;
         if let Some(t) = state.topic(name) {
-            let cfg = log_config(&self.config, &t.configs);
+            let cfg = topic_log_config(&self.config, t);
             for p in self.all_partitions().iter().filter(|p| p.topic == name) {
                 p.log.set_config(cfg.clone());
             }

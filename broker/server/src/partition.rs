@@ -367,6 +367,17 @@ pub(crate) fn effective_configs(
 }
 
 /// Builds the storage settings from a topic's effective configs.
+/// The log settings of topic `t`. The coordinator partition (`__consumer_offsets-0` in a
+/// cluster) compacts itself its own way (`OffsetStore::compact_replicated`), so a broker default
+/// of `cleanup.policy=compact` does not reach it.
+pub(crate) fn topic_log_config(broker: &BrokerConfig, t: &weir_metadata::TopicMeta) -> LogConfig {
+    let mut cfg = log_config(broker, &t.configs);
+    if t.name == weir_metadata::OFFSETS_TOPIC {
+        cfg.compact = false;
+    }
+    cfg
+}
+
 pub(crate) fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
     let eff = effective_configs(broker, overrides);
     let num = |k: &str, fallback: i64| -> i64 {
