@@ -504,3 +504,31 @@ fn a_crash_mid_swap_is_finished_and_an_unfinished_copy_discarded() {
     );
     assert_eq!(latest_by_key(&recovered), latest_by_key(&expected));
 }
+
+#[test]
+fn a_truncated_log_is_dirty_again_from_the_cut() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = Log::open(dir.path(), compacted(), false, 0).expect("open");
+    append(&log, &Batch::plain(&[(Some("a"), Some("1"))], 1000), 1000);
+    pad(&log, "z", 8, 1001, 1000);
+    append(&log, &Batch::plain(&[(Some("b"), Some("1"))], 1100), 1000);
+    pad(&log, "z", 8, 1101, 1000);
+    let out = log.clean(5000).expect("clean").expect("a pass");
+    assert!(out.checkpoint > 10, "{out:?}");
+    // A follower's divergence cuts the log at 9, below the checkpoint...
+    log.truncate_to(9).expect("truncate");
+    let end = log.log_end_offset();
+    assert!(end <= 9, "{end}");
+    let saved = std::fs::read_to_string(dir.path().join("cleaner-checkpoint")).expect("file");
+    assert_eq!(saved.trim(), end.to_string());
+    // ...and what is written after the cut is compacted by the next pass: the new "a"
+    // replaces the one at 0.
+    append(&log, &Batch::plain(&[(Some("a"), Some("2"))], 3000), 3000);
+    pad(&log, "y", 8, 3001, 3000);
+    log.clean(9000).expect("clean").expect("a pass");
+    let a: Vec<_> = read_all(&log, 0)
+        .into_iter()
+        .filter(|r| r.1.as_deref() == Some("a"))
+        .collect();
+    assert_eq!(a, vec![(end, Some("a".into()), Some("2".into()))]);
+}

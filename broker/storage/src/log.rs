@@ -766,6 +766,11 @@ impl Log {
         inner.producers.write_snapshot(&self.dir, end)?;
         let epochs = inner.epochs_text();
         write_atomically(&self.dir.join(EPOCHS_FILE), &epochs)?;
+        // What is written from here on has not been through a compaction pass.
+        if inner.clean_checkpoint > end {
+            inner.clean_checkpoint = end;
+            write_atomically(&self.dir.join(cleaner::CHECKPOINT_FILE), &end.to_string())?;
+        }
         Ok(())
     }
 
