@@ -934,3 +934,113 @@ fn elect_leaders_answers_as_kafka_when_no_election_is_needed() {
     let all = elect(2, 0, false);
     assert!(all.replica_election_results.is_empty(), "{all:?}");
 }
+
+/// ListOffsets v8/v9 (`kafka-get-offsets --time -4/-5`): the earliest local offset is the log
+/// start (all of the log is local), the latest tiered one is -1 with no tiered storage, as
+/// Kafka answers; v7 and below still answer -1/-2/-3.
+#[test]
+fn list_offsets_answers_earliest_local_and_latest_tiered() {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, TopicName};
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+
+    let w = Weir::start(&[]);
+    w.create_topic("tiers", 1);
+    let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
+    for i in 0..5 {
+        let req = common::raw_produce_request(
+            "tiers",
+            0,
+            1,
+            common::raw_batch(&format!("r{i}"), -1, -1, -1),
+        );
+        common::raw_roundtrip(&mut s, ApiKey::Produce, 9, &req).expect("a Produce answer");
+    }
+    let mut list = |version: i16, timestamp: i64| {
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_topics(vec![
+                ListOffsetsTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("tiers")))
+                    .with_partitions(vec![
+                        ListOffsetsPartition::default()
+                            .with_partition_index(0)
+                            .with_timestamp(timestamp),
+                    ]),
+            ]);
+        let mut b = common::raw_roundtrip(&mut s, ApiKey::ListOffsets, version, &req)
+            .expect("a ListOffsets answer");
+        let r = ListOffsetsResponse::decode(&mut b, version).expect("decode");
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.offset)
+    };
+    assert_eq!(list(9, -4), (0, 0), "earliest local");
+    assert_eq!(list(8, -4), (0, 0), "earliest local");
+    assert_eq!(list(9, -5), (0, -1), "latest tiered: none");
+    assert_eq!(list(9, -1), (0, 5), "latest");
+    assert_eq!(list(9, -2), (0, 0), "earliest");
+    assert_eq!(list(7, -1), (0, 5), "v7 latest");
+}
+
+/// Weir has no authorizer: DescribeAcls, CreateAcls and DeleteAcls answer SECURITY_DISABLED
+/// with Kafka's message (what `kafka-acls` prints), and DescribeClientQuotas an empty list.
+#[test]
+fn acl_apis_answer_security_disabled_and_quotas_are_empty() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+
+    let w = Weir::start(&[]);
+    let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
+    for v in 1..=3 {
+        let req = DescribeAclsRequest::default()
+            .with_resource_type_filter(1)
+            .with_pattern_type_filter(1)
+            .with_operation(1)
+            .with_permission_type(1);
+        let mut b = common::raw_roundtrip(&mut s, ApiKey::DescribeAcls, v, &req).expect("answer");
+        let r = DescribeAclsResponse::decode(&mut b, v).expect("decode");
+        assert_eq!(r.error_code, 54, "v{v}: SECURITY_DISABLED");
+        assert!(r.error_message.is_some_and(|m| m.contains("No Authorizer")));
+
+        let req = CreateAclsRequest::default().with_creations(vec![
+            AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("t"))
+                .with_resource_pattern_type(3)
+                .with_principal(StrBytes::from_static_str("User:alice"))
+                .with_host(StrBytes::from_static_str("*"))
+                .with_operation(3)
+                .with_permission_type(3),
+        ]);
+        let mut b = common::raw_roundtrip(&mut s, ApiKey::CreateAcls, v, &req).expect("answer");
+        let r = CreateAclsResponse::decode(&mut b, v).expect("decode");
+        assert_eq!(r.results.len(), 1);
+        assert_eq!(r.results[0].error_code, 54, "v{v}");
+
+        let req = DeleteAclsRequest::default().with_filters(vec![
+            DeleteAclsFilter::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1),
+        ]);
+        let mut b = common::raw_roundtrip(&mut s, ApiKey::DeleteAcls, v, &req).expect("answer");
+        let r = DeleteAclsResponse::decode(&mut b, v).expect("decode");
+        assert_eq!(r.filter_results.len(), 1);
+        assert_eq!(r.filter_results[0].error_code, 54, "v{v}");
+    }
+    for v in 0..=1 {
+        let mut b = common::raw_roundtrip(
+            &mut s,
+            ApiKey::DescribeClientQuotas,
+            v,
+            &DescribeClientQuotasRequest::default(),
+        )
+        .expect("answer");
+        let r = DescribeClientQuotasResponse::decode(&mut b, v).expect("decode");
+        assert_eq!(r.error_code, 0);
+        assert_eq!(r.entries, Some(Vec::new()));
+    }
+}

@@ -15,6 +15,10 @@ use crate::broker::Broker;
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
+/// v8+ (KIP-405): the start of the log kept on local disk, which is all of it here.
+const EARLIEST_LOCAL: i64 = -4;
+/// v9+ (KIP-1005): the last offset in tiered storage; -1 without tiered storage, as Kafka.
+const LATEST_TIERED: i64 = -5;
 
 pub(crate) fn handle(
     broker: &Broker,
@@ -47,9 +51,11 @@ pub(crate) fn handle(
                         LATEST => Ok(Some((log.high_watermark(), -1))),
                         EARLIEST => Ok(Some((log.log_start_offset(), -1))),
                         MAX_TIMESTAMP => log.max_timestamp_offset(),
-                        ts if ts >= 0 => log.offset_for_timestamp(ts),
-                        // Other negative specs (KIP-405 local/tiered offsets) mean the log start here.
-                        _ => Ok(Some((log.log_start_offset(), -1))),
+                        EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                        LATEST_TIERED => return resp.with_leader_epoch(-1),
+                        // Any other timestamp, negative ones too, as Kafka: the first record
+                        // stamped at or after it.
+                        ts => log.offset_for_timestamp(ts),
                     };
                     match found {
                         Ok(Some((offset, ts))) => resp

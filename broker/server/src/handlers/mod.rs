@@ -1,5 +1,6 @@
 //! One file per Kafka API, behind the single routing point `handle`.
 
+mod acls;
 mod admin_topics;
 mod cluster;
 mod configs;
@@ -141,6 +142,16 @@ pub(crate) async fn handle(
         }
         RequestKind::ListPartitionReassignments(r) => {
             ResponseKind::ListPartitionReassignments(reassign::list(broker, r))
+        }
+        RequestKind::DescribeAcls(_) => ResponseKind::DescribeAcls(acls::describe()),
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(acls::create(r)),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(acls::delete(r)),
+        RequestKind::DescribeClientQuotas(_) => {
+            // No quotas are set (Weir enforces none): an empty list, as Kafka answers then.
+            ResponseKind::DescribeClientQuotas(
+                weir_protocol::kafka::messages::DescribeClientQuotasResponse::default()
+                    .with_entries(Some(Vec::new())),
+            )
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r))

@@ -353,4 +353,44 @@ class AdminTest extends BrokerTestBase {
         assertEquals(2, parts, "partitions of " + topic + " in describeLogDirs");
         assertTrue(size0 > 0, "partition 0 size " + size0 + " after 5 records");
     }
+
+    @Test
+    void aclsAnswerThatSecurityIsDisabledAndQuotasAreEmpty() throws Exception {
+        ExecutionException e = assertThrows(ExecutionException.class,
+                () -> admin.describeAcls(org.apache.kafka.common.acl.AclBindingFilter.ANY)
+                        .values().get(30, TimeUnit.SECONDS));
+        assertInstanceOf(org.apache.kafka.common.errors.SecurityDisabledException.class, e.getCause(),
+                "cause: " + e.getCause());
+        org.apache.kafka.common.acl.AclBinding binding = new org.apache.kafka.common.acl.AclBinding(
+                new org.apache.kafka.common.resource.ResourcePattern(
+                        org.apache.kafka.common.resource.ResourceType.TOPIC, "t",
+                        org.apache.kafka.common.resource.PatternType.LITERAL),
+                new org.apache.kafka.common.acl.AccessControlEntry("User:alice", "*",
+                        org.apache.kafka.common.acl.AclOperation.READ,
+                        org.apache.kafka.common.acl.AclPermissionType.ALLOW));
+        e = assertThrows(ExecutionException.class,
+                () -> admin.createAcls(List.of(binding)).all().get(30, TimeUnit.SECONDS));
+        assertInstanceOf(org.apache.kafka.common.errors.SecurityDisabledException.class, e.getCause(),
+                "cause: " + e.getCause());
+        assertTrue(admin.describeClientQuotas(org.apache.kafka.common.quota.ClientQuotaFilter.all())
+                .entities().get(30, TimeUnit.SECONDS).isEmpty());
+    }
+
+    @Test
+    void listOffsetsAnswersEarliestLocalAndLatestTiered(TestInfo info) throws Exception {
+        String topic = uniqueTopic(info);
+        createTopic(topic, 1, null);
+        try (KafkaProducer<byte[], byte[]> p = producer(Map.of())) {
+            for (int i = 0; i < 3; i++) {
+                p.send(new ProducerRecord<>(topic, 0, null, ("r" + i).getBytes())).get(30, TimeUnit.SECONDS);
+            }
+        }
+        TopicPartition tp = new TopicPartition(topic, 0);
+        assertEquals(0L, admin.listOffsets(Map.of(tp, org.apache.kafka.clients.admin.OffsetSpec.earliestLocal()))
+                .partitionResult(tp).get(30, TimeUnit.SECONDS).offset(), "all of the log is local");
+        assertEquals(-1L, admin.listOffsets(Map.of(tp, org.apache.kafka.clients.admin.OffsetSpec.latestTiered()))
+                .partitionResult(tp).get(30, TimeUnit.SECONDS).offset(), "no tiered storage");
+        assertEquals(3L, admin.listOffsets(Map.of(tp, org.apache.kafka.clients.admin.OffsetSpec.latest()))
+                .partitionResult(tp).get(30, TimeUnit.SECONDS).offset());
+    }
 }
