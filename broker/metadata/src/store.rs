@@ -144,6 +144,14 @@ impl MetadataStore {
         }
     }
 
+    /// The end of the metadata log of a lone node (`None` in a quorum, whose status says).
+    pub fn local_log_end(&self) -> Option<i64> {
+        match &self.backend {
+            Backend::Local(log) => Some(log.log_end_offset()),
+            Backend::Quorum(_) => None,
+        }
+    }
+
     /// Brokers that joined the quorum as non-voting members.
     pub fn learners(&self) -> Vec<u64> {
         match &self.backend {

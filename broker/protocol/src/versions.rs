@@ -48,6 +48,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::DescribeQuorum, 0, 2),
 ];
 
 /// The supported `(min, max)` versions of `api`, if Weir serves it at all.

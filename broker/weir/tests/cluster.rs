@@ -240,3 +240,58 @@ fn partitions_spread_over_brokers_serve_clients_through_any_bootstrap() {
         }
     }
 }
+
+/// `(leader, voters with their log ends, node ids listed)`.
+type QuorumView = (i32, Vec<(i32, i64)>, Vec<i32>);
+
+/// DescribeQuorum v2 asked of `w`.
+fn describe_quorum(w: &Weir) -> Option<QuorumView> {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    use kafka_protocol::messages::{
+        ApiKey, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+    let mut s = common::raw_connect(&w.kafka, Duration::from_secs(5))?;
+    let req = DescribeQuorumRequest::default().with_topics(vec![
+        TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)]),
+    ]);
+    let mut b = common::raw_roundtrip(&mut s, ApiKey::DescribeQuorum, 2, &req)?;
+    let r = DescribeQuorumResponse::decode(&mut b, 2).ok()?;
+    let p = &r.topics.first()?.partitions.first()?;
+    assert_eq!(p.error_code, 0);
+    let voters = p
+        .current_voters
+        .iter()
+        .map(|v| (v.replica_id.0, v.log_end_offset))
+        .collect();
+    let nodes = r.nodes.iter().map(|n| n.node_id.0).collect();
+    Some((p.leader_id.0, voters, nodes))
+}
+
+/// `kafka-metadata-quorum describe --status/--replication` as Weir answers it: every member
+/// names the same Raft leader, the three voters and their controller endpoints, and how far
+/// each voter's metadata log reaches (which the leader knows and followers ask it).
+#[test]
+fn describe_quorum_names_the_raft_leader_its_voters_and_their_log_ends() {
+    let nodes = start_cluster(3, &[]);
+    all_registered(&nodes);
+    let mut leader = -1;
+    wait_for("every member to name the same leader", || {
+        let views: Vec<_> = nodes.iter().filter_map(describe_quorum).collect();
+        leader = views.first().map_or(-1, |v| v.0);
+        views.len() == 3 && leader > 0 && views.iter().all(|v| v.0 == leader)
+    });
+    for n in &nodes {
+        let (_, voters, listed) = describe_quorum(n).expect("an answer");
+        assert_eq!(voters.iter().map(|v| v.0).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(listed, [1, 2, 3], "every voter's endpoint is listed");
+    }
+    // Followers ask the leader, which knows how far each voter's metadata log reaches.
+    for n in &nodes {
+        wait_for("every member to report every voter's log end", || {
+            describe_quorum(n).is_some_and(|(_, voters, _)| voters.iter().all(|v| v.1 > 0))
+        });
+    }
+}

@@ -1044,3 +1044,53 @@ fn acl_apis_answer_security_disabled_and_quotas_are_empty() {
         assert_eq!(r.entries, Some(Vec::new()));
     }
 }
+
+/// DescribeQuorum on a lone node (`kafka-metadata-quorum describe --status`): it is its own
+/// quorum of one, leading the metadata log; any other partition is unknown.
+#[test]
+fn describe_quorum_on_a_lone_node_names_itself() {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    use kafka_protocol::messages::{
+        ApiKey, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+
+    let w = Weir::start(&[]);
+    w.create_topic("quorum", 1);
+    let mut s = common::raw_connect(&w.kafka, Duration::from_secs(30)).expect("connect");
+    for v in 0..=2 {
+        let req = DescribeQuorumRequest::default().with_topics(vec![
+            TopicData::default()
+                .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+                .with_partitions(vec![
+                    PartitionData::default().with_partition_index(0),
+                    PartitionData::default().with_partition_index(1),
+                ]),
+        ]);
+        let mut b = common::raw_roundtrip(&mut s, ApiKey::DescribeQuorum, v, &req)
+            .expect("a DescribeQuorum answer");
+        let r = DescribeQuorumResponse::decode(&mut b, v).expect("decode");
+        assert_eq!(r.error_code, 0);
+        let parts = &r.topics[0].partitions;
+        assert_eq!((parts[0].error_code, parts[0].leader_id.0), (0, 1), "v{v}");
+        assert!(
+            parts[0].high_watermark > 0,
+            "the topic's creation is in the log"
+        );
+        let voters: Vec<_> = parts[0]
+            .current_voters
+            .iter()
+            .map(|r| (r.replica_id.0, r.log_end_offset))
+            .collect();
+        assert_eq!(voters, [(1, parts[0].high_watermark)], "v{v}");
+        assert!(parts[0].observers.is_empty());
+        assert_eq!(parts[1].error_code, 3, "v{v}: UNKNOWN_TOPIC_OR_PARTITION");
+        if v >= 2 {
+            assert_eq!(r.nodes.len(), 1);
+            assert_eq!(
+                r.nodes[0].listeners[0].port.to_string(),
+                w.kafka.rsplit(':').next().unwrap_or_default()
+            );
+        }
+    }
+}

@@ -107,6 +107,9 @@ pub struct QuorumStatus {
     pub last_log_index: Option<u64>,
     pub last_applied: Option<u64>,
     pub voters: BTreeMap<NodeId, String>,
+    /// On the leader: the last log index each other member has (`None`: not known yet).
+    /// Empty on a follower.
+    pub matched: BTreeMap<NodeId, Option<u64>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -328,6 +331,12 @@ impl Quorum {
             last_log_index: m.last_log_index,
             last_applied: m.last_applied.map(|l| l.index),
             voters: self.voters.clone(),
+            matched: m
+                .replication
+                .iter()
+                .flatten()
+                .map(|(id, log)| (*id, log.map(|l| l.index)))
+                .collect(),
         }
     }
 

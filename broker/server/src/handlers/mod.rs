@@ -143,6 +143,9 @@ pub(crate) async fn handle(
         RequestKind::ListPartitionReassignments(r) => {
             ResponseKind::ListPartitionReassignments(reassign::list(broker, r))
         }
+        RequestKind::DescribeQuorum(r) => {
+            ResponseKind::DescribeQuorum(cluster::describe_quorum(broker, r, v).await)
+        }
         RequestKind::DescribeAcls(_) => ResponseKind::DescribeAcls(acls::describe()),
         RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(acls::create(r)),
         RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(acls::delete(r)),
