@@ -1,6 +1,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 use sha2::Digest as _;
@@ -807,12 +807,14 @@ impl Broker {
             if *self.shutdown.borrow() {
                 return;
             }
+            let started = Instant::now();
             match p.log.clean(now) {
                 Ok(Some(out)) => tracing::info!(
                     topic = %p.topic, partition = p.index,
                     segments_before = out.segments_before, segments_after = out.segments_after,
                     bytes_before = out.bytes_before, bytes_after = out.bytes_after,
-                    records_removed = out.records_removed, "compacted"
+                    records_removed = out.records_removed,
+                    elapsed_ms = started.elapsed().as_millis() as u64, "compacted"
                 ),
                 Ok(None) => {}
                 Err(e) => {
