@@ -277,3 +277,27 @@ def test_offsets_of_an_empty_group_expire(broker_factory):
     )
     res = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
     assert all(tp.offset < 0 for tp in res.topic_partitions)
+
+
+def test_a_group_that_never_committed_stays_listed_once_empty(broker_factory):
+    """As at Kafka, a group whose members all left without committing is still listed (Empty)
+    until the offsets sweep; it does not vanish the moment its last member leaves."""
+    b = broker_factory("--group-initial-rebalance-delay-ms", "0")
+    topic = w.unique("nocommit")
+    w.create_topic(b.bootstrap, topic, partitions=1)
+    group = w.unique("g")
+    c = w.consumer(b.bootstrap, **{"group.id": group, "enable.auto.commit": False})
+    c.subscribe([topic])
+    w.wait_until(lambda: (c.poll(0.2), c.assignment())[1], timeout=30, desc="the member is assigned")
+    c.close()
+    a = w.admin(b.bootstrap)
+    w.wait_until(
+        lambda: a.describe_consumer_groups([group])[group].result().state == ConsumerGroupState.EMPTY,
+        timeout=20,
+        desc="group empty after its member left",
+    )
+    time.sleep(1.0)  # several coordinator ticks
+    listed = {g.group_id: g for g in a.list_consumer_groups().result().valid}
+    assert group in listed and listed[group].state == ConsumerGroupState.EMPTY
+    a.delete_consumer_groups([group])[group].result()
+    assert group not in {g.group_id for g in a.list_consumer_groups().result().valid}

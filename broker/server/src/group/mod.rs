@@ -34,6 +34,10 @@ pub(crate) const MEMBERSHIP_LOG: &str = "__group_metadata";
 use crate::Result;
 
 /// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
+/// How long an empty group without committed offsets stays listed (ListGroups, DescribeGroups
+/// state Empty), unless `offsets.retention` is shorter. Kafka drops such a group at its next
+/// offsets sweep, `offsets.retention.check.interval.ms` (10 minutes) at the latest.
+const EMPTY_GROUP_RETENTION_MS: i64 = 600_000;
 const MIN_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 const MAX_SESSION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Kafka's `offset.metadata.max.bytes`.
@@ -913,9 +917,13 @@ impl GroupCoordinator {
                 }
             }
         }
+        let now_ms = crate::broker::now_ms();
+        let linger = EMPTY_GROUP_RETENTION_MS.min(self.offsets_retention.as_millis() as i64);
         groups.retain(|_, g| {
-            let keep =
-                g.state != GroupState::Empty || !g.offsets.is_empty() || !g.pending.is_empty();
+            let keep = g.state != GroupState::Empty
+                || !g.offsets.is_empty()
+                || !g.pending.is_empty()
+                || now_ms - g.empty_since_ms < linger;
             if !keep {
                 self.unsave(g);
             }
