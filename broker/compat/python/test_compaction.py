@@ -3,6 +3,7 @@ each key keeps its latest record at the offset it was given, tombstones delete
 keys, keyless records are refused, and the log's offsets never move."""
 
 import time
+import urllib.request
 
 import pytest
 from confluent_kafka import KafkaError
@@ -114,6 +115,15 @@ def test_each_key_keeps_its_latest_value_at_its_offset(cbroker):
         assert kp_latest == _latest(written)
     finally:
         kc.close()
+
+    # The cleaner's work shows in the Prometheus metrics.
+    with urllib.request.urlopen(f"http://{cbroker.http}/metrics", timeout=10) as r:
+        metrics = dict(
+            line.rsplit(" ", 1) for line in r.read().decode().splitlines()
+            if line.startswith("weir_log_cleaner_"))
+    assert float(metrics["weir_log_cleaner_passes_total"]) >= 1, metrics
+    assert float(metrics["weir_log_cleaner_records_removed_total"]) >= produced - len(msgs), metrics
+    assert float(metrics["weir_log_cleaner_freed_bytes_total"]) > 0, metrics
 
     # The same idempotent producer goes on after compaction, at the log end.
     more = _produce(prod, topic, [(b"k0", b"after")])

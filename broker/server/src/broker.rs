@@ -809,13 +809,22 @@ impl Broker {
             }
             let started = Instant::now();
             match p.log.clean(now) {
-                Ok(Some(out)) => tracing::info!(
+                Ok(Some(out)) => {
+                    self.metrics.cleaner_passes.inc();
+                    self.metrics
+                        .cleaner_records_removed
+                        .inc_by(out.records_removed);
+                    self.metrics
+                        .cleaner_bytes_freed
+                        .inc_by(out.bytes_before.saturating_sub(out.bytes_after));
+                    tracing::info!(
                     topic = %p.topic, partition = p.index,
                     segments_before = out.segments_before, segments_after = out.segments_after,
                     bytes_before = out.bytes_before, bytes_after = out.bytes_after,
                     records_removed = out.records_removed,
                     elapsed_ms = started.elapsed().as_millis() as u64, "compacted"
-                ),
+                    )
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(topic = %p.topic, partition = p.index, error = %e, "compaction failed")

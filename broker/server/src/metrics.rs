@@ -110,6 +110,10 @@ pub struct Metrics {
     pub partitions: Gauge,
     pub log_bytes: Gauge,
     pub group_lag: Family<GroupPartitionLabel, Gauge>,
+    /// Compaction passes run, records they removed and bytes they freed (`cleanup.policy=compact`).
+    pub cleaner_passes: Counter,
+    pub cleaner_records_removed: Counter,
+    pub cleaner_bytes_freed: Counter,
 }
 
 impl Default for Metrics {
@@ -128,6 +132,9 @@ impl Default for Metrics {
         let partitions = Gauge::default();
         let log_bytes = Gauge::default();
         let group_lag = Family::<GroupPartitionLabel, Gauge>::default();
+        let cleaner_passes = Counter::default();
+        let cleaner_records_removed = Counter::default();
+        let cleaner_bytes_freed = Counter::default();
         registry.register(
             "requests",
             "Kafka requests handled, by API",
@@ -183,6 +190,21 @@ impl Default for Metrics {
             "Records between a group's committed offset and the partition's high watermark",
             group_lag.clone(),
         );
+        registry.register(
+            "log_cleaner_passes",
+            "Compaction passes over compacted partitions",
+            cleaner_passes.clone(),
+        );
+        registry.register(
+            "log_cleaner_records_removed",
+            "Records compaction removed (superseded, keyless, aborted, expired tombstones)",
+            cleaner_records_removed.clone(),
+        );
+        registry.register(
+            "log_cleaner_freed_bytes",
+            "Log bytes compaction freed",
+            cleaner_bytes_freed.clone(),
+        );
         let plugins = std::sync::Arc::new(PluginMetrics::register(&mut registry));
         Metrics {
             registry,
@@ -198,6 +220,9 @@ impl Default for Metrics {
             partitions,
             log_bytes,
             group_lag,
+            cleaner_passes,
+            cleaner_records_removed,
+            cleaner_bytes_freed,
         }
     }
 }
