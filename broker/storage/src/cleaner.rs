@@ -414,7 +414,12 @@ pub(crate) fn write_group(
     group: &[SegmentView],
     retain: &Retain<'_>,
 ) -> Result<(PathBuf, u64, u64)> {
-    let path = file_stem(dir, group[0].base).with_extension(CLEANED_SUFFIX);
+    // A name of its own per pass: nothing else ever writes to it, even a pass of another
+    // `Log` on a directory deleted and created again meanwhile.
+    static PASS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let pass = PASS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = file_stem(dir, group[0].base)
+        .with_extension(format!("{}.{pass}.{CLEANED_SUFFIX}", std::process::id()));
     let file = File::create(&path)?;
     let mut out = std::io::BufWriter::with_capacity(READ_CHUNK, &file);
     let mut written = 0u64;
@@ -434,6 +439,17 @@ pub(crate) fn write_group(
     drop(out);
     file.sync_all()?;
     Ok((path, written, removed))
+}
+
+/// Whether the segment file of `v` is still the one at its path: false once its directory was
+/// deleted (topic deletion), or deleted and created again.
+pub(crate) fn still_on_disk(dir: &Path, v: &SegmentView) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let path = file_stem(dir, v.base).with_extension("log");
+    match (std::fs::metadata(path), v.file.metadata()) {
+        (Ok(on_disk), Ok(open)) => on_disk.dev() == open.dev() && on_disk.ino() == open.ino(),
+        _ => false,
+    }
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {

@@ -532,3 +532,29 @@ fn a_truncated_log_is_dirty_again_from_the_cut() {
         .collect();
     assert_eq!(a, vec![(end, Some("a".into()), Some("2".into()))]);
 }
+
+#[test]
+fn a_pass_on_a_deleted_and_recreated_directory_touches_nothing_of_the_new_log() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("t-0");
+    let old = Log::open(&path, compacted(), false, 0).expect("open");
+    ten_rounds_and_a_last(&old);
+    // The topic is deleted and created again while the old log object lives on (a pass that
+    // started before the deletion holds it).
+    // (The old log's background flusher may still be writing its recovery point.)
+    let mut tries = 0;
+    while let Err(e) = std::fs::remove_dir_all(&path) {
+        tries += 1;
+        assert!(tries < 100, "delete: {e}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let new = Log::open(&path, compacted(), false, 0).expect("recreate");
+    ten_rounds_and_a_last(&new);
+    let before = read_all(&new, 0);
+    let out = old.clean(5000).expect("the old pass fails nothing");
+    assert!(out.is_none_or(|o| o.bytes_before == 0), "{out:?}");
+    drop(new);
+    let reopened = Log::open(&path, compacted(), false, 0).expect("reopen");
+    reopened.set_high_watermark(reopened.log_end_offset());
+    assert_eq!(read_all(&reopened, 0), before, "the new log is untouched");
+}

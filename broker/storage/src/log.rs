@@ -713,10 +713,11 @@ impl Log {
         let unchanged = group.iter().all(|v| {
             inner.segments.get(&v.base).is_some_and(|s| {
                 Arc::ptr_eq(&s.file, &v.file) && s.size == v.size && s.next_offset == v.next_offset
-            })
+            }) && cleaner::still_on_disk(&self.dir, v)
         });
         if !unchanged {
-            std::fs::remove_file(cleaned)?;
+            // The directory may be gone with its topic.
+            let _ = std::fs::remove_file(cleaned);
             return Ok(false);
         }
         let first = group[0].base;
