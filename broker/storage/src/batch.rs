@@ -257,6 +257,11 @@ pub(crate) fn set_records_count(batch: &mut [u8], count: i32) {
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Sets a batch's max timestamp; the CRC is left to the caller (see [`set_records_count`]).
+pub(crate) fn set_max_timestamp(batch: &mut [u8], ts: i64) {
+    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&ts.to_be_bytes());
+}
+
 /// Sets a batch's last offset delta (the offsets it spans, records or not) and redoes the CRC.
 pub fn set_last_offset_delta(batch: &mut [u8], delta: i32) {
     batch[LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4]

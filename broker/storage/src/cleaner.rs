@@ -264,6 +264,8 @@ fn compress_into(h: &BatchHeader, plain: &[u8], out: &mut BytesMut) -> Result<()
 /// One record of a batch as it is stored.
 struct RawRecord<'a> {
     offset: i64,
+    /// The record's timestamp delta from the batch's base timestamp.
+    timestamp_delta: i64,
     key: Option<&'a [u8]>,
     /// A null value: a tombstone.
     tombstone: bool,
@@ -310,12 +312,13 @@ fn raw_records<'a>(h: &BatchHeader, plain: &'a [u8]) -> Result<Vec<RawRecord<'a>
             .split_first()
             .ok_or_else(|| corrupt("an empty record"))?;
         body = tail;
-        let _timestamp_delta: i64 = take_varint(&mut body)?;
+        let timestamp_delta: i64 = take_varint(&mut body)?;
         let offset_delta: i32 = take_varint(&mut body)?;
         let key = take_field(&mut body)?;
         let tombstone = take_field(&mut body)?.is_none();
         out.push(RawRecord {
             offset: h.base_offset + i64::from(offset_delta),
+            timestamp_delta,
             key,
             tombstone,
             bytes,
@@ -380,6 +383,16 @@ impl Retain<'_> {
         let mut out = BytesMut::with_capacity(HEADER_LEN + plain.len());
         out.put_slice(&raw[..HEADER_LEN]);
         compress_into(h, &plain, &mut out)?;
+        // The batch's max timestamp is that of the records it keeps (time lookups trust it),
+        // unless the broker stamped the batch's append time.
+        if !h.is_log_append_time() {
+            let max = kept
+                .iter()
+                .map(|r| h.base_timestamp.saturating_add(r.timestamp_delta))
+                .max()
+                .unwrap_or(h.max_timestamp);
+            batch::set_max_timestamp(&mut out, max);
+        }
         batch::set_records_count(&mut out, kept.len() as i32);
         Ok((Some(out.freeze()), removed))
     }
@@ -421,24 +434,34 @@ pub(crate) fn write_group(
     let path = file_stem(dir, group[0].base)
         .with_extension(format!("{}.{pass}.{CLEANED_SUFFIX}", std::process::id()));
     let file = File::create(&path)?;
-    let mut out = std::io::BufWriter::with_capacity(READ_CHUNK, &file);
-    let mut written = 0u64;
-    let mut removed = 0u64;
-    for seg in group {
-        let mut reader = BatchReader::new(seg);
-        while let Some((h, raw)) = reader.next_batch()? {
-            let (kept, gone) = retain.filter(&h, raw)?;
-            removed += gone;
-            if let Some(b) = kept {
-                out.write_all(&b)?;
-                written += b.len() as u64;
+    let copy = || -> Result<(u64, u64)> {
+        let mut out = std::io::BufWriter::with_capacity(READ_CHUNK, &file);
+        let mut written = 0u64;
+        let mut removed = 0u64;
+        for seg in group {
+            let mut reader = BatchReader::new(seg);
+            while let Some((h, raw)) = reader.next_batch()? {
+                let (kept, gone) = retain.filter(&h, raw)?;
+                removed += gone;
+                if let Some(b) = kept {
+                    out.write_all(&b)?;
+                    written += b.len() as u64;
+                }
             }
         }
+        out.flush()?;
+        drop(out);
+        file.sync_all()?;
+        Ok((written, removed))
+    };
+    match copy() {
+        Ok((written, removed)) => Ok((path, written, removed)),
+        Err(e) => {
+            // A failed copy (a corrupt batch, a read cut short) leaves nothing behind.
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
     }
-    out.flush()?;
-    drop(out);
-    file.sync_all()?;
-    Ok((path, written, removed))
 }
 
 /// Whether the segment file of `v` is still the one at its path: false once its directory was

@@ -558,3 +558,92 @@ fn a_pass_on_a_deleted_and_recreated_directory_touches_nothing_of_the_new_log() 
     reopened.set_high_watermark(reopened.log_end_offset());
     assert_eq!(read_all(&reopened, 0), before, "the new log is untouched");
 }
+
+#[test]
+fn time_lookups_find_the_first_surviving_record_after_a_pass() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = Log::open(dir.path(), compacted(), false, 0).expect("open");
+    // Batches of two records each (a<i>@t, b@t+1), then b again: the batches keep their `a`
+    // only, so their max timestamp must come down to its.
+    let keys: Vec<String> = (0..8).map(|i| format!("a{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let recs = [(Some(key.as_str()), Some("x")), (Some("b"), Some("y"))];
+        append(&log, &Batch::plain(&recs, 1000 + 10 * i as i64), 1000);
+    }
+    pad(&log, "b", 12, 2000, 1000);
+    log.clean(5000).expect("clean").expect("a pass ran");
+    let after = read_all(&log, 0);
+    // Every timestamp from the first record's to past the last maps to the first surviving
+    // record whose timestamp is at least it (the records' timestamps rise with their offsets).
+    let stamps: Vec<(i64, i64)> = {
+        let mut v = Vec::new();
+        let mut at = 0;
+        while at < log.high_watermark() {
+            let r = log.read(at, 1 << 20, true).expect("read");
+            let mut buf = r.records.clone();
+            if buf.is_empty() {
+                break;
+            }
+            while !buf.is_empty() {
+                let h = BatchHeader::parse(&buf).expect("header");
+                let mut one = buf.split_to(h.total_len());
+                for rec in RecordBatchDecoder::decode(&mut one)
+                    .expect("decode")
+                    .records
+                {
+                    v.push((rec.offset, rec.timestamp));
+                }
+                at = h.last_offset() + 1;
+            }
+        }
+        v
+    };
+    assert_eq!(stamps.len(), after.len());
+    for ts in 990..2020 {
+        let want = stamps.iter().find(|(_, t)| *t >= ts).copied();
+        assert_eq!(
+            log.offset_for_timestamp(ts).expect("lookup"),
+            want,
+            "ts {ts}"
+        );
+    }
+    let (_, max_ts) = *stamps.iter().max_by_key(|(_, t)| *t).expect("records");
+    assert_eq!(
+        log.max_timestamp_offset().expect("max").map(|(_, t)| t),
+        Some(max_ts)
+    );
+}
+
+#[test]
+fn a_pass_that_fails_leaves_no_copy_behind() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = Log::open(dir.path(), compacted(), false, 0).expect("open");
+    ten_rounds_and_a_last(&log);
+    log.clean(5000).expect("clean").expect("a first pass ran");
+    // New dirty data, then damage a record in the first (clean) segment, which the next
+    // pass copies: its batch no longer matches its CRC.
+    ten_rounds_and_a_last(&log);
+    let mut logs: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 100))
+        .collect();
+    logs.sort();
+    let first = logs.first().expect("a non-empty segment").clone();
+    let mut bytes = std::fs::read(&first).expect("read segment");
+    let at = bytes.len() - 3;
+    bytes[at] ^= 0xff;
+    std::fs::write(&first, &bytes).expect("write segment");
+    for _ in 0..3 {
+        assert!(log.clean(5000).is_err(), "a corrupt batch fails the pass");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("cleaned") || n.ends_with("swap"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -181,6 +181,9 @@ struct Inner {
     flusher: Arc<Flusher>,
     /// Where the dirty part of a compacted log starts (see [`crate::cleaner`]).
     clean_checkpoint: i64,
+    /// Truncations so far: a compaction pass that saw this change under it swaps nothing in
+    /// and leaves the checkpoint alone (a segment cut and written again can look unchanged).
+    truncations: u64,
 }
 
 const LOG_START_FILE: &str = "log-start-offset";
@@ -270,6 +273,7 @@ impl Log {
             producers: ProducerStates::default(),
             flusher: Arc::default(),
             clean_checkpoint: cleaner::read_checkpoint(dir),
+            truncations: 0,
         };
         inner.rebuild_producer_state(dir)?;
         inner.high_watermark = inner.log_end_offset();
@@ -470,16 +474,17 @@ impl Log {
             if seg.max_timestamp < ts {
                 continue;
             }
-            let Some((pos, h)) = seg.find_batch_by_time(ts)? else {
-                continue;
-            };
-            let found = record_at_or_after(seg, pos, &h, |rts| rts >= ts)?;
-            if let Some((off, rts)) = found {
-                if off >= inner.log_start_offset && off < inner.high_watermark {
-                    return Ok(Some((off, rts)));
-                }
-                if off < inner.log_start_offset {
-                    return Ok(Some((inner.log_start_offset, rts)));
+            let mut next = seg.find_batch_by_time(ts)?;
+            // A batch may hold no record at or after `ts` though its max timestamp says so (an
+            // empty batch kept by compaction): the search goes on with the batches after it.
+            while let Some((pos, h)) = next {
+                let found = record_at_or_after(seg, pos, &h, |rts| rts >= ts)?;
+                match found {
+                    Some((off, rts)) if off >= inner.log_start_offset => {
+                        return Ok((off < inner.high_watermark).then_some((off, rts)));
+                    }
+                    Some((_, rts)) => return Ok(Some((inner.log_start_offset, rts))),
+                    None => next = seg.batch_by_time_from(pos + h.total_len() as u64, ts)?,
                 }
             }
         }
@@ -629,7 +634,7 @@ impl Log {
         map_budget: usize,
     ) -> Result<Option<CleanOutcome>> {
         let _pass = self.cleaning.lock();
-        let (cfg, segs, checkpoint, txn) = {
+        let (cfg, segs, checkpoint, txn, truncations) = {
             let inner = self.inner.lock();
             if !inner.config.compact {
                 return Ok(None);
@@ -649,7 +654,13 @@ impl Log {
                 .map(|s| s.view())
                 .collect();
             let checkpoint = inner.clean_checkpoint.max(inner.log_start_offset);
-            (cfg, segs, checkpoint, inner.producers.txn_view())
+            (
+                cfg,
+                segs,
+                checkpoint,
+                inner.producers.txn_view(),
+                inner.truncations,
+            )
         };
         let Some(first_dirty) = segs.iter().position(|s| s.next_offset > checkpoint) else {
             return Ok(None);
@@ -680,22 +691,31 @@ impl Log {
             checkpoint: new_checkpoint,
             ..CleanOutcome::default()
         };
+        // How far the log is clean once the pass ends: up to the first group it had to leave.
+        let mut clean_upto = new_checkpoint;
         for range in cleaner::groups(&segs[..upto], cfg.segment_bytes) {
             let group = &segs[range];
             let (path, size, removed) = cleaner::write_group(&self.dir, group, &retain)?;
-            if self.swap_in(group, &path)? {
+            let swapped = self.swap_in(group, &path, truncations).inspect_err(|_| {
+                // Not committed (a committed copy was renamed away): nothing to keep.
+                let _ = std::fs::remove_file(&path);
+            })?;
+            if swapped {
                 out.segments_after += 1;
                 out.bytes_before += group.iter().map(|s| s.size).sum::<u64>();
                 out.bytes_after += size;
                 out.records_removed += removed;
             } else {
                 // The log changed under the pass (retention, DeleteRecords, truncation): this
-                // group is left for the next one.
+                // group is left for the next one, and is not clean.
                 out.segments_after += group.len();
+                clean_upto = clean_upto.min(group[0].base);
             }
         }
+        out.checkpoint = clean_upto;
         let mut inner = self.inner.lock();
-        if new_checkpoint > inner.clean_checkpoint {
+        let new_checkpoint = clean_upto;
+        if new_checkpoint > inner.clean_checkpoint && inner.truncations == truncations {
             inner.clean_checkpoint = new_checkpoint;
             write_atomically(
                 &self.dir.join(cleaner::CHECKPOINT_FILE),
@@ -708,13 +728,16 @@ impl Log {
     /// Replaces the segments of `group` with their cleaned copy at `cleaned`, unless any of
     /// them changed since the pass looked at them (then the copy is deleted and `false`
     /// returned).
-    fn swap_in(&self, group: &[SegmentView], cleaned: &Path) -> Result<bool> {
+    fn swap_in(&self, group: &[SegmentView], cleaned: &Path, truncations: u64) -> Result<bool> {
         let mut inner = self.inner.lock();
-        let unchanged = group.iter().all(|v| {
-            inner.segments.get(&v.base).is_some_and(|s| {
-                Arc::ptr_eq(&s.file, &v.file) && s.size == v.size && s.next_offset == v.next_offset
-            }) && cleaner::still_on_disk(&self.dir, v)
-        });
+        let unchanged = inner.truncations == truncations
+            && group.iter().all(|v| {
+                inner.segments.get(&v.base).is_some_and(|s| {
+                    Arc::ptr_eq(&s.file, &v.file)
+                        && s.size == v.size
+                        && s.next_offset == v.next_offset
+                }) && cleaner::still_on_disk(&self.dir, v)
+            });
         if !unchanged {
             // The directory may be gone with its topic.
             let _ = std::fs::remove_file(cleaned);
@@ -767,6 +790,7 @@ impl Log {
         inner.producers.write_snapshot(&self.dir, end)?;
         let epochs = inner.epochs_text();
         write_atomically(&self.dir.join(EPOCHS_FILE), &epochs)?;
+        inner.truncations += 1;
         // What is written from here on has not been through a compaction pass.
         if inner.clean_checkpoint > end {
             inner.clean_checkpoint = end;

@@ -392,9 +392,18 @@ impl Segment {
     /// Position of the first batch whose max timestamp is at least `ts`.
     pub(crate) fn find_batch_by_time(&self, ts: i64) -> Result<Option<(u64, BatchHeader)>> {
         let start = self.base_offset + i64::from(self.time_index.lookup(ts));
-        let Some((mut pos, _)) = self.find_batch(start)? else {
+        let Some((pos, _)) = self.find_batch(start)? else {
             return Ok(None);
         };
+        self.batch_by_time_from(pos, ts)
+    }
+
+    /// The first batch at or after position `pos` whose max timestamp is at least `ts`.
+    pub(crate) fn batch_by_time_from(
+        &self,
+        mut pos: u64,
+        ts: i64,
+    ) -> Result<Option<(u64, BatchHeader)>> {
         while let Some(h) = self.header_at(pos)? {
             if h.max_timestamp >= ts {
                 return Ok(Some((pos, h)));
