@@ -207,7 +207,7 @@ fn group_views(b: &Broker) -> Vec<GroupLagView> {
     b.groups
         .list()
         .into_iter()
-        .filter_map(|(id, _, _)| b.groups.describe(&id))
+        .filter_map(|(id, ..)| b.groups.describe(&id))
         .map(|v| {
             let partitions: Vec<GroupPartitionView> = v
                 .offsets

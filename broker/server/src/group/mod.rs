@@ -8,6 +8,7 @@
 //! metadata, computes the assignment client-side (range, roundrobin, sticky, cooperative-sticky:
 //! all opaque to the broker) and sends it with SyncGroup, which completes the generation.
 
+mod consumer;
 mod offsets;
 mod stored;
 
@@ -20,6 +21,9 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use weir_protocol::kafka::ResponseError;
 
+pub(crate) use consumer::{
+    HEARTBEAT_INTERVAL_MS, Heartbeat as ConsumerHeartbeat, HeartbeatOutcome, Parts, TopicCatalog,
+};
 pub(crate) use offsets::{Committed, Durable, OffsetMap, OffsetStore, TxnEntries};
 use stored::StoredGroup;
 
@@ -53,6 +57,10 @@ pub enum GroupState {
     PreparingRebalance,
     CompletingRebalance,
     Stable,
+    /// A consumer-protocol group (KIP-848) whose newest target assignment is not computed yet.
+    Assigning,
+    /// A consumer-protocol group whose members have not all reached their target assignment.
+    Reconciling,
 }
 
 impl GroupState {
@@ -62,6 +70,8 @@ impl GroupState {
             GroupState::PreparingRebalance => "PreparingRebalance",
             GroupState::CompletingRebalance => "CompletingRebalance",
             GroupState::Stable => "Stable",
+            GroupState::Assigning => "Assigning",
+            GroupState::Reconciling => "Reconciling",
         }
     }
 }
@@ -175,6 +185,8 @@ struct Group {
     /// The membership record last written ([`Group::settled_signature`] and the record), so
     /// that it is written once per settled state and copied when the journal compacts.
     saved: Option<(u64, StoredGroup)>,
+    /// Members of the consumer protocol (KIP-848). A group has members of one protocol only.
+    consumer: consumer::ConsumerGroup,
 }
 
 impl Group {
@@ -193,6 +205,7 @@ impl Group {
             empty_since_ms: crate::broker::now_ms(),
             offsets: BTreeMap::new(),
             saved: None,
+            consumer: consumer::ConsumerGroup::default(),
         }
     }
 
@@ -583,6 +596,12 @@ impl GroupCoordinator {
         let group = groups
             .entry(req.group_id.clone())
             .or_insert_with(|| Group::new(&req.group_id));
+        if !group.consumer.is_empty() {
+            return Pending::Ready(JoinOutcome::error(
+                code(E::InconsistentGroupProtocol),
+                &req.member_id,
+            ));
+        }
         if !group.members.is_empty() {
             let same_type = group.protocol_type.as_deref() == Some(req.protocol_type.as_str());
             let shared = group.members.values().all(|m| {
@@ -756,7 +775,9 @@ impl GroupCoordinator {
             assignment: a,
         };
         match group.state {
-            GroupState::Empty => Pending::Ready(SyncOutcome::error(code(E::UnknownMemberId))),
+            GroupState::Empty | GroupState::Assigning | GroupState::Reconciling => {
+                Pending::Ready(SyncOutcome::error(code(E::UnknownMemberId)))
+            }
             GroupState::PreparingRebalance => {
                 Pending::Ready(SyncOutcome::error(code(E::RebalanceInProgress)))
             }
@@ -808,6 +829,45 @@ impl GroupCoordinator {
                 }
             }
         }
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848); `catalog` is every topic of the cluster.
+    pub(crate) fn consumer_heartbeat(
+        &self,
+        group_id: &str,
+        hb: ConsumerHeartbeat,
+        catalog: &TopicCatalog,
+    ) -> HeartbeatOutcome {
+        use ResponseError as E;
+        if !self.is_coordinator() {
+            return HeartbeatOutcome::error(
+                E::NotCoordinator,
+                "this broker is not the coordinator",
+            );
+        }
+        if group_id.is_empty() {
+            return HeartbeatOutcome::error(E::InvalidRequest, "GroupId can't be empty");
+        }
+        let mut groups = self.groups.lock();
+        let group = groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id));
+        if !group.members.is_empty() || group.state != GroupState::Empty {
+            return HeartbeatOutcome::error(
+                E::GroupIdNotFound,
+                format!(
+                    "Group {group_id} is not a consumer group: it has members of the classic protocol"
+                ),
+            );
+        }
+        let was_empty = group.consumer.is_empty();
+        let out = group
+            .consumer
+            .heartbeat(group_id, hb, catalog, Instant::now());
+        if group.consumer.is_empty() && !was_empty {
+            group.empty_since_ms = crate::broker::now_ms();
+        }
+        out
     }
 
     pub(crate) fn heartbeat(&self, group_id: &str, generation: i32, member_id: &str) -> i16 {
@@ -888,6 +948,14 @@ impl GroupCoordinator {
                 tracing::info!(group = %group.id, member = %id, "session expired; removing member");
                 group.remove_member(&id, self.initial_delay);
             }
+            let lapsed = group.consumer.expired(now);
+            for (id, why) in lapsed {
+                tracing::info!(group = %group.id, member = %id, why, "removing consumer group member");
+                group.consumer.remove(&id);
+                if group.consumer.is_empty() {
+                    group.empty_since_ms = crate::broker::now_ms();
+                }
+            }
             if group.state == GroupState::PreparingRebalance
                 && group.rebalance_deadline.is_some_and(|d| now >= d)
             {
@@ -902,7 +970,7 @@ impl GroupCoordinator {
         let expire_before = crate::broker::now_ms() - self.offsets_retention.as_millis() as i64;
         for (id, g) in groups
             .iter_mut()
-            .filter(|(_, g)| g.state == GroupState::Empty)
+            .filter(|(_, g)| g.state == GroupState::Empty && g.consumer.is_empty())
         {
             let old: Vec<_> = g
                 .offsets
@@ -921,6 +989,7 @@ impl GroupCoordinator {
         let linger = EMPTY_GROUP_RETENTION_MS.min(self.offsets_retention.as_millis() as i64);
         groups.retain(|_, g| {
             let keep = g.state != GroupState::Empty
+                || !g.consumer.is_empty()
                 || !g.offsets.is_empty()
                 || !g.pending.is_empty()
                 || now_ms - g.empty_since_ms < linger;
@@ -1001,9 +1070,15 @@ impl GroupCoordinator {
             .entry(group_id.to_string())
             .or_insert_with(|| Group::new(group_id));
         if generation < 0 && member_id.is_empty() {
-            if !group.members.is_empty() {
+            if !group.members.is_empty() || !group.consumer.is_empty() {
                 return Err(code(E::UnknownMemberId));
             }
+        } else if !group.consumer.is_empty() {
+            // A consumer-protocol group: the generation is the member's epoch.
+            group
+                .consumer
+                .check_commit(member_id, generation)
+                .map_err(code)?;
         } else {
             if !group.members.contains_key(member_id) {
                 return Err(code(E::UnknownMemberId));
@@ -1139,16 +1214,28 @@ impl GroupCoordinator {
         }
     }
 
-    pub fn list(&self) -> Vec<(String, String, GroupState)> {
+    /// `(group id, protocol type, state, group type)` of every group, the group type being
+    /// "consumer" for the KIP-848 protocol and "classic" otherwise.
+    pub fn list(&self) -> Vec<(String, String, GroupState, &'static str)> {
         let groups = self.groups.lock();
         let mut v: Vec<_> = groups
             .iter()
             .map(|(id, g)| {
-                (
-                    id.clone(),
-                    g.protocol_type.clone().unwrap_or_default(),
-                    g.state,
-                )
+                if g.consumer.is_empty() {
+                    (
+                        id.clone(),
+                        g.protocol_type.clone().unwrap_or_default(),
+                        g.state,
+                        "classic",
+                    )
+                } else {
+                    (
+                        id.clone(),
+                        "consumer".to_string(),
+                        g.consumer.state(),
+                        "consumer",
+                    )
+                }
             })
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1158,6 +1245,22 @@ impl GroupCoordinator {
     pub fn describe(&self, group_id: &str) -> Option<GroupView> {
         let groups = self.groups.lock();
         let g = groups.get(group_id)?;
+        let offsets = g
+            .offsets
+            .iter()
+            .map(|(tp, c)| (tp.clone(), c.offset))
+            .collect();
+        if !g.consumer.is_empty() {
+            return Some(GroupView {
+                group_id: group_id.to_string(),
+                state: g.consumer.state(),
+                protocol_type: "consumer".to_string(),
+                protocol: g.consumer.assignor.clone(),
+                generation: g.consumer.epoch(),
+                members: g.consumer.classic_view(),
+                offsets,
+            });
+        }
         let protocol = g.protocol.clone().unwrap_or_default();
         Some(GroupView {
             group_id: group_id.to_string(),
@@ -1185,11 +1288,7 @@ impl GroupCoordinator {
                     )
                 })
                 .collect(),
-            offsets: g
-                .offsets
-                .iter()
-                .map(|(tp, c)| (tp.clone(), c.offset))
-                .collect(),
+            offsets,
         })
     }
 
@@ -1199,7 +1298,7 @@ impl GroupCoordinator {
         let Some(g) = groups.get(group_id) else {
             return code(ResponseError::GroupIdNotFound);
         };
-        if !g.members.is_empty() {
+        if !g.members.is_empty() || !g.consumer.is_empty() {
             return code(ResponseError::NonEmptyGroup);
         }
         let tombstones: Vec<_> = g.offsets.keys().map(|tp| (tp.clone(), None)).collect();
@@ -1222,8 +1321,10 @@ impl GroupCoordinator {
         let Some(g) = groups.get_mut(group_id) else {
             return Err(code(ResponseError::GroupIdNotFound));
         };
-        let active = !g.members.is_empty();
-        let subscribed = if active {
+        let active = !g.members.is_empty() || !g.consumer.is_empty();
+        let subscribed = if !g.consumer.is_empty() {
+            g.consumer.named_topics().into_iter().collect()
+        } else if active {
             g.subscribed_topics()
         } else {
             HashSet::new()

@@ -27,7 +27,10 @@ use weir_protocol::kafka::protocol::StrBytes;
 
 use super::str_bytes;
 use crate::broker::{Broker, now_ms};
-use crate::group::{Committed, JoinOutcome, JoinRequest, Pending, SyncOutcome, partition_code};
+use crate::group::{
+    Committed, ConsumerHeartbeat, HEARTBEAT_INTERVAL_MS, JoinOutcome, JoinRequest, Parts, Pending,
+    SyncOutcome, TopicCatalog, partition_code,
+};
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -241,6 +244,83 @@ pub(crate) fn heartbeat(broker: &Broker, req: HeartbeatRequest) -> HeartbeatResp
         req.generation_id,
         req.member_id.as_str(),
     ))
+}
+
+/// ConsumerGroupHeartbeat (KIP-848, `group.protocol=consumer`): join, stay, reconcile, leave.
+pub(crate) fn consumer_group_heartbeat(
+    broker: &Broker,
+    req: ConsumerGroupHeartbeatRequest,
+    client_id: &str,
+    client_host: &str,
+) -> ConsumerGroupHeartbeatResponse {
+    use weir_protocol::kafka::messages::consumer_group_heartbeat_response::{
+        Assignment, TopicPartitions,
+    };
+    let catalog: TopicCatalog = broker.metadata.read(|s| {
+        s.topics
+            .values()
+            .map(|t| (t.name.clone(), (t.topic_id, t.partitions.len() as i32)))
+            .collect()
+    });
+    let by_id: std::collections::HashMap<_, _> = catalog
+        .iter()
+        .map(|(name, (id, _))| (*id, name.clone()))
+        .collect();
+    // Partitions of topics that no longer exist are no longer owned.
+    let owned = req.topic_partitions.map(|tps| {
+        tps.iter()
+            .filter_map(|tp| by_id.get(&tp.topic_id).map(|name| (name, &tp.partitions)))
+            .flat_map(|(name, ps)| ps.iter().map(move |p| (name.clone(), *p)))
+            .collect::<Parts>()
+    });
+    let out = broker.groups.consumer_heartbeat(
+        req.group_id.as_str(),
+        ConsumerHeartbeat {
+            member_id: req.member_id.to_string(),
+            member_epoch: req.member_epoch,
+            instance_id: req.instance_id.map(|s| s.to_string()),
+            rack_id: req.rack_id.map(|s| s.to_string()),
+            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            subscribed_topic_names: req
+                .subscribed_topic_names
+                .map(|ts| ts.into_iter().map(|t| t.to_string()).collect()),
+            subscribed_topic_regex: req.subscribed_topic_regex.map(|s| s.to_string()),
+            server_assignor: req.server_assignor.map(|s| s.to_string()),
+            owned,
+            client_id: client_id.to_string(),
+            client_host: client_host.to_string(),
+        },
+        &catalog,
+    );
+    let assignment = out.assignment.map(|parts| {
+        let mut by_topic: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
+        for (t, p) in parts {
+            by_topic.entry(t).or_default().push(p);
+        }
+        Assignment::default().with_topic_partitions(
+            by_topic
+                .into_iter()
+                .filter_map(|(t, ps)| {
+                    catalog.get(&t).map(|(id, _)| {
+                        TopicPartitions::default()
+                            .with_topic_id(*id)
+                            .with_partitions(ps)
+                    })
+                })
+                .collect(),
+        )
+    });
+    let r = ConsumerGroupHeartbeatResponse::default()
+        .with_error_code(out.error)
+        .with_error_message(out.message.map(str_bytes))
+        .with_member_epoch(out.member_epoch)
+        .with_heartbeat_interval_ms(HEARTBEAT_INTERVAL_MS)
+        .with_assignment(assignment);
+    if out.member_id.is_empty() {
+        r
+    } else {
+        r.with_member_id(Some(str_bytes(out.member_id)))
+    }
 }
 
 pub(crate) fn leave_group(
@@ -506,16 +586,18 @@ pub(crate) fn list_groups(
         .groups
         .list()
         .into_iter()
-        .filter(|(_, _, state)| states.is_empty() || states.contains(&state.name().to_lowercase()))
-        .filter(|(_, pt, _)| {
+        .filter(|(_, _, state, _)| {
+            states.is_empty() || states.contains(&state.name().to_lowercase())
+        })
+        .filter(|(_, _, _, kind)| {
             version < 5
                 || req.types_filter.is_empty()
                 || req
                     .types_filter
                     .iter()
-                    .any(|t| t.eq_ignore_ascii_case("classic") || t.as_str() == pt)
+                    .any(|t| t.eq_ignore_ascii_case(kind))
         })
-        .map(|(id, pt, state)| {
+        .map(|(id, pt, state, kind)| {
             let g = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(id)))
                 .with_protocol_type(str_bytes(pt));
@@ -525,7 +607,7 @@ pub(crate) fn list_groups(
                 g
             };
             if version >= 5 {
-                g.with_group_type(str_bytes("classic"))
+                g.with_group_type(str_bytes(kind))
             } else {
                 g
             }

@@ -94,6 +94,12 @@ pub(crate) async fn handle(
             ResponseKind::SyncGroup(groups::sync_group(broker, r, v).await)
         }
         RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(groups::heartbeat(broker, r)),
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            let host = format!("/{}", peer.ip());
+            ResponseKind::ConsumerGroupHeartbeat(groups::consumer_group_heartbeat(
+                broker, r, &client_id, &host,
+            ))
+        }
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(groups::leave_group(broker, r, v)),
         RequestKind::OffsetCommit(r) => {
             ResponseKind::OffsetCommit(groups::offset_commit(broker, r).await)

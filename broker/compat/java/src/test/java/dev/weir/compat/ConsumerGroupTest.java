@@ -58,7 +58,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * Consumer groups with the classic rebalance protocol (group.protocol=classic): FindCoordinator,
  * JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, and the admin side
- * (ListGroups, DescribeGroups, DeleteGroups, OffsetDelete).
+ * (ListGroups, DescribeGroups, DeleteGroups, OffsetDelete); the tests taking a group protocol also
+ * run with KIP-848's (group.protocol=consumer: ConsumerGroupHeartbeat, server-side assignment).
  *
  * <p>Each member polls in its own thread and commits synchronously after every poll that returned
  * records (and in onPartitionsRevoked), so a partition that moves is resumed by its new owner exactly
@@ -103,6 +104,13 @@ class ConsumerGroupTest extends BrokerTestBase {
             cfg.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 30000);
             cfg.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 200);
             cfg.putAll(extra);
+            if ("consumer".equals(cfg.get("group.protocol"))) {
+                // KIP-848: the coordinator sets the session and the heartbeat interval, and
+                // assigns partitions itself; the client refuses these settings.
+                cfg.remove(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG);
+                cfg.remove(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG);
+                cfg.remove(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG);
+            }
             this.consumer = consumer(cfg);
             this.thread = new Thread(() -> run(topic), "member-" + name);
             this.thread.setDaemon(true);
@@ -337,8 +345,14 @@ class ConsumerGroupTest extends BrokerTestBase {
 
     // ---- (a) ----
 
-    @Test
-    void threeMembersSplitSixPartitionsAndConsumeEachRecordOnce(TestInfo info) throws Exception {
+    /** group.protocol: the classic rebalance protocol, and KIP-848's (ConsumerGroupHeartbeat). */
+    private static Map<String, Object> protocol(String name) {
+        return Map.of("group.protocol", name);
+    }
+
+    @ParameterizedTest(name = "group.protocol={0}")
+    @ValueSource(strings = {"classic", "consumer"})
+    void threeMembersSplitSixPartitionsAndConsumeEachRecordOnce(String groupProtocol, TestInfo info) throws Exception {
         String topic = uniqueTopic(info);
         String group = groupName(info);
         createTopic(topic, 6, null);
@@ -346,7 +360,7 @@ class ConsumerGroupTest extends BrokerTestBase {
         List<Member> ms = new ArrayList<>();
         try {
             for (String n : List.of("a", "b", "c")) {
-                ms.add(new Member(n, group, topic, got, Map.of()));
+                ms.add(new Member(n, group, topic, got, protocol(groupProtocol)));
             }
             waitUntil("3 members own 2 partitions each, 6 in all, no overlap",
                     () -> coversExactly(ms, 6) && ms.stream().allMatch(m -> m.owned.size() == 2),
@@ -387,6 +401,15 @@ class ConsumerGroupTest extends BrokerTestBase {
             assertEquals(300, got.size(), "nothing consumed twice: " + state(ms, got));
             assertExactlyOnce(got, 6, 50);
             assertHealthy(ms);
+
+            // The admin sees the three members and what each owns, whichever the protocol.
+            ConsumerGroupDescription d = describe(group);
+            assertEquals(3, d.members().size(), d.toString());
+            Set<Integer> described = new TreeSet<>();
+            for (MemberDescription md : d.members()) {
+                md.assignment().topicPartitions().forEach(p -> assertTrue(described.add(p.partition()), d.toString()));
+            }
+            assertEquals(Set.of(0, 1, 2, 3, 4, 5), described, d.toString());
         } finally {
             closeAll(ms);
         }
@@ -394,8 +417,9 @@ class ConsumerGroupTest extends BrokerTestBase {
 
     // ---- (b) ----
 
-    @Test
-    void closedMemberHandsItsPartitionsToTheOthers(TestInfo info) throws Exception {
+    @ParameterizedTest(name = "group.protocol={0}")
+    @ValueSource(strings = {"classic", "consumer"})
+    void closedMemberHandsItsPartitionsToTheOthers(String groupProtocol, TestInfo info) throws Exception {
         String topic = uniqueTopic(info);
         String group = groupName(info);
         createTopic(topic, 6, null);
@@ -403,7 +427,7 @@ class ConsumerGroupTest extends BrokerTestBase {
         List<Member> ms = new ArrayList<>();
         try {
             for (String n : List.of("a", "b", "c")) {
-                ms.add(new Member(n, group, topic, got, Map.of()));
+                ms.add(new Member(n, group, topic, got, protocol(groupProtocol)));
             }
             waitUntil("3 members own 2 partitions each", () -> coversExactly(ms, 6)
                     && ms.stream().allMatch(m -> m.owned.size() == 2), () -> state(ms, got));
