@@ -284,6 +284,54 @@ def test_delete_records_moves_low_watermark(broker):
     assert watermarks(broker.bootstrap, name, 0) == (4, 10)
 
 
+def test_delete_records_is_refused_on_a_compact_only_topic(broker):
+    a = admin(broker.bootstrap)
+    name = create_topic(broker.bootstrap, unique("delrec-compact"), partitions=1,
+                        config={"cleanup.policy": "compact"})
+    prod = producer(broker.bootstrap)
+    assert_delivered(produce_sync(prod, name, [{"partition": 0, "key": b"k", "value": f"r{i}".encode()}
+                                               for i in range(5)]))
+    fs = a.delete_records([TopicPartition(name, 0, 3)], request_timeout=T)
+    with pytest.raises(KafkaException) as ei:
+        list(fs.values())[0].result(timeout=T)
+    assert error_code(ei) == KafkaError.POLICY_VIOLATION
+    assert watermarks(broker.bootstrap, name, 0) == (0, 5)
+    # compact,delete allows it, as in Kafka.
+    both = create_topic(broker.bootstrap, unique("delrec-both"), partitions=1,
+                        config={"cleanup.policy": "compact,delete"})
+    assert_delivered(produce_sync(prod, both, [{"partition": 0, "key": b"k", "value": b"v"}] * 5))
+    res = list(a.delete_records([TopicPartition(both, 0, 3)], request_timeout=T).values())[0].result(timeout=T)
+    assert res.low_watermark == 3
+
+
+def test_kafka_4_topic_configs_are_accepted(broker):
+    # What tools copying topics from a Kafka 4 cluster send (MirrorMaker 2, Terraform).
+    a = admin(broker.bootstrap)
+    name = unique("k4cfg")
+    config = {
+        "compression.gzip.level": "5",
+        "compression.lz4.level": "9",
+        "compression.zstd.level": "3",
+        "local.retention.ms": "-2",
+        "local.retention.bytes": "-2",
+        "remote.storage.enable": "false",
+        "leader.replication.throttled.replicas": "*",
+        "follower.replication.throttled.replicas": "",
+    }
+    fs = a.create_topics([NewTopic(name, num_partitions=1, replication_factor=1, config=config)],
+                         request_timeout=T)
+    fs[name].result(timeout=T)
+    got = describe(a, name)
+    for k, v in config.items():
+        assert got[k].value == v, (k, got[k].value)
+    bad = unique("k4bad")
+    fs = a.create_topics([NewTopic(bad, num_partitions=1, replication_factor=1,
+                                   config={"compression.zstd.level": "99"})], request_timeout=T)
+    with pytest.raises(KafkaException) as ei:
+        fs[bad].result(timeout=T)
+    assert error_code(ei) == KafkaError.INVALID_CONFIG
+
+
 def test_describe_cluster(broker):
     a = admin(broker.bootstrap)
     desc = a.describe_cluster(request_timeout=T).result(timeout=T)

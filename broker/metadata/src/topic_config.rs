@@ -21,6 +21,8 @@ pub enum ConfigType {
 pub enum Rule {
     /// An integer at least this large.
     AtLeast(i64),
+    /// An integer in this inclusive range.
+    Between(i64, i64),
     OneOf(&'static [&'static str]),
     /// A comma-separated list whose items are all in the set.
     ListOf(&'static [&'static str]),
@@ -112,12 +114,36 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "delete: remove old segments by retention.ms/retention.bytes. compact: closed segments keep only the latest record of each key (tombstones go after delete.retention.ms), and records without a key are refused (INVALID_RECORD). Both may be given.",
     ),
     def(
+        "compression.gzip.level",
+        Int,
+        Between(-1, 9),
+        "-1",
+        false,
+        "The gzip level when the broker recompresses (Weir stores batches as produced). Accepted for compatibility with Kafka's tooling; Weir does not act on it yet.",
+    ),
+    def(
+        "compression.lz4.level",
+        Int,
+        Between(1, 17),
+        "9",
+        false,
+        "The lz4 level when the broker recompresses (Weir stores batches as produced). Accepted for compatibility with Kafka's tooling; Weir does not act on it yet.",
+    ),
+    def(
         "compression.type",
         String,
         OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
         "producer",
         false,
         "Batches are stored as the producer compressed them (producer); re-compression on the broker is pending.",
+    ),
+    def(
+        "compression.zstd.level",
+        Int,
+        Between(-131072, 22),
+        "3",
+        false,
+        "The zstd level when the broker recompresses (Weir stores batches as produced). Accepted for compatibility with Kafka's tooling; Weir does not act on it yet.",
     ),
     def(
         DELETE_RETENTION_MS,
@@ -152,12 +178,44 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "fsync the log when unflushed data is this old.",
     ),
     def(
+        "follower.replication.throttled.replicas",
+        List,
+        Any,
+        "",
+        false,
+        "Replicas whose follower replication is throttled. Accepted for compatibility with Kafka's tooling; Weir does not act on it yet.",
+    ),
+    def(
         INDEX_INTERVAL_BYTES,
         Int,
         AtLeast(0),
         "4096",
         true,
         "Bytes between offset index entries.",
+    ),
+    def(
+        "leader.replication.throttled.replicas",
+        List,
+        Any,
+        "",
+        false,
+        "Replicas whose leader replication is throttled. Accepted for compatibility with Kafka's tooling; Weir does not act on it yet.",
+    ),
+    def(
+        "local.retention.bytes",
+        Long,
+        AtLeast(-2),
+        "-2",
+        false,
+        "Tiered storage: bytes kept locally (-2: retention.bytes). Weir has no tiered storage, so everything is local.",
+    ),
+    def(
+        "local.retention.ms",
+        Long,
+        AtLeast(-2),
+        "-2",
+        false,
+        "Tiered storage: time kept locally (-2: retention.ms). Weir has no tiered storage, so everything is local.",
     ),
     def(
         MAX_COMPACTION_LAG_MS,
@@ -230,6 +288,30 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "false",
         false,
         "Accepted; segments are not preallocated.",
+    ),
+    def(
+        "remote.log.copy.disable",
+        Boolean,
+        Bool,
+        "false",
+        false,
+        "Tiered storage: stop copying segments to remote storage. Weir has no tiered storage.",
+    ),
+    def(
+        "remote.log.delete.on.disable",
+        Boolean,
+        Bool,
+        "false",
+        false,
+        "Tiered storage: delete remote segments when tiering is turned off. Weir has no tiered storage.",
+    ),
+    def(
+        "remote.storage.enable",
+        Boolean,
+        OneOf(&["false"]),
+        "false",
+        false,
+        "Tiered storage. Weir has none: only false is accepted.",
     ),
     def(
         RETENTION_BYTES,
@@ -354,6 +436,15 @@ pub fn validate(name: &str, value: &str) -> Result<()> {
             }
             if d.kind == Int && v > i64::from(i32::MAX) {
                 return Err(bad("must fit in a 32-bit integer".into()));
+            }
+        }
+        Between(min, max) => {
+            let v: i64 = value
+                .trim()
+                .parse()
+                .map_err(|_| bad("not an integer".into()))?;
+            if !(min..=max).contains(&v) {
+                return Err(bad(format!("must be between {min} and {max}")));
             }
         }
         OneOf(set) => {

@@ -366,7 +366,17 @@ pub(crate) fn effective_configs(
         .collect()
 }
 
-/// Builds the storage settings from a topic's effective configs.
+/// Whether the topic's `cleanup.policy` includes `delete` (DeleteRecords is refused otherwise,
+/// as Kafka refuses it on a compact-only topic).
+pub(crate) fn allows_record_deletion(
+    broker: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> bool {
+    effective_configs(broker, overrides)
+        .get(tc::CLEANUP_POLICY)
+        .is_none_or(|(v, _)| v.split(',').any(|p| p.trim() == "delete"))
+}
+
 /// The log settings of topic `t`. The coordinator partition (`__consumer_offsets-0` in a
 /// cluster) compacts itself its own way (`OffsetStore::compact_replicated`), so a broker default
 /// of `cleanup.policy=compact` does not reach it.

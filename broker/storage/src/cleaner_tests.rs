@@ -647,3 +647,32 @@ fn a_pass_that_fails_leaves_no_copy_behind() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn the_last_stable_offset_never_stays_below_the_log_start() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = Log::open(dir.path(), LogConfig::default(), false, 0).expect("open");
+    pad(&log, "k", 3, 1000, 1000);
+    let txn = Batch {
+        producer_id: 9,
+        seq: 0,
+        transactional: true,
+        ..Batch::plain(
+            &[(Some("k"), Some("open")), (Some("k"), Some("open"))],
+            1000,
+        )
+    };
+    append(&log, &txn, 1000);
+    pad(&log, "k", 2, 2000, 1000);
+    assert_eq!(
+        log.last_stable_offset(),
+        3,
+        "the open transaction starts at 3"
+    );
+    // DeleteRecords past the open transaction's first offset: the stable offset moves up with
+    // the log start (a read_committed consumer resetting to it would otherwise be told it is
+    // out of range, again and again).
+    log.delete_records_before(4).expect("delete records");
+    assert_eq!(log.log_start_offset(), 4);
+    assert_eq!(log.last_stable_offset(), 4);
+}

@@ -429,8 +429,7 @@ impl Log {
 
     /// The last stable offset (the high watermark when no transaction is open).
     pub fn last_stable_offset(&self) -> i64 {
-        let inner = self.inner.lock();
-        inner.producers.last_stable_offset(inner.high_watermark)
+        self.inner.lock().last_stable_offset()
     }
 
     /// Reads whole batches starting with the one that holds `offset`, never past the high
@@ -642,7 +641,7 @@ impl Log {
             let cfg = inner.config.clone();
             // Below the high watermark and the last stable offset, older than the minimum lag,
             // and never the active segment.
-            let end = inner.producers.last_stable_offset(inner.high_watermark);
+            let end = inner.last_stable_offset();
             let young = now_ms.saturating_sub(cfg.min_compaction_lag_ms);
             let active = inner.active().base_offset;
             let segs: Vec<SegmentView> = inner
@@ -1018,7 +1017,7 @@ impl Inner {
         committed: bool,
     ) -> Result<ReadResult<FileSlice>> {
         let leo = self.check_offset(offset)?;
-        let lso = self.producers.last_stable_offset(self.high_watermark);
+        let lso = self.last_stable_offset();
         let upper = if committed { lso } else { self.high_watermark };
         let records = self.slice_batches(offset, max_bytes, min_one, upper)?;
         let aborted = if committed && !records.is_empty() {
@@ -1036,13 +1035,27 @@ impl Inner {
         })
     }
 
+    /// The last stable offset: the first offset of the oldest open transaction, but never
+    /// below the log start (DeleteRecords may remove an open transaction's first records, as
+    /// Kafka's first unstable offset then moves up to the log start), and never above the high
+    /// watermark.
+    fn last_stable_offset(&self) -> i64 {
+        let hwm = self.high_watermark;
+        let lso = self.producers.last_stable_offset(hwm);
+        if lso < self.log_start_offset {
+            self.log_start_offset.min(hwm)
+        } else {
+            lso
+        }
+    }
+
     fn slice_replica(&self, offset: i64, max_bytes: usize) -> Result<ReadResult<FileSlice>> {
         let leo = self.check_offset(offset)?;
         let records = self.slice_batches(offset, max_bytes, true, leo)?;
         Ok(ReadResult {
             records,
             high_watermark: self.high_watermark,
-            last_stable_offset: self.producers.last_stable_offset(self.high_watermark),
+            last_stable_offset: self.last_stable_offset(),
             log_start_offset: self.log_start_offset,
             log_end_offset: leo,
             aborted: Vec::new(),

@@ -25,9 +25,24 @@ pub(crate) fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> Dele
                     let r = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
+                    let deletable = broker.metadata.read(|s| {
+                        s.topic(&name).is_none_or(|t| {
+                            crate::partition::allows_record_deletion(&broker.config, &t.configs)
+                        })
+                    });
                     // Only the leader deletes; its followers follow its log start offset.
                     match broker.led_partition(&name, p.partition_index) {
                         Err(c) => r.with_error_code(c),
+                        Ok(_) if !deletable => {
+                            tracing::info!(
+                                topic = %name,
+                                partition = p.partition_index,
+                                "DeleteRecords refused: cleanup.policy has no delete"
+                            );
+                            r.with_error_code(
+                                weir_protocol::kafka::ResponseError::PolicyViolation.code(),
+                            )
+                        }
                         Ok(part) => match part.log.delete_records_before(p.offset) {
                             Ok(low) => r.with_low_watermark(low),
                             Err(e) => r.with_error_code(e.kafka_code()),
