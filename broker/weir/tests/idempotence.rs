@@ -294,3 +294,179 @@ fn a_replaced_transactional_producer_is_fenced_with_the_code_its_version_knows()
     assert_eq!(init_txn(&mut s, 4, "fence-me", Some((pid, 1))).0, FENCED);
     assert_eq!(init_txn(&mut s, 4, "fence-me", Some((pid, 2))).0, FENCED);
 }
+
+/// KIP-447 and KIP-345 checks on a transaction's offsets: TxnOffsetCommit names the consumer's
+/// member, generation and instance, and a zombie (an old generation, an unknown member, an
+/// instance taken over by a newer process) is refused; OffsetFetch with `require_stable`
+/// reports offsets of an open transaction as UNSTABLE_OFFSET_COMMIT until it ends.
+#[test]
+fn transactional_offsets_are_fenced_by_group_membership_and_unstable_until_the_end() {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::*;
+
+    let weir = Weir::start(&["--group-initial-rebalance-delay-ms", "0"]);
+    let mut s = TcpStream::connect(&weir.kafka).expect("connect");
+    s.set_read_timeout(Some(T)).expect("timeout");
+    auto_create(&mut s, "raw-txn");
+    let sb = |v: &str| StrBytes::from_string(v.to_string());
+    let group = || GroupId(sb("zombie-group"));
+    let join = |s: &mut TcpStream| {
+        let req = JoinGroupRequest::default()
+            .with_group_id(group())
+            .with_session_timeout_ms(30_000)
+            .with_rebalance_timeout_ms(30_000)
+            .with_group_instance_id(Some(sb("inst-a")))
+            .with_protocol_type(sb("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(sb("range"))
+                    .with_metadata(Bytes::from_static(&[0, 0, 0, 0, 0, 0, 255, 255, 255, 255])),
+            ]);
+        let mut b = roundtrip(s, ApiKey::JoinGroup, 5, &req);
+        let r = JoinGroupResponse::decode(&mut b, 5).expect("join");
+        assert_eq!(r.error_code, 0);
+        (r.member_id.to_string(), r.generation_id)
+    };
+    let (old_member, generation) = join(&mut s);
+    assert!(old_member.starts_with("inst-a-"), "{old_member}");
+    let sync = SyncGroupRequest::default()
+        .with_group_id(group())
+        .with_generation_id(generation)
+        .with_member_id(sb(&old_member))
+        .with_group_instance_id(Some(sb("inst-a")));
+    let mut b = roundtrip(&mut s, ApiKey::SyncGroup, 3, &sync);
+    assert_eq!(
+        SyncGroupResponse::decode(&mut b, 3)
+            .expect("sync")
+            .error_code,
+        0
+    );
+
+    let (err, pid, epoch) = init_txn(&mut s, 4, "zombie-txn", None);
+    assert_eq!(err, 0);
+    let add = AddOffsetsToTxnRequest::default()
+        .with_transactional_id(TransactionalId(sb("zombie-txn")))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_group_id(group());
+    let mut b = roundtrip(&mut s, ApiKey::AddOffsetsToTxn, 3, &add);
+    assert_eq!(
+        AddOffsetsToTxnResponse::decode(&mut b, 3)
+            .expect("add")
+            .error_code,
+        0
+    );
+    let commit = |s: &mut TcpStream, generation: i32, member: &str, instance: Option<&str>| {
+        let req = TxnOffsetCommitRequest::default()
+            .with_transactional_id(TransactionalId(sb("zombie-txn")))
+            .with_group_id(group())
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_generation_id(generation)
+            .with_member_id(sb(member))
+            .with_group_instance_id(instance.map(sb))
+            .with_topics(vec![
+                TxnOffsetCommitRequestTopic::default()
+                    .with_name(TopicName(sb("raw-txn")))
+                    .with_partitions(vec![
+                        TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(7),
+                    ]),
+            ]);
+        let mut b = roundtrip(s, ApiKey::TxnOffsetCommit, 3, &req);
+        TxnOffsetCommitResponse::decode(&mut b, 3)
+            .expect("txn commit")
+            .topics[0]
+            .partitions[0]
+            .error_code
+    };
+    assert_eq!(
+        commit(&mut s, generation - 1, &old_member, Some("inst-a")),
+        22,
+        "ILLEGAL_GENERATION"
+    );
+    assert_eq!(
+        commit(&mut s, generation, "zombie", None),
+        25,
+        "UNKNOWN_MEMBER_ID"
+    );
+    assert_eq!(commit(&mut s, generation, &old_member, Some("inst-a")), 0);
+
+    let fetch = |s: &mut TcpStream, stable: bool| {
+        let req = OffsetFetchRequest::default()
+            .with_group_id(group())
+            .with_require_stable(stable)
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(TopicName(sb("raw-txn")))
+                    .with_partition_indexes(vec![0]),
+            ]));
+        let mut b = roundtrip(s, ApiKey::OffsetFetch, 7, &req);
+        let r = OffsetFetchResponse::decode(&mut b, 7).expect("fetch");
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.committed_offset)
+    };
+    assert_eq!(
+        fetch(&mut s, true),
+        (88, -1),
+        "UNSTABLE_OFFSET_COMMIT while open"
+    );
+    assert_eq!(fetch(&mut s, false), (0, -1), "nothing committed yet");
+
+    // The same instance starts again in a new process: the old member id is fenced.
+    let (new_member, _) = join(&mut s);
+    assert_ne!(new_member, old_member);
+    assert_eq!(
+        commit(&mut s, generation, &old_member, Some("inst-a")),
+        82,
+        "FENCED_INSTANCE_ID"
+    );
+    let hb = |s: &mut TcpStream, member: &str| {
+        let req = HeartbeatRequest::default()
+            .with_group_id(group())
+            .with_generation_id(generation)
+            .with_member_id(sb(member))
+            .with_group_instance_id(Some(sb("inst-a")));
+        let mut b = roundtrip(s, ApiKey::Heartbeat, 3, &req);
+        HeartbeatResponse::decode(&mut b, 3)
+            .expect("heartbeat")
+            .error_code
+    };
+    assert_eq!(hb(&mut s, &old_member), 82);
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(group())
+        .with_members(vec![
+            MemberIdentity::default()
+                .with_member_id(sb(&old_member))
+                .with_group_instance_id(Some(sb("inst-a"))),
+        ]);
+    let mut b = roundtrip(&mut s, ApiKey::LeaveGroup, 3, &leave);
+    let r = LeaveGroupResponse::decode(&mut b, 3).expect("leave");
+    assert_eq!(
+        r.members[0].error_code, 82,
+        "a stale LeaveGroup does not remove the live member"
+    );
+    assert_eq!(hb(&mut s, &new_member), 0);
+
+    let end = EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(sb("zombie-txn")))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_committed(true);
+    let mut b = roundtrip(&mut s, ApiKey::EndTxn, 3, &end);
+    assert_eq!(
+        EndTxnResponse::decode(&mut b, 3).expect("end").error_code,
+        0
+    );
+    assert_eq!(
+        fetch(&mut s, true),
+        (0, 7),
+        "stable and committed once the transaction ends"
+    );
+}

@@ -209,6 +209,15 @@ impl Group {
         }
     }
 
+    /// Whether `member_id` speaks for static instance `instance` that another member id now
+    /// holds (KIP-345: a newer process with the same `group.instance.id` took its place): such
+    /// a request gets FENCED_INSTANCE_ID, so that the old process stops.
+    fn instance_fenced(&self, instance: Option<&str>, member_id: &str) -> bool {
+        instance
+            .and_then(|i| self.member_by_instance(i))
+            .is_some_and(|current| current != member_id)
+    }
+
     fn member_by_instance(&self, instance: &str) -> Option<String> {
         self.members
             .iter()
@@ -678,15 +687,14 @@ impl GroupCoordinator {
                     }
                 }
             } else {
-                member_id = format!(
-                    "{}-{}",
-                    if req.client_id.is_empty() {
-                        "member"
-                    } else {
-                        &req.client_id
-                    },
-                    uuid::Uuid::new_v4()
-                );
+                // Kafka prefixes a static member's id with its instance id, a dynamic one's
+                // with its client id.
+                let prefix = match req.instance_id.as_deref() {
+                    Some(i) => i,
+                    None if req.client_id.is_empty() => "member",
+                    None => &req.client_id,
+                };
+                member_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
                 if req.require_known_member_id && req.instance_id.is_none() {
                     group.pending.insert(member_id.clone());
                     return Pending::Ready(JoinOutcome::error(
@@ -695,6 +703,8 @@ impl GroupCoordinator {
                     ));
                 }
             }
+        } else if group.instance_fenced(req.instance_id.as_deref(), &member_id) {
+            return Pending::Ready(JoinOutcome::error(code(E::FencedInstanceId), &member_id));
         } else if !group.members.contains_key(&member_id) && !group.pending.remove(&member_id) {
             return Pending::Ready(JoinOutcome::error(code(E::UnknownMemberId), &member_id));
         }
@@ -749,6 +759,7 @@ impl GroupCoordinator {
         group_id: &str,
         generation: i32,
         member_id: &str,
+        instance_id: Option<&str>,
         assignments: Vec<(String, Bytes)>,
     ) -> Pending<SyncOutcome> {
         use ResponseError as E;
@@ -762,6 +773,9 @@ impl GroupCoordinator {
         let Some(group) = groups.get_mut(group_id) else {
             return Pending::Ready(SyncOutcome::error(code(E::UnknownMemberId)));
         };
+        if group.instance_fenced(instance_id, member_id) {
+            return Pending::Ready(SyncOutcome::error(code(E::FencedInstanceId)));
+        }
         if !group.members.contains_key(member_id) {
             return Pending::Ready(SyncOutcome::error(code(E::UnknownMemberId)));
         }
@@ -870,7 +884,13 @@ impl GroupCoordinator {
         out
     }
 
-    pub(crate) fn heartbeat(&self, group_id: &str, generation: i32, member_id: &str) -> i16 {
+    pub(crate) fn heartbeat(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> i16 {
         use ResponseError as E;
         if !self.is_coordinator() {
             return code(E::NotCoordinator);
@@ -879,6 +899,9 @@ impl GroupCoordinator {
         let Some(group) = groups.get_mut(group_id) else {
             return code(E::UnknownMemberId);
         };
+        if group.instance_fenced(instance_id, member_id) {
+            return code(E::FencedInstanceId);
+        }
         let state = group.state;
         let current = group.generation;
         let Some(m) = group.members.get_mut(member_id) else {
@@ -888,7 +911,8 @@ impl GroupCoordinator {
         match state {
             GroupState::PreparingRebalance => code(E::RebalanceInProgress),
             _ if generation != current => code(E::IllegalGeneration),
-            GroupState::CompletingRebalance => code(E::RebalanceInProgress),
+            // A member may heartbeat between its JoinGroup and SyncGroup answers: Kafka takes
+            // it as a heartbeat (the session goes on) and answers NONE.
             _ => 0,
         }
     }
@@ -909,12 +933,18 @@ impl GroupCoordinator {
         Ok(members
             .into_iter()
             .map(|(id, instance)| {
-                let found = if !id.is_empty() && group.members.contains_key(&id) {
-                    Some(id)
-                } else {
+                // A named member leaves by its id (refused when a newer member holds its
+                // instance); an empty id with an instance id is an admin removing that instance.
+                let found = if id.is_empty() {
                     instance
                         .as_deref()
                         .and_then(|i| group.member_by_instance(i))
+                } else if group.instance_fenced(instance.as_deref(), &id) {
+                    return code(ResponseError::FencedInstanceId);
+                } else if group.members.contains_key(&id) {
+                    Some(id)
+                } else {
+                    None
                 };
                 match found {
                     Some(id) => {
@@ -1055,6 +1085,7 @@ impl GroupCoordinator {
         group_id: &str,
         generation: i32,
         member_id: &str,
+        instance_id: Option<&str>,
         offsets: Vec<((String, i32), Committed)>,
         topic_exists: impl Fn(&str, i32) -> bool,
     ) -> Result<(CommitResult, Option<Durable>), i16> {
@@ -1080,6 +1111,9 @@ impl GroupCoordinator {
                 .check_commit(member_id, generation)
                 .map_err(code)?;
         } else {
+            if group.instance_fenced(instance_id, member_id) {
+                return Err(code(E::FencedInstanceId));
+            }
             if !group.members.contains_key(member_id) {
                 return Err(code(E::UnknownMemberId));
             }
@@ -1123,6 +1157,45 @@ impl GroupCoordinator {
             }
         }
         Ok((results, durable))
+    }
+
+    /// Checks the group fields of a TxnOffsetCommit (v3+, KIP-447), so that a zombie producer
+    /// whose consumer lost its partitions cannot commit offsets: a request naming no member
+    /// and no generation is a producer outside any group and passes.
+    pub(crate) fn check_txn_commit(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<(), i16> {
+        use ResponseError as E;
+        if generation < 0 && member_id.is_empty() && instance_id.is_none() {
+            return Ok(());
+        }
+        if !self.is_coordinator() {
+            return Err(code(E::NotCoordinator));
+        }
+        let groups = self.groups.lock();
+        let Some(group) = groups.get(group_id) else {
+            return Err(code(E::UnknownMemberId));
+        };
+        if !group.consumer.is_empty() {
+            return group
+                .consumer
+                .check_commit(member_id, generation)
+                .map_err(code);
+        }
+        if group.instance_fenced(instance_id, member_id) {
+            return Err(code(E::FencedInstanceId));
+        }
+        if !group.members.contains_key(member_id) {
+            return Err(code(E::UnknownMemberId));
+        }
+        if generation != group.generation {
+            return Err(code(E::IllegalGeneration));
+        }
+        Ok(())
     }
 
     /// Applies the offsets of a committed transaction (validated when they were sent); in a

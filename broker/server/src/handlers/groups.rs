@@ -209,6 +209,7 @@ pub(crate) async fn sync_group(
         req.group_id.as_str(),
         req.generation_id,
         req.member_id.as_str(),
+        req.group_instance_id.as_deref(),
         req.assignments
             .into_iter()
             .map(|a| (a.member_id.to_string(), a.assignment))
@@ -243,6 +244,7 @@ pub(crate) fn heartbeat(broker: &Broker, req: HeartbeatRequest) -> HeartbeatResp
         req.group_id.as_str(),
         req.generation_id,
         req.member_id.as_str(),
+        req.group_instance_id.as_deref(),
     ))
 }
 
@@ -397,6 +399,7 @@ pub(crate) async fn offset_commit(
         req.group_id.as_str(),
         req.generation_id_or_member_epoch,
         req.member_id.as_str(),
+        req.group_instance_id.as_deref(),
         entries,
         exists,
     );
@@ -443,6 +446,7 @@ pub(crate) async fn offset_commit(
 
 /// One partition's committed position as OffsetFetch reports it (-1 when none).
 struct Position {
+    error: i16,
     partition: i32,
     offset: i64,
     leader_epoch: i32,
@@ -457,7 +461,14 @@ fn committed(
     broker: &Broker,
     group: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> TopicPositions {
+    // KIP-447: a partition with offsets in an open transaction is unstable until it ends.
+    let pending = if require_stable {
+        broker.txns.pending_offsets_of(group)
+    } else {
+        Default::default()
+    };
     let wanted = topics.map(|ts| {
         ts.into_iter()
             .flat_map(|(t, ps)| ps.into_iter().map(move |p| (t.clone(), p)))
@@ -466,13 +477,22 @@ fn committed(
     let mut out: TopicPositions = Vec::new();
     for ((topic, partition), c) in broker.groups.fetch_offsets(group, wanted) {
         let entry = match c {
+            _ if pending.contains(&(topic.clone(), partition)) => Position {
+                error: ResponseError::UnstableOffsetCommit.code(),
+                partition,
+                offset: -1,
+                leader_epoch: -1,
+                metadata: Some(String::new()),
+            },
             Some(c) => Position {
+                error: 0,
                 partition,
                 offset: c.offset,
                 leader_epoch: c.leader_epoch,
                 metadata: c.metadata,
             },
             None => Position {
+                error: 0,
                 partition,
                 offset: -1,
                 leader_epoch: -1,
@@ -519,7 +539,7 @@ pub(crate) fn offset_fetch(
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let list = committed(broker, g.group_id.as_str(), topics);
+                let list = committed(broker, g.group_id.as_str(), topics, req.require_stable);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(
@@ -531,6 +551,7 @@ pub(crate) fn offset_fetch(
                                         ps.into_iter()
                                             .map(|p| {
                                                 OffsetFetchResponsePartitions::default()
+                                                    .with_error_code(p.error)
                                                     .with_partition_index(p.partition)
                                                     .with_committed_offset(p.offset)
                                                     .with_committed_leader_epoch(p.leader_epoch)
@@ -550,7 +571,12 @@ pub(crate) fn offset_fetch(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    let list = committed(broker, req.group_id.as_str(), topics);
+    let list = committed(
+        broker,
+        req.group_id.as_str(),
+        topics,
+        version >= 7 && req.require_stable,
+    );
     OffsetFetchResponse::default().with_topics(
         list.into_iter()
             .map(|(t, ps)| {
@@ -560,6 +586,7 @@ pub(crate) fn offset_fetch(
                         ps.into_iter()
                             .map(|p| {
                                 let r = OffsetFetchResponsePartition::default()
+                                    .with_error_code(p.error)
                                     .with_partition_index(p.partition)
                                     .with_committed_offset(p.offset)
                                     .with_metadata(opt(p.metadata));

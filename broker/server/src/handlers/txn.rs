@@ -114,20 +114,32 @@ pub(crate) async fn offset_commit(
             })
         })
         .collect();
-    let code = broker
-        .txns
-        .txn_offset_commit(
-            broker,
-            req.transactional_id.as_str(),
-            req.producer_id.0,
-            req.producer_epoch,
-            req.group_id.as_str(),
-            offsets,
-        )
-        .await;
-    // A stale epoch is INVALID_PRODUCER_EPOCH here at every version, as on Kafka's produce
-    // path (its transaction verification turns PRODUCER_FENCED into it).
-    let code = fenced_code(code, 0, i16::MAX);
+    // The group first (v3+ carry the member, generation and instance), as Kafka's coordinator
+    // validates it before the transaction.
+    let code = match broker.groups.check_txn_commit(
+        req.group_id.as_str(),
+        req.generation_id,
+        req.member_id.as_str(),
+        req.group_instance_id.as_deref(),
+    ) {
+        Err(code) => code,
+        Ok(()) => {
+            let code = broker
+                .txns
+                .txn_offset_commit(
+                    broker,
+                    req.transactional_id.as_str(),
+                    req.producer_id.0,
+                    req.producer_epoch,
+                    req.group_id.as_str(),
+                    offsets,
+                )
+                .await;
+            // A stale epoch is INVALID_PRODUCER_EPOCH here at every version, as on Kafka's
+            // produce path (its transaction verification turns PRODUCER_FENCED into it).
+            fenced_code(code, 0, i16::MAX)
+        }
+    };
     TxnOffsetCommitResponse::default().with_topics(
         req.topics
             .into_iter()

@@ -749,6 +749,21 @@ impl TxnCoordinator {
         v
     }
 
+    /// Partitions of `group` with offsets sent in a transaction still open (OffsetFetch with
+    /// `require_stable` answers UNSTABLE_OFFSET_COMMIT for them).
+    pub(crate) fn pending_offsets_of(
+        &self,
+        group: &str,
+    ) -> std::collections::HashSet<(String, i32)> {
+        self.txns
+            .lock()
+            .values()
+            .flat_map(|m| m.pending_offsets.iter())
+            .filter(|(g, ..)| g == group)
+            .map(|(_, t, p, _)| (t.clone(), *p))
+            .collect()
+    }
+
     pub(crate) fn describe(&self, id: &str) -> Option<TxnMeta> {
         self.txns.lock().get(id).cloned()
     }
