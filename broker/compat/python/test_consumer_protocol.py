@@ -5,7 +5,14 @@ committed with the member epoch, and the admin tools see the group."""
 import threading
 import time
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupState,
+    ConsumerGroupTopicPartitions,
+    ConsumerGroupType,
+    KafkaError,
+    KafkaException,
+)
 
 import weirtest as w
 
@@ -81,8 +88,8 @@ def test_members_share_partitions_and_hand_them_over(broker):
     assert len(d.members) == 3
     described = sorted(tp.partition for m in d.members for tp in m.assignment.topic_partitions)
     assert described == list(range(6)), d
-    listed = a.list_consumer_groups().result()
-    assert group in {g.group_id for g in listed.valid}
+    listed = {g.group_id: g for g in a.list_consumer_groups().result().valid}
+    assert listed[group].type == ConsumerGroupType.CONSUMER, listed[group]
 
     # One member leaves: the other two take its partitions and go on from its commits.
     leaver = crew.pop()
@@ -106,6 +113,9 @@ def test_members_share_partitions_and_hand_them_over(broker):
     assert not [e for m in crew + [leaver] for e in m.errors], [m.errors for m in crew + [leaver]]
     res = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
     assert sorted((tp.partition, tp.offset) for tp in res.topic_partitions) == [(p, 100) for p in range(6)]
+    # Empty now, and still a consumer-protocol group.
+    listed = {g.group_id: g for g in a.list_consumer_groups().result().valid}
+    assert (listed[group].state, listed[group].type) == (ConsumerGroupState.EMPTY, ConsumerGroupType.CONSUMER)
 
 
 def test_new_partitions_and_regex_subscriptions_are_assigned(broker):
@@ -183,3 +193,33 @@ def test_a_classic_member_cannot_join_a_consumer_protocol_group(broker):
     codes = {e.code() for e in errors} | ({got.code()} if got else set())
     assert KafkaError.INCONSISTENT_GROUP_PROTOCOL in codes, (got, errors)
     assert len(kept) == 2, "the consumer-protocol member kept its partitions"
+
+
+def test_a_static_member_restarting_gets_its_partitions_back_without_a_rebalance(broker):
+    topic = w.unique("static848")
+    w.create_topic(broker.bootstrap, topic, partitions=4)
+    group = w.unique("g")
+    stay = Member(broker.bootstrap, group, [topic], **{"group.instance.id": "stay"})
+    bounce = Member(broker.bootstrap, group, [topic], **{"group.instance.id": "bounce"})
+    stay.start()
+    bounce.start()
+    w.wait_until(
+        lambda: len(stay.assignment) == 2 and len(bounce.assignment) == 2, timeout=60, desc="split 2/2"
+    )
+    kept, had = set(stay.assignment), set(bounce.assignment)
+    bounce.stop.set()
+    bounce.join(timeout=30)
+    # A static member's partitions wait for it (until its session lapses) rather than move.
+    time.sleep(6)
+    assert stay.assignment == kept
+    # The same instance comes back in a new process: it gets its partitions again, and the
+    # member that stayed never gave any up.
+    again = Member(broker.bootstrap, group, [topic], **{"group.instance.id": "bounce"})
+    again.start()
+    w.wait_until(lambda: again.assignment == had, timeout=60, desc="the instance's partitions back")
+    time.sleep(6)  # a rebalance, if any, would come with the next heartbeats (5 s apart)
+    assert stay.assignment == kept
+    for m in (stay, again):
+        m.stop.set()
+        m.join(timeout=30)
+    assert not [e for m in (stay, bounce, again) for e in m.errors]

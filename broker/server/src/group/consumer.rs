@@ -251,6 +251,23 @@ impl ConsumerGroup {
                     hb.instance_id.as_deref().and_then(|i| self.by_instance(i))
                 };
                 return match found {
+                    // A static member leaving for a while keeps its partitions until its
+                    // session lapses: the same instance coming back takes them over, with no
+                    // rebalance (KIP-848's static membership).
+                    Some(id)
+                        if hb.member_epoch == STATIC_LEAVE_EPOCH
+                            && self
+                                .members
+                                .get(&id)
+                                .is_some_and(|m| m.instance_id.is_some()) =>
+                    {
+                        tracing::info!(group = group_id, member = %id, "static member left for now");
+                        HeartbeatOutcome {
+                            member_id: id,
+                            member_epoch: hb.member_epoch,
+                            ..HeartbeatOutcome::default()
+                        }
+                    }
                     Some(id) => {
                         self.remove(&id);
                         tracing::info!(group = group_id, member = %id, "member left the group");
@@ -285,14 +302,20 @@ impl ConsumerGroup {
                 // A static member coming back takes over its instance's place and partitions.
                 let inherited = match hb.instance_id.as_deref().and_then(|i| self.by_instance(i)) {
                     Some(old) if old != member_id => self.members.remove(&old).map(|m| {
-                        self.target.remove(&old);
-                        (m.assigned, m.revoking, m.epoch)
+                        if let Some(t) = self.target.remove(&old) {
+                            self.target.insert(member_id.clone(), t);
+                        }
+                        let same = hb.subscribed_topic_names.as_ref() == Some(&m.subscribed)
+                            && regex.as_ref().map(|r| r.as_str())
+                                == m.regex.as_ref().map(|r| r.as_str());
+                        (m.assigned, m.revoking, m.epoch, same)
                     }),
                     _ => None,
                 };
                 // A member that rejoins under its id (after it was fenced) starts over.
                 let existed = self.members.remove(&member_id).is_some();
-                let (assigned, revoking, epoch) = inherited.clone().unwrap_or_default();
+                let same_subscription = inherited.as_ref().is_some_and(|i| i.3);
+                let (assigned, revoking, epoch, _) = inherited.unwrap_or_default();
                 self.members.insert(
                     member_id.clone(),
                     ConsumerMember {
@@ -313,7 +336,7 @@ impl ConsumerGroup {
                         sent: None,
                     },
                 );
-                if inherited.is_none() || existed {
+                if !same_subscription || existed {
                     self.bump();
                 }
                 tracing::info!(group = group_id, member = %member_id, "member joined the group");
@@ -850,6 +873,39 @@ mod tests {
             g.heartbeat("g", bad, &cat, Instant::now()).error,
             ResponseError::InvalidRegularExpression.code()
         );
+    }
+
+    #[test]
+    fn a_static_member_coming_back_takes_its_partitions_without_a_rebalance() {
+        let cat = catalog(&[("t", 4)]);
+        let mut g = ConsumerGroup::default();
+        let mut owned = BTreeMap::new();
+        for (id, inst) in [("a", "ia"), ("b", "ib")] {
+            let mut hb = join(id, &["t"]);
+            hb.instance_id = Some(inst.into());
+            let out = g.heartbeat("g", hb, &cat, Instant::now());
+            owned.insert(
+                id.to_string(),
+                (out.member_epoch, out.assignment.unwrap_or_default()),
+            );
+            settle(&mut g, &cat, &mut owned);
+        }
+        let b_parts = owned["b"].1.clone();
+        let epoch = g.epoch();
+        let mut leave = beat("b", owned["b"].0, None).with_epoch(-2);
+        leave.instance_id = Some("ib".into());
+        assert_eq!(
+            g.heartbeat("g", leave, &cat, Instant::now()).member_epoch,
+            -2
+        );
+        owned.remove("b");
+        // The same instance under a new member id: b's partitions, same group epoch.
+        let mut back = join("b2", &["t"]);
+        back.instance_id = Some("ib".into());
+        let out = g.heartbeat("g", back, &cat, Instant::now());
+        assert_eq!(out.error, 0);
+        assert_eq!(out.assignment, Some(b_parts));
+        assert_eq!(g.epoch(), epoch, "no new epoch, no rebalance");
     }
 
     #[test]

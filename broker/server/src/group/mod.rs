@@ -218,6 +218,12 @@ impl Group {
             .is_some_and(|current| current != member_id)
     }
 
+    /// Whether the group is (or was last) a KIP-848 consumer group: it has consumer-protocol
+    /// members, or had them and no classic member joined since (ListGroups type `consumer`).
+    fn is_consumer_group(&self) -> bool {
+        !self.consumer.is_empty() || (self.consumer.epoch() > 0 && self.members.is_empty())
+    }
+
     fn member_by_instance(&self, instance: &str) -> Option<String> {
         self.members
             .iter()
@@ -611,6 +617,8 @@ impl GroupCoordinator {
                 &req.member_id,
             ));
         }
+        // An empty consumer-protocol group becomes a classic one.
+        group.consumer = consumer::ConsumerGroup::default();
         if !group.members.is_empty() {
             let same_type = group.protocol_type.as_deref() == Some(req.protocol_type.as_str());
             let shared = group.members.values().all(|m| {
@@ -1294,7 +1302,7 @@ impl GroupCoordinator {
         let mut v: Vec<_> = groups
             .iter()
             .map(|(id, g)| {
-                if g.consumer.is_empty() {
+                if !g.is_consumer_group() {
                     (
                         id.clone(),
                         g.protocol_type.clone().unwrap_or_default(),
@@ -1323,7 +1331,7 @@ impl GroupCoordinator {
             .iter()
             .map(|(tp, c)| (tp.clone(), c.offset))
             .collect();
-        if !g.consumer.is_empty() {
+        if g.is_consumer_group() {
             return Some(GroupView {
                 group_id: group_id.to_string(),
                 state: g.consumer.state(),
