@@ -184,15 +184,15 @@ impl ProducerStates {
         let mut out: Vec<ActiveProducer> = self
             .producers
             .iter()
-            .filter_map(|(pid, e)| {
-                let last = e.batches.back()?;
-                Some(ActiveProducer {
-                    producer_id: *pid,
-                    epoch: e.epoch,
-                    last_sequence: last.last_seq,
-                    last_timestamp: e.last_timestamp,
-                    txn_start_offset: self.ongoing.get(pid).copied(),
-                })
+            // A producer whose batches are gone (a marker of a newer epoch fenced it, as the
+            // coordinator does when a transaction times out) is still known at its epoch, with
+            // no last sequence, as Kafka lists it.
+            .map(|(pid, e)| ActiveProducer {
+                producer_id: *pid,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: e.last_timestamp,
+                txn_start_offset: self.ongoing.get(pid).copied(),
             })
             .collect();
         out.sort_by_key(|p| p.producer_id);
@@ -333,6 +333,19 @@ mod tests {
             base_sequence: seq,
             records_count: n,
         }
+    }
+
+    #[test]
+    fn a_producer_fenced_by_a_marker_stays_listed_at_its_new_epoch() {
+        let mut s = ProducerStates::default();
+        s.update(&h(7, 0, 0, 3, 10));
+        assert_eq!(s.active()[0].last_sequence, 2);
+        // The coordinator aborts a timed-out transaction with the next epoch.
+        s.end_transaction(&h(7, 1, -1, 1, 13), false);
+        let listed = s.active();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].producer_id, listed[0].epoch), (7, 1));
+        assert_eq!(listed[0].last_sequence, -1);
     }
 
     #[test]
