@@ -366,6 +366,11 @@ pub(crate) fn effective_configs(
         .collect()
 }
 
+/// Whether a `cleanup.policy` value (a list such as `compact,delete`) names `policy`.
+fn policy_includes(value: &str, policy: &str) -> bool {
+    value.split(',').any(|p| p.trim() == policy)
+}
+
 /// Whether the topic's `cleanup.policy` includes `delete` (DeleteRecords is refused otherwise,
 /// as Kafka refuses it on a compact-only topic).
 pub(crate) fn allows_record_deletion(
@@ -374,7 +379,7 @@ pub(crate) fn allows_record_deletion(
 ) -> bool {
     effective_configs(broker, overrides)
         .get(tc::CLEANUP_POLICY)
-        .is_none_or(|(v, _)| v.split(',').any(|p| p.trim() == "delete"))
+        .is_none_or(|(v, _)| policy_includes(v, "delete"))
 }
 
 /// The log settings of topic `t`. The coordinator partition (`__consumer_offsets-0` in a
@@ -404,12 +409,12 @@ pub(crate) fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, Str
         segment_bytes: num(tc::SEGMENT_BYTES, d.segment_bytes as i64).max(14) as u64,
         segment_ms: num(tc::SEGMENT_MS, d.segment_ms),
         // A compact-only topic loses records to compaction, never to age or size.
-        retention_ms: if cleanup.contains("delete") {
+        retention_ms: if policy_includes(cleanup, "delete") {
             num(tc::RETENTION_MS, d.retention_ms)
         } else {
             -1
         },
-        retention_bytes: if cleanup.contains("delete") {
+        retention_bytes: if policy_includes(cleanup, "delete") {
             num(tc::RETENTION_BYTES, d.retention_bytes)
         } else {
             -1
@@ -424,7 +429,7 @@ pub(crate) fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, Str
             .is_some_and(|(v, _)| v == "LogAppendTime"),
         timestamp_after_max_ms: num(tc::TIMESTAMP_AFTER_MAX_MS, i64::MAX).max(0),
         timestamp_before_max_ms: num(tc::TIMESTAMP_BEFORE_MAX_MS, i64::MAX).max(0),
-        compact: cleanup.split(',').any(|p| p.trim() == "compact"),
+        compact: policy_includes(cleanup, "compact"),
         min_cleanable_dirty_ratio: eff
             .get(tc::MIN_CLEANABLE_DIRTY_RATIO)
             .and_then(|(v, _)| v.trim().parse::<f64>().ok())

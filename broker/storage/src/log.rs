@@ -690,8 +690,8 @@ impl Log {
             checkpoint: new_checkpoint,
             ..CleanOutcome::default()
         };
-        // How far the log is clean once the pass ends: up to the first group it had to leave.
-        let mut clean_upto = new_checkpoint;
+        // `out.checkpoint`: how far the log is clean once the pass ends, which is up to the
+        // first group it had to leave.
         for range in cleaner::groups(&segs[..upto], cfg.segment_bytes) {
             let group = &segs[range];
             let (path, size, removed) = cleaner::write_group(&self.dir, group, &retain)?;
@@ -708,12 +708,11 @@ impl Log {
                 // The log changed under the pass (retention, DeleteRecords, truncation): this
                 // group is left for the next one, and is not clean.
                 out.segments_after += group.len();
-                clean_upto = clean_upto.min(group[0].base);
+                out.checkpoint = out.checkpoint.min(group[0].base);
             }
         }
-        out.checkpoint = clean_upto;
+        let new_checkpoint = out.checkpoint;
         let mut inner = self.inner.lock();
-        let new_checkpoint = clean_upto;
         if new_checkpoint > inner.clean_checkpoint && inner.truncations == truncations {
             inner.clean_checkpoint = new_checkpoint;
             write_atomically(

@@ -224,6 +224,29 @@ impl Group {
         !self.consumer.is_empty() || (self.consumer.epoch() > 0 && self.members.is_empty())
     }
 
+    /// Checks the member that commits offsets (OffsetCommit, TxnOffsetCommit): in a
+    /// consumer-protocol group its epoch, in a classic group its instance, id and generation.
+    fn check_committer(
+        &self,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<(), ResponseError> {
+        if !self.consumer.is_empty() {
+            // The generation is the member's epoch.
+            return self.consumer.check_commit(member_id, generation);
+        }
+        if self.instance_fenced(instance_id, member_id) {
+            Err(ResponseError::FencedInstanceId)
+        } else if !self.members.contains_key(member_id) {
+            Err(ResponseError::UnknownMemberId)
+        } else if generation != self.generation {
+            Err(ResponseError::IllegalGeneration)
+        } else {
+            Ok(())
+        }
+    }
+
     fn member_by_instance(&self, instance: &str) -> Option<String> {
         self.members
             .iter()
@@ -1112,22 +1135,10 @@ impl GroupCoordinator {
             if !group.members.is_empty() || !group.consumer.is_empty() {
                 return Err(code(E::UnknownMemberId));
             }
-        } else if !group.consumer.is_empty() {
-            // A consumer-protocol group: the generation is the member's epoch.
-            group
-                .consumer
-                .check_commit(member_id, generation)
-                .map_err(code)?;
         } else {
-            if group.instance_fenced(instance_id, member_id) {
-                return Err(code(E::FencedInstanceId));
-            }
-            if !group.members.contains_key(member_id) {
-                return Err(code(E::UnknownMemberId));
-            }
-            if generation != group.generation {
-                return Err(code(E::IllegalGeneration));
-            }
+            group
+                .check_committer(generation, member_id, instance_id)
+                .map_err(code)?;
             if group.state == GroupState::CompletingRebalance {
                 return Err(code(E::RebalanceInProgress));
             }
@@ -1188,22 +1199,9 @@ impl GroupCoordinator {
         let Some(group) = groups.get(group_id) else {
             return Err(code(E::UnknownMemberId));
         };
-        if !group.consumer.is_empty() {
-            return group
-                .consumer
-                .check_commit(member_id, generation)
-                .map_err(code);
-        }
-        if group.instance_fenced(instance_id, member_id) {
-            return Err(code(E::FencedInstanceId));
-        }
-        if !group.members.contains_key(member_id) {
-            return Err(code(E::UnknownMemberId));
-        }
-        if generation != group.generation {
-            return Err(code(E::IllegalGeneration));
-        }
-        Ok(())
+        group
+            .check_committer(generation, member_id, instance_id)
+            .map_err(code)
     }
 
     /// Applies the offsets of a committed transaction (validated when they were sent); in a
