@@ -97,16 +97,24 @@ fn a_broker_joins_as_non_voter_and_leaves_with_remove_broker() {
     {
         r.expect("created");
     }
+    // The joiner learns of the topic when it applies the controller's record, which may be a
+    // moment after CreateTopics answered (as with Kafka's brokers): clients retry, so does this.
     let leaders: Vec<i32> = {
         let c = joiner.consumer();
-        let md = c
-            .fetch_metadata(Some("spread"), Duration::from_secs(10))
-            .expect("metadata from the joiner");
-        md.topics()[0]
-            .partitions()
-            .iter()
-            .map(|p| p.leader())
-            .collect()
+        let mut leaders = Vec::new();
+        wait_for("the joiner knows the three partitions", || {
+            leaders = c
+                .fetch_metadata(Some("spread"), Duration::from_secs(10))
+                .map(|md| {
+                    md.topics()
+                        .first()
+                        .map(|t| t.partitions().iter().map(|p| p.leader()).collect())
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default();
+            leaders.len() == 3
+        });
+        leaders
     };
     assert!(
         leaders.contains(&4),
