@@ -792,6 +792,10 @@ impl Broker {
                         tracing::error!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
                     }
                 }
+                let expired = p.log.expire_producers(self.config.producer_id_expiration);
+                if expired > 0 {
+                    tracing::debug!(topic = %p.topic, partition = p.index, producers = expired, "idle producers expired");
+                }
             }
             if let Err(e) = p.log.flush_if_due(now) {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");

@@ -33,6 +33,12 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay: Duration,
     /// `offsets.retention.minutes`: committed offsets of an empty group expire after this.
     pub offsets_retention: Duration,
+    /// `producer.id.expiration.ms`: a partition forgets an idempotent producer idle this long
+    /// (and not in a transaction).
+    pub producer_id_expiration: Duration,
+    /// `transactional.id.expiration.ms`: the coordinator forgets a transactional id with no
+    /// open transaction that it has not heard of this long.
+    pub transactional_id_expiration: Duration,
     /// Membership of a controller quorum (`None`: a lone node with a local metadata log).
     pub quorum: Option<QuorumSettings>,
     /// `replica.lag.time.max.ms`: a follower that has not caught up with its leader for this
@@ -78,6 +84,8 @@ impl BrokerConfig {
             max_connections: 10_000,
             group_initial_rebalance_delay: Duration::from_millis(0),
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
+            producer_id_expiration: Duration::from_secs(24 * 3600),
+            transactional_id_expiration: Duration::from_secs(7 * 24 * 3600),
             quorum: None,
             replica_lag_time_max: Duration::from_secs(30),
         }

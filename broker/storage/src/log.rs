@@ -422,6 +422,15 @@ impl Log {
         Ok(offset)
     }
 
+    /// Forgets producers idle for `max_idle` with no open transaction
+    /// (`producer.id.expiration.ms`); returns how many.
+    pub fn expire_producers(&self, max_idle: std::time::Duration) -> usize {
+        self.inner
+            .lock()
+            .producers
+            .expire(std::time::Instant::now(), max_idle)
+    }
+
     /// The producers with state in this partition (DescribeProducers).
     pub fn active_producers(&self) -> Vec<crate::producer_state::ActiveProducer> {
         self.inner.lock().producers.active()

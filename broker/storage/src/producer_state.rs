@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::batch::BatchHeader;
 use crate::{Error, Result};
@@ -66,6 +67,11 @@ pub(crate) struct ProducerStates {
     ongoing: BTreeMap<i64, i64>,
     /// Aborted transactions still in the log: `(producer id, first offset, marker offset)`.
     aborted: Vec<(i64, i64, i64)>,
+    /// When this broker last appended for each producer (or first saw it idle: state loaded
+    /// from a snapshot), for `producer.id.expiration.ms`. Broker time, not the batches'
+    /// timestamps: a producer replaying old records (MirrorMaker keeps their timestamps) is
+    /// not idle.
+    touched: HashMap<i64, Instant>,
 }
 
 impl ProducerStates {
@@ -75,16 +81,11 @@ impl ProducerStates {
             return Ok(SequenceCheck::Append);
         }
         let Some(entry) = self.producers.get(&h.producer_id) else {
-            // First batch we know of from this producer id: it must start its sequence.
-            return if h.base_sequence == 0 {
-                Ok(SequenceCheck::Append)
-            } else {
-                Err(Error::OutOfOrderSequence {
-                    producer_id: h.producer_id,
-                    expected: 0,
-                    got: h.base_sequence,
-                })
-            };
+            // No state for this producer id: a new producer, or one whose state expired
+            // (`producer.id.expiration.ms`) while it was idle. Kafka accepts any sequence here
+            // (KIP-360); refusing it would turn an idle producer's next send into a fatal
+            // OUT_OF_ORDER_SEQUENCE_NUMBER.
+            return Ok(SequenceCheck::Append);
         };
         if h.producer_epoch < entry.epoch {
             return Err(Error::InvalidProducerEpoch {
@@ -134,6 +135,7 @@ impl ProducerStates {
         if h.is_transactional() {
             self.ongoing.entry(h.producer_id).or_insert(h.base_offset);
         }
+        self.touched.insert(h.producer_id, Instant::now());
         let entry = self.producers.entry(h.producer_id).or_default();
         if h.producer_epoch != entry.epoch {
             entry.epoch = h.producer_epoch;
@@ -154,16 +156,40 @@ impl ProducerStates {
     /// A transaction marker at `h` (a control batch) ends the producer's open transaction. A
     /// marker with a newer epoch also fences the producer's older epoch.
     pub(crate) fn end_transaction(&mut self, h: &BatchHeader, commit: bool) {
+        self.touched.insert(h.producer_id, Instant::now());
         let entry = self.producers.entry(h.producer_id).or_default();
         if h.producer_epoch > entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
+        // As Kafka does: the marker's time is the producer's last timestamp.
+        entry.last_timestamp = h.max_timestamp;
         if let Some(first) = self.ongoing.remove(&h.producer_id)
             && !commit
         {
             self.aborted.push((h.producer_id, first, h.base_offset));
         }
+    }
+
+    /// Forgets producers that appended nothing for `max_idle` and have no open transaction
+    /// (Kafka's `producer.id.expiration.ms`), so that the state of a long-running partition
+    /// does not grow with every producer instance it has seen. Returns how many were
+    /// forgotten. A producer forgotten here that sends again is accepted at any sequence (see
+    /// [`ProducerStates::check`]); only a retry of its last batch is no longer recognised.
+    pub(crate) fn expire(&mut self, now: Instant, max_idle: Duration) -> usize {
+        let before = self.producers.len();
+        let (ongoing, touched) = (&self.ongoing, &mut self.touched);
+        self.producers.retain(|pid, _| {
+            if ongoing.contains_key(pid) {
+                return true;
+            }
+            // State loaded at start has no time yet: its idle time counts from now.
+            let since = *touched.entry(*pid).or_insert(now);
+            now.saturating_duration_since(since) < max_idle
+        });
+        let producers = &self.producers;
+        self.touched.retain(|pid, _| producers.contains_key(pid));
+        before - self.producers.len()
     }
 
     /// What the compaction cleaner needs: the aborted transactions and each producer's last
@@ -349,15 +375,54 @@ mod tests {
     }
 
     #[test]
+    fn idle_producers_expire_unless_a_transaction_is_open() {
+        let mut s = ProducerStates::default();
+        s.update(&h(1, 0, 0, 2, 0));
+        let mut open = h(2, 0, 0, 1, 2);
+        open.attributes |= 0x10; // transactional
+        s.update(&open);
+        let start = Instant::now();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(s.expire(start, day), 0, "nobody idle yet");
+        assert_eq!(s.expire(start + day, day), 1, "the idle one goes");
+        let left: Vec<i64> = s.active().iter().map(|p| p.producer_id).collect();
+        assert_eq!(left, [2], "the one in a transaction stays");
+        // Its next batch is accepted wherever its sequence is, and tracked again.
+        assert_eq!(
+            s.check(&h(1, 0, 2, 1, 3)).expect("expired producer"),
+            SequenceCheck::Append
+        );
+        s.update(&h(1, 0, 2, 1, 3));
+        assert!(
+            matches!(
+                s.check(&h(1, 0, 4, 1, 4)),
+                Err(Error::OutOfOrderSequence { expected: 3, .. })
+            ),
+            "known again, so gaps are refused again"
+        );
+        // Ended, the transaction no longer holds its producer; state loaded from a snapshot
+        // counts its idle time from the first pass that sees it.
+        s.end_transaction(&h(2, 0, -1, 1, 5), true);
+        let dir = tempfile::tempdir().expect("tmp");
+        s.write_snapshot(dir.path(), 6).expect("snapshot");
+        let (mut loaded, _) = ProducerStates::read_snapshot(dir.path());
+        let later = start + day * 3;
+        assert_eq!(loaded.expire(later, day), 0);
+        assert_eq!(loaded.expire(later + day, day), 2);
+        assert!(loaded.active().is_empty());
+    }
+
+    #[test]
     fn sequences_duplicates_gaps_and_epochs() {
         let mut s = ProducerStates::default();
         assert_eq!(
             s.check(&h(-1, -1, -1, 3, 0)).expect("plain"),
             SequenceCheck::Append
         );
-        assert!(
-            s.check(&h(7, 0, 5, 1, 0)).is_err(),
-            "unknown producer must start at 0"
+        assert_eq!(
+            s.check(&h(7, 0, 5, 1, 0)).expect("unknown producer"),
+            SequenceCheck::Append,
+            "a producer with no state (new, or expired) may start at any sequence, as in Kafka"
         );
         s.update(&h(7, 0, 0, 3, 10));
         s.update(&h(7, 0, 3, 2, 13));

@@ -219,6 +219,24 @@ struct ServeArgs {
     #[arg(long, env = "WEIR_OFFSETS_RETENTION_MS")]
     offsets_retention_ms: Option<u64>,
 
+    /// How long a partition keeps the state of an idempotent producer that sends nothing
+    /// (producer.id.expiration.ms; Kafka's default is one day). Checked with retention.
+    #[arg(
+        long,
+        env = "WEIR_PRODUCER_ID_EXPIRATION_MS",
+        default_value_t = 86_400_000
+    )]
+    producer_id_expiration_ms: u64,
+
+    /// How long the transaction coordinator keeps a transactional id it has not heard of, with
+    /// no transaction open (transactional.id.expiration.ms; Kafka's default is 7 days).
+    #[arg(
+        long,
+        env = "WEIR_TRANSACTIONAL_ID_EXPIRATION_MS",
+        default_value_t = 604_800_000
+    )]
+    transactional_id_expiration_ms: u64,
+
     /// Log filter, e.g. `info` or `weir_server=debug` (RUST_LOG syntax). Raft's own chatter
     /// is at `warn` unless asked for (`openraft=info`).
     #[arg(long, env = "WEIR_LOG", default_value = "info,openraft=warn")]
@@ -406,6 +424,8 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
             Some(ms) => Duration::from_millis(ms),
             None => Duration::from_secs(a.offsets_retention_minutes.saturating_mul(60)),
         },
+        producer_id_expiration: Duration::from_millis(a.producer_id_expiration_ms),
+        transactional_id_expiration: Duration::from_millis(a.transactional_id_expiration_ms),
     };
     config.validate().context("invalid broker defaults")?;
     Ok(config)

@@ -470,3 +470,124 @@ fn transactional_offsets_are_fenced_by_group_membership_and_unstable_until_the_e
         "stable and committed once the transaction ends"
     );
 }
+
+/// `(producer id, last sequence)` of every producer DescribeProducers lists for raw-idem/0.
+fn described_producers(s: &mut TcpStream) -> Vec<(i64, i32)> {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse};
+    let req = DescribeProducersRequest::default().with_topics(vec![
+        TopicRequest::default()
+            .with_name(TopicName(StrBytes::from_static_str("raw-idem")))
+            .with_partition_indexes(vec![0]),
+    ]);
+    let mut b = roundtrip(s, ApiKey::DescribeProducers, 0, &req);
+    let r = DescribeProducersResponse::decode(&mut b, 0).expect("describe producers");
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    p.active_producers
+        .iter()
+        .map(|a| (a.producer_id.0, a.last_sequence))
+        .collect()
+}
+
+/// The transactional ids ListTransactions lists.
+fn listed_transactions(s: &mut TcpStream) -> Vec<String> {
+    use kafka_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse};
+    let mut b = roundtrip(
+        s,
+        ApiKey::ListTransactions,
+        0,
+        &ListTransactionsRequest::default(),
+    );
+    let r = ListTransactionsResponse::decode(&mut b, 0).expect("list transactions");
+    assert_eq!(r.error_code, 0);
+    r.transaction_states
+        .iter()
+        .map(|t| t.transactional_id.to_string())
+        .collect()
+}
+
+fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + T;
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn idle_producers_and_transactional_ids_expire() {
+    let weir = Weir::start(&[
+        "--producer-id-expiration-ms",
+        "1000",
+        "--transactional-id-expiration-ms",
+        "1000",
+        "--log-retention-check-interval-ms",
+        "100",
+    ]);
+    let mut s = TcpStream::connect(&weir.kafka).expect("connect");
+    s.set_read_timeout(Some(T)).expect("timeout");
+
+    // An idempotent producer's state goes once it has been idle for producer.id.expiration.ms.
+    let mut b = roundtrip(
+        &mut s,
+        ApiKey::InitProducerId,
+        4,
+        &InitProducerIdRequest::default().with_transactional_id(None),
+    );
+    let pid = InitProducerIdResponse::decode(&mut b, 4)
+        .expect("init")
+        .producer_id
+        .0;
+    auto_create(&mut s, "raw-idem");
+    assert_eq!(produce(&mut s, batch(pid, 0, 0)), (0, 0));
+    assert_eq!(produce(&mut s, batch(pid, 0, 1)), (0, 1));
+    assert_eq!(described_producers(&mut s), [(pid, 1)]);
+    eventually("the idle producer to expire", || {
+        described_producers(&mut s).is_empty()
+    });
+    // When it sends again, its next batch is accepted where its sequence is (as in Kafka,
+    // KIP-360), not refused as out of order, and it is tracked again.
+    assert_eq!(produce(&mut s, batch(pid, 0, 2)), (0, 2));
+    assert_eq!(described_producers(&mut s), [(pid, 2)]);
+    assert_eq!(
+        produce(&mut s, batch(pid, 0, 2)),
+        (0, 2),
+        "retries are recognised again"
+    );
+
+    // A transactional id with no open transaction goes after transactional.id.expiration.ms; a
+    // producer that comes back with it gets a new producer id.
+    // One with a transaction open stays.
+    let (err, open_pid, open_epoch) = init_txn(&mut s, 4, "open", None);
+    assert_eq!(err, 0);
+    let begin = AddOffsetsToTxnRequest::default()
+        .with_transactional_id(TransactionalId(StrBytes::from_static_str("open")))
+        .with_producer_id(ProducerId(open_pid))
+        .with_producer_epoch(open_epoch)
+        .with_group_id(GroupId(StrBytes::from_static_str("expiry-group")));
+    let mut b = roundtrip(&mut s, ApiKey::AddOffsetsToTxn, 3, &begin);
+    assert_eq!(
+        AddOffsetsToTxnResponse::decode(&mut b, 3)
+            .expect("add offsets")
+            .error_code,
+        0
+    );
+    let (err, first_pid, _) = init_txn(&mut s, 4, "expiring", None);
+    assert_eq!(err, 0);
+    assert!(listed_transactions(&mut s).contains(&"expiring".to_string()));
+    eventually("the transactional id to expire", || {
+        !listed_transactions(&mut s).contains(&"expiring".to_string())
+    });
+    assert!(
+        listed_transactions(&mut s).contains(&"open".to_string()),
+        "an open transaction keeps its id"
+    );
+    let (err, again, epoch) = init_txn(&mut s, 4, "expiring", None);
+    assert_eq!(err, 0);
+    assert_ne!(again, first_pid, "a new producer id");
+    assert_eq!(epoch, 0);
+}

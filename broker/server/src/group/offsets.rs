@@ -501,6 +501,7 @@ mod tests {
             groups: BTreeSet::new(),
             pending_offsets: Vec::new(),
             started_ms: -1,
+            updated_ms: 0,
         };
         store.append_txn("tx", Some(&meta)).expect("txn state");
         let members = StoredGroup {

@@ -100,6 +100,10 @@ pub(crate) struct TxnMeta {
     /// `(group, topic, partition, offset)` committed when the transaction commits.
     pub(crate) pending_offsets: Vec<(String, String, i32, Committed)>,
     pub(crate) started_ms: i64,
+    /// When the state last changed (Kafka's `txnLastUpdateTimestamp`), for
+    /// `transactional.id.expiration.ms`. State written before it was kept counts from its load.
+    #[serde(default = "now_ms")]
+    pub(crate) updated_ms: i64,
 }
 
 fn code(e: ResponseError) -> i16 {
@@ -202,7 +206,13 @@ impl TxnCoordinator {
 
     /// Records `meta` for `id`: in the local journal, or in the replicated coordinator
     /// partition, durable once the returned [`Durable`] is.
-    fn persist(&self, broker: &Broker, id: &str, meta: &TxnMeta) -> Result<Option<Durable>, i16> {
+    fn persist(
+        &self,
+        broker: &Broker,
+        id: &str,
+        meta: &mut TxnMeta,
+    ) -> Result<Option<Durable>, i16> {
+        meta.updated_ms = now_ms();
         let written = match &self.local {
             Some(log) => log.append(&[(id, Some(meta))]).map(|()| None),
             None => broker.groups.append_txn(id, Some(meta)).map(Some),
@@ -346,7 +356,7 @@ impl TxnCoordinator {
                         )
                     }
                     None => {
-                        let meta = TxnMeta {
+                        let mut meta = TxnMeta {
                             producer_id: broker
                                 .allocate_producer_id()
                                 .map_err(|e| e.kafka_code())?,
@@ -359,8 +369,9 @@ impl TxnCoordinator {
                             groups: BTreeSet::new(),
                             pending_offsets: Vec::new(),
                             started_ms: -1,
+                            updated_ms: now_ms(),
                         };
-                        let d = self.persist(broker, id, &meta)?;
+                        let d = self.persist(broker, id, &mut meta)?;
                         let step = InitStep::Done(d, meta.producer_id, meta.epoch);
                         txns.insert(id.to_string(), meta);
                         step
@@ -715,6 +726,7 @@ impl TxnCoordinator {
                 finish.push(id.clone());
             }
         }
+        self.expire(broker, &mut txns, now);
         if self.local.is_none() {
             broker.groups.compact_coordinator_log(&txns);
         }
@@ -733,6 +745,44 @@ impl TxnCoordinator {
         }
         if let Some(log) = &self.local {
             log.flush_if_due();
+        }
+    }
+
+    /// Forgets transactional ids with no transaction open or ending whose state has not changed
+    /// for `transactional.id.expiration.ms`, as Kafka's coordinator does: a producer that comes
+    /// back with the id later gets a new producer id. The removal is journalled (a tombstone),
+    /// so a restart or a new coordinator does not bring the id back.
+    fn expire(&self, broker: &Broker, txns: &mut HashMap<String, TxnMeta>, now: i64) {
+        let max_idle = i64::try_from(broker.config.transactional_id_expiration.as_millis())
+            .unwrap_or(i64::MAX);
+        let completing = self.completing.lock();
+        let expired: Vec<String> = txns
+            .iter()
+            .filter(|(id, m)| {
+                matches!(
+                    m.state,
+                    TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+                ) && now.saturating_sub(m.updated_ms) >= max_idle
+                    && !completing.contains(*id)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        drop(completing);
+        for id in expired {
+            let written = match &self.local {
+                Some(log) => log.append::<&str, TxnMeta>(&[(id.as_str(), None)]),
+                None => broker.groups.append_txn(&id, None).map(|_| ()),
+            };
+            match written {
+                Ok(()) => {
+                    tracing::info!(transactional_id = %id, "transactional id expired");
+                    txns.remove(&id);
+                }
+                Err(e) => {
+                    tracing::warn!(transactional_id = %id, error = %e, "could not expire a transactional id");
+                    return;
+                }
+            }
         }
     }
 
