@@ -84,10 +84,24 @@ def test_members_share_partitions_and_hand_them_over(broker):
     w.wait_until(lambda: sum(len(m.records) for m in crew) >= 300, timeout=60, desc="300 records consumed")
 
     a = w.admin(broker.bootstrap)
+    # Described with ConsumerGroupDescribe (KIP-848): the group's type and assignor, and each
+    # member's target assignment beside its current one.
+    w.wait_until(
+        lambda: a.describe_consumer_groups([group])[group].result().state == ConsumerGroupState.STABLE,
+        timeout=30,
+        desc="the group described as stable",
+    )
     d = a.describe_consumer_groups([group])[group].result()
+    assert d.type == ConsumerGroupType.CONSUMER, d
+    assert d.partition_assignor == "uniform", d
     assert len(d.members) == 3
     described = sorted(tp.partition for m in d.members for tp in m.assignment.topic_partitions)
     assert described == list(range(6)), d
+    for m in d.members:
+        assert m.target_assignment is not None, m
+        now = sorted((tp.topic, tp.partition) for tp in m.assignment.topic_partitions)
+        target = sorted((tp.topic, tp.partition) for tp in m.target_assignment.topic_partitions)
+        assert now == target, m
     listed = {g.group_id: g for g in a.list_consumer_groups().result().valid}
     assert listed[group].type == ConsumerGroupType.CONSUMER, listed[group]
 

@@ -103,6 +103,31 @@ impl ConsumerMember {
     }
 }
 
+/// A consumer group as ConsumerGroupDescribe shows it.
+pub(crate) struct ConsumerGroupDescription {
+    pub(crate) state: GroupState,
+    pub(crate) group_epoch: i32,
+    pub(crate) assignment_epoch: i32,
+    pub(crate) assignor: String,
+    pub(crate) members: Vec<MemberDescription>,
+}
+
+/// One member of a [`ConsumerGroupDescription`].
+pub(crate) struct MemberDescription {
+    pub(crate) member_id: String,
+    pub(crate) instance_id: Option<String>,
+    pub(crate) rack_id: Option<String>,
+    pub(crate) member_epoch: i32,
+    pub(crate) client_id: String,
+    pub(crate) client_host: String,
+    pub(crate) subscribed_topic_names: Vec<String>,
+    pub(crate) subscribed_topic_regex: Option<String>,
+    /// What the member owns now.
+    pub(crate) assignment: Parts,
+    /// What it is to own once reconciled.
+    pub(crate) target_assignment: Parts,
+}
+
 /// A consumer group's members, epochs and target assignment.
 #[derive(Default)]
 pub(crate) struct ConsumerGroup {
@@ -619,6 +644,40 @@ impl ConsumerGroup {
             if !held_by_others.contains(&tp) {
                 m.assigned.insert(tp);
             }
+        }
+    }
+
+    /// The group as ConsumerGroupDescribe shows it: epochs, assignor, and each member's
+    /// subscription, current assignment and target.
+    pub(crate) fn description(&self) -> ConsumerGroupDescription {
+        ConsumerGroupDescription {
+            state: self.state(),
+            group_epoch: self.epoch,
+            assignment_epoch: self.assignment_epoch,
+            assignor: self.assignor.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|(id, m)| MemberDescription {
+                    member_id: id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    rack_id: m.rack_id.clone(),
+                    member_epoch: m.epoch,
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    subscribed_topic_names: m.subscribed.clone(),
+                    // As the member sent it, without the anchors added to match whole names.
+                    subscribed_topic_regex: m.regex.as_ref().map(|r| {
+                        let full = r.as_str();
+                        full.strip_prefix("^(?:")
+                            .and_then(|x| x.strip_suffix(")$"))
+                            .unwrap_or(full)
+                            .to_string()
+                    }),
+                    assignment: m.assigned.clone(),
+                    target_assignment: self.target.get(id).cloned().unwrap_or_default(),
+                })
+                .collect(),
         }
     }
 

@@ -1321,6 +1321,26 @@ impl GroupCoordinator {
         v
     }
 
+    /// ConsumerGroupDescribe: a consumer-protocol group, or GROUP_ID_NOT_FOUND with Kafka's
+    /// message for a group that does not exist or is a classic group (the admin clients then
+    /// describe it with DescribeGroups).
+    pub(crate) fn describe_consumer(
+        &self,
+        group_id: &str,
+    ) -> Result<consumer::ConsumerGroupDescription, (ResponseError, String)> {
+        match self.groups.lock().get(group_id) {
+            None => Err((
+                ResponseError::GroupIdNotFound,
+                format!("Group {group_id} not found."),
+            )),
+            Some(g) if !g.is_consumer_group() => Err((
+                ResponseError::GroupIdNotFound,
+                format!("Group {group_id} is not a consumer group."),
+            )),
+            Some(g) => Ok(g.consumer.description()),
+        }
+    }
+
     pub fn describe(&self, group_id: &str) -> Option<GroupView> {
         let groups = self.groups.lock();
         let g = groups.get(group_id)?;

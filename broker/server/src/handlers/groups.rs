@@ -325,6 +325,100 @@ pub(crate) fn consumer_group_heartbeat(
     }
 }
 
+/// ConsumerGroupDescribe (KIP-848): epochs, assignor, and each member's subscription,
+/// assignment and target assignment, as `kafka-consumer-groups --describe --members` and
+/// `Admin.describeConsumerGroups` show them.
+pub(crate) fn consumer_group_describe(
+    broker: &Broker,
+    req: ConsumerGroupDescribeRequest,
+) -> ConsumerGroupDescribeResponse {
+    use weir_protocol::kafka::messages::consumer_group_describe_response::{
+        Assignment, DescribedGroup, Member, TopicPartitions,
+    };
+    let ids: std::collections::HashMap<String, _> = broker.metadata.read(|s| {
+        s.topics
+            .values()
+            .map(|t| (t.name.clone(), t.topic_id))
+            .collect()
+    });
+    let assignment = |parts: Parts| {
+        let mut by_topic: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
+        for (t, p) in parts {
+            by_topic.entry(t).or_default().push(p);
+        }
+        Assignment::default().with_topic_partitions(
+            by_topic
+                .into_iter()
+                .filter_map(|(t, ps)| {
+                    let id = *ids.get(&t)?;
+                    Some(
+                        TopicPartitions::default()
+                            .with_topic_id(id)
+                            .with_topic_name(TopicName(str_bytes(t)))
+                            .with_partitions(ps),
+                    )
+                })
+                .collect(),
+        )
+    };
+    let coordinator = broker.groups.is_coordinator();
+    let groups = req
+        .group_ids
+        .into_iter()
+        .map(|id| {
+            let g = DescribedGroup::default().with_group_id(id.clone());
+            if !coordinator {
+                return g.with_error_code(ResponseError::NotCoordinator.code());
+            }
+            let d = match broker.groups.describe_consumer(id.as_str()) {
+                Ok(d) => d,
+                Err((e, message)) => {
+                    return g
+                        .with_error_code(e.code())
+                        .with_error_message(Some(str_bytes(message)));
+                }
+            };
+            g.with_group_state(str_bytes(d.state.name()))
+                .with_group_epoch(d.group_epoch)
+                .with_assignment_epoch(d.assignment_epoch)
+                .with_assignor_name(str_bytes(d.assignor))
+                .with_authorized_operations(if req.include_authorized_operations {
+                    GROUP_OPERATIONS
+                } else {
+                    i32::MIN
+                })
+                .with_members(
+                    d.members
+                        .into_iter()
+                        .map(|m| {
+                            Member::default()
+                                .with_member_id(str_bytes(m.member_id))
+                                .with_instance_id(m.instance_id.map(str_bytes))
+                                .with_rack_id(m.rack_id.map(str_bytes))
+                                .with_member_epoch(m.member_epoch)
+                                .with_client_id(str_bytes(m.client_id))
+                                .with_client_host(str_bytes(m.client_host))
+                                .with_subscribed_topic_names(
+                                    m.subscribed_topic_names
+                                        .into_iter()
+                                        .map(|t| TopicName(str_bytes(t)))
+                                        .collect(),
+                                )
+                                .with_subscribed_topic_regex(
+                                    m.subscribed_topic_regex.map(str_bytes),
+                                )
+                                .with_assignment(assignment(m.assignment))
+                                .with_target_assignment(assignment(m.target_assignment))
+                                // 1: a member of the consumer protocol (0 would be classic).
+                                .with_member_type(1)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    ConsumerGroupDescribeResponse::default().with_groups(groups)
+}
+
 pub(crate) fn leave_group(
     broker: &Broker,
     req: LeaveGroupRequest,
