@@ -209,6 +209,33 @@ def test_create_partitions(broker):
     assert error_code(ei) == KafkaError.INVALID_PARTITIONS
 
 
+def test_requests_for_too_many_partitions_are_refused(broker):
+    """A request creating more than 10,000 partitions in all is refused with POLICY_VIOLATION, as
+    Kafka's controller refuses it; a corrupted partition count (one flipped bit made 536,870,915)
+    had the broker building metadata until it ran out of memory."""
+    a = admin(broker.bootstrap)
+    huge, pair = unique("huge"), [unique("half"), unique("half")]
+    for topics in ([NewTopic(huge, num_partitions=100000, replication_factor=1)],
+                   [NewTopic(n, num_partitions=6000, replication_factor=1) for n in pair]):
+        for validate_only in (True, False):
+            fs = a.create_topics(topics, validate_only=validate_only, request_timeout=T)
+            for t in topics:
+                with pytest.raises(KafkaException) as ei:
+                    fs[t.topic].result(timeout=T)
+                assert error_code(ei) == KafkaError.POLICY_VIOLATION
+                assert "Excessively large number of partitions" in str(ei.value)
+    names = topic_names(a)
+    assert huge not in names and not set(pair) & names
+    grown = create_topic(broker.bootstrap, unique("grow"), partitions=1)
+    fs = a.create_partitions([NewPartitions(grown, 100000)], request_timeout=T)
+    with pytest.raises(KafkaException) as ei:
+        fs[grown].result(timeout=T)
+    assert error_code(ei) == KafkaError.POLICY_VIOLATION
+    assert len(a.list_topics(timeout=10).topics[grown].partitions) == 1
+    # The broker goes on: a normal request still works.
+    assert create_topic(broker.bootstrap, unique("after"), partitions=2)
+
+
 def test_delete_topic(broker):
     a = admin(broker.bootstrap)
     name = create_topic(broker.bootstrap, unique("del"), partitions=2)

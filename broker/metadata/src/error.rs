@@ -27,6 +27,10 @@ pub enum Error {
     InvalidPartitions(String),
     #[error("invalid replication factor: {0}")]
     InvalidReplicationFactor(String),
+    /// A request the broker's policy refuses, such as one creating more partitions at once
+    /// than [`MAX_PARTITIONS_PER_REQUEST`](crate::MAX_PARTITIONS_PER_REQUEST).
+    #[error("{0}")]
+    PolicyViolation(String),
     #[error("invalid config {name}={value}: {reason}")]
     InvalidConfig {
         name: String,
@@ -74,6 +78,7 @@ impl Error {
             | Error::TopicCollision { .. } => ResponseError::InvalidTopicException.code(),
             Error::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
             Error::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor.code(),
+            Error::PolicyViolation(_) => ResponseError::PolicyViolation.code(),
             Error::UnknownPlugin(_) | Error::InvalidPlugin(_) | Error::InvalidPipeline(_) => {
                 ResponseError::InvalidRequest.code()
             }

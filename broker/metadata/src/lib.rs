@@ -12,6 +12,21 @@ pub use error::{Error, Result};
 pub use state::{BrokerInfo, ClusterState, Reassignment, TopicMeta, validate_plugin_name};
 pub use store::MetadataStore;
 
+/// The most partitions one request may create, across all its topics, as in Kafka's controller
+/// (`MAX_PARTITIONS_PER_BATCH`): a partition count from a corrupted or hostile request would
+/// otherwise have the broker build metadata for hundreds of millions of partitions.
+pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
+/// Checks a request's total of new partitions against [`MAX_PARTITIONS_PER_REQUEST`].
+pub fn check_partitions_per_request(total: i64) -> Result<()> {
+    if total > MAX_PARTITIONS_PER_REQUEST {
+        return Err(Error::PolicyViolation(format!(
+            "Excessively large number of partitions per request: {total} requested, the limit is {MAX_PARTITIONS_PER_REQUEST}."
+        )));
+    }
+    Ok(())
+}
+
 /// Name of the internal metadata log, as in KRaft; reserved for Weir itself.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
 /// Name of the internal committed-offsets log, as in Kafka; reserved for Weir itself.

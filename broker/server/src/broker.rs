@@ -568,6 +568,7 @@ impl Broker {
             ))
             .into());
         }
+        weir_metadata::check_partitions_per_request(i64::from(num_partitions))?;
         let brokers: Vec<i32> = self.metadata.read(rack_alternating);
         if rf <= 0 || rf as usize > brokers.len() {
             return Err(weir_metadata::Error::InvalidReplicationFactor(format!(
@@ -588,6 +589,7 @@ impl Broker {
             )
             .into());
         }
+        weir_metadata::check_partitions_per_request(lists.len() as i64)?;
         let rf = lists[0].len();
         for replicas in &lists {
             if replicas.len() != rf {
@@ -633,6 +635,7 @@ impl Broker {
             ))
             .into());
         }
+        weir_metadata::check_partitions_per_request(i64::from(count) - i64::from(current))?;
         let rf = t.partitions.first().map_or(1, |p| p.replicas.len());
         let partitions = match manual {
             Some(lists) => {

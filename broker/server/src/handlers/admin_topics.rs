@@ -24,6 +24,17 @@ pub(crate) fn create_topics(
     req: CreateTopicsRequest,
     version: i16,
 ) -> CreateTopicsResponse {
+    // As Kafka's controller: a request creating too many partitions in all is refused whole.
+    let total: i64 = req
+        .topics
+        .iter()
+        .map(|t| match (t.assignments.len(), t.num_partitions) {
+            (0, -1) => i64::from(broker.config.num_partitions),
+            (0, n) => i64::from(n.max(0)),
+            (manual, _) => manual as i64,
+        })
+        .sum();
+    let too_many = weir_metadata::check_partitions_per_request(total).err();
     let mut seen = std::collections::HashSet::new();
     let topics = req
         .topics
@@ -34,6 +45,11 @@ pub(crate) fn create_topics(
                 .with_name(t.name.clone())
                 .with_num_partitions(-1)
                 .with_replication_factor(-1);
+            if let Some(e) = &too_many {
+                return result
+                    .with_error_code(e.kafka_code())
+                    .with_error_message(Some(str_bytes(e.to_string())));
+            }
             if !seen.insert(name.clone()) {
                 return result
                     .with_error_code(weir_protocol::kafka::ResponseError::InvalidRequest.code())
@@ -172,10 +188,29 @@ pub(crate) fn create_partitions(
     broker: &Broker,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
+    // Each topic's increase is checked by the broker; the request's total here, as Kafka does.
+    let current = |name: &str| {
+        broker
+            .metadata
+            .read(|s| s.topic(name).map(|t| t.partitions.len() as i64))
+            .unwrap_or(0)
+    };
+    let total: i64 = req
+        .topics
+        .iter()
+        .map(|t| (i64::from(t.count) - current(t.name.as_str())).max(0))
+        .sum();
+    let too_many = weir_metadata::check_partitions_per_request(total).err();
     let results = req
         .topics
         .into_iter()
         .map(|t| {
+            if let Some(e) = &too_many {
+                return CreatePartitionsTopicResult::default()
+                    .with_name(t.name)
+                    .with_error_code(e.kafka_code())
+                    .with_error_message(Some(str_bytes(e.to_string())));
+            }
             let manual = t.assignments.as_ref().map(|lists| {
                 lists
                     .iter()
