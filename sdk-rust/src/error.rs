@@ -12,7 +12,7 @@ pub enum Error {
 
     /// The topic does not exist and the broker does not create it on first use.
     #[error(
-        "topic '{0}' does not exist: create it first (Admin::create_topic or `weir topic create`)"
+        "topic '{0}' does not exist: create it first (the SDK's Admin create_topic, or any Kafka admin tool such as kafka-topics.sh)"
     )]
     UnknownTopic(String),
 

@@ -24,7 +24,27 @@ pub(crate) fn router(broker: Arc<Broker>) -> Router {
             axum::routing::delete(remove_broker),
         )
         .merge(crate::plugins::http::routes())
+        .route("/", get(console))
+        .route("/console", get(console))
+        .fallback(not_found)
         .with_state(broker)
+}
+
+/// The web console: one page that reads the JSON API above (topics, groups and their lag, the
+/// cluster, plugins, pipelines) and refreshes itself.
+async fn console() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("console.html"),
+    )
+}
+
+/// Unknown paths get a JSON error like every other failure of the API.
+async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "error": format!("no such endpoint: {}", uri.path()) })),
+    )
 }
 
 async fn health(State(b): State<Arc<Broker>>) -> impl IntoResponse {

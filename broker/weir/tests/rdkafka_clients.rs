@@ -462,6 +462,25 @@ fn http_health_and_metrics() {
     let (code, body) = weir.http_get("/v1/topics");
     assert_eq!(code, 200);
     assert!(body.contains("\"name\":\"m\""), "{body}");
+    // The web console is one page over the JSON API, at / and /console.
+    for path in ["/", "/console"] {
+        let (code, page) = weir.http_get(path);
+        assert_eq!(code, 200, "{path}");
+        assert!(page.contains("<title>Weir console</title>"), "{page}");
+        for api in [
+            "/v1/cluster",
+            "/v1/topics",
+            "/v1/groups",
+            "/v1/plugins",
+            "/v1/pipelines",
+        ] {
+            assert!(page.contains(api), "the console reads {api}");
+            assert_eq!(weir.http_get(api).0, 200, "{api}");
+        }
+    }
+    let (code, body) = weir.http_get("/v1/no-such-thing");
+    assert_eq!(code, 404);
+    assert_eq!(body, r#"{"error":"no such endpoint: /v1/no-such-thing"}"#);
 }
 
 #[test]
