@@ -184,6 +184,7 @@ pub fn split_producer_batches(
                 h.records_count, h.last_offset_delta
             )));
         }
+        crate::records::validate_producer_records(&rest[..len], &h)?;
         out.push((pos, h));
         pos += len;
     }

@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use integer_encoding::VarInt;
-use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 
 use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::segment::file_stem;
@@ -224,19 +224,13 @@ fn codec_error<E: std::fmt::Display>(doing: &'static str) -> impl Fn(E) -> Error
 
 /// The records section of the whole batch `raw`, decompressed.
 fn records_section(h: &BatchHeader, raw: &[u8]) -> Result<Bytes> {
-    let mut section = Bytes::copy_from_slice(&raw[HEADER_LEN..]);
-    let take = |b: &mut Bytes| Ok(b.split_to(b.len()));
-    let failed = codec_error("decompressing");
-    match h.compression() {
-        0 => Ok(section),
-        1 => Gzip::decompress(&mut section, take).map_err(failed),
-        2 => Snappy::decompress(&mut section, take).map_err(failed),
-        3 => Lz4::decompress(&mut section, take).map_err(failed),
-        4 => Zstd::decompress(&mut section, take).map_err(failed),
-        c => Err(Error::CorruptBatch(format!(
-            "unknown compression codec {c}"
-        ))),
-    }
+    // Bounded: a batch that decompresses to gigabytes is refused, not held.
+    Ok(
+        match crate::records::decompress(h.compression(), &raw[HEADER_LEN..])? {
+            std::borrow::Cow::Borrowed(b) => Bytes::copy_from_slice(b),
+            std::borrow::Cow::Owned(v) => Bytes::from(v),
+        },
+    )
 }
 
 /// `plain` compressed with the codec of `h` and appended to `out`.

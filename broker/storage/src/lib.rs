@@ -8,6 +8,7 @@ mod index;
 mod log;
 mod manager;
 mod producer_state;
+pub mod records;
 mod segment;
 
 pub use batch::{

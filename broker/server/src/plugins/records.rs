@@ -7,7 +7,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use integer_encoding::VarInt;
-use weir_protocol::kafka::compression::{Compressor, Decompressor, Gzip, Lz4, Snappy, Zstd};
+use weir_protocol::kafka::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 use weir_storage::{BatchHeader, HEADER_LEN};
 use weir_wasm::{Header, KafkaRecord};
 
@@ -26,15 +26,10 @@ fn corrupt(e: impl std::fmt::Display) -> Error {
 pub(crate) type Codec = i16;
 
 fn decompress(codec: Codec, data: Bytes) -> Result<Bytes> {
-    let take = |b: &mut Bytes| Ok(b.split_to(b.len()));
-    let mut data = data;
-    match codec {
-        0 => Ok(data),
-        1 => Gzip::decompress(&mut data, take).map_err(corrupt),
-        2 => Snappy::decompress(&mut data, take).map_err(corrupt),
-        3 => Lz4::decompress(&mut data, take).map_err(corrupt),
-        4 => Zstd::decompress(&mut data, take).map_err(corrupt),
-        other => Err(corrupt(format!("unknown compression codec {other}"))),
+    // Bounded (see weir_storage::records): a decompression bomb is refused, not held.
+    match weir_storage::records::decompress(codec, &data).map_err(corrupt)? {
+        std::borrow::Cow::Borrowed(_) => Ok(data),
+        std::borrow::Cow::Owned(v) => Ok(Bytes::from(v)),
     }
 }
 
