@@ -11,13 +11,23 @@ use serde::Serialize;
 
 use crate::broker::Broker;
 use crate::metrics::GroupPartitionLabel;
+use crate::plugins::http::{ApiResult, blocking};
 
 pub(crate) fn router(broker: Arc<Broker>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/v1/topics", get(topics))
+        .route("/v1/topics", get(topics).post(create_topic))
+        .route("/v1/topics/{topic}", axum::routing::delete(delete_topic))
+        .route(
+            "/v1/topics/{topic}/partitions",
+            axum::routing::post(add_partitions),
+        )
         .route("/v1/groups", get(groups))
+        .route(
+            "/v1/groups/{group}/offsets",
+            axum::routing::post(reset_offsets),
+        )
         .route("/v1/cluster", get(cluster))
         .route(
             "/v1/cluster/brokers/{id}",
@@ -28,6 +38,237 @@ pub(crate) fn router(broker: Arc<Broker>) -> Router {
         .route("/console", get(console))
         .fallback(not_found)
         .with_state(broker)
+}
+
+/// `POST /v1/topics`: what `weir topic create` and `weir topic apply` send.
+#[derive(serde::Deserialize)]
+struct NewTopic {
+    name: String,
+    /// -1 or absent: the broker's default (`--num-partitions`).
+    #[serde(default = "broker_default")]
+    partitions: i32,
+    #[serde(default = "broker_default_rf")]
+    replication_factor: i16,
+    #[serde(default)]
+    configs: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    validate_only: bool,
+}
+
+fn broker_default() -> i32 {
+    -1
+}
+
+fn broker_default_rf() -> i16 {
+    -1
+}
+
+async fn create_topic(
+    State(b): State<Arc<Broker>>,
+    Json(t): Json<NewTopic>,
+) -> ApiResult<impl IntoResponse> {
+    let meta = blocking(move || {
+        b.create_topic_placed(
+            &t.name,
+            crate::broker::Placement::Spread {
+                partitions: t.partitions,
+                replication_factor: t.replication_factor,
+            },
+            t.configs,
+            t.validate_only,
+        )
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "name": meta.name,
+            "topic_id": meta.topic_id.to_string(),
+            "partitions": meta.partitions.len(),
+            "replication_factor": meta.partitions.first().map_or(0, |p| p.replicas.len()),
+            "configs": meta.configs,
+        })),
+    ))
+}
+
+async fn delete_topic(
+    State(b): State<Arc<Broker>>,
+    axum::extract::Path(topic): axum::extract::Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    blocking(move || b.delete_topic(&topic)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+struct PartitionCount {
+    /// The new total number of partitions (more than now: partitions are never removed).
+    count: i32,
+}
+
+async fn add_partitions(
+    State(b): State<Arc<Broker>>,
+    axum::extract::Path(topic): axum::extract::Path<String>,
+    Json(p): Json<PartitionCount>,
+) -> ApiResult<impl IntoResponse> {
+    blocking(move || b.create_partitions(&topic, p.count, None, false)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/groups/{group}/offsets`: what `weir group reset-offsets` sends.
+#[derive(serde::Deserialize)]
+struct OffsetReset {
+    /// Topics to reset, every partition of each; empty: the topics the group has offsets for.
+    #[serde(default)]
+    topics: Vec<String>,
+    /// `earliest`, `latest`, `offset` (value), `timestamp` (value, ms since the epoch: the first
+    /// offset at or after it) or `shift` (value, added to the committed offset).
+    to: String,
+    #[serde(default)]
+    value: Option<i64>,
+    /// Plan only: answer what would be committed, commit nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Serialize)]
+struct OffsetResetView {
+    topic: String,
+    partition: i32,
+    /// The committed offset before (-1: none).
+    previous: i64,
+    offset: i64,
+}
+
+/// Resets a group's committed offsets, as `kafka-consumer-groups --reset-offsets` does: only
+/// while the group has no active member (its consumers would overwrite them), each target
+/// within the partition's log start and high watermark.
+async fn reset_offsets(
+    State(b): State<Arc<Broker>>,
+    axum::extract::Path(group): axum::extract::Path<String>,
+    Json(r): Json<OffsetReset>,
+) -> ApiResult<impl IntoResponse> {
+    use crate::plugins::http::ApiError;
+    let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
+    let view = b.groups.describe(&group);
+    if let Some(v) = &view
+        && !v.members.is_empty()
+    {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "group '{group}' has {} active member(s): stop its consumers first (offsets can only be reset on an inactive group)",
+                v.members.len()
+            ),
+        ));
+    }
+    let committed: std::collections::BTreeMap<(String, i32), i64> = view
+        .map(|v| v.offsets.into_iter().collect())
+        .unwrap_or_default();
+    let mut topics = r.topics.clone();
+    if topics.is_empty() {
+        topics = committed.keys().map(|(t, _)| t.clone()).collect();
+        topics.dedup();
+    }
+    if topics.is_empty() {
+        return Err(bad(format!(
+            "group '{group}' has no committed offsets: name the topics to reset"
+        )));
+    }
+    let value = || {
+        r.value
+            .ok_or_else(|| bad(format!("'{}' needs a value", r.to)))
+    };
+    let mut plan = Vec::new();
+    for topic in &topics {
+        let partitions = b
+            .metadata
+            .read(|s| s.topic(topic).map(|t| t.partitions.len() as i32))
+            .ok_or_else(|| {
+                ApiError(
+                    StatusCode::NOT_FOUND,
+                    format!("topic '{topic}' does not exist"),
+                )
+            })?;
+        for partition in 0..partitions {
+            let part = b.partition(topic, partition).ok_or_else(|| {
+                bad(format!(
+                    "partition {topic}-{partition} is not hosted on this broker: ask its leader"
+                ))
+            })?;
+            let (start, end) = (part.log.log_start_offset(), part.log.high_watermark());
+            let previous = committed
+                .get(&(topic.clone(), partition))
+                .copied()
+                .unwrap_or(-1);
+            let target = match r.to.as_str() {
+                "earliest" => start,
+                "latest" => end,
+                "offset" => value()?,
+                "timestamp" => part
+                    .log
+                    .offset_for_timestamp(value()?)
+                    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                    .map_or(end, |(offset, _)| offset),
+                "shift" => (if previous >= 0 { previous } else { end }).saturating_add(value()?),
+                other => {
+                    return Err(bad(format!(
+                        "unknown reset '{other}': earliest, latest, offset, timestamp or shift"
+                    )));
+                }
+            };
+            plan.push(OffsetResetView {
+                topic: topic.clone(),
+                partition,
+                previous,
+                offset: target.clamp(start, end),
+            });
+        }
+    }
+    if !r.dry_run {
+        let now = crate::broker::now_ms();
+        let entries = plan
+            .iter()
+            .map(|p| {
+                (
+                    (p.topic.clone(), p.partition),
+                    crate::group::Committed {
+                        offset: p.offset,
+                        leader_epoch: -1,
+                        metadata: None,
+                        commit_ms: now,
+                    },
+                )
+            })
+            .collect();
+        let failed = |code: i16| {
+            ApiError(
+                StatusCode::CONFLICT,
+                format!(
+                    "the group coordinator refused the offsets: {}",
+                    weir_protocol::kafka::ResponseError::try_from_code(code)
+                        .map_or(format!("error {code}"), |e| format!("{e:?}"))
+                ),
+            )
+        };
+        let (results, durable) = b
+            .groups
+            .commit(&group, -1, "", None, entries, |_, _| true)
+            .map_err(failed)?;
+        if let Some(code) = results.iter().map(|(_, c)| *c).find(|c| *c != 0) {
+            return Err(failed(code));
+        }
+        if let Some(d) = durable {
+            b.await_high_watermark(
+                &d.partition,
+                d.end,
+                d.epoch,
+                std::time::Duration::from_secs(5),
+            )
+            .await
+            .map_err(failed)?;
+        }
+    }
+    Ok(Json(plan))
 }
 
 /// The web console: one page that reads the JSON API above (topics, groups and their lag, the

@@ -1,5 +1,5 @@
-//! `weir plugin`, `weir dlq` and `weir pipeline`: admin commands that talk to a running
-//! broker's HTTP API.
+//! `weir plugin`, `weir dlq`, `weir pipeline`, `weir topic`, `weir group` and `weir cluster`:
+//! admin commands that talk to a running broker's HTTP API.
 
 use std::path::PathBuf;
 
@@ -558,6 +558,481 @@ pub(crate) fn cluster(admin: &Admin, cmd: ClusterCmd) -> anyhow::Result<()> {
                             p["isr"]
                         );
                     }
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TopicCmd {
+    /// List topics with their partition counts, message counts and sizes.
+    List,
+    /// Show one topic: its partitions (leader, offsets, size) and the configs set on it.
+    Describe { name: String },
+    /// Create a topic.
+    Create {
+        name: String,
+        /// Partition count (default: the broker's --num-partitions).
+        #[arg(long, short = 'p')]
+        partitions: Option<i32>,
+        /// Replication factor (default: the broker's --default-replication-factor).
+        #[arg(long, short = 'r')]
+        replication_factor: Option<i16>,
+        /// A topic config, e.g. retention.ms=86400000 or cleanup.policy=compact. Repeatable.
+        #[arg(long = "config", short = 'c', value_name = "KEY=VALUE")]
+        config: Vec<String>,
+    },
+    /// Change a topic: grow its partitions, set or remove configs.
+    Alter {
+        name: String,
+        /// The new partition count (partitions are only ever added).
+        #[arg(long, short = 'p')]
+        partitions: Option<i32>,
+        /// Set a topic config. Repeatable.
+        #[arg(long = "config", short = 'c', value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        /// Remove a topic config (back to the broker default). Repeatable.
+        #[arg(long = "delete-config", value_name = "KEY")]
+        delete_config: Vec<String>,
+    },
+    /// Delete a topic and its data.
+    Delete { name: String },
+    /// Make the topics in a YAML file exist as declared: create the missing ones, grow
+    /// partition counts, set configs that differ. Topics not in the file, and configs not
+    /// named for a topic, are left alone. Prints the plan; --dry-run changes nothing.
+    Apply {
+        /// The YAML file: `topics: [{name, partitions, replication_factor, configs: {k: v}}]`.
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// One topic of a `weir topic apply` file.
+#[derive(serde::Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct DeclaredTopic {
+    name: String,
+    partitions: Option<i32>,
+    replication_factor: Option<i16>,
+    #[serde(default)]
+    configs: std::collections::BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct TopicFile {
+    topics: Vec<DeclaredTopic>,
+}
+
+/// A YAML scalar as a config value: `retention.ms: 86400000` and `"86400000"` alike.
+fn config_value(key: &str, v: &serde_yaml_ng::Value) -> anyhow::Result<String> {
+    Ok(match v {
+        serde_yaml_ng::Value::String(s) => s.clone(),
+        serde_yaml_ng::Value::Number(n) => n.to_string(),
+        serde_yaml_ng::Value::Bool(b) => b.to_string(),
+        other => bail!("config {key}: {other:?} is not a string, number or boolean"),
+    })
+}
+
+fn topics_by_name(admin: &Admin) -> anyhow::Result<std::collections::BTreeMap<String, Value>> {
+    let v = send(ureq::get(&url(admin, "/v1/topics")), None)?;
+    Ok(v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| (s(t, "name"), t.clone()))
+        .collect())
+}
+
+fn create_topic(
+    admin: &Admin,
+    name: &str,
+    partitions: Option<i32>,
+    replication_factor: Option<i16>,
+    configs: &[(String, String)],
+) -> anyhow::Result<Value> {
+    let body = serde_json::json!({
+        "name": name,
+        "partitions": partitions.unwrap_or(-1),
+        "replication_factor": replication_factor.unwrap_or(-1),
+        "configs": configs.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+    });
+    send(
+        ureq::post(&url(admin, "/v1/topics")),
+        Some(Body::Json(body)),
+    )
+}
+
+fn alter_topic(
+    admin: &Admin,
+    name: &str,
+    partitions: Option<i32>,
+    set: &[(String, String)],
+    delete: &[String],
+) -> anyhow::Result<()> {
+    if let Some(count) = partitions {
+        let path = format!("/v1/topics/{}/partitions", enc(name));
+        send(
+            ureq::post(&url(admin, &path)),
+            Some(Body::Json(serde_json::json!({ "count": count }))),
+        )?;
+    }
+    if !set.is_empty() || !delete.is_empty() {
+        let path = format!("/v1/topics/{}/configs", enc(name));
+        let set: std::collections::BTreeMap<_, _> = set.iter().cloned().collect();
+        send(
+            ureq::put(&url(admin, &path)),
+            Some(Body::Json(
+                serde_json::json!({ "set": set, "delete": delete }),
+            )),
+        )?;
+    }
+    Ok(())
+}
+
+fn partition_count(t: &Value) -> i64 {
+    t["partitions"].as_array().map_or(0, |p| p.len() as i64)
+}
+
+pub(crate) fn topic(admin: &Admin, cmd: TopicCmd) -> anyhow::Result<()> {
+    match cmd {
+        TopicCmd::List => {
+            let v = send(ureq::get(&url(admin, "/v1/topics")), None)?;
+            print(admin, &v, |v| {
+                println!(
+                    "{:<40} {:>10} {:>14} {:>14}",
+                    "TOPIC", "PARTITIONS", "MESSAGES", "BYTES"
+                );
+                for t in v.as_array().into_iter().flatten() {
+                    let parts = t["partitions"].as_array().cloned().unwrap_or_default();
+                    let field =
+                        |k: &str| -> i64 { parts.iter().map(|p| p[k].as_i64().unwrap_or(0)).sum() };
+                    println!(
+                        "{:<40} {:>10} {:>14} {:>14}",
+                        s(t, "name"),
+                        parts.len(),
+                        field("high_watermark") - field("log_start_offset"),
+                        field("size_bytes")
+                    );
+                }
+            });
+        }
+        TopicCmd::Describe { name } => {
+            let topics = topics_by_name(admin)?;
+            let t = topics
+                .get(&name)
+                .with_context(|| format!("topic '{name}' does not exist"))?;
+            print(admin, t, |t| {
+                println!("topic {}  id {}", s(t, "name"), s(t, "topic_id"));
+                for (k, v) in t["configs"].as_object().into_iter().flatten() {
+                    println!("  {k}={}", v.as_str().unwrap_or_default());
+                }
+                println!(
+                    "{:>9} {:>7} {:>14} {:>14} {:>12}",
+                    "PARTITION", "LEADER", "LOG-START", "HIGH-WATERMARK", "BYTES"
+                );
+                for p in t["partitions"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:>9} {:>7} {:>14} {:>14} {:>12}",
+                        s(p, "partition"),
+                        s(p, "leader"),
+                        s(p, "log_start_offset"),
+                        s(p, "high_watermark"),
+                        s(p, "size_bytes")
+                    );
+                }
+            });
+        }
+        TopicCmd::Create {
+            name,
+            partitions,
+            replication_factor,
+            config,
+        } => {
+            let v = create_topic(
+                admin,
+                &name,
+                partitions,
+                replication_factor,
+                &key_values(&config)?,
+            )?;
+            print(admin, &v, |v| {
+                println!(
+                    "created {} ({} partitions, replication factor {})",
+                    s(v, "name"),
+                    s(v, "partitions"),
+                    s(v, "replication_factor")
+                )
+            });
+        }
+        TopicCmd::Alter {
+            name,
+            partitions,
+            config,
+            delete_config,
+        } => {
+            if partitions.is_none() && config.is_empty() && delete_config.is_empty() {
+                bail!("nothing to change: give --partitions, --config or --delete-config");
+            }
+            alter_topic(
+                admin,
+                &name,
+                partitions,
+                &key_values(&config)?,
+                &delete_config,
+            )?;
+            println!("altered {name}");
+        }
+        TopicCmd::Delete { name } => {
+            let path = format!("/v1/topics/{}", enc(&name));
+            send(ureq::delete(&url(admin, &path)), None)?;
+            println!("deleted {name}");
+        }
+        TopicCmd::Apply { file, dry_run } => apply_topics(admin, &file, dry_run)?,
+    }
+    Ok(())
+}
+
+/// `weir topic apply`: plans every change first (so a file with a mistake changes nothing),
+/// then makes them.
+fn apply_topics(admin: &Admin, file: &std::path::Path, dry_run: bool) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let declared: TopicFile =
+        serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+    let existing = topics_by_name(admin)?;
+    enum Step {
+        Create(String, Option<i32>, Option<i16>, Vec<(String, String)>),
+        Alter(String, Option<i32>, Vec<(String, String)>),
+    }
+    let mut steps = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for t in &declared.topics {
+        if !seen.insert(t.name.as_str()) {
+            bail!("topic '{}' is declared twice", t.name);
+        }
+        let configs = t
+            .configs
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), config_value(k, v)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let Some(current) = existing.get(&t.name) else {
+            println!(
+                "+ create {} (partitions {}, replication factor {}{})",
+                t.name,
+                t.partitions.map_or("default".into(), |p| p.to_string()),
+                t.replication_factor
+                    .map_or("default".into(), |r| r.to_string()),
+                if configs.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", {}",
+                        configs
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            );
+            steps.push(Step::Create(
+                t.name.clone(),
+                t.partitions,
+                t.replication_factor,
+                configs,
+            ));
+            continue;
+        };
+        let have = partition_count(current);
+        let grow = match t.partitions {
+            Some(p) if i64::from(p) > have => {
+                println!("~ {}: partitions {have} -> {p}", t.name);
+                Some(p)
+            }
+            Some(p) if i64::from(p) < have => bail!(
+                "topic '{}' has {have} partitions; the file asks for {p}, and partitions cannot be removed",
+                t.name
+            ),
+            _ => None,
+        };
+        let set: Vec<(String, String)> = configs
+            .into_iter()
+            .filter(|(k, v)| current["configs"][k.as_str()].as_str() != Some(v.as_str()))
+            .collect();
+        for (k, v) in &set {
+            let was = current["configs"][k.as_str()]
+                .as_str()
+                .unwrap_or("(default)");
+            println!("~ {}: {k} {was} -> {v}", t.name);
+        }
+        if grow.is_none() && set.is_empty() {
+            println!("= {} unchanged", t.name);
+        } else {
+            steps.push(Step::Alter(t.name.clone(), grow, set));
+        }
+    }
+    if dry_run {
+        println!("dry run: {} change(s) planned, none made", steps.len());
+        return Ok(());
+    }
+    let n = steps.len();
+    for step in steps {
+        match step {
+            Step::Create(name, p, r, configs) => {
+                create_topic(admin, &name, p, r, &configs)
+                    .with_context(|| format!("creating {name}"))?;
+            }
+            Step::Alter(name, p, set) => {
+                alter_topic(admin, &name, p, &set, &[])
+                    .with_context(|| format!("changing {name}"))?;
+            }
+        }
+    }
+    println!("applied {n} change(s)");
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum GroupCmd {
+    /// List consumer groups with their state, members and total lag.
+    List,
+    /// Show a group's committed offset, log end and lag per partition.
+    Describe { group: String },
+    /// Reset a group's committed offsets (the group must have no active member). Prints the
+    /// plan; nothing changes without --execute, as with kafka-consumer-groups.
+    ResetOffsets {
+        group: String,
+        /// A topic to reset (every partition). Repeatable; default: every topic the group has
+        /// offsets for.
+        #[arg(long)]
+        topic: Vec<String>,
+        #[arg(long, group = "to")]
+        to_earliest: bool,
+        #[arg(long, group = "to")]
+        to_latest: bool,
+        #[arg(long, group = "to", value_name = "OFFSET")]
+        to_offset: Option<i64>,
+        /// The first offset at or after this time (RFC 3339, e.g. 2026-11-23T08:00:00Z).
+        #[arg(long, group = "to", value_name = "DATETIME")]
+        to_datetime: Option<String>,
+        /// Move each committed offset by N (negative: back).
+        #[arg(long, group = "to", value_name = "N", allow_hyphen_values = true)]
+        shift_by: Option<i64>,
+        /// Commit the new offsets (without it, only the plan is printed).
+        #[arg(long)]
+        execute: bool,
+    },
+}
+
+pub(crate) fn group(admin: &Admin, cmd: GroupCmd) -> anyhow::Result<()> {
+    let groups = || send(ureq::get(&url(admin, "/v1/groups")), None);
+    match cmd {
+        GroupCmd::List => {
+            let v = groups()?;
+            print(admin, &v, |v| {
+                println!(
+                    "{:<40} {:<20} {:>8} {:>12}",
+                    "GROUP", "STATE", "MEMBERS", "LAG"
+                );
+                for g in v.as_array().into_iter().flatten() {
+                    println!(
+                        "{:<40} {:<20} {:>8} {:>12}",
+                        s(g, "group"),
+                        s(g, "state"),
+                        s(g, "members"),
+                        s(g, "total_lag")
+                    );
+                }
+            });
+        }
+        GroupCmd::Describe { group } => {
+            let v = groups()?;
+            let g = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|g| g["group"] == group.as_str())
+                .cloned()
+                .with_context(|| format!("group '{group}' does not exist"))?;
+            print(admin, &g, |g| {
+                println!(
+                    "group {}  state {}  members {}  total lag {}",
+                    s(g, "group"),
+                    s(g, "state"),
+                    s(g, "members"),
+                    s(g, "total_lag")
+                );
+                println!(
+                    "{:<40} {:>9} {:>14} {:>14} {:>10}",
+                    "TOPIC", "PARTITION", "COMMITTED", "LOG-END", "LAG"
+                );
+                for p in g["partitions"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<40} {:>9} {:>14} {:>14} {:>10}",
+                        s(p, "topic"),
+                        s(p, "partition"),
+                        s(p, "committed_offset"),
+                        s(p, "log_end_offset"),
+                        s(p, "lag")
+                    );
+                }
+            });
+        }
+        GroupCmd::ResetOffsets {
+            group,
+            topic,
+            to_earliest,
+            to_latest,
+            to_offset,
+            to_datetime,
+            shift_by,
+            execute,
+        } => {
+            let (to, value) = if to_earliest {
+                ("earliest", None)
+            } else if to_latest {
+                ("latest", None)
+            } else if let Some(o) = to_offset {
+                ("offset", Some(o))
+            } else if let Some(d) = to_datetime {
+                let t = chrono::DateTime::parse_from_rfc3339(&d).with_context(|| {
+                    format!("'{d}' is not an RFC 3339 time such as 2026-11-23T08:00:00Z")
+                })?;
+                ("timestamp", Some(t.timestamp_millis()))
+            } else if let Some(n) = shift_by {
+                ("shift", Some(n))
+            } else {
+                bail!(
+                    "say where to: --to-earliest, --to-latest, --to-offset, --to-datetime or --shift-by"
+                );
+            };
+            let body = serde_json::json!({
+                "topics": topic, "to": to, "value": value, "dry_run": !execute,
+            });
+            let path = format!("/v1/groups/{}/offsets", enc(&group));
+            let v = send(ureq::post(&url(admin, &path)), Some(Body::Json(body)))?;
+            print(admin, &v, |v| {
+                println!(
+                    "{:<40} {:>9} {:>14} {:>14}",
+                    "TOPIC", "PARTITION", "CURRENT", "NEW"
+                );
+                for p in v.as_array().into_iter().flatten() {
+                    println!(
+                        "{:<40} {:>9} {:>14} {:>14}",
+                        s(p, "topic"),
+                        s(p, "partition"),
+                        s(p, "previous"),
+                        s(p, "offset")
+                    );
+                }
+                if execute {
+                    println!("committed for group {group}");
+                } else {
+                    println!("plan only: add --execute to commit these offsets");
                 }
             });
         }

@@ -52,6 +52,20 @@ enum Command {
         #[command(subcommand)]
         cmd: admin::ClusterCmd,
     },
+    /// Manage topics: list, describe, create, alter, delete, and apply a YAML file of them.
+    Topic {
+        #[command(flatten)]
+        admin: admin::Admin,
+        #[command(subcommand)]
+        cmd: admin::TopicCmd,
+    },
+    /// Consumer groups: list them, show their lag, reset their offsets.
+    Group {
+        #[command(flatten)]
+        admin: admin::Admin,
+        #[command(subcommand)]
+        cmd: admin::GroupCmd,
+    },
     /// Manage asynchronous topic-to-topic pipelines.
     Pipeline {
         #[command(flatten)]
@@ -471,6 +485,8 @@ fn run() -> anyhow::Result<()> {
         Command::Dlq { admin, cmd } => return admin::dlq(&admin, cmd),
         Command::Pipeline { admin, cmd } => return admin::pipeline(&admin, cmd),
         Command::Cluster { admin, cmd } => return admin::cluster(&admin, cmd),
+        Command::Topic { admin, cmd } => return admin::topic(&admin, cmd),
+        Command::Group { admin, cmd } => return admin::group(&admin, cmd),
     };
     memcpy::keep_memcpy_off_rep_movsb();
     tracing_subscriber::fmt()

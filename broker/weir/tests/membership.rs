@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Weir, cluster_view, free_port, runtime, start_cluster_each, wait_for};
+use common::{Weir, cluster_view, free_port, runtime, start_cluster_each, wait_for, weir_cli};
 use rdkafka::Message as _;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::Consumer;
@@ -17,19 +17,6 @@ fn broker_ids(w: &Weir) -> Vec<i64> {
         .as_array()
         .map(|bs| bs.iter().filter_map(|b| b["node_id"].as_i64()).collect())
         .unwrap_or_default()
-}
-
-fn weir_cli(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .output()
-        .expect("run weir");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 #[test]

@@ -670,3 +670,18 @@ pub fn raw_partition(w: &Weir, topic: &str, p: i32) -> Option<PartitionView> {
         isr,
     })
 }
+
+/// Runs the `weir` binary with `args` (an admin command): whether it succeeded, and its stdout
+/// and stderr.
+pub fn weir_cli(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .output()
+        .expect("run weir");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
