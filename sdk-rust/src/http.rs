@@ -158,9 +158,12 @@ pub(crate) async fn rejection_reason(http: &Http, topic: &str, since_ms: i64) ->
             if ts + 1000 < since_ms || !msg.starts_with(&prefix) {
                 continue;
             }
-            let reason = msg
-                .split_once("which fails: ")
-                .map_or(msg, |(_, r)| r)
+            // "... which fails: rejected by plugin 'NAME': REASON": the plugin's own words.
+            let reason = msg.split_once("which fails: ").map_or(msg, |(_, r)| r);
+            let reason = reason
+                .strip_prefix("rejected by plugin '")
+                .and_then(|r| r.split_once("': "))
+                .map_or(reason, |(_, r)| r)
                 .to_string();
             if best.as_ref().is_none_or(|(t, _)| ts >= *t) {
                 best = Some((ts, reason));

@@ -248,7 +248,16 @@ impl Reader {
                     Ok(m) => return Ok(Message::from_borrowed(&m)),
                     Err(KafkaError::PartitionEOF(_)) => continue,
                     Err(e) => {
-                        let topic = self.config.topics.join(",");
+                        // librdkafka names the topic in its message: report that one, not the
+                        // whole subscription.
+                        let text = e.to_string();
+                        let topic = self
+                            .config
+                            .topics
+                            .iter()
+                            .find(|t| text.contains(t.as_str()))
+                            .cloned()
+                            .unwrap_or_else(|| self.config.topics.join(", "));
                         return Err(Error::from_kafka(e, &topic));
                     }
                 }

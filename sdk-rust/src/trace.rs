@@ -1,12 +1,16 @@
 //! W3C trace context in record headers, and OpenTelemetry spans for produce and consume.
 //!
 //! Spans go to the global tracer provider (`opentelemetry::global`); with none installed they
-//! cost next to nothing, and a caller's current span context is still propagated.
+//! cost next to nothing, a caller's current span context is still propagated, and a record
+//! written outside any trace gets a fresh (unsampled) traceparent of its own.
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::{
+    Span as _, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState, Tracer as _,
+};
 use opentelemetry::{Context as OtelContext, KeyValue, global};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 
 use crate::message::{Header, Message};
 
@@ -64,7 +68,25 @@ pub(crate) fn start_produce(msg: &mut Message, topic: &str) -> ProduceSpan {
         ])
         .start_with_context(&tracer, &parent);
     let cx = parent.with_span(span);
-    TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(&mut msg.headers));
+    let propagator = TraceContextPropagator::new();
+    if cx.span().span_context().is_valid() {
+        propagator.inject_context(&cx, &mut HeaderInjector(&mut msg.headers));
+    } else {
+        // No tracer provider and no caller's trace: the record still gets a traceparent of its
+        // own (not sampled), so that whoever handles it can correlate by trace id.
+        let ids = RandomIdGenerator::default();
+        let own = SpanContext::new(
+            ids.new_trace_id(),
+            ids.new_span_id(),
+            TraceFlags::default(),
+            false,
+            TraceState::default(),
+        );
+        propagator.inject_context(
+            &parent.with_remote_span_context(own),
+            &mut HeaderInjector(&mut msg.headers),
+        );
+    }
     ProduceSpan(Some(cx))
 }
 
