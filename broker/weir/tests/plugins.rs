@@ -256,6 +256,23 @@ fn validation_rejects_with_the_plugins_reason_and_dlq_policy_keeps_the_rest() {
     // A second replay has nothing left to do.
     let replay = cli(&weir, &["dlq", "replay", "orders.dlq"]);
     assert!(replay.contains("replayed 0"), "{replay}");
+    // Replayed again elsewhere, to a topic that does not exist yet: created as a producer's
+    // first write would create it.
+    let replay = cli(
+        &weir,
+        &[
+            "dlq",
+            "replay",
+            "orders.dlq",
+            "--from",
+            "0",
+            "--to",
+            "orders-replayed",
+        ],
+    );
+    assert!(replay.contains("replayed 1: 1 appended"), "{replay}");
+    let got = consume(&c, "orders-replayed", 0, 0, 1);
+    assert_eq!(value(&got[0]), "two bad");
 
     // Standard admin tools see the chain as a topic config.
     let described = json(&weir, "/v1/plugins/guard");

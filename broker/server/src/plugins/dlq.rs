@@ -318,6 +318,11 @@ impl Broker {
         r.partition = partition;
         r.offset = -1;
         report.replayed += 1;
+        // A target that does not exist yet is created as a producer's first write would
+        // create it (auto.create.topics.enable).
+        if self.auto_create(&source)?.is_none() {
+            return Err(weir_metadata::Error::UnknownTopic(source).into());
+        }
         let state = self.metadata.snapshot();
         let Some(meta) = state.topic(&source) else {
             return Err(weir_metadata::Error::UnknownTopic(source).into());

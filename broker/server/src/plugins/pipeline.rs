@@ -44,6 +44,9 @@ pub struct PartitionStatus {
     /// The next input offset to process (committed).
     pub position: i64,
     pub lag: i64,
+    /// Input records processed since this broker started the partition's task: a pause, a
+    /// restart or a leadership move starts a new task, and the count from 0 (the position is
+    /// what persists).
     pub processed: u64,
     /// `running`, `paused` or `retrying`.
     pub state: &'static str,
