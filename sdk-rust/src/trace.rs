@@ -1,16 +1,13 @@
 //! W3C trace context in record headers, and OpenTelemetry spans for produce and consume.
 //!
 //! Spans go to the global tracer provider (`opentelemetry::global`); with none installed they
-//! cost next to nothing, a caller's current span context is still propagated, and a record
-//! written outside any trace gets a fresh (unsampled) traceparent of its own.
+//! cost next to nothing, and a caller's current span context is still propagated. A record
+//! written outside any trace carries no trace headers.
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{
-    Span as _, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState, Tracer as _,
-};
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context as OtelContext, KeyValue, global};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 
 use crate::message::{Header, Message};
 
@@ -22,6 +19,11 @@ struct HeaderInjector<'a>(&'a mut Vec<Header>);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
+        // The propagator writes `tracestate` even when it is empty: a record gets no such
+        // header then.
+        if value.is_empty() {
+            return;
+        }
         self.0.retain(|h| h.key != key);
         self.0.push(Header {
             key: key.to_string(),
@@ -68,25 +70,9 @@ pub(crate) fn start_produce(msg: &mut Message, topic: &str) -> ProduceSpan {
         ])
         .start_with_context(&tracer, &parent);
     let cx = parent.with_span(span);
-    let propagator = TraceContextPropagator::new();
-    if cx.span().span_context().is_valid() {
-        propagator.inject_context(&cx, &mut HeaderInjector(&mut msg.headers));
-    } else {
-        // No tracer provider and no caller's trace: the record still gets a traceparent of its
-        // own (not sampled), so that whoever handles it can correlate by trace id.
-        let ids = RandomIdGenerator::default();
-        let own = SpanContext::new(
-            ids.new_trace_id(),
-            ids.new_span_id(),
-            TraceFlags::default(),
-            false,
-            TraceState::default(),
-        );
-        propagator.inject_context(
-            &parent.with_remote_span_context(own),
-            &mut HeaderInjector(&mut msg.headers),
-        );
-    }
+    // Nothing is written when there is no trace (no tracer provider and no caller's span):
+    // records then carry only the headers their writer gave them.
+    TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(&mut msg.headers));
     ProduceSpan(Some(cx))
 }
 

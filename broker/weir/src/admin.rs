@@ -111,33 +111,32 @@ pub(crate) enum PipelineCmd {
     /// Create an asynchronous pipeline: INPUT records through plugins into OUTPUT.
     Create {
         name: String,
+        /// The topic to read.
         #[arg(long)]
         input: String,
         /// A plugin to run, in order. Repeatable.
         #[arg(long = "plugin")]
         plugins: Vec<String>,
+        /// The topic to write (none: the plugins route or only observe).
         #[arg(long)]
         output: Option<String>,
         /// earliest, latest, offset:N or timestamp:MS.
         #[arg(long, default_value = "earliest")]
         start: String,
+        /// Create it paused (start it with `weir pipeline resume`).
         #[arg(long)]
         paused: bool,
     },
+    /// List pipelines with their input, plugins, output and state.
     List,
-    Describe {
-        name: String,
-    },
+    /// Show one pipeline with each input partition's position, lag and last error.
+    Describe { name: String },
     /// Stop processing; the position is kept.
-    Pause {
-        name: String,
-    },
-    Resume {
-        name: String,
-    },
-    Delete {
-        name: String,
-    },
+    Pause { name: String },
+    /// Go on from the kept position.
+    Resume { name: String },
+    /// Stop the pipeline and forget it and its position (its output topic stays).
+    Delete { name: String },
 }
 
 fn url(admin: &Admin, path: &str) -> String {

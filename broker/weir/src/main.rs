@@ -494,6 +494,8 @@ fn run() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: a log redirected to a file stays plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = broker_config(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
