@@ -248,6 +248,16 @@ pub(crate) fn heartbeat(broker: &Broker, req: HeartbeatRequest) -> HeartbeatResp
     ))
 }
 
+/// `parts` as each topic's partitions, topics in name order: the shape both KIP-848 responses
+/// carry an assignment in.
+fn by_topic(parts: Parts) -> std::collections::BTreeMap<String, Vec<i32>> {
+    let mut out: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
+    for (t, p) in parts {
+        out.entry(t).or_default().push(p);
+    }
+    out
+}
+
 /// ConsumerGroupHeartbeat (KIP-848, `group.protocol=consumer`): join, stay, reconcile, leave.
 pub(crate) fn consumer_group_heartbeat(
     broker: &Broker,
@@ -295,12 +305,8 @@ pub(crate) fn consumer_group_heartbeat(
         &catalog,
     );
     let assignment = out.assignment.map(|parts| {
-        let mut by_topic: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
-        for (t, p) in parts {
-            by_topic.entry(t).or_default().push(p);
-        }
         Assignment::default().with_topic_partitions(
-            by_topic
+            by_topic(parts)
                 .into_iter()
                 .filter_map(|(t, ps)| {
                     catalog.get(&t).map(|(id, _)| {
@@ -342,12 +348,8 @@ pub(crate) fn consumer_group_describe(
             .collect()
     });
     let assignment = |parts: Parts| {
-        let mut by_topic: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
-        for (t, p) in parts {
-            by_topic.entry(t).or_default().push(p);
-        }
         Assignment::default().with_topic_partitions(
-            by_topic
+            by_topic(parts)
                 .into_iter()
                 .filter_map(|(t, ps)| {
                     let id = *ids.get(&t)?;
