@@ -195,9 +195,14 @@ fn read_partition(nodes: &[Weir], topic: &str, p: i32) -> BTreeMap<i64, String> 
         .set("topic.metadata.refresh.interval.ms", "1000")
         .create()
         .expect("consumer");
-    let (low, high) = c
-        .fetch_watermarks(topic, p, Duration::from_secs(10))
-        .expect("watermarks");
+    // Right after a leader is killed, the client's metadata may still name it: the query is
+    // answered NOT_LEADER_OR_FOLLOWER, and, as any client does, it asks again.
+    let mut marks = None;
+    wait_for("the partition's watermarks", || {
+        marks = c.fetch_watermarks(topic, p, Duration::from_secs(10)).ok();
+        marks.is_some()
+    });
+    let (low, high) = marks.expect("watermarks");
     consume(&c, topic, p, low, (high - low) as usize)
         .iter()
         .map(|m| {
