@@ -37,7 +37,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use integer_encoding::VarInt;
 use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 
 use crate::batch::{self, BatchHeader, HEADER_LEN};
@@ -269,9 +268,7 @@ struct RawRecord<'a> {
 
 /// Takes a zigzag varint off the front of `buf`.
 fn take_varint<T: TryFrom<i64>>(buf: &mut &[u8]) -> Result<T> {
-    let (v, n) = i64::decode_var(buf).ok_or_else(|| corrupt("a truncated varint"))?;
-    *buf = &buf[n..];
-    T::try_from(v).map_err(|_| corrupt("a varint out of range"))
+    crate::records::take_varint(buf).map_err(|e| corrupt(&e.to_string()))
 }
 
 /// Takes a length-prefixed field (length -1: null) off the front of `buf`.

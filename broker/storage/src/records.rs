@@ -106,14 +106,57 @@ pub fn decompress(codec: i16, section: &[u8]) -> Result<Cow<'_, [u8]>> {
     })
 }
 
-fn take_varint<T: TryFrom<i64>>(buf: &mut &[u8]) -> Result<T> {
-    let (v, n) = i64::decode_var(buf).ok_or_else(|| invalid("a truncated varint"))?;
-    *buf = &buf[n..];
-    T::try_from(v).map_err(|_| invalid("a varint out of range"))
+/// Why a record's varint could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarintError {
+    /// The bytes end inside the varint (or it runs past ten bytes).
+    Truncated,
+    /// It does not fit the type asked for.
+    OutOfRange,
 }
 
+impl std::fmt::Display for VarintError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VarintError::Truncated => "a truncated varint",
+            VarintError::OutOfRange => "a varint out of range",
+        })
+    }
+}
+
+/// Takes a zigzag varint (a record field's encoding) off the front of `buf`. Most of a record's
+/// varints are one or two bytes (lengths and deltas under 8 KiB), so those are decoded inline;
+/// longer ones by integer-encoding. Every record of every produce goes through here (the check
+/// below), and through the cleaner's and the plugins' record walks.
+#[inline(always)]
+pub fn take_varint<T: TryFrom<i64>>(buf: &mut &[u8]) -> std::result::Result<T, VarintError> {
+    let zigzag = |n: u64| ((n >> 1) as i64) ^ -((n & 1) as i64);
+    let v = match **buf {
+        [b0, ref rest @ ..] if b0 < 0x80 => {
+            *buf = rest;
+            zigzag(u64::from(b0))
+        }
+        [b0, b1, ref rest @ ..] if b1 < 0x80 => {
+            *buf = rest;
+            zigzag(u64::from(b0 & 0x7f) | u64::from(b1) << 7)
+        }
+        _ => {
+            let (v, n) = i64::decode_var(buf).ok_or(VarintError::Truncated)?;
+            *buf = &buf[n..];
+            v
+        }
+    };
+    T::try_from(v).map_err(|_| VarintError::OutOfRange)
+}
+
+#[inline(always)]
+fn varint<T: TryFrom<i64>>(buf: &mut &[u8]) -> Result<T> {
+    take_varint(buf).map_err(invalid)
+}
+
+#[inline(always)]
 fn take_field<'a>(buf: &mut &'a [u8], what: &str) -> Result<Option<&'a [u8]>> {
-    let len: i32 = take_varint(buf)?;
+    let len: i32 = varint(buf)?;
     if len < -1 {
         return Err(invalid(format_args!("a {what} length of {len}")));
     }
@@ -135,21 +178,21 @@ pub fn check_records(h: &BatchHeader, plain: &[u8]) -> Result<()> {
     let mut rest = plain;
     for i in 0..h.records_count.max(0) {
         let at = |what: &str| invalid(format_args!("record {i}: {what}"));
-        let len: i32 = take_varint(&mut rest)?;
+        let len: i32 = varint(&mut rest)?;
         let (mut rec, after) = usize::try_from(len)
             .ok()
             .and_then(|len| rest.split_at_checked(len))
             .ok_or_else(|| at("its length runs past the batch"))?;
         rest = after;
         rec = rec.get(1..).ok_or_else(|| at("it has no attributes"))?;
-        take_varint::<i64>(&mut rec)?;
-        let delta: i32 = take_varint(&mut rec)?;
+        varint::<i64>(&mut rec)?;
+        let delta: i32 = varint(&mut rec)?;
         if delta != i {
             return Err(at(&format!("offset delta {delta}, expected {i}")));
         }
         take_field(&mut rec, "key")?;
         take_field(&mut rec, "value")?;
-        let headers: i32 = take_varint(&mut rec)?;
+        let headers: i32 = varint(&mut rec)?;
         if headers < 0 {
             return Err(at(&format!("{headers} headers")));
         }
@@ -234,6 +277,48 @@ mod tests {
         assert!(refused(&with_section(&good, &dup, 0)).contains("offset delta 0, expected 1"));
         // A compressed payload that is not one.
         assert!(refused(&with_section(&good, b"not gzip at all", 1)).contains("gzip"));
+    }
+
+    #[test]
+    fn varints_read_as_integer_encoding_writes_them() {
+        for v in [
+            0i64,
+            1,
+            -1,
+            63,
+            -64,
+            64,
+            8191,
+            -8192,
+            8192,
+            1 << 20,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut enc = v.encode_var_vec();
+            enc.push(0xaa);
+            let mut buf = enc.as_slice();
+            assert_eq!(take_varint::<i64>(&mut buf), Ok(v));
+            assert_eq!(buf, [0xaa], "{v} consumed exactly");
+        }
+        let two_bytes = 8191i64.encode_var_vec();
+        assert_eq!(
+            take_varint::<i64>(&mut &two_bytes[..1]),
+            Err(VarintError::Truncated)
+        );
+        assert_eq!(
+            take_varint::<i64>(&mut &[][..]),
+            Err(VarintError::Truncated)
+        );
+        assert_eq!(
+            take_varint::<i64>(&mut &[0xff; 11][..]),
+            Err(VarintError::Truncated)
+        );
+        let big = (i64::from(i32::MAX) + 1).encode_var_vec();
+        assert_eq!(
+            take_varint::<i32>(&mut &big[..]),
+            Err(VarintError::OutOfRange)
+        );
     }
 
     #[test]

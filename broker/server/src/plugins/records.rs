@@ -6,7 +6,6 @@
 //! format; compression uses the kafka-protocol crate's codecs.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use integer_encoding::VarInt;
 use weir_protocol::kafka::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 use weir_storage::{BatchHeader, HEADER_LEN};
 use weir_wasm::{Header, KafkaRecord};
@@ -128,29 +127,11 @@ fn decode_batch(
     Ok(out)
 }
 
-/// Reads a zigzag varint off the front of `buf`. A record's varints are mostly one or two bytes
-/// (lengths under 8 KiB): those are decoded inline, longer ones by integer-encoding. This walk
+/// Reads a zigzag varint off the front of `buf` (the storage crate's inline reader). This walk
 /// runs over every record a plugin gets, so it is on the produce path.
 #[inline(always)]
 fn take_varint<T: TryFrom<i64>>(buf: &mut &[u8]) -> Result<T> {
-    let zigzag = |n: u64| ((n >> 1) as i64) ^ -((n & 1) as i64);
-    let v = match **buf {
-        [b0, ref rest @ ..] if b0 < 0x80 => {
-            *buf = rest;
-            zigzag(u64::from(b0))
-        }
-        [b0, b1, ref rest @ ..] if b1 < 0x80 => {
-            *buf = rest;
-            zigzag(u64::from(b0 & 0x7f) | u64::from(b1) << 7)
-        }
-        _ => {
-            let (v, n) =
-                i64::decode_var(buf).ok_or_else(|| corrupt("truncated varint in a record"))?;
-            *buf = &buf[n..];
-            v
-        }
-    };
-    T::try_from(v).map_err(|_| corrupt("varint out of range in a record"))
+    weir_storage::records::take_varint(buf).map_err(|e| corrupt(format_args!("{e} in a record")))
 }
 
 /// Takes a length-prefixed field (length -1: null) off the front of `buf`.
