@@ -159,6 +159,9 @@ pub(crate) struct TxnCoordinator {
     /// Bumped whenever a completion task ends or the coordinator moves; requests waiting on
     /// a transaction to complete watch it.
     completions: tokio::sync::watch::Sender<u64>,
+    /// When [`TxnCoordinator::tick`] next looks for expired transactional ids (ms since the
+    /// epoch): a tenth of the expiration, at most once a minute, rather than at every tick.
+    next_expiry_check: std::sync::atomic::AtomicI64,
 }
 
 enum InitStep {
@@ -184,6 +187,7 @@ impl TxnCoordinator {
             local,
             completing: Mutex::new(HashSet::new()),
             completions: tokio::sync::watch::Sender::new(0),
+            next_expiry_check: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -726,7 +730,7 @@ impl TxnCoordinator {
                 finish.push(id.clone());
             }
         }
-        self.expire(broker, &mut txns, now);
+        self.expire_if_due(broker, &mut txns, now);
         if self.local.is_none() {
             broker.groups.compact_coordinator_log(&txns);
         }
@@ -746,6 +750,17 @@ impl TxnCoordinator {
         if let Some(log) = &self.local {
             log.flush_if_due();
         }
+    }
+
+    fn expire_if_due(&self, broker: &Broker, txns: &mut HashMap<String, TxnMeta>, now: i64) {
+        use std::sync::atomic::Ordering;
+        if now < self.next_expiry_check.load(Ordering::Relaxed) {
+            return;
+        }
+        let every = (broker.config.transactional_id_expiration / 10).min(Duration::from_secs(60));
+        let every = i64::try_from(every.as_millis()).unwrap_or(60_000);
+        self.next_expiry_check.store(now + every, Ordering::Relaxed);
+        self.expire(broker, txns, now);
     }
 
     /// Forgets transactional ids with no transaction open or ending whose state has not changed
