@@ -140,11 +140,14 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader> {
     Ok(h)
 }
 
-/// Splits a produce request's `records` into batches, validating each. Producers send one batch
-/// per partition, but the format allows several back to back.
+/// Splits a produce request's `records` into batches, validating each (header, CRC and every
+/// record, see `records.rs`). Producers send one batch per partition, but the format allows
+/// several back to back. `keys_required` (a compacted topic): a keyless record is refused in
+/// the same walk.
 pub fn split_producer_batches(
     records: &[u8],
     max_batch_bytes: usize,
+    keys_required: bool,
 ) -> Result<Vec<(usize, BatchHeader)>> {
     let mut out = Vec::with_capacity(1);
     let mut pos = 0;
@@ -184,7 +187,7 @@ pub fn split_producer_batches(
                 h.records_count, h.last_offset_delta
             )));
         }
-        crate::records::validate_producer_records(&rest[..len], &h)?;
+        crate::records::validate_producer_records(&rest[..len], &h, keys_required)?;
         out.push((pos, h));
         pos += len;
     }
@@ -445,7 +448,7 @@ mod tests {
             Compression::Zstd,
         ] {
             let b = batch(&["a", "b", "c"], 1000, c);
-            let parts = split_producer_batches(&b, 1 << 20).expect("valid");
+            let parts = split_producer_batches(&b, 1 << 20, false).expect("valid");
             assert_eq!(parts.len(), 1);
             assert_eq!(parts[0].1.records_count, 3);
             let mut header = [0u8; HEADER_LEN];
@@ -468,30 +471,30 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 0xff;
         assert!(matches!(
-            split_producer_batches(&bad, 1 << 20),
+            split_producer_batches(&bad, 1 << 20, false),
             Err(Error::CorruptBatch(_))
         ));
         assert!(matches!(
-            split_producer_batches(&b, 10),
+            split_producer_batches(&b, 10, false),
             Err(Error::BatchTooLarge { .. })
         ));
         assert!(matches!(
-            split_producer_batches(&b[..30], 1 << 20),
+            split_producer_batches(&b[..30], 1 << 20, false),
             Err(Error::CorruptBatch(_))
         ));
         let mut m1 = b.to_vec();
         m1[16] = 1;
         assert!(matches!(
-            split_producer_batches(&m1, 1 << 20),
+            split_producer_batches(&m1, 1 << 20, false),
             Err(Error::UnsupportedMagic(1))
         ));
-        assert!(split_producer_batches(&[], 1 << 20).is_err());
+        assert!(split_producer_batches(&[], 1 << 20, false).is_err());
     }
 
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            let _ = split_producer_batches(&data, 1 << 20);
+            let _ = split_producer_batches(&data, 1 << 20, false);
         }
     }
 }

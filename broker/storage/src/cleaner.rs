@@ -570,10 +570,7 @@ pub(crate) fn check_keys(raw: &[u8], h: &BatchHeader) -> Result<()> {
     }
     let plain = records_section(h, raw)?;
     if let Some(r) = raw_records(h, &plain)?.iter().find(|r| r.key.is_none()) {
-        return Err(Error::InvalidRecord(format!(
-            "Compacted topic cannot accept message without key (the record at position {} of its batch has none)",
-            r.offset - h.base_offset
-        )));
+        return Err(crate::records::keyless(r.offset - h.base_offset));
     }
     Ok(())
 }

@@ -219,7 +219,11 @@ fn keyless_records_are_refused_by_a_compacted_log() {
     let err = log.append(&b, 0, 1000).expect_err("refused");
     assert!(matches!(err, Error::InvalidRecord(_)), "{err}");
     assert_eq!(err.kafka_code(), 87);
-    assert!(err.to_string().contains("without key"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("without key (the record at position 1 "),
+        "{err}"
+    );
     assert_eq!(log.log_end_offset(), 0, "nothing of the batch was written");
     // A delete-policy log takes them.
     let plain = Log::open(&dir.path().join("p"), LogConfig::default(), false, 0).expect("open");

@@ -292,12 +292,13 @@ impl Log {
     /// Validates and appends the batches of one produce request, all or none.
     pub fn append(&self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
         let mut inner = self.inner.lock();
-        let batches = batch::split_producer_batches(records, inner.config.max_message_bytes)?;
-        for (pos, h) in &batches {
+        let batches = batch::split_producer_batches(
+            records,
+            inner.config.max_message_bytes,
+            inner.config.compact,
+        )?;
+        for (_, h) in &batches {
             check_timestamps(&inner.config, h, now_ms)?;
-            if inner.config.compact {
-                cleaner::check_keys(&records[*pos..*pos + h.total_len()], h)?;
-            }
         }
         let log_append_time = inner.config.log_append_time.then_some(now_ms);
         let base_offset = inner.log_end_offset();

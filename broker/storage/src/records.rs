@@ -22,6 +22,14 @@ fn invalid(what: impl std::fmt::Display) -> Error {
     Error::InvalidRecord(format!("malformed record batch: {what}"))
 }
 
+/// A keyless record at `position` in its batch, refused by a compacted topic (which could never
+/// clean it), with Kafka's words.
+pub(crate) fn keyless(position: impl std::fmt::Display) -> Error {
+    Error::InvalidRecord(format!(
+        "Compacted topic cannot accept message without key (the record at position {position} of its batch has none)"
+    ))
+}
+
 fn undecodable(codec: &str, e: impl std::fmt::Display) -> Error {
     Error::CorruptBatch(format!("the {codec} payload does not decompress: {e}"))
 }
@@ -173,8 +181,9 @@ fn take_field<'a>(buf: &mut &'a [u8], what: &str) -> Result<Option<&'a [u8]>> {
 /// Checks the structure of every record in `plain` (a batch's records, decompressed) against
 /// the header `h`: exactly `records_count` records filling the section, each one's length
 /// matching its fields, offset deltas 0, 1, 2, … as producers write them, and header keys
-/// present. The error names the first record that fails.
-pub fn check_records(h: &BatchHeader, plain: &[u8]) -> Result<()> {
+/// present; with `keys_required` (a compacted topic), a key in every record. The error names
+/// the first record that fails.
+pub fn check_records(h: &BatchHeader, plain: &[u8], keys_required: bool) -> Result<()> {
     let mut rest = plain;
     for i in 0..h.records_count.max(0) {
         let at = |what: &str| invalid(format_args!("record {i}: {what}"));
@@ -190,7 +199,9 @@ pub fn check_records(h: &BatchHeader, plain: &[u8]) -> Result<()> {
         if delta != i {
             return Err(at(&format!("offset delta {delta}, expected {i}")));
         }
-        take_field(&mut rec, "key")?;
+        if take_field(&mut rec, "key")?.is_none() && keys_required {
+            return Err(keyless(i));
+        }
         take_field(&mut rec, "value")?;
         let headers: i32 = varint(&mut rec)?;
         if headers < 0 {
@@ -215,9 +226,13 @@ pub fn check_records(h: &BatchHeader, plain: &[u8]) -> Result<()> {
 }
 
 /// Decompresses and checks the records of one producer batch `batch` (header `h`).
-pub(crate) fn validate_producer_records(batch: &[u8], h: &BatchHeader) -> Result<()> {
+pub(crate) fn validate_producer_records(
+    batch: &[u8],
+    h: &BatchHeader,
+    keys_required: bool,
+) -> Result<()> {
     let plain = decompress(h.compression(), &batch[HEADER_LEN..h.total_len()])?;
-    check_records(h, &plain)
+    check_records(h, &plain, keys_required)
 }
 
 #[cfg(test)]
@@ -241,7 +256,7 @@ mod tests {
     }
 
     fn refused(b: &[u8]) -> String {
-        match split_producer_batches(b, usize::MAX) {
+        match split_producer_batches(b, usize::MAX, false) {
             Err(e @ (Error::InvalidRecord(_) | Error::CorruptBatch(_))) => e.to_string(),
             other => panic!("accepted or wrong error: {other:?}"),
         }
@@ -257,7 +272,7 @@ mod tests {
             Compression::Zstd,
         ] {
             let b = batch(&["a", "bb", "ccc"], 1_000, c);
-            split_producer_batches(&b, usize::MAX).expect("a client's batch");
+            split_producer_batches(&b, usize::MAX, false).expect("a client's batch");
         }
         let good = batch(&["a", "bb", "ccc"], 1_000, Compression::None);
         let section = &good[HEADER_LEN..];

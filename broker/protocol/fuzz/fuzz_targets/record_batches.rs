@@ -3,7 +3,7 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = weir_storage::split_producer_batches(data, 1 << 20);
+    let _ = weir_storage::split_producer_batches(data, 1 << 20, true);
     // The record walk of compaction and of compacted topics' keyless-record check.
     let _ = weir_storage::keyless_record_in(data);
 });

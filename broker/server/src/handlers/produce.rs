@@ -244,7 +244,9 @@ fn produce_with_plugins(
     tp: &TopicPlugins,
 ) -> Result<AppendInfo, Refused> {
     let max = partition.log.config().max_message_bytes;
-    let batches = weir_storage::split_producer_batches(records, max)?;
+    // Keys are not required yet on a compacted topic: a plugin may give keyless records one.
+    // What the plugins hand back is checked when it is appended.
+    let batches = weir_storage::split_producer_batches(records, max, false)?;
     let policy = Policy {
         reject_to_dlq: tp.reject_to_dlq,
         failure: tp.failure,
