@@ -24,6 +24,7 @@ pub(crate) fn router(broker: Arc<Broker>) -> Router {
             axum::routing::post(add_partitions),
         )
         .route("/v1/groups", get(groups))
+        .route("/v1/groups/{group}", axum::routing::delete(delete_group))
         .route(
             "/v1/groups/{group}/offsets",
             axum::routing::post(reset_offsets),
@@ -112,6 +113,35 @@ async fn add_partitions(
 ) -> ApiResult<impl IntoResponse> {
     blocking(move || b.create_partitions(&topic, p.count, None, false)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/groups/{group}`: what `weir group delete` sends. As DeleteGroups: only a group
+/// with no active member, and its committed offsets go with it.
+async fn delete_group(
+    State(b): State<Arc<Broker>>,
+    axum::extract::Path(group): axum::extract::Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    use crate::plugins::http::ApiError;
+    use weir_protocol::kafka::ResponseError;
+    let g = group.clone();
+    let code = blocking(move || Ok(b.groups.delete_group(&g))).await?;
+    match ResponseError::try_from_code(code) {
+        None => Ok(StatusCode::NO_CONTENT),
+        Some(ResponseError::GroupIdNotFound) => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("group '{group}' does not exist (or this broker is not its coordinator)"),
+        )),
+        Some(ResponseError::NonEmptyGroup) => Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "group '{group}' has active members: stop its consumers first (only an empty group can be deleted)"
+            ),
+        )),
+        Some(e) => Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("deleting group '{group}' failed: {e:?}"),
+        )),
+    }
 }
 
 /// `POST /v1/groups/{group}/offsets`: what `weir group reset-offsets` sends.

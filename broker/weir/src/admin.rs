@@ -901,6 +901,8 @@ pub(crate) enum GroupCmd {
     List,
     /// Show a group's committed offset, log end and lag per partition.
     Describe { group: String },
+    /// Delete a group and its committed offsets (it must have no active member).
+    Delete { group: String },
     /// Reset a group's committed offsets (the group must have no active member). Prints the
     /// plan; nothing changes without --execute, as with kafka-consumer-groups.
     ResetOffsets {
@@ -980,6 +982,11 @@ pub(crate) fn group(admin: &Admin, cmd: GroupCmd) -> anyhow::Result<()> {
                     );
                 }
             });
+        }
+        GroupCmd::Delete { group } => {
+            let path = format!("/v1/groups/{}", enc(&group));
+            send(ureq::delete(&url(admin, &path)), None)?;
+            println!("deleted group {group}");
         }
         GroupCmd::ResetOffsets {
             group,

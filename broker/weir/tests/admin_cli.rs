@@ -1,6 +1,6 @@
 //! `weir topic` and `weir group` against a running broker: topics created, altered, applied
-//! from a YAML file and deleted, and a consumer group's offsets reset, each checked with
-//! librdkafka (rdkafka) as the client a user would run.
+//! from a YAML file and deleted, and a consumer group's offsets reset and the group deleted,
+//! each checked with librdkafka (rdkafka) as the client a user would run.
 
 mod common;
 
@@ -328,4 +328,24 @@ fn group_lag_is_shown_and_offsets_are_reset_only_when_the_group_is_inactive() {
     assert!(out.contains("active member"), "{out}");
     let out = refused(&weir, &["group", "reset-offsets", "readers"]);
     assert!(out.contains("--to-earliest"), "says where to: {out}");
+
+    // A group with a member is not deleted; once its consumer leaves, it is, with its offsets:
+    // a consumer of the same group id starts again from the earliest record.
+    let out = refused(&weir, &["group", "delete", "readers"]);
+    assert!(out.contains("active members"), "{out}");
+    member.unsubscribe();
+    drop(member);
+    wait_for("the group empty", || {
+        ok(&weir, &["group", "list"])
+            .lines()
+            .any(|l| l.starts_with("readers") && l.contains("Empty"))
+    });
+    let out = ok(&weir, &["group", "delete", "readers"]);
+    assert!(out.contains("deleted group readers"), "{out}");
+    let list = ok(&weir, &["group", "list"]);
+    assert!(!list.lines().any(|l| l.starts_with("readers")), "{list}");
+    let out = refused(&weir, &["group", "delete", "readers"]);
+    assert!(out.contains("does not exist"), "{out}");
+    let fresh = read_and_commit(&weir, "readers", "clicks", 20);
+    assert_eq!(fresh.iter().map(|(_, o)| *o).min(), Some(0), "{fresh:?}");
 }
