@@ -142,12 +142,12 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader> {
 
 /// Splits a produce request's `records` into batches, validating each (header, CRC and every
 /// record, see `records.rs`). Producers send one batch per partition, but the format allows
-/// several back to back. `keys_required` (a compacted topic): a keyless record is refused in
-/// the same walk.
+/// several back to back. `checks`: what the record walk checks besides the structure (keys on a
+/// compacted topic, UTF-8 header keys for plugins).
 pub fn split_producer_batches(
     records: &[u8],
     max_batch_bytes: usize,
-    keys_required: bool,
+    checks: crate::records::RecordChecks,
 ) -> Result<Vec<(usize, BatchHeader)>> {
     let mut out = Vec::with_capacity(1);
     let mut pos = 0;
@@ -187,7 +187,7 @@ pub fn split_producer_batches(
                 h.records_count, h.last_offset_delta
             )));
         }
-        crate::records::validate_producer_records(&rest[..len], &h, keys_required)?;
+        crate::records::validate_producer_records(&rest[..len], &h, checks)?;
         out.push((pos, h));
         pos += len;
     }
@@ -436,6 +436,7 @@ pub(crate) mod test_util {
 mod tests {
     use super::test_util::batch;
     use super::*;
+    use crate::records::RecordChecks;
     use kafka_protocol::records::Compression;
 
     #[test]
@@ -448,7 +449,8 @@ mod tests {
             Compression::Zstd,
         ] {
             let b = batch(&["a", "b", "c"], 1000, c);
-            let parts = split_producer_batches(&b, 1 << 20, false).expect("valid");
+            let parts =
+                split_producer_batches(&b, 1 << 20, RecordChecks::default()).expect("valid");
             assert_eq!(parts.len(), 1);
             assert_eq!(parts[0].1.records_count, 3);
             let mut header = [0u8; HEADER_LEN];
@@ -471,30 +473,30 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 0xff;
         assert!(matches!(
-            split_producer_batches(&bad, 1 << 20, false),
+            split_producer_batches(&bad, 1 << 20, RecordChecks::default()),
             Err(Error::CorruptBatch(_))
         ));
         assert!(matches!(
-            split_producer_batches(&b, 10, false),
+            split_producer_batches(&b, 10, RecordChecks::default()),
             Err(Error::BatchTooLarge { .. })
         ));
         assert!(matches!(
-            split_producer_batches(&b[..30], 1 << 20, false),
+            split_producer_batches(&b[..30], 1 << 20, RecordChecks::default()),
             Err(Error::CorruptBatch(_))
         ));
         let mut m1 = b.to_vec();
         m1[16] = 1;
         assert!(matches!(
-            split_producer_batches(&m1, 1 << 20, false),
+            split_producer_batches(&m1, 1 << 20, RecordChecks::default()),
             Err(Error::UnsupportedMagic(1))
         ));
-        assert!(split_producer_batches(&[], 1 << 20, false).is_err());
+        assert!(split_producer_batches(&[], 1 << 20, RecordChecks::default()).is_err());
     }
 
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            let _ = split_producer_batches(&data, 1 << 20, false);
+            let _ = split_producer_batches(&data, 1 << 20, RecordChecks::default());
         }
     }
 }

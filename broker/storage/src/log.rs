@@ -205,6 +205,57 @@ pub(crate) fn replace_file(path: &Path, contents: &str, sync: bool) -> std::io::
     std::fs::rename(&tmp, path)
 }
 
+impl Inner {
+    /// Appends `batches` (positions in `records` and headers, validated), all or none; a
+    /// producer's retry of a batch already in the log is acknowledged again.
+    fn append_batches(
+        &mut self,
+        dir: &Path,
+        records: &[u8],
+        batches: &[(usize, BatchHeader)],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        for (_, h) in batches {
+            check_timestamps(&self.config, h, now_ms)?;
+        }
+        let log_append_time = self.config.log_append_time.then_some(now_ms);
+        let base_offset = self.log_end_offset();
+        let mut next = base_offset;
+        for (pos, h) in batches {
+            if let SequenceCheck::Duplicate {
+                base_offset,
+                last_offset,
+            } = self.producers.check(h)?
+            {
+                // Producers send one batch per partition; a retried one is acknowledged again.
+                if batches.len() == 1 {
+                    return Ok(self.duplicate(base_offset, last_offset));
+                }
+                continue;
+            }
+            let stamped = self.write_batch(
+                dir,
+                &records[*pos..*pos + h.total_len()],
+                h,
+                next,
+                leader_epoch,
+                log_append_time,
+                now_ms,
+            )?;
+            self.producers.update(&stamped);
+            next = stamped.last_offset() + 1;
+        }
+        self.appended(
+            base_offset,
+            next,
+            next - base_offset,
+            log_append_time,
+            now_ms,
+        )
+    }
+}
+
 impl Log {
     /// Opens the log in `dir`, creating it if needed. After an unclean shutdown the segments not
     /// known to be on disk (the active one, and any rolled since the recovery point) are
@@ -292,48 +343,32 @@ impl Log {
     /// Validates and appends the batches of one produce request, all or none.
     pub fn append(&self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
         let mut inner = self.inner.lock();
-        let batches = batch::split_producer_batches(
-            records,
-            inner.config.max_message_bytes,
-            inner.config.compact,
-        )?;
-        for (_, h) in &batches {
-            check_timestamps(&inner.config, h, now_ms)?;
+        let checks = crate::records::RecordChecks {
+            keys_required: inner.config.compact,
+            ..Default::default()
+        };
+        let batches =
+            batch::split_producer_batches(records, inner.config.max_message_bytes, checks)?;
+        inner.append_batches(&self.dir, records, &batches, leader_epoch, now_ms)
+    }
+
+    /// Appends one producer batch that [`batch::split_producer_batches`] already validated,
+    /// header and records, with this log's `max_message_bytes` (`batch` and `h` are one of its
+    /// results): the produce path with plugins, which validates before the plugins run, appends
+    /// the batches they left unchanged without walking their records again. Keys are checked
+    /// here on a compacted log, since the plugins ran before.
+    pub fn append_validated(
+        &self,
+        batch: &[u8],
+        h: &BatchHeader,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        let mut inner = self.inner.lock();
+        if inner.config.compact {
+            cleaner::check_keys(batch, h)?;
         }
-        let log_append_time = inner.config.log_append_time.then_some(now_ms);
-        let base_offset = inner.log_end_offset();
-        let mut next = base_offset;
-        for (pos, h) in &batches {
-            if let SequenceCheck::Duplicate {
-                base_offset,
-                last_offset,
-            } = inner.producers.check(h)?
-            {
-                // Producers send one batch per partition; a retried one is acknowledged again.
-                if batches.len() == 1 {
-                    return Ok(inner.duplicate(base_offset, last_offset));
-                }
-                continue;
-            }
-            let stamped = inner.write_batch(
-                &self.dir,
-                &records[*pos..*pos + h.total_len()],
-                h,
-                next,
-                leader_epoch,
-                log_append_time,
-                now_ms,
-            )?;
-            inner.producers.update(&stamped);
-            next = stamped.last_offset() + 1;
-        }
-        inner.appended(
-            base_offset,
-            next,
-            next - base_offset,
-            log_append_time,
-            now_ms,
-        )
+        inner.append_batches(&self.dir, batch, &[(0, *h)], leader_epoch, now_ms)
     }
 
     /// The offsets of `h` if it is a retry of a batch already in the log (idempotent

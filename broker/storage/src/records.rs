@@ -178,12 +178,20 @@ fn take_field<'a>(buf: &mut &'a [u8], what: &str) -> Result<Option<&'a [u8]>> {
     Ok(Some(field))
 }
 
+/// What the record walk checks beyond the structure every batch must have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordChecks {
+    /// A key in every record: a compacted topic, which could never clean a keyless one.
+    pub keys_required: bool,
+    /// Header keys in UTF-8: what plugins are promised (Kafka itself does not check them).
+    pub utf8_header_keys: bool,
+}
+
 /// Checks the structure of every record in `plain` (a batch's records, decompressed) against
 /// the header `h`: exactly `records_count` records filling the section, each one's length
 /// matching its fields, offset deltas 0, 1, 2, … as producers write them, and header keys
-/// present; with `keys_required` (a compacted topic), a key in every record. The error names
-/// the first record that fails.
-pub fn check_records(h: &BatchHeader, plain: &[u8], keys_required: bool) -> Result<()> {
+/// present, and what `checks` adds. The error names the first record that fails.
+pub fn check_records(h: &BatchHeader, plain: &[u8], checks: RecordChecks) -> Result<()> {
     let mut rest = plain;
     for i in 0..h.records_count.max(0) {
         let at = |what: &str| invalid(format_args!("record {i}: {what}"));
@@ -199,7 +207,7 @@ pub fn check_records(h: &BatchHeader, plain: &[u8], keys_required: bool) -> Resu
         if delta != i {
             return Err(at(&format!("offset delta {delta}, expected {i}")));
         }
-        if take_field(&mut rec, "key")?.is_none() && keys_required {
+        if take_field(&mut rec, "key")?.is_none() && checks.keys_required {
             return Err(keyless(i));
         }
         take_field(&mut rec, "value")?;
@@ -208,7 +216,10 @@ pub fn check_records(h: &BatchHeader, plain: &[u8], keys_required: bool) -> Resu
             return Err(at(&format!("{headers} headers")));
         }
         for _ in 0..headers {
-            take_field(&mut rec, "header key")?.ok_or_else(|| at("a null header key"))?;
+            let key = take_field(&mut rec, "header key")?.ok_or_else(|| at("a null header key"))?;
+            if checks.utf8_header_keys && std::str::from_utf8(key).is_err() {
+                return Err(at("a header key that is not UTF-8"));
+            }
             take_field(&mut rec, "header value")?;
         }
         if !rec.is_empty() {
@@ -229,10 +240,10 @@ pub fn check_records(h: &BatchHeader, plain: &[u8], keys_required: bool) -> Resu
 pub(crate) fn validate_producer_records(
     batch: &[u8],
     h: &BatchHeader,
-    keys_required: bool,
+    checks: RecordChecks,
 ) -> Result<()> {
     let plain = decompress(h.compression(), &batch[HEADER_LEN..h.total_len()])?;
-    check_records(h, &plain, keys_required)
+    check_records(h, &plain, checks)
 }
 
 #[cfg(test)]
@@ -256,7 +267,7 @@ mod tests {
     }
 
     fn refused(b: &[u8]) -> String {
-        match split_producer_batches(b, usize::MAX, false) {
+        match split_producer_batches(b, usize::MAX, RecordChecks::default()) {
             Err(e @ (Error::InvalidRecord(_) | Error::CorruptBatch(_))) => e.to_string(),
             other => panic!("accepted or wrong error: {other:?}"),
         }
@@ -272,7 +283,8 @@ mod tests {
             Compression::Zstd,
         ] {
             let b = batch(&["a", "bb", "ccc"], 1_000, c);
-            split_producer_batches(&b, usize::MAX, false).expect("a client's batch");
+            split_producer_batches(&b, usize::MAX, RecordChecks::default())
+                .expect("a client's batch");
         }
         let good = batch(&["a", "bb", "ccc"], 1_000, Compression::None);
         let section = &good[HEADER_LEN..];

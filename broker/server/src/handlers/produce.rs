@@ -244,9 +244,14 @@ fn produce_with_plugins(
     tp: &TopicPlugins,
 ) -> Result<AppendInfo, Refused> {
     let max = partition.log.config().max_message_bytes;
-    // Keys are not required yet on a compacted topic: a plugin may give keyless records one.
-    // What the plugins hand back is checked when it is appended.
-    let batches = weir_storage::split_producer_batches(records, max, false)?;
+    // Keys are not required yet on a compacted topic: a plugin may give keyless records one
+    // (what the plugins hand back is checked when it is appended). Header keys must be UTF-8,
+    // as plugins are promised.
+    let checks = weir_storage::records::RecordChecks {
+        keys_required: false,
+        utf8_header_keys: true,
+    };
+    let batches = weir_storage::split_producer_batches(records, max, checks)?;
     let policy = Policy {
         reject_to_dlq: tp.reject_to_dlq,
         failure: tp.failure,
@@ -337,7 +342,7 @@ fn produce_with_plugins(
                 .log
                 .append_rewritten(&batch, first as i64, &h, epoch, now)?
         } else {
-            partition.log.append(bytes, epoch, now)?
+            partition.log.append_validated(bytes, &h, epoch, now)?
         };
         total = Some(match total {
             None => info,

@@ -127,34 +127,19 @@ fn decode_batch(
     Ok(out)
 }
 
-/// Reads a zigzag varint off the front of `buf` (the storage crate's inline reader). This walk
-/// runs over every record a plugin gets, so it is on the produce path.
+/// Reads a zigzag varint off the front of `buf` (the storage crate's inline reader).
 #[inline(always)]
 fn take_varint<T: TryFrom<i64>>(buf: &mut &[u8]) -> Result<T> {
     weir_storage::records::take_varint(buf).map_err(|e| corrupt(format_args!("{e} in a record")))
 }
 
-/// Takes a length-prefixed field (length -1: null) off the front of `buf`.
-#[inline(always)]
-fn take_field<'a>(buf: &mut &'a [u8]) -> Result<Option<&'a [u8]>> {
-    let len: i32 = take_varint(buf)?;
-    if len < 0 {
-        return Ok(None);
-    }
-    let len = len as usize;
-    if len > buf.len() {
-        return Err(corrupt("record field longer than its record"));
-    }
-    let (field, rest) = buf.split_at(len);
-    *buf = rest;
-    Ok(Some(field))
-}
-
-/// The records region of one validated producer batch as an ABI 0.2.0 plugin gets it:
-/// decompressed, each record's structure checked as [`decode`] checks it (a client's malformed
-/// batch is refused here rather than blamed on the plugin), cut after the last record. Nothing
-/// is allocated per record. `None` for a batch with log-append-time timestamps (rewritten on
-/// append), which takes the decoding path.
+/// The records region of one producer batch as an ABI 0.2.0 plugin gets it: decompressed.
+/// `batch` must be one that `weir_storage::split_producer_batches` accepted with
+/// `utf8_header_keys`: that walk checked every record's structure as [`decode`] needs it (a
+/// client's malformed batch is refused there rather than blamed on the plugin) and that the
+/// records fill the region exactly, so nothing is walked again here. Nothing is allocated per
+/// record. `None` for a batch with log-append-time timestamps (rewritten on append), which
+/// takes the decoding path.
 pub(crate) fn plain_records<'a>(
     batch: &'a [u8],
     h: &BatchHeader,
@@ -163,42 +148,8 @@ pub(crate) fn plain_records<'a>(
         return Ok(None);
     }
     let section = &batch[HEADER_LEN..h.total_len()];
-    let plain = match h.attributes & COMPRESSION_MASK {
-        0 => std::borrow::Cow::Borrowed(section),
-        codec => {
-            std::borrow::Cow::Owned(decompress(codec, Bytes::copy_from_slice(section))?.to_vec())
-        }
-    };
-    let mut rest: &[u8] = &plain;
-    for _ in 0..h.records_count.max(0) {
-        let len: i32 = take_varint(&mut rest)?;
-        if len < 0 || len as usize > rest.len() {
-            return Err(corrupt("record length beyond its batch"));
-        }
-        let (mut rec, after) = rest.split_at(len as usize);
-        rest = after;
-        rec = rec
-            .get(1..)
-            .ok_or_else(|| corrupt("record without attributes"))?;
-        take_varint::<i64>(&mut rec)?;
-        take_varint::<i32>(&mut rec)?;
-        take_field(&mut rec)?;
-        take_field(&mut rec)?;
-        let n_headers: i32 = take_varint(&mut rec)?;
-        for _ in 0..n_headers.max(0) {
-            let key = take_field(&mut rec)?.ok_or_else(|| corrupt("null header key"))?;
-            std::str::from_utf8(key).map_err(|_| corrupt("header key is not UTF-8"))?;
-            take_field(&mut rec)?;
-        }
-    }
-    let used = plain.len() - rest.len();
-    Ok(Some(match plain {
-        std::borrow::Cow::Borrowed(b) => std::borrow::Cow::Borrowed(&b[..used]),
-        std::borrow::Cow::Owned(mut v) => {
-            v.truncate(used);
-            std::borrow::Cow::Owned(v)
-        }
-    }))
+    let plain = weir_storage::records::decompress(h.compression(), section).map_err(corrupt)?;
+    Ok(Some(plain))
 }
 
 /// Decodes one validated producer batch into plugin records (offsets -1), with its codec.
@@ -378,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn the_raw_region_is_refused_exactly_when_decoding_is() {
+    fn what_the_produce_check_passes_is_decoded() {
         let records = vec![
             rec("a", &[("trace", Some("1")), ("x", None)]),
             rec("bb", &[]),
@@ -407,16 +358,34 @@ mod tests {
             if codec != 0 {
                 continue;
             }
-            // Every one-byte change inside the records region: refused by both or by neither.
+            // Every one-byte change inside the records region (the CRC redone, as a buggy
+            // client would send it): what the produce path's check lets through to a plugin,
+            // the decoder reads.
+            let checks = weir_storage::records::RecordChecks {
+                keys_required: false,
+                utf8_header_keys: true,
+            };
+            let mut refused = 0;
             for at in HEADER_LEN..batch.len() {
                 for delta in [1u8, 0x40, 0x80] {
                     let mut bad = batch.clone();
                     bad[at] = bad[at].wrapping_add(delta);
-                    let raw = plain_records(&bad, &h).map(|_| ());
-                    let decoded = decode(&bad, &h, "t", 0).map(|_| ());
-                    assert_eq!(raw.is_ok(), decoded.is_ok(), "byte {at} + {delta}");
+                    let crc = crc32c::crc32c(&bad[21..]);
+                    bad[17..21].copy_from_slice(&crc.to_be_bytes());
+                    let Ok(split) = weir_storage::split_producer_batches(&bad, usize::MAX, checks)
+                    else {
+                        refused += 1;
+                        continue;
+                    };
+                    let bh = split[0].1;
+                    plain_records(&bad, &bh).expect("plain");
+                    decode(&bad, &bh, "t", 0).expect("what the check passes decodes");
                 }
             }
+            assert!(
+                refused > 50,
+                "the check refuses some changes: {refused} refused"
+            );
         }
     }
 }
