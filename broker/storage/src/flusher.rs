@@ -70,6 +70,7 @@ impl Flusher {
             .iter()
             .flat_map(|s| &s.files)
             .try_for_each(|f| f.sync_data())
+            .and_then(|()| sync_producer_snapshot(dir))
             .and_then(|()| write_recovery_point(dir, point));
         match synced {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()), // the log was deleted
@@ -127,6 +128,16 @@ fn sync_queue() -> &'static std::sync::mpsc::Sender<Job> {
         }
         tx
     })
+}
+
+/// Syncs the producer-state snapshot a roll wrote without syncing (the newest one, if rolls
+/// followed each other).
+fn sync_producer_snapshot(dir: &Path) -> std::io::Result<()> {
+    match File::open(dir.join(crate::producer_state::SNAPSHOT_FILE)) {
+        Ok(f) => f.sync_all(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn write_recovery_point(dir: &Path, point: i64) -> std::io::Result<()> {

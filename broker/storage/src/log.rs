@@ -1199,8 +1199,9 @@ impl Inner {
     fn roll(&mut self, dir: &Path, now_ms: i64) -> Result<()> {
         let next = self.log_end_offset();
         let files = self.active_mut().seal_unsynced()?;
-        // The snapshot bounds the replay after a crash to the segments after it.
-        self.producers.write_snapshot(dir, next)?;
+        // The snapshot bounds the replay after a crash to the segments after it. The flusher
+        // syncs it with the sealed segment.
+        self.producers.write_snapshot_unsynced(dir, next)?;
         self.segments.insert(next, Segment::create(dir, next)?);
         let sealed = Sealed {
             next_base: next,

@@ -10,7 +10,10 @@ use crate::batch::BatchHeader;
 use crate::{Error, Result};
 
 const CACHED_BATCHES: usize = 5;
-const SNAPSHOT_FILE: &str = "producer-state";
+pub(crate) const SNAPSHOT_FILE: &str = "producer-state";
+
+/// The last line of a whole snapshot.
+const SNAPSHOT_END: &str = "end";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct BatchMeta {
@@ -259,8 +262,22 @@ impl ProducerStates {
     }
 
     /// Writes the state, valid for the log up to `end_offset`, so that a restart replays only
-    /// the batches after it. Format: a first line `end_offset`, then one line per cached batch.
+    /// the batches after it, and syncs it. Format: a first line `end_offset`, then one line per
+    /// cached batch, open transaction and aborted one, then [`SNAPSHOT_END`].
     pub(crate) fn write_snapshot(&self, dir: &Path, end_offset: i64) -> Result<()> {
+        self.write_snapshot_file(dir, end_offset, true)
+    }
+
+    /// [`ProducerStates::write_snapshot`] without the fsync, for a segment roll: the flusher
+    /// syncs the file with the sealed segment, off the append path. Synced there, under disk
+    /// load it held the log's lock, and every produce of the partition, for tens to hundreds of
+    /// milliseconds (as Kafka found, KAFKA-15046). A machine crash before the sync can leave the
+    /// file empty or cut short; [`ProducerStates::read_snapshot`] then replays the whole log.
+    pub(crate) fn write_snapshot_unsynced(&self, dir: &Path, end_offset: i64) -> Result<()> {
+        self.write_snapshot_file(dir, end_offset, false)
+    }
+
+    fn write_snapshot_file(&self, dir: &Path, end_offset: i64, sync: bool) -> Result<()> {
         let mut out = format!("{end_offset}\n");
         for (pid, e) in &self.producers {
             for b in &e.batches {
@@ -281,18 +298,30 @@ impl ProducerStates {
         for (pid, first, last) in &self.aborted {
             out.push_str(&format!("a {pid} {first} {last}\n"));
         }
+        out.push_str(SNAPSHOT_END);
+        out.push('\n');
         let path = dir.join(SNAPSHOT_FILE);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, out)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
+        if sync {
+            std::fs::File::open(&tmp)?.sync_all()?;
+        }
         std::fs::rename(&tmp, &path)?;
         Ok(())
     }
 
-    /// Loads a snapshot, returning the state and the log offset it is valid up to. A missing or
-    /// unreadable snapshot yields an empty state valid up to offset 0 (replay everything).
+    /// Loads a snapshot, returning the state and the log offset it is valid up to. A missing,
+    /// unreadable or incomplete snapshot (no [`SNAPSHOT_END`] line: cut short by a crash, or
+    /// written by a version before there was one) yields an empty state valid up to offset 0
+    /// (replay everything).
     pub(crate) fn read_snapshot(dir: &Path) -> (ProducerStates, i64) {
         let Ok(text) = std::fs::read_to_string(dir.join(SNAPSHOT_FILE)) else {
+            return (ProducerStates::default(), 0);
+        };
+        let Some(text) = text
+            .strip_suffix('\n')
+            .and_then(|t| t.strip_suffix(SNAPSHOT_END))
+        else {
             return (ProducerStates::default(), 0);
         };
         let mut lines = text.lines();
@@ -410,6 +439,31 @@ mod tests {
         assert_eq!(loaded.expire(later, day), 0);
         assert_eq!(loaded.expire(later + day, day), 2);
         assert!(loaded.active().is_empty());
+    }
+
+    /// A snapshot written at a roll is synced later; one a crash cut short (or left empty) is
+    /// not read as a smaller state, but as none: the whole log is replayed.
+    #[test]
+    fn a_snapshot_cut_short_is_not_read() {
+        let mut s = ProducerStates::default();
+        s.update(&h(1, 0, 0, 2, 0));
+        s.update(&h(2, 0, 0, 1, 2));
+        let dir = tempfile::tempdir().expect("tmp");
+        s.write_snapshot_unsynced(dir.path(), 3).expect("snapshot");
+        let (back, end) = ProducerStates::read_snapshot(dir.path());
+        assert_eq!((back.active().len(), end), (2, 3), "a whole one is read");
+        let path = dir.path().join(SNAPSHOT_FILE);
+        let whole = std::fs::read_to_string(&path).expect("read");
+        for cut in [0, 2, whole.find('\n').expect("line") + 1, whole.len() - 4] {
+            std::fs::write(&path, &whole[..cut]).expect("write");
+            let (back, end) = ProducerStates::read_snapshot(dir.path());
+            assert_eq!(
+                (back.active().len(), end),
+                (0, 0),
+                "cut at {cut}: {:?}",
+                &whole[..cut]
+            );
+        }
     }
 
     #[test]
