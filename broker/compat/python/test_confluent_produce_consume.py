@@ -111,6 +111,17 @@ def test_acks_modes_deliver(broker, acks):
     assert [m.offset() for m in msgs] == list(range(100))
 
 
+def test_acks_all_on_a_topic_with_fewer_replicas_than_min_insync(broker):
+    """As Kafka 4 (its effective min ISR since KIP-966): min.insync.replicas=2 on a topic with
+    one replica asks for that one, so acks=all producers (the default) are not refused."""
+    topic = create_topic(broker.bootstrap, unique("misr"), partitions=1,
+                         config={"min.insync.replicas": "2"})
+    prod = producer(broker.bootstrap, **{"acks": "all", "delivery.timeout.ms": 10000})
+    delivered = assert_delivered(produce_sync(prod, topic, [{"partition": 0, "value": b"m1"}]))
+    assert [m.offset() for m in delivered] == [0]
+    assert [m.value() for m in consume_partition(broker.bootstrap, topic, 0, expected=1)] == [b"m1"]
+
+
 def test_auto_created_topic_roundtrip(broker):
     """Default broker has auto-create on: producing to a new name creates it."""
     topic = unique("auto")

@@ -32,7 +32,7 @@ impl<E: Into<crate::Error>> From<E> for Refused {
 /// Appends each partition's batches to its log, first running the topic's plugins (if it has
 /// any) over the records. Only the partition's leader takes writes. acks=1 answers once the
 /// leader's log has the batch; acks=all refuses with NOT_ENOUGH_REPLICAS when fewer than
-/// `min.insync.replicas` replicas are in sync, and otherwise answers once every in-sync
+/// `min.insync.replicas` replicas (at most the partition's replica count) are in sync, and otherwise answers once every in-sync
 /// replica has the batch (the high watermark passed it), or with REQUEST_TIMED_OUT after the
 /// request's timeout.
 pub(crate) async fn handle(broker: &Broker, req: ProduceRequest) -> Option<ProduceResponse> {
@@ -68,8 +68,11 @@ pub(crate) async fn handle(broker: &Broker, req: ProduceRequest) -> Option<Produ
                 parts.push(resp.with_error_code(broker.missing_partition_code(&name, pd.index)));
                 continue;
             };
+            // As Kafka since KIP-966 (its effective min ISR): a partition with fewer replicas
+            // than min.insync.replicas needs all of them, not more than it can ever have.
+            let required = min_isr.min(partition.replica_count().max(1));
             if acks == -1
-                && partition.in_sync_count(me, broker.config.replica_lag_time_max) < min_isr
+                && partition.in_sync_count(me, broker.config.replica_lag_time_max) < required
             {
                 let message = format!(
                     "{name}-{}: {} of the {} replicas are in sync, min.insync.replicas is {min_isr}",
