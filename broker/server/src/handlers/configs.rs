@@ -273,8 +273,22 @@ fn not_a_topic(resource_type: i8) -> Result<()> {
         BROKER | BROKER_LOGGER => {
             "broker configs are static in Weir: set them with `weir serve` flags, env vars or the config file".into()
         }
-        t => format!("resource type {t} is not supported"),
+        16 => "client-metrics config resources are not supported by Weir".into(),
+        32 => "group config resources are not supported by Weir: group timeouts are the broker's (`weir serve --help`)".into(),
+        t => format!("config resource type {t} is not supported by Weir"),
     }))
+}
+
+/// Kafka refuses a resource whose request names one config twice (a set and a delete of the
+/// same key would otherwise depend on their order), and changes nothing of it.
+fn no_duplicate_keys<'a>(mut names: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    match names.find(|n| !seen.insert(*n)) {
+        Some(_) => Err(Error::InvalidRequest(
+            "Error due to duplicate config keys".into(),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// AlterConfigs replaces the whole set of topic overrides with the given one.
@@ -283,28 +297,31 @@ pub(crate) fn alter(broker: &Broker, req: AlterConfigsRequest) -> AlterConfigsRe
         .resources
         .into_iter()
         .map(|r| {
-            let outcome = if r.resource_type == TOPIC {
-                let name = r.resource_name.to_string();
-                match broker
-                    .metadata
-                    .read(|s| s.topic(&name).map(|t| t.configs.clone()))
-                {
-                    None => Err(weir_metadata::Error::UnknownTopic(name.clone()).into()),
-                    Some(existing) => {
-                        let mut changes: BTreeMap<String, Option<String>> =
-                            existing.keys().map(|k| (k.clone(), None)).collect();
-                        for c in &r.configs {
-                            changes.insert(
-                                c.name.to_string(),
-                                c.value.as_ref().map(|v| v.to_string()),
-                            );
+            let outcome =
+                if let Err(e) = no_duplicate_keys(r.configs.iter().map(|c| c.name.as_str())) {
+                    Err(e)
+                } else if r.resource_type == TOPIC {
+                    let name = r.resource_name.to_string();
+                    match broker
+                        .metadata
+                        .read(|s| s.topic(&name).map(|t| t.configs.clone()))
+                    {
+                        None => Err(weir_metadata::Error::UnknownTopic(name.clone()).into()),
+                        Some(existing) => {
+                            let mut changes: BTreeMap<String, Option<String>> =
+                                existing.keys().map(|k| (k.clone(), None)).collect();
+                            for c in &r.configs {
+                                changes.insert(
+                                    c.name.to_string(),
+                                    c.value.as_ref().map(|v| v.to_string()),
+                                );
+                            }
+                            broker.alter_topic_configs(&name, changes, req.validate_only)
                         }
-                        broker.alter_topic_configs(&name, changes, req.validate_only)
                     }
-                }
-            } else {
-                not_a_topic(r.resource_type)
-            };
+                } else {
+                    not_a_topic(r.resource_type)
+                };
             resource_error(r.resource_type, r.resource_name, outcome)
         })
         .collect();
@@ -320,7 +337,11 @@ pub(crate) fn incremental_alter(
         .resources
         .into_iter()
         .map(|r| {
-            let outcome = if r.resource_type == TOPIC {
+            let outcome = if let Err(e) =
+                no_duplicate_keys(r.configs.iter().map(|c| c.name.as_str()))
+            {
+                Err(e)
+            } else if r.resource_type == TOPIC {
                 let name = r.resource_name.to_string();
                 match broker.metadata.read(|s| s.topic(&name).cloned()) {
                     None => Err(weir_metadata::Error::UnknownTopic(name.clone()).into()),

@@ -38,6 +38,7 @@ import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.errors.ElectionNotNeededException;
 import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
+import org.apache.kafka.common.errors.InvalidRequestException;
 import org.apache.kafka.common.errors.InvalidTopicException;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
@@ -149,6 +150,22 @@ class AdminTest extends BrokerTestBase {
                         .configs(Map.of("no.such.config", "1")))).all().get(T, TimeUnit.SECONDS));
         assertInstanceOf(InvalidConfigurationException.class, e.getCause(), "cause: " + e.getCause());
         assertFalse(admin.listTopics().names().get(T, TimeUnit.SECONDS).contains(topic));
+    }
+
+    /** As Kafka: one key twice in a request (kafka-configs --add-config retention.ms=1
+     *  --delete-config retention.ms) is INVALID_REQUEST and changes nothing; it was applied. */
+    @Test
+    void oneKeyTwiceInAnAlterIsRefusedAndChangesNothing(TestInfo info) throws Exception {
+        String topic = uniqueTopic(info);
+        createTopic(topic, 1, Map.of("retention.ms", "123456"));
+        ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+        ExecutionException e = assertThrows(ExecutionException.class, () -> admin.incrementalAlterConfigs(Map.of(res,
+                List.of(new AlterConfigOp(new ConfigEntry("retention.ms", "1"), AlterConfigOp.OpType.SET),
+                        new AlterConfigOp(new ConfigEntry("retention.ms", ""), AlterConfigOp.OpType.DELETE))))
+                .all().get(T, TimeUnit.SECONDS));
+        assertInstanceOf(InvalidRequestException.class, e.getCause(), "cause: " + e.getCause());
+        assertTrue(e.getCause().getMessage().contains("duplicate config keys"), e.getCause().getMessage());
+        assertEquals("123456", describeTopicConfig(topic).get("retention.ms").value());
     }
 
     @Test
