@@ -147,7 +147,8 @@ async fn delete_group(
 /// `POST /v1/groups/{group}/offsets`: what `weir group reset-offsets` sends.
 #[derive(serde::Deserialize)]
 struct OffsetReset {
-    /// Topics to reset, every partition of each; empty: the topics the group has offsets for.
+    /// Topics to reset, every partition of each; empty: the partitions the group has committed
+    /// offsets for (kafka-consumer-groups --all-topics).
     #[serde(default)]
     topics: Vec<String>,
     /// `earliest`, `latest`, `offset` (value), `timestamp` (value, ms since the epoch: the first
@@ -167,6 +168,9 @@ struct OffsetResetView {
     /// The committed offset before (-1: none).
     previous: i64,
     offset: i64,
+    /// The target was outside the log (before its start or past its end) and was moved to the
+    /// nearest end, as kafka-consumer-groups does (with a warning).
+    clamped: bool,
 }
 
 /// Resets a group's committed offsets, as `kafka-consumer-groups --reset-offsets` does: only
@@ -194,22 +198,8 @@ async fn reset_offsets(
     let committed: std::collections::BTreeMap<(String, i32), i64> = view
         .map(|v| v.offsets.into_iter().collect())
         .unwrap_or_default();
-    let mut topics = r.topics.clone();
-    if topics.is_empty() {
-        topics = committed.keys().map(|(t, _)| t.clone()).collect();
-        topics.dedup();
-    }
-    if topics.is_empty() {
-        return Err(bad(format!(
-            "group '{group}' has no committed offsets: name the topics to reset"
-        )));
-    }
-    let value = || {
-        r.value
-            .ok_or_else(|| bad(format!("'{}' needs a value", r.to)))
-    };
-    let mut plan = Vec::new();
-    for topic in &topics {
+    let mut targets: Vec<(String, i32)> = Vec::new();
+    for topic in &r.topics {
         let partitions = b
             .metadata
             .read(|s| s.topic(topic).map(|t| t.partitions.len() as i32))
@@ -219,40 +209,66 @@ async fn reset_offsets(
                     format!("topic '{topic}' does not exist"),
                 )
             })?;
-        for partition in 0..partitions {
-            let part = b.partition(topic, partition).ok_or_else(|| {
-                bad(format!(
-                    "partition {topic}-{partition} is not hosted on this broker: ask its leader"
-                ))
-            })?;
-            let (start, end) = (part.log.log_start_offset(), part.log.high_watermark());
-            let previous = committed
-                .get(&(topic.clone(), partition))
-                .copied()
-                .unwrap_or(-1);
-            let target = match r.to.as_str() {
-                "earliest" => start,
-                "latest" => end,
-                "offset" => value()?,
-                "timestamp" => part
-                    .log
-                    .offset_for_timestamp(value()?)
-                    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-                    .map_or(end, |(offset, _)| offset),
-                "shift" => (if previous >= 0 { previous } else { end }).saturating_add(value()?),
-                other => {
-                    return Err(bad(format!(
-                        "unknown reset '{other}': earliest, latest, offset, timestamp or shift"
-                    )));
-                }
-            };
-            plan.push(OffsetResetView {
-                topic: topic.clone(),
-                partition,
-                previous,
-                offset: target.clamp(start, end),
-            });
-        }
+        targets.extend((0..partitions).map(|p| (topic.clone(), p)));
+    }
+    if r.topics.is_empty() {
+        // Partitions of topics deleted since the commit are left alone.
+        targets = b.metadata.read(|s| {
+            committed
+                .keys()
+                .filter(|(t, p)| {
+                    s.topic(t)
+                        .is_some_and(|t| (*p as usize) < t.partitions.len())
+                })
+                .cloned()
+                .collect()
+        });
+    }
+    if targets.is_empty() {
+        return Err(bad(format!(
+            "group '{group}' has no committed offsets: name the topics to reset"
+        )));
+    }
+    let value = || {
+        r.value
+            .ok_or_else(|| bad(format!("'{}' needs a value", r.to)))
+    };
+    let mut plan = Vec::new();
+    for (topic, partition) in &targets {
+        let partition = *partition;
+        let part = b.partition(topic, partition).ok_or_else(|| {
+            bad(format!(
+                "partition {topic}-{partition} is not hosted on this broker: ask its leader"
+            ))
+        })?;
+        let (start, end) = (part.log.log_start_offset(), part.log.high_watermark());
+        let previous = committed
+            .get(&(topic.clone(), partition))
+            .copied()
+            .unwrap_or(-1);
+        let target = match r.to.as_str() {
+            "earliest" => start,
+            "latest" => end,
+            "offset" => value()?,
+            "timestamp" => part
+                .log
+                .offset_for_timestamp(value()?)
+                .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                .map_or(end, |(offset, _)| offset),
+            "shift" => (if previous >= 0 { previous } else { end }).saturating_add(value()?),
+            other => {
+                return Err(bad(format!(
+                    "unknown reset '{other}': earliest, latest, offset, timestamp or shift"
+                )));
+            }
+        };
+        plan.push(OffsetResetView {
+            topic: topic.clone(),
+            partition,
+            previous,
+            offset: target.clamp(start, end),
+            clamped: target != target.clamp(start, end),
+        });
     }
     if !r.dry_run {
         let now = crate::broker::now_ms();

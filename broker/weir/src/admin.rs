@@ -907,8 +907,8 @@ pub(crate) enum GroupCmd {
     /// plan; nothing changes without --execute, as with kafka-consumer-groups.
     ResetOffsets {
         group: String,
-        /// A topic to reset (every partition). Repeatable; default: every topic the group has
-        /// offsets for.
+        /// A topic to reset (every partition). Repeatable; default: the partitions the group
+        /// has committed offsets for (kafka-consumer-groups --all-topics).
         #[arg(long)]
         topic: Vec<String>,
         #[arg(long, group = "to")]
@@ -1033,6 +1033,17 @@ pub(crate) fn group(admin: &Admin, cmd: GroupCmd) -> anyhow::Result<()> {
                         s(p, "partition"),
                         s(p, "previous"),
                         s(p, "offset")
+                    );
+                }
+                let clamped = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["clamped"] == true)
+                    .count();
+                if clamped > 0 {
+                    println!(
+                        "warning: {clamped} target offset(s) outside the log were moved to its start or end"
                     );
                 }
                 if execute {

@@ -349,3 +349,82 @@ fn group_lag_is_shown_and_offsets_are_reset_only_when_the_group_is_inactive() {
     let fresh = read_and_commit(&weir, "readers", "clicks", 20);
     assert_eq!(fresh.iter().map(|(_, o)| *o).min(), Some(0), "{fresh:?}");
 }
+
+/// `(partition, committed offset)` of the partitions `group` has committed offsets for.
+fn committed_partitions(weir: &Weir, group: &str) -> Vec<(i64, i64)> {
+    let out = ok(weir, &["group", "describe", group, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let mut got: Vec<(i64, i64)> = v["partitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["partition"].as_i64().unwrap_or(-1),
+                p["committed_offset"].as_i64().unwrap_or(-1),
+            )
+        })
+        .filter(|(_, o)| *o >= 0)
+        .collect();
+    got.sort();
+    got
+}
+
+/// Without `--topic`, a reset touches the partitions the group has committed offsets for and no
+/// others, as kafka-consumer-groups --all-topics; a target past the log end is moved to it, with
+/// a warning.
+#[test]
+fn a_reset_without_topics_touches_only_committed_partitions() {
+    let weir = Weir::start(&[]);
+    ok(&weir, &["topic", "create", "pc", "-p", "2"]);
+    let producer = weir.producer(&[]);
+    runtime().block_on(async {
+        for i in 0..10 {
+            producer
+                .send(
+                    FutureRecord::to("pc")
+                        .partition(i % 2)
+                        .key("k")
+                        .payload("v"),
+                    T,
+                )
+                .await
+                .expect("produce");
+        }
+    });
+    // The group commits partition 0 only (a manually assigned consumer).
+    let c = group_consumer(&weir, "ff");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset("pc", 0, rdkafka::Offset::Offset(3))
+        .expect("tpl");
+    c.commit(&tpl, CommitMode::Sync).expect("commit");
+    drop(c);
+    assert_eq!(committed_partitions(&weir, "ff"), [(0, 3)]);
+
+    ok(
+        &weir,
+        &["group", "reset-offsets", "ff", "--to-earliest", "--execute"],
+    );
+    assert_eq!(
+        committed_partitions(&weir, "ff"),
+        [(0, 0)],
+        "partition 1 untouched"
+    );
+    let out = ok(
+        &weir,
+        &[
+            "group",
+            "reset-offsets",
+            "ff",
+            "--to-offset",
+            "999",
+            "--execute",
+        ],
+    );
+    assert!(out.contains("warning: 1 target offset"), "{out}");
+    assert_eq!(
+        committed_partitions(&weir, "ff"),
+        [(0, 5)],
+        "moved to the log end"
+    );
+}
