@@ -189,7 +189,8 @@ fn read_and_commit(weir: &Weir, group: &str, topic: &str, n: usize) -> Vec<(i32,
     got
 }
 
-fn committed(weir: &Weir, group: &str) -> Vec<i64> {
+/// `(partition, committed offset)` for each partition `group describe` lists, sorted (-1: none).
+fn partition_offsets(weir: &Weir, group: &str) -> Vec<(i64, i64)> {
     let out = ok(weir, &["group", "describe", group, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     let mut offsets: Vec<(i64, i64)> = v["partitions"]
@@ -204,7 +205,14 @@ fn committed(weir: &Weir, group: &str) -> Vec<i64> {
         })
         .collect();
     offsets.sort();
-    offsets.into_iter().map(|(_, o)| o).collect()
+    offsets
+}
+
+fn committed(weir: &Weir, group: &str) -> Vec<i64> {
+    partition_offsets(weir, group)
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect()
 }
 
 #[test]
@@ -352,22 +360,10 @@ fn group_lag_is_shown_and_offsets_are_reset_only_when_the_group_is_inactive() {
 
 /// `(partition, committed offset)` of the partitions `group` has committed offsets for.
 fn committed_partitions(weir: &Weir, group: &str) -> Vec<(i64, i64)> {
-    let out = ok(weir, &["group", "describe", group, "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    let mut got: Vec<(i64, i64)> = v["partitions"]
-        .as_array()
+    partition_offsets(weir, group)
         .into_iter()
-        .flatten()
-        .map(|p| {
-            (
-                p["partition"].as_i64().unwrap_or(-1),
-                p["committed_offset"].as_i64().unwrap_or(-1),
-            )
-        })
         .filter(|(_, o)| *o >= 0)
-        .collect();
-    got.sort();
-    got
+        .collect()
 }
 
 /// Without `--topic`, a reset touches the partitions the group has committed offsets for and no
