@@ -104,6 +104,9 @@ async fn delete_topic(
 struct PartitionCount {
     /// The new total number of partitions (more than now: partitions are never removed).
     count: i32,
+    /// Check only: answer what the change would answer, change nothing.
+    #[serde(default)]
+    validate_only: bool,
 }
 
 async fn add_partitions(
@@ -111,7 +114,7 @@ async fn add_partitions(
     axum::extract::Path(topic): axum::extract::Path<String>,
     Json(p): Json<PartitionCount>,
 ) -> ApiResult<impl IntoResponse> {
-    blocking(move || b.create_partitions(&topic, p.count, None, false)).await?;
+    blocking(move || b.create_partitions(&topic, p.count, None, p.validate_only)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -646,18 +646,21 @@ fn topics_by_name(admin: &Admin) -> anyhow::Result<std::collections::BTreeMap<St
         .collect())
 }
 
+/// Creates a topic; `validate_only`: the broker checks the request and creates nothing.
 fn create_topic(
     admin: &Admin,
     name: &str,
     partitions: Option<i32>,
     replication_factor: Option<i16>,
     configs: &[(String, String)],
+    validate_only: bool,
 ) -> anyhow::Result<Value> {
     let body = serde_json::json!({
         "name": name,
         "partitions": partitions.unwrap_or(-1),
         "replication_factor": replication_factor.unwrap_or(-1),
         "configs": configs.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+        "validate_only": validate_only,
     });
     send(
         ureq::post(&url(admin, "/v1/topics")),
@@ -665,6 +668,9 @@ fn create_topic(
     )
 }
 
+/// Grows a topic's partitions and changes its configs. Both are checked by the broker first
+/// (`validate_only`), so a change refused there (a config value, a smaller partition count)
+/// leaves the topic as it was rather than half altered.
 fn alter_topic(
     admin: &Admin,
     name: &str,
@@ -672,11 +678,25 @@ fn alter_topic(
     set: &[(String, String)],
     delete: &[String],
 ) -> anyhow::Result<()> {
+    alter_topic_pass(admin, name, partitions, set, delete, true)?;
+    alter_topic_pass(admin, name, partitions, set, delete, false)
+}
+
+fn alter_topic_pass(
+    admin: &Admin,
+    name: &str,
+    partitions: Option<i32>,
+    set: &[(String, String)],
+    delete: &[String],
+    validate_only: bool,
+) -> anyhow::Result<()> {
     if let Some(count) = partitions {
         let path = format!("/v1/topics/{}/partitions", enc(name));
         send(
             ureq::post(&url(admin, &path)),
-            Some(Body::Json(serde_json::json!({ "count": count }))),
+            Some(Body::Json(
+                serde_json::json!({ "count": count, "validate_only": validate_only }),
+            )),
         )?;
     }
     if !set.is_empty() || !delete.is_empty() {
@@ -684,9 +704,9 @@ fn alter_topic(
         let set: std::collections::BTreeMap<_, _> = set.iter().cloned().collect();
         send(
             ureq::put(&url(admin, &path)),
-            Some(Body::Json(
-                serde_json::json!({ "set": set, "delete": delete }),
-            )),
+            Some(Body::Json(serde_json::json!({
+                "set": set, "delete": delete, "validate_only": validate_only,
+            }))),
         )?;
     }
     Ok(())
@@ -757,6 +777,7 @@ pub(crate) fn topic(admin: &Admin, cmd: TopicCmd) -> anyhow::Result<()> {
                 partitions,
                 replication_factor,
                 &key_values(&config)?,
+                false,
             )?;
             print(admin, &v, |v| {
                 println!(
@@ -874,24 +895,31 @@ fn apply_topics(admin: &Admin, file: &std::path::Path, dry_run: bool) -> anyhow:
             steps.push(Step::Alter(t.name.clone(), grow, set));
         }
     }
+    // Every step is checked by the broker before any is made, so a file with a name or value
+    // the broker refuses changes nothing (and a dry run reports it).
+    let run = |step: &Step, validate_only: bool| match step {
+        Step::Create(name, p, r, configs) => {
+            create_topic(admin, name, *p, *r, configs, validate_only)
+                .map(|_| ())
+                .with_context(|| format!("creating {name}"))
+        }
+        Step::Alter(name, p, set) => alter_topic_pass(admin, name, *p, set, &[], validate_only)
+            .with_context(|| format!("changing {name}")),
+    };
+    for step in &steps {
+        run(step, true)?;
+    }
     if dry_run {
-        println!("dry run: {} change(s) planned, none made", steps.len());
+        println!(
+            "dry run: {} change(s) planned and checked by the broker, none made",
+            steps.len()
+        );
         return Ok(());
     }
-    let n = steps.len();
-    for step in steps {
-        match step {
-            Step::Create(name, p, r, configs) => {
-                create_topic(admin, &name, p, r, &configs)
-                    .with_context(|| format!("creating {name}"))?;
-            }
-            Step::Alter(name, p, set) => {
-                alter_topic(admin, &name, p, &set, &[])
-                    .with_context(|| format!("changing {name}"))?;
-            }
-        }
+    for step in &steps {
+        run(step, false)?;
     }
-    println!("applied {n} change(s)");
+    println!("applied {} change(s)", steps.len());
     Ok(())
 }
 

@@ -89,7 +89,7 @@ fn topics_are_created_altered_applied_from_yaml_and_deleted() {
         "~ orders: partitions 3 -> 6",
         "~ orders: retention.ms 3600000 -> 7200000",
         "+ create payments (partitions 2, replication factor 1, cleanup.policy=compact)",
-        "dry run: 2 change(s) planned, none made",
+        "dry run: 2 change(s) planned and checked by the broker, none made",
     ] {
         assert!(plan.contains(line), "{line}: {plan}");
     }
@@ -126,6 +126,40 @@ fn topics_are_created_altered_applied_from_yaml_and_deleted() {
     std::fs::write(&file, "topics:\n- name: x\n  partitons: 2\n").expect("yaml");
     let out = refused(&weir, &["topic", "apply", "-f", path]);
     assert!(out.contains("partitons"), "names the unknown field: {out}");
+    // A value or a name the broker refuses is found before anything is made, dry run or not:
+    // the first topic is not created, the second not grown.
+    std::fs::write(
+        &file,
+        "topics:\n- name: fresh\n- name: orders\n  partitions: 7\n  configs:\n    retention.ms: abc\n",
+    )
+    .expect("yaml");
+    for args in [
+        &["topic", "apply", "-f", path, "--dry-run"][..],
+        &["topic", "apply", "-f", path],
+    ] {
+        let out = refused(&weir, args);
+        assert!(out.contains("retention.ms"), "{out}");
+    }
+    std::fs::write(&file, "topics:\n- name: fresh\n- name: bad name\n").expect("yaml");
+    let out = refused(&weir, &["topic", "apply", "-f", path]);
+    assert!(out.contains("bad name"), "{out}");
+    assert_eq!(partitions(&weir, "fresh"), 0);
+    assert_eq!(partitions(&weir, "orders"), 6);
+    // An alter with a value the broker refuses does not grow the partitions either.
+    let out = refused(
+        &weir,
+        &[
+            "topic",
+            "alter",
+            "orders",
+            "-p",
+            "7",
+            "-c",
+            "retention.ms=abc",
+        ],
+    );
+    assert!(out.contains("retention.ms"), "{out}");
+    assert_eq!(partitions(&weir, "orders"), 6);
 
     // The new partition takes records, then alter and delete.
     let producer = weir.producer(&[]);

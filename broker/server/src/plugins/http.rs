@@ -175,6 +175,9 @@ struct ConfigChange {
     set: BTreeMap<String, String>,
     #[serde(default)]
     delete: Vec<String>,
+    /// Check only: answer what the change would answer, change nothing.
+    #[serde(default)]
+    validate_only: bool,
 }
 
 async fn alter_topic_configs(
@@ -187,7 +190,8 @@ async fn alter_topic_configs(
     for k in change.delete {
         changes.insert(k, None);
     }
-    blocking(move || b.alter_topic_configs(&topic, changes, false)).await?;
+    let validate_only = change.validate_only;
+    blocking(move || b.alter_topic_configs(&topic, changes, validate_only)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
