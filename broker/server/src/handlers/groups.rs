@@ -744,10 +744,25 @@ pub(crate) fn describe_groups(
     req: DescribeGroupsRequest,
     version: i16,
 ) -> DescribeGroupsResponse {
+    let coordinator = broker.groups.is_coordinator();
     let groups = req
         .groups
         .into_iter()
         .map(|id| match broker.groups.describe(id.as_str()) {
+            // Clients ask the coordinator FindCoordinator named; another broker knows no group.
+            None if !coordinator => DescribedGroup::default()
+                .with_group_id(id)
+                .with_error_code(ResponseError::NotCoordinator.code()),
+            // Since v6 (KIP-1043) a group that does not exist is an error, as in Kafka 4;
+            // before, it is described as Dead with no members.
+            None if version >= 6 => {
+                let message = format!("Group {} not found.", id.as_str());
+                DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_group_state(str_bytes("Dead"))
+                    .with_error_code(ResponseError::GroupIdNotFound.code())
+                    .with_error_message(Some(str_bytes(message)))
+            }
             None => DescribedGroup::default()
                 .with_group_id(id)
                 .with_group_state(str_bytes("Dead")),

@@ -36,6 +36,7 @@ import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.errors.ElectionNotNeededException;
+import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
 import org.apache.kafka.common.errors.InvalidRequestException;
@@ -150,6 +151,18 @@ class AdminTest extends BrokerTestBase {
                         .configs(Map.of("no.such.config", "1")))).all().get(T, TimeUnit.SECONDS));
         assertInstanceOf(InvalidConfigurationException.class, e.getCause(), "cause: " + e.getCause());
         assertFalse(admin.listTopics().names().get(T, TimeUnit.SECONDS).contains(topic));
+    }
+
+    /** As Kafka 4 (DescribeGroups v6): a group that does not exist is GroupIdNotFound, not a
+     *  Dead group with no members. */
+    @Test
+    void describingAGroupThatDoesNotExistFailsWithGroupIdNotFound(TestInfo info) throws Exception {
+        String group = "nosuch-" + uniqueTopic(info);
+        ExecutionException e = assertThrows(ExecutionException.class, () -> admin
+                .describeConsumerGroups(List.of(group)).describedGroups().get(group)
+                .get(T, TimeUnit.SECONDS));
+        assertInstanceOf(GroupIdNotFoundException.class, e.getCause(), "cause: " + e.getCause());
+        assertTrue(e.getCause().getMessage().contains(group), e.getCause().getMessage());
     }
 
     /** As Kafka: one key twice in a request (kafka-configs --add-config retention.ms=1
