@@ -185,6 +185,15 @@ def test_incremental_alter_configs(broker):
         a.incremental_alter_configs([bad], request_timeout=T)[bad].result(timeout=T)
     assert error_code(ei) == KafkaError.INVALID_CONFIG
 
+    # APPEND to a config that is not a list is refused with Kafka's words.
+    bad = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+        ConfigEntry("max.message.bytes", "1", incremental_operation=AlterConfigOpType.APPEND)])
+    with pytest.raises(KafkaException) as ei:
+        a.incremental_alter_configs([bad], request_timeout=T)[bad].result(timeout=T)
+    assert error_code(ei) == KafkaError.INVALID_CONFIG
+    assert "Can't APPEND to key max.message.bytes because its type is not LIST" in str(ei.value)
+    assert describe(a, name)["max.message.bytes"].value == "500000"
+
 
 def test_create_partitions(broker):
     a = admin(broker.bootstrap)

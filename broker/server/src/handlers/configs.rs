@@ -362,6 +362,19 @@ pub(crate) fn incremental_alter(
                                 .filter(|s| !s.is_empty())
                                 .map(String::from)
                                 .collect();
+                            let not_a_list =
+                                tc::lookup(&key).is_ok_and(|d| d.kind != ConfigType::List);
+                            if matches!(c.config_operation, 2 | 3) && not_a_list {
+                                bad = Some(Error::Config(format!(
+                                    "Can't {} key {key} because its type is not LIST.",
+                                    if c.config_operation == 2 {
+                                        "APPEND to"
+                                    } else {
+                                        "SUBTRACT from"
+                                    }
+                                )));
+                                break;
+                            }
                             let change = match c.config_operation {
                                 0 => Some(value),
                                 // Deleting what is not set is done already, as at Kafka
