@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
 import org.apache.kafka.clients.admin.CreateTopicsResult;
@@ -34,6 +35,7 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.ConsumerGroupState;
 import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.errors.ElectionNotNeededException;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
@@ -153,11 +155,19 @@ class AdminTest extends BrokerTestBase {
         assertFalse(admin.listTopics().names().get(T, TimeUnit.SECONDS).contains(topic));
     }
 
-    /** As Kafka 4 (DescribeGroups v6): a group that does not exist is GroupIdNotFound, not a
-     *  Dead group with no members. */
+    /** As Kafka 4 (DescribeGroups v6, which 4.x clients send): a group that does not exist is
+     *  GroupIdNotFound; 3.x clients (v5 at most) get it as a Dead group with no members, as
+     *  from Kafka. */
     @Test
     void describingAGroupThatDoesNotExistFailsWithGroupIdNotFound(TestInfo info) throws Exception {
         String group = "nosuch-" + uniqueTopic(info);
+        if (org.apache.kafka.common.utils.AppInfoParser.getVersion().startsWith("3.")) {
+            ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(group))
+                    .describedGroups().get(group).get(T, TimeUnit.SECONDS);
+            assertEquals(ConsumerGroupState.DEAD, d.state());
+            assertTrue(d.members().isEmpty());
+            return;
+        }
         ExecutionException e = assertThrows(ExecutionException.class, () -> admin
                 .describeConsumerGroups(List.of(group)).describedGroups().get(group)
                 .get(T, TimeUnit.SECONDS));
