@@ -265,12 +265,13 @@ async fn reset_offsets(
                 )));
             }
         };
+        let offset = target.clamp(start, end);
         plan.push(OffsetResetView {
             topic: topic.clone(),
             partition,
             previous,
-            offset: target.clamp(start, end),
-            clamped: target != target.clamp(start, end),
+            offset,
+            clamped: offset != target,
         });
     }
     if !r.dry_run {

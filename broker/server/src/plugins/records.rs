@@ -50,10 +50,11 @@ fn compress(codec: Codec, plain: &[u8], out: &mut BytesMut) -> Result<()> {
     }
 }
 
-/// Reads a zigzag varint (Kafka's record fields), as [`take_varint`] does.
+/// Reads a zigzag varint (Kafka's record fields) with the storage crate's reader.
 fn varint<T: TryFrom<i64>>(buf: &mut Bytes) -> Result<T> {
     let mut rest: &[u8] = buf;
-    let v = take_varint(&mut rest)?;
+    let v = weir_storage::records::take_varint(&mut rest)
+        .map_err(|e| corrupt(format_args!("{e} in a record")))?;
     buf.advance(buf.len() - rest.len());
     Ok(v)
 }
@@ -125,12 +126,6 @@ fn decode_batch(
         });
     }
     Ok(out)
-}
-
-/// Reads a zigzag varint off the front of `buf` (the storage crate's inline reader).
-#[inline(always)]
-fn take_varint<T: TryFrom<i64>>(buf: &mut &[u8]) -> Result<T> {
-    weir_storage::records::take_varint(buf).map_err(|e| corrupt(format_args!("{e} in a record")))
 }
 
 /// The records region of one producer batch as an ABI 0.2.0 plugin gets it: decompressed.
