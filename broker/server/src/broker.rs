@@ -249,7 +249,7 @@ impl Broker {
             .collect();
         for (topic, p) in gone {
             self.partitions.write().remove(&(topic.clone(), p));
-            self.logs.delete_log(&topic, p)?;
+            self.remove_log_files(&topic, p);
             self.groups.forget_topic(&topic);
             tracing::info!(%topic, partition = p, "partition removed by a metadata change");
         }
@@ -530,6 +530,15 @@ impl Broker {
         }
     }
 
+    /// Removes a partition's files once the metadata no longer has it here. The deletion has
+    /// happened by then, so a failure to remove them is reported in the log, not to the client,
+    /// and does not stop the other partitions' files from being removed.
+    fn remove_log_files(&self, topic: &str, partition: i32) {
+        if let Err(e) = self.logs.delete_log(topic, partition) {
+            tracing::warn!(%topic, partition, error = %e, "could not remove a deleted partition's files");
+        }
+    }
+
     pub fn delete_topic(&self, name: &str) -> Result<TopicMeta> {
         let t = self
             .metadata
@@ -541,9 +550,11 @@ impl Broker {
         let mut parts = self.partitions.write();
         for p in &t.partitions {
             parts.remove(&(name.to_string(), p.partition));
-            self.logs.delete_log(name, p.partition)?;
         }
         drop(parts);
+        for p in &t.partitions {
+            self.remove_log_files(name, p.partition);
+        }
         self.groups.forget_topic(name);
         tracing::info!(topic = name, "topic deleted");
         Ok(t)

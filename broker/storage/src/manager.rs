@@ -71,16 +71,39 @@ impl LogManager {
 
     /// Removes a partition's files (topic deletion).
     pub fn delete_log(&self, topic: &str, partition: i32) -> Result<()> {
-        match std::fs::remove_dir_all(self.partition_dir(topic, partition)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
-        }
+        Ok(remove_log_dir(&self.partition_dir(topic, partition))?)
     }
 
     /// Records that every log was closed cleanly; call after closing them all.
     pub fn mark_clean_shutdown(&self) -> Result<()> {
         std::fs::write(self.data_dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
         Ok(())
+    }
+}
+
+/// Times a log directory's removal is tried while files keep appearing in it.
+const REMOVE_ATTEMPTS: u32 = 50;
+
+/// Removes a log directory and everything in it. A background writer may still add a file to it
+/// while it is being removed (the segment sync thread records the recovery point after a roll's
+/// fsync, which takes seconds; a compaction pass writes its cleaned segment), which makes the
+/// final `rmdir` fail with "Directory not empty": the removal is then tried again, as those
+/// writers fail once the directory is gone rather than create it again.
+fn remove_log_dir(dir: &Path) -> std::io::Result<()> {
+    let mut attempt = 1;
+    loop {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::DirectoryNotEmpty
+                    && attempt < REMOVE_ATTEMPTS =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -106,5 +129,43 @@ mod tests {
             !LogManager::open(dir.path()).expect("again").clean_start(),
             "the marker is consumed"
         );
+    }
+
+    #[test]
+    fn a_log_dir_is_removed_while_another_thread_still_writes_into_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let manager = LogManager::open(dir.path()).expect("open");
+        let log_dir = manager.partition_dir("t", 0);
+        std::fs::create_dir_all(&log_dir).expect("mkdir");
+        for i in 0..200 {
+            std::fs::write(log_dir.join(format!("{i:020}.log")), b"x").expect("write");
+        }
+        // As the segment sync thread does after a roll: a file written through a temporary
+        // one and a rename, until the directory is gone.
+        let writer_dir = log_dir.clone();
+        let writer = std::thread::spawn(move || {
+            let mut written = 0u32;
+            while written < 20_000 {
+                let tmp = writer_dir.join("recovery-point.tmp");
+                if std::fs::write(&tmp, b"1").is_err()
+                    || std::fs::rename(&tmp, writer_dir.join("recovery-point")).is_err()
+                {
+                    break;
+                }
+                written += 1;
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+            written
+        });
+        while !log_dir.join("recovery-point").exists() {
+            std::thread::yield_now();
+        }
+        manager
+            .delete_log("t", 0)
+            .expect("deleted despite the writer");
+        assert!(!log_dir.exists());
+        writer.join().expect("writer");
+        // Nothing made the directory again.
+        assert!(!log_dir.exists());
     }
 }
