@@ -178,9 +178,13 @@ impl Broker {
             if open || !p.replicas.contains(&self.config.node_id) {
                 continue;
             }
-            let log = self
-                .logs
-                .open_log(&t.name, p.partition, cfg.clone(), now_ms())?;
+            let log = self.logs.open_log(
+                &t.name,
+                p.partition,
+                &t.topic_id.to_string(),
+                cfg.clone(),
+                now_ms(),
+            )?;
             let part = Partition::new(t.name.clone(), p.partition, log, p);
             self.partitions
                 .write()

@@ -54,19 +54,44 @@ impl LogManager {
         self.data_dir.join(format!("{topic}-{partition}"))
     }
 
+    /// Opens the log of `topic`'s `partition`, the topic having the id `topic_id`. A directory
+    /// left by an earlier topic of the same name (deleted while this broker was down, or whose
+    /// files could not all be removed) is removed first, so that the new topic does not start
+    /// with the old one's records. A directory without the id (written before 2026-11-24) is
+    /// taken as the topic's.
     pub fn open_log(
         &self,
         topic: &str,
         partition: i32,
+        topic_id: &str,
         config: LogConfig,
         now_ms: i64,
     ) -> Result<Log> {
-        Log::open(
-            &self.partition_dir(topic, partition),
-            config,
-            self.clean_start,
-            now_ms,
-        )
+        let dir = self.partition_dir(topic, partition);
+        let id_file = dir.join(TOPIC_ID_FILE);
+        let recorded = match std::fs::read_to_string(&id_file) {
+            Ok(text) => Some(recorded_topic_id(&text).to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(old) = recorded.as_deref().filter(|old| *old != topic_id) {
+            tracing::warn!(
+                dir = %dir.display(),
+                old_topic_id = old,
+                topic_id,
+                "removing the files of an earlier topic of the same name"
+            );
+            remove_log_dir(&dir)?;
+        }
+        let log = Log::open(&dir, config, self.clean_start, now_ms)?;
+        if recorded.as_deref() != Some(topic_id) {
+            crate::log::replace_file(
+                &id_file,
+                &format!("version: 0\ntopic_id: {topic_id}\n"),
+                true,
+            )?;
+        }
+        Ok(log)
     }
 
     /// Removes a partition's files (topic deletion).
@@ -79,6 +104,17 @@ impl LogManager {
         std::fs::write(self.data_dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
         Ok(())
     }
+}
+
+/// The file in a partition's directory that names the topic it belongs to by id (Kafka's
+/// `partition.metadata`): a topic deleted and created again under the same name gets a new id.
+const TOPIC_ID_FILE: &str = "partition.metadata";
+
+/// The topic id in a [`TOPIC_ID_FILE`]'s text (`version: 0`, `topic_id: ID`).
+fn recorded_topic_id(text: &str) -> &str {
+    text.lines()
+        .find_map(|l| l.strip_prefix("topic_id:"))
+        .map_or("", str::trim)
 }
 
 /// Times a log directory's removal is tried while files keep appearing in it.
@@ -167,5 +203,35 @@ mod tests {
         writer.join().expect("writer");
         // Nothing made the directory again.
         assert!(!log_dir.exists());
+    }
+
+    #[test]
+    fn a_topic_made_again_under_the_same_name_starts_empty() {
+        use kafka_protocol::records::Compression;
+        let dir = tempfile::tempdir().expect("tmp");
+        let manager = LogManager::open(dir.path()).expect("open");
+        let cfg = LogConfig::default;
+        let b = crate::batch::test_util::batch(&["a", "b"], 1_000, Compression::None);
+        let first = manager.open_log("t", 0, "id-1", cfg(), 0).expect("first");
+        first.append(&b, 0, 0).expect("append");
+        drop(first);
+        // The same topic again (a restart) keeps its records.
+        let again = manager.open_log("t", 0, "id-1", cfg(), 0).expect("again");
+        assert_eq!(again.log_end_offset(), 2);
+        drop(again);
+        // A directory from before topic ids were recorded is the topic's.
+        std::fs::remove_file(manager.partition_dir("t", 0).join(TOPIC_ID_FILE)).expect("rm");
+        let adopted = manager.open_log("t", 0, "id-1", cfg(), 0).expect("adopted");
+        assert_eq!(adopted.log_end_offset(), 2);
+        drop(adopted);
+        // A new topic of the same name (the old one's files were left behind) starts empty.
+        let new = manager
+            .open_log("t", 0, "id-2", cfg(), 0)
+            .expect("new topic");
+        assert_eq!(new.log_end_offset(), 0);
+        drop(new);
+        let text = std::fs::read_to_string(manager.partition_dir("t", 0).join(TOPIC_ID_FILE))
+            .expect("id file");
+        assert_eq!(recorded_topic_id(&text), "id-2");
     }
 }
