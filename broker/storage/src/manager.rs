@@ -70,7 +70,7 @@ impl LogManager {
         let dir = self.partition_dir(topic, partition);
         let id_file = dir.join(TOPIC_ID_FILE);
         let recorded = match std::fs::read_to_string(&id_file) {
-            Ok(text) => Some(recorded_topic_id(&text).to_string()),
+            Ok(text) => recorded_topic_id(&text).map(str::to_string),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e.into()),
         };
@@ -85,10 +85,13 @@ impl LogManager {
         }
         let log = Log::open(&dir, config, self.clean_start, now_ms)?;
         if recorded.as_deref() != Some(topic_id) {
+            // Not synced: creating a topic of many partitions would wait for as many fsyncs. A
+            // file a machine crash leaves empty or cut short names no id, and the directory is
+            // taken as the topic's again.
             crate::log::replace_file(
                 &id_file,
                 &format!("version: 0\ntopic_id: {topic_id}\n"),
-                true,
+                false,
             )?;
         }
         Ok(log)
@@ -110,11 +113,12 @@ impl LogManager {
 /// `partition.metadata`): a topic deleted and created again under the same name gets a new id.
 const TOPIC_ID_FILE: &str = "partition.metadata";
 
-/// The topic id in a [`TOPIC_ID_FILE`]'s text (`version: 0`, `topic_id: ID`).
-fn recorded_topic_id(text: &str) -> &str {
+/// The topic id in a [`TOPIC_ID_FILE`]'s text (`version: 0`, `topic_id: ID`), if it names one.
+fn recorded_topic_id(text: &str) -> Option<&str> {
     text.lines()
         .find_map(|l| l.strip_prefix("topic_id:"))
-        .map_or("", str::trim)
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
 }
 
 /// Times a log directory's removal is tried while files keep appearing in it.
@@ -232,6 +236,17 @@ mod tests {
         drop(new);
         let text = std::fs::read_to_string(manager.partition_dir("t", 0).join(TOPIC_ID_FILE))
             .expect("id file");
-        assert_eq!(recorded_topic_id(&text), "id-2");
+        assert_eq!(recorded_topic_id(&text), Some("id-2"));
+        // One a crash left empty names no topic: the directory stays the topic's.
+        std::fs::write(manager.partition_dir("t", 0).join(TOPIC_ID_FILE), b"").expect("empty");
+        let after_crash = manager
+            .open_log("t", 0, "id-2", cfg(), 0)
+            .expect("after a crash");
+        after_crash.append(&b, 0, 0).expect("append");
+        drop(after_crash);
+        let reopened = manager
+            .open_log("t", 0, "id-2", cfg(), 0)
+            .expect("reopened");
+        assert_eq!(reopened.log_end_offset(), 2);
     }
 }

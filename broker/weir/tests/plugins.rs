@@ -707,6 +707,18 @@ fn plugin_binaries_reach_every_broker_of_a_cluster() {
     create_topic(&nodes[0], "guarded.dlq", 1, &[]);
     let change = serde_json::json!({"set": {"weir.plugins.reject.policy": "dead-letter"}});
     put_json(&nodes[0], "/v1/topics/guarded/configs", &change);
+    // Each broker applies the change when the metadata quorum's log reaches it, as each Kafka
+    // broker applies a config change after the controller has committed it.
+    for node in &nodes {
+        wait_for("every broker to have the dead-letter policy", || {
+            json(node, "/v1/topics").as_array().is_some_and(|topics| {
+                topics.iter().any(|t| {
+                    t["name"] == "guarded"
+                        && t["configs"]["weir.plugins.reject.policy"] == "dead-letter"
+                })
+            })
+        });
+    }
     for p in 0..3 {
         let sent = runtime().block_on(
             producer.send(
