@@ -282,7 +282,7 @@ fn main() -> anyhow::Result<()> {
             total.max(512 << 20)
         };
         loopback.push(loopback_ceiling(ceiling_bytes)?);
-        disk.push(page_cache_ceiling(ceiling_bytes)?);
+        disk.push(page_cache_ceiling(0, ceiling_bytes)?);
         for kind in order(&kinds, run) {
             if plan.single_node() {
                 progress(started, &format!("run {}/{runs}: {}", run + 1, kind.name()));
@@ -303,7 +303,7 @@ fn main() -> anyhow::Result<()> {
         } else {
             (SUSTAINED_WARM_BYTES, SUSTAINED_TIMED_BYTES)
         };
-        sustained.push(page_cache_sustained_ceiling(warm, timed)?);
+        sustained.push(page_cache_ceiling(warm, timed)?);
     }
 
     // End-to-end latency at a fixed rate: half the slower broker's max produce rate (1 KiB, one
@@ -1020,14 +1020,6 @@ fn loopback_ceiling(bytes: u64) -> anyhow::Result<f64> {
     Ok(got as f64 / MIB / t0.elapsed().as_secs_f64())
 }
 
-fn page_cache_ceiling(bytes: u64) -> anyhow::Result<f64> {
-    let dir = tempfile::tempdir()?;
-    let mut f = std::fs::File::create(dir.path().join("w"))?;
-    let t0 = Instant::now();
-    let written = write_chunks(&mut f, bytes)?;
-    Ok(written as f64 / MIB / t0.elapsed().as_secs_f64())
-}
-
 /// Writes at least `bytes` to `f` in 1 MiB writes; returns the bytes written.
 fn write_chunks(f: &mut std::fs::File, bytes: u64) -> std::io::Result<u64> {
     let chunk = vec![7u8; 1 << 20];
@@ -1043,14 +1035,14 @@ fn write_chunks(f: &mut std::fs::File, bytes: u64) -> std::io::Result<u64> {
 const SUSTAINED_WARM_BYTES: u64 = 1 << 30;
 const SUSTAINED_TIMED_BYTES: u64 = 2 << 30;
 
-/// Sequential writes into the page cache after the first GiB: the ceiling a broker meets when
-/// it writes GiBs of new data, once the memory freed moments before is used up. On a VM whose
-/// balloon reports free memory to the host (virtio-balloon free page reporting, as on the
-/// machine of BENCHMARKS.md), a page touched for the first time since it was reported costs a
-/// page fault in the host: `dd` into the page cache ran at 330-566 MB/s there, and at 2.1 GB/s
-/// into memory a deleted file had just freed. [`page_cache_ceiling`]'s 512 MiB mostly meet the
-/// second kind, the workloads of a run mostly the first.
-fn page_cache_sustained_ceiling(warm: u64, timed: u64) -> anyhow::Result<f64> {
+/// Sequential writes into the page cache: `timed` bytes after `warm` untimed ones, in MiB/s.
+/// With `warm` a GiB, the ceiling a broker meets when it writes GiBs of new data, once the
+/// memory freed moments before is used up. On a VM whose balloon reports free memory to the
+/// host (virtio-balloon free page reporting, as on the machine of BENCHMARKS.md), a page touched
+/// for the first time since it was reported costs a page fault in the host: `dd` into the page
+/// cache ran at 330-566 MB/s there, and at 2.1 GB/s into memory a deleted file had just freed. The 512 MiB written without a warm-up before
+/// each run mostly meet the second kind, the workloads of a run mostly the first.
+fn page_cache_ceiling(warm: u64, timed: u64) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
     let mut f = std::fs::File::create(dir.path().join("w"))?;
     write_chunks(&mut f, warm)?;

@@ -170,6 +170,7 @@ impl Broker {
 
     fn open_partitions(&self, t: &TopicMeta, from: usize) -> Result<()> {
         let cfg = topic_log_config(&self.config, t);
+        let topic_id = t.topic_id.to_string();
         for p in t.partitions.iter().skip(from) {
             let open = self
                 .partitions
@@ -178,13 +179,9 @@ impl Broker {
             if open || !p.replicas.contains(&self.config.node_id) {
                 continue;
             }
-            let log = self.logs.open_log(
-                &t.name,
-                p.partition,
-                &t.topic_id.to_string(),
-                cfg.clone(),
-                now_ms(),
-            )?;
+            let log = self
+                .logs
+                .open_log(&t.name, p.partition, &topic_id, cfg.clone(), now_ms())?;
             let part = Partition::new(t.name.clone(), p.partition, log, p);
             self.partitions
                 .write()
