@@ -106,6 +106,23 @@ pub(crate) fn create_topic(
     }
 }
 
+/// Deletes `topic`: its files are removed, so the page cache they held is free for the next
+/// workload's writes.
+pub(crate) fn delete_topic(bootstrap: &str, topic: &str) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for r in block_on(admin.delete_topics(&[topic], &opts))? {
+        if let Err((t, e)) = r {
+            bail!("deleting {t}: {e}");
+        }
+    }
+    Ok(())
+}
+
 /// Waits until the metadata lists `brokers` brokers (a cluster's members have registered).
 pub(crate) fn wait_for_brokers(
     bootstrap: &str,

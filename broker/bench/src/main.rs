@@ -60,6 +60,12 @@ struct Args {
     /// Run Weir alone even if --kafka-home is given.
     #[arg(long)]
     no_kafka: bool,
+    /// Produce into whatever memory the kernel hands out, without first writing and deleting a
+    /// file as large as the workload's writes (see `Plan::recycle_memory`): on a VM that gives
+    /// free memory back to its host, the produce rows then measure the host's page faults as
+    /// much as the brokers.
+    #[arg(long)]
+    fresh_memory: bool,
     /// Tiny inputs and one run: proves the benchmark runs, measures nothing meaningful.
     #[arg(long)]
     smoke: bool,
@@ -145,9 +151,35 @@ struct Plan {
     only: Option<String>,
     smoke: bool,
     plugins: Option<PathBuf>,
+    /// Whether produce workloads start on recycled memory (see [`Plan::recycle_memory`]).
+    recycle: bool,
 }
 
 impl Plan {
+    /// Before a produce workload that writes `bytes`: writes as many bytes to a file and
+    /// deletes it, so that the page cache the workload fills reuses memory the kernel holds.
+    ///
+    /// Some VMs (this one: Firecracker with virtio-balloon free page reporting) give free memory
+    /// back to their host, and the guest's first write to such a page costs a host page fault:
+    /// `dd` to the page cache runs at 300-570 MB/s into it against 1.5 GB/s into the pages of a
+    /// file deleted just before (anonymous memory freed just before does not help: it is
+    /// given back at once). A broker that has run for a while writes into memory its page cache
+    /// recycles, not into memory the host took back; without this the produce rows of a fresh
+    /// machine measure the host's page faults as much as the brokers, and vary with the host's
+    /// memory state. Both brokers get the same. Off for `--smoke` and `--fresh-memory`.
+    fn recycle_memory(&self, bytes: u64) -> anyhow::Result<()> {
+        if !self.recycle {
+            return Ok(());
+        }
+        let dir = tempfile::tempdir()?;
+        let mut f = std::fs::File::create(dir.path().join("recycled"))?;
+        write_chunks(&mut f, bytes)?;
+        // Dropped unsynced: the deletion frees the pages without writing them back.
+        drop(f);
+        dir.close()?;
+        Ok(())
+    }
+
     /// Whether the workload `key` runs (every one unless `--only` says otherwise).
     fn wants(&self, key: &str) -> bool {
         self.only.as_ref().is_none_or(|o| selects(o, key))
@@ -171,7 +203,7 @@ const CLUSTER_KEY: &str = "cluster-3-node";
 /// The plugin workloads (`--only plugin` runs them alone).
 const PLUGIN_KEY: &str = "plugin";
 /// Back-to-back no plugin / no-op plugin pairs per run.
-const PLUGIN_PAIRS: usize = 3;
+const PLUGIN_PAIRS: usize = 5;
 const CLUSTER_NODES: usize = 3;
 const CLUSTER_RECORD: usize = 1024;
 const CLUSTER_PARTITIONS: i32 = 8;
@@ -267,6 +299,7 @@ fn main() -> anyhow::Result<()> {
         only: args.only.clone(),
         smoke: args.smoke,
         plugins,
+        recycle: !args.smoke && !args.fresh_memory,
     };
     let machine = machine();
     let started = Instant::now();
@@ -274,6 +307,7 @@ fn main() -> anyhow::Result<()> {
     let mut loopback = Vec::new();
     let mut disk = Vec::new();
     let mut sustained = Vec::new();
+    let mut recycled = Vec::new();
     for run in 0..runs {
         // The machine's ceilings in the same run: loopback TCP and sequential page-cache writes.
         let ceiling_bytes = if args.smoke {
@@ -283,6 +317,11 @@ fn main() -> anyhow::Result<()> {
         };
         loopback.push(loopback_ceiling(ceiling_bytes)?);
         disk.push(page_cache_ceiling(0, ceiling_bytes)?);
+        if plan.recycle {
+            // What the produce workloads meet: the same write into memory freed just before.
+            plan.recycle_memory(ceiling_bytes)?;
+            recycled.push(page_cache_ceiling(0, ceiling_bytes)?);
+        }
         for kind in order(&kinds, run) {
             if plan.single_node() {
                 progress(started, &format!("run {}/{runs}: {}", run + 1, kind.name()));
@@ -378,16 +417,19 @@ fn main() -> anyhow::Result<()> {
         s.get(s.len() / 2).copied().unwrap_or(0.0)
     };
     let (lo, wr, sus) = (med(&loopback), med(&disk), med(&sustained));
+    let rec = (!recycled.is_empty()).then(|| med(&recycled));
     let weir_median = |key: &str| {
         report
             .get(key)
             .and_then(|m| m.weir_stat())
             .map(|s| s.median)
     };
-    let produce_fraction = weir_median(&produce_key(1024, 1, "1")).map(|v| v / lo.min(wr));
+    let produce_fraction =
+        weir_median(&produce_key(1024, 1, "1")).map(|v| v / lo.min(rec.unwrap_or(wr)));
     // The wire client's produce (the broker is the bottleneck) against the write ceiling that
-    // GiBs of new data meet.
-    let wire_produce_fraction = weir_median(&wire_produce_key(1024, 8, 1)).map(|v| v / lo.min(sus));
+    // its GiB meets: into recycled memory (the default), or into fresh memory past the first GiB.
+    let wire_produce_fraction =
+        weir_median(&wire_produce_key(1024, 8, 1)).map(|v| v / lo.min(rec.unwrap_or(sus)));
     let consume_fraction = weir_median(&consume_key(1024, 1)).map(|v| v / lo);
     for (size, parts, acks) in PRODUCE {
         report.target(&produce_key(size, parts, acks), Target::RatioAtLeast(2.0));
@@ -425,16 +467,33 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "ceilings: loopback TCP {lo:.0} MiB/s, sequential page-cache write {wr:.0} MiB/s, \
-         sustained page-cache write (past the first GiB) {sus:.0} MiB/s (medians)"
+         sustained page-cache write (past the first GiB) {sus:.0} MiB/s{} (medians)",
+        rec.map_or(String::new(), |r| format!(
+            ", page-cache write into just-freed memory {r:.0} MiB/s"
+        ))
+    );
+    println!(
+        "{}",
+        if plan.recycle {
+            "produce workloads start on recycled memory: as many bytes as each writes are written \
+             to a file and deleted just before it (--fresh-memory: not)"
+        } else {
+            "produce workloads write into fresh memory (--fresh-memory or --smoke)"
+        }
     );
     if let (Some(p), Some(c)) = (produce_fraction, consume_fraction) {
         println!(
-            "weir as a fraction of the ceiling: produce 1 KiB x1 {p:.2} of min(loopback, write), consume 1 KiB x1 {c:.2} of loopback"
+            "weir as a fraction of the ceiling: produce 1 KiB x1 {p:.2} of min(loopback, the write it meets), consume 1 KiB x1 {c:.2} of loopback"
         );
     }
     if let Some(w) = wire_produce_fraction {
         println!(
-            "weir as a fraction of the ceiling: wire client produce 1 KiB x8 {w:.2} of min(loopback, sustained write)"
+            "weir as a fraction of the ceiling: wire client produce 1 KiB x8 {w:.2} of min(loopback, {})",
+            if rec.is_some() {
+                "write into just-freed memory"
+            } else {
+                "sustained write"
+            }
         );
     }
     println!(
@@ -462,6 +521,7 @@ fn main() -> anyhow::Result<()> {
         "smoke": args.smoke,
         "runs": runs,
         "bytes_per_workload": total,
+        "recycled_memory": plan.recycle,
         "kafka_version": setup.kafka_home.as_ref().map(|_| args.kafka_version.clone()),
         "broker_cpu": args.broker_cpu,
         "latency_rate_records_per_sec": rate,
@@ -469,7 +529,8 @@ fn main() -> anyhow::Result<()> {
             "loopback_mib_per_sec": loopback,
             "page_cache_write_mib_per_sec": disk,
             "page_cache_sustained_write_mib_per_sec": sustained,
-            "weir_wire_produce_1k_8p_fraction_of_sustained": wire_produce_fraction,
+            "page_cache_recycled_write_mib_per_sec": recycled,
+            "weir_wire_produce_1k_8p_fraction": wire_produce_fraction,
             "weir_produce_1k_fraction": produce_fraction,
             "weir_consume_1k_fraction": consume_fraction,
         },
@@ -676,6 +737,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
         let topic = format!("bench-{size}b-{parts}p-acks{acks}");
         load::create_topic(&b.bootstrap, &topic, parts, 1, &[])?;
         let payload = vec![b'w'; size];
+        plan.recycle_memory(count * size as u64)?;
         let busy = Busy::start(&b);
         let secs = load::produce(&b.bootstrap, &topic, parts, &payload, count, acks)?.as_secs_f64();
         let [cpu, client] = busy.stop(&b);
@@ -724,6 +786,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
     if setup.kafka_home.is_some() && plan.only.is_none() {
         let count = (plan.total / 1024).max(1);
         load::create_topic(&b.bootstrap, "perf-1k", 1, 1, &[])?;
+        plan.recycle_memory(count * 1024)?;
         let p = perf::producer(setup, &b.bootstrap, "perf-1k", 1024, count)?;
         let label = "kafka-producer-perf-test 1 KiB x1 acks=1";
         report.add_throughput(
@@ -744,7 +807,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
         && plan.wants(PLUGIN_KEY)
         && let Some(dir) = &plan.plugins
     {
-        plugin_workloads(&mut b, dir, plan.total, report)?;
+        plugin_workloads(&mut b, dir, plan, report)?;
     }
     let peak = sampler.finish();
     report.add(n, "peak-rss", "peak RSS under load", "MiB", false, peak);
@@ -762,6 +825,7 @@ fn wire_workloads(b: &Broker, n: &str, plan: &Plan, report: &mut Report) -> anyh
         let count = (plan.total * WIRE_SCALE / size as u64).max(1);
         let topic = format!("bench-{key}");
         load::create_topic(&b.bootstrap, &topic, parts, 1, &[])?;
+        plan.recycle_memory(count * size as u64)?;
         let busy = Busy::start(b);
         let sent = wire::produce(&b.bootstrap, &topic, parts, size, count, acks)
             .with_context(|| format!("{key} against {n}"))?;
@@ -843,6 +907,8 @@ fn cluster_workload(
     let count = (plan.total / CLUSTER_RECORD as u64).max(1);
     let topic = "bench-cluster";
     load::create_topic(&c.bootstrap, topic, parts, rf, &configs)?;
+    // Three replicas: three copies in the page cache.
+    plan.recycle_memory(count * CLUSTER_RECORD as u64 * rf as u64)?;
     let cpu0 = c.cpu_secs();
     let secs = load::produce(&c.bootstrap, topic, parts, &payload, count, "all")?.as_secs_f64();
     let cpu = c.cpu_secs() - cpu0;
@@ -881,7 +947,7 @@ fn deploy(http: &str, name: &str, wasm: &Path, config: &[(&str, &str)]) -> anyho
 fn plugin_workloads(
     b: &mut Broker,
     dir: &Path,
-    total: u64,
+    plan: &Plan,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let http = b.http()?;
@@ -893,48 +959,60 @@ fn plugin_workloads(
         &[("schema", JSON_SCHEMA), ("on_invalid", "reject")],
     )?;
     let payload = JSON_RECORD.as_bytes();
-    let count = (total / payload.len() as u64).max(1);
-    for chain in ["none", "noop", "json-schema"] {
-        let configs: Vec<(&str, &str)> = if chain == "none" {
-            vec![]
-        } else {
-            vec![("weir.plugins", chain)]
+    let count = (plan.total / payload.len() as u64).max(1);
+    // Each measurement writes to a topic of its own, deleted after it, and starts on recycled
+    // memory (see `Plan::recycle_memory`): when every run took fresh memory, the broker's CPU
+    // per record of the same workload varied 2.3x (283-661 ns), far more than the plugin's
+    // cost. The first, unrecorded run settles the broker.
+    let made = std::cell::Cell::new(0usize);
+    // Records per second, and the broker's CPU seconds per record.
+    let measure =
+        |label: &str, chain: &str, report: Option<&mut Report>| -> anyhow::Result<(f64, f64)> {
+            let topic = format!("bench-json-{chain}-{}", made.replace(made.get() + 1));
+            let configs: Vec<(&str, &str)> = if chain == "none" {
+                vec![]
+            } else {
+                vec![("weir.plugins", chain)]
+            };
+            load::create_topic(&b.bootstrap, &topic, 1, 1, &configs)?;
+            plan.recycle_memory(count * payload.len() as u64)?;
+            let busy = Busy::start(b);
+            let secs = load::produce(&b.bootstrap, &topic, 1, payload, count, "1")?.as_secs_f64();
+            let cores = busy.stop(b);
+            load::delete_topic(&b.bootstrap, &topic)?;
+            let rps = count as f64 / secs;
+            let cpu_per_record = cores[0] / count as f64;
+            let Some(report) = report else {
+                return Ok((rps, cpu_per_record));
+            };
+            let label = format!("produce {} B JSON x1, {label}", payload.len());
+            report.add(
+                "weir",
+                &format!("plugin-{chain}:rps"),
+                &label,
+                "rec/s",
+                true,
+                rps,
+            );
+            Busy::record(
+                report,
+                "weir",
+                &format!("plugin-{chain}"),
+                &label,
+                cores,
+                secs,
+            );
+            Ok((rps, cpu_per_record))
         };
-        load::create_topic(&b.bootstrap, &format!("bench-json-{chain}"), 1, 1, &configs)?;
-    }
-    let measure = |label: &str, chain: &str, report: &mut Report| -> anyhow::Result<f64> {
-        let topic = format!("bench-json-{chain}");
-        let busy = Busy::start(b);
-        let secs = load::produce(&b.bootstrap, &topic, 1, payload, count, "1")?.as_secs_f64();
-        let cores = busy.stop(b);
-        let label = format!("produce {} B JSON x1, {label}", payload.len());
-        let rps = count as f64 / secs;
-        report.add(
-            "weir",
-            &format!("plugin-{chain}:rps"),
-            &label,
-            "rec/s",
-            true,
-            rps,
-        );
-        Busy::record(
-            report,
-            "weir",
-            &format!("plugin-{chain}"),
-            &label,
-            cores,
-            secs,
-        );
-        Ok(rps)
-    };
+    measure("warm-up", "none", None)?;
     // The no-op plugin against no plugin, in back-to-back pairs (alternating which goes first),
-    // each pair giving one ratio: on this shared VM the rate of the same workload drifts by
-    // 20-40% from minute to minute, more than the plugin's cost.
+    // each pair giving one ratio: on this shared VM the rate of the same workload drifts from
+    // minute to minute by more than the plugin's cost.
     for pair in 0..PLUGIN_PAIRS {
-        let mut rates = [0.0; 2];
+        let mut runs = [(0.0, 0.0); 2];
         for i in if pair % 2 == 0 { [0, 1] } else { [1, 0] } {
             let (label, chain) = [("no plugin", "none"), ("no-op plugin", "noop")][i];
-            rates[i] = measure(label, chain, report)?;
+            runs[i] = measure(label, chain, Some(report))?;
         }
         report.add(
             "weir",
@@ -942,10 +1020,19 @@ fn plugin_workloads(
             "no-op plugin / no plugin (JSON records, back-to-back pairs)",
             "x",
             true,
-            rates[1] / rates[0],
+            runs[1].0 / runs[0].0,
+        );
+        // What the plugin costs the broker, whichever side bounds the rate.
+        report.add(
+            "weir",
+            "plugin-noop-cpu-ratio",
+            "no-op plugin / no plugin: broker CPU per record",
+            "x",
+            false,
+            runs[1].1 / runs[0].1,
         );
     }
-    measure("json-schema plugin", "json-schema", report)?;
+    measure("json-schema plugin", "json-schema", Some(report))?;
     Ok(())
 }
 
