@@ -159,6 +159,25 @@ impl Broker {
         for t in topics.values() {
             broker.open_partitions(t, 0)?;
         }
+        if broker.config.quorum.is_none() {
+            // A lone node's metadata is complete when it opens: a partition directory whose
+            // topic it does not have is what a deletion left when the broker stopped (or
+            // crashed) before removing every partition's files. In a cluster the metadata may
+            // still be catching up here; a deletion applied later removes the files then.
+            let live = topics.values().map(|t| t.topic_id.to_string()).collect();
+            match broker.logs.remove_stray_logs(&live) {
+                Ok(removed) if !removed.is_empty() => {
+                    tracing::info!(
+                        count = removed.len(),
+                        "removed deleted topics' partition files"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not remove deleted topics' partition files");
+                }
+            }
+        }
         tracing::info!(
             partitions = broker.partitions.read().len(),
             clean = broker.logs.clean_start(),

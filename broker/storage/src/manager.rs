@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Log, LogConfig, Result};
@@ -95,6 +96,65 @@ impl LogManager {
             )?;
         }
         Ok(log)
+    }
+
+    /// The partition directories that name their topic by id, with that id: what
+    /// [`LogManager::remove_stray_logs`] weighs. Directories written before the id was recorded,
+    /// and everything else in the data directory, are not listed.
+    pub fn partition_dirs(&self) -> Result<Vec<(PathBuf, String)>> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&self.data_dir)? {
+            let dir = entry?.path();
+            let named = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.rsplit_once('-'))
+                .is_some_and(|(topic, p)| !topic.is_empty() && p.parse::<u32>().is_ok());
+            if !named || !dir.is_dir() {
+                continue;
+            }
+            let text = match std::fs::read_to_string(dir.join(TOPIC_ID_FILE)) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(id) = recorded_topic_id(&text) {
+                found.push((dir.clone(), id.to_string()));
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Removes the partition directories whose topic id is not in `live` (the ids of the topics
+    /// the metadata has): what a deletion left when the broker stopped before removing every
+    /// partition's files. Nothing is removed when `live` is empty while such directories exist
+    /// (a metadata store lost or replaced, not deletions): they are reported instead. Returns
+    /// the directories removed.
+    pub fn remove_stray_logs(&self, live: &HashSet<String>) -> Result<Vec<PathBuf>> {
+        let stray: Vec<PathBuf> = self
+            .partition_dirs()?
+            .into_iter()
+            .filter(|(_, id)| !live.contains(id))
+            .map(|(dir, _)| dir)
+            .collect();
+        if stray.is_empty() {
+            return Ok(stray);
+        }
+        if live.is_empty() {
+            tracing::warn!(
+                count = stray.len(),
+                first = %stray[0].display(),
+                "partition directories of topics the metadata does not have, and no topics in the \
+                 metadata: left in place (remove them by hand if their topics are gone)"
+            );
+            return Ok(Vec::new());
+        }
+        for dir in &stray {
+            tracing::warn!(dir = %dir.display(), "removing the files of a deleted topic's partition");
+            remove_log_dir(dir)?;
+        }
+        Ok(stray)
     }
 
     /// Removes a partition's files (topic deletion).
@@ -248,5 +308,64 @@ mod tests {
             .open_log("t", 0, "id-2", cfg(), 0)
             .expect("reopened");
         assert_eq!(reopened.log_end_offset(), 2);
+    }
+
+    #[test]
+    fn only_the_partitions_of_topics_the_metadata_lost_are_swept() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let manager = LogManager::open(dir.path()).expect("open");
+        let cfg = LogConfig::default;
+        for (topic, id) in [
+            ("kept", "id-kept"),
+            ("gone", "id-gone"),
+            ("my-topic", "id-dash"),
+        ] {
+            for p in 0..2 {
+                drop(manager.open_log(topic, p, id, cfg(), 0).expect("open log"));
+            }
+        }
+        // A partition directory from before ids were recorded, and what else lives in a data
+        // directory, are never taken for strays.
+        drop(manager.open_log("old", 0, "id-old", cfg(), 0).expect("old"));
+        std::fs::remove_file(manager.partition_dir("old", 0).join(TOPIC_ID_FILE)).expect("rm");
+        for other in ["metadata", "groups-0x", "plugins"] {
+            std::fs::create_dir_all(dir.path().join(other)).expect("mkdir");
+        }
+        let listed: Vec<String> = manager
+            .partition_dirs()
+            .expect("list")
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        assert_eq!(listed.len(), 6, "{listed:?}");
+
+        // Metadata without any topic: a lost store, not deletions; nothing is removed.
+        let none = HashSet::new();
+        assert!(manager.remove_stray_logs(&none).expect("sweep").is_empty());
+        assert!(manager.partition_dir("gone", 1).exists());
+
+        let live: HashSet<String> = ["id-kept", "id-dash"].map(String::from).into();
+        let removed = manager.remove_stray_logs(&live).expect("sweep");
+        assert_eq!(
+            removed,
+            [
+                manager.partition_dir("gone", 0),
+                manager.partition_dir("gone", 1)
+            ]
+        );
+        for (topic, p) in [
+            ("kept", 0),
+            ("kept", 1),
+            ("my-topic", 0),
+            ("my-topic", 1),
+            ("old", 0),
+        ] {
+            assert!(manager.partition_dir(topic, p).exists(), "{topic}-{p}");
+        }
+        for other in ["metadata", "groups-0x", "plugins"] {
+            assert!(dir.path().join(other).exists());
+        }
+        // A second sweep finds nothing.
+        assert!(manager.remove_stray_logs(&live).expect("again").is_empty());
     }
 }

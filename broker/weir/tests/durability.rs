@@ -363,3 +363,64 @@ fn group_membership_survives_restarts_without_a_rebalance() {
         rejoined.generation_id
     );
 }
+
+/// Copies a partition directory's files (it has no subdirectories).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, to.join(path.file_name().expect("name"))).expect("copy");
+    }
+}
+
+#[test]
+fn a_deletion_cut_short_by_a_crash_is_finished_at_the_next_start() {
+    let mut weir = Weir::start(&[]);
+    weir.create_topic("doomed", 2);
+    weir.create_topic("kept", 1);
+    let rt = runtime();
+    let producer = weir.producer(&[]);
+    for (topic, partition) in [("doomed", 0), ("doomed", 1), ("kept", 0)] {
+        rt.block_on(
+            producer.send(
+                FutureRecord::to(topic)
+                    .partition(partition)
+                    .key("k")
+                    .payload("v"),
+                T,
+            ),
+        )
+        .expect("delivered");
+    }
+    drop(producer);
+    weir.stop();
+    // What a crash between the deletion's metadata change and the removal of the files leaves:
+    // the partition's directory, put back after the deletion.
+    let saved = weir.data.parent().expect("tmp").join("doomed-0.saved");
+    copy_dir(&weir.data.join("doomed-0"), &saved);
+    weir.restart();
+    let admin = weir.admin();
+    for r in rt
+        .block_on(admin.delete_topics(&["doomed"], &AdminOptions::new()))
+        .expect("delete")
+    {
+        r.expect("deleted");
+    }
+    weir.kill9();
+    assert!(!weir.data.join("doomed-0").exists());
+    copy_dir(&saved, &weir.data.join("doomed-0"));
+
+    weir.restart();
+    assert!(
+        !weir.data.join("doomed-0").exists(),
+        "the deleted topic's directory is removed at start"
+    );
+    let c = weir.consumer();
+    let kept = consume(&c, "kept", 0, 0, 1);
+    assert_eq!(kept[0].payload(), Some(&b"v"[..]));
+    // The name is free, and a topic made under it starts empty.
+    weir.create_topic("doomed", 2);
+    for p in 0..2 {
+        assert_eq!(c.fetch_watermarks("doomed", p, T).expect("wm"), (0, 0));
+    }
+}
