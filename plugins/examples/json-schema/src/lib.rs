@@ -36,10 +36,12 @@ impl JsonSchema {
     fn check(&self, value: &[u8]) -> Result<(), String> {
         let instance: serde_json::Value =
             serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))?;
-        let mut errors = self.validator.iter_errors(&instance).peekable();
-        if errors.peek().is_none() {
+        // The common case, a valid value, takes the validator's short-circuiting check; the
+        // errors are collected only for a value that fails it.
+        if self.validator.is_valid(&instance) {
             return Ok(());
         }
+        let errors = self.validator.iter_errors(&instance);
         let mut reasons: Vec<String> = Vec::new();
         let mut more = 0;
         for error in errors {
