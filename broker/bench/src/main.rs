@@ -385,6 +385,8 @@ fn main() -> anyhow::Result<()> {
             load::cold_start(&b.bootstrap, b.spawned)?;
             warm_up(&b, &plan)?;
             load::create_topic(&b.bootstrap, "latency", 1, 1, &[])?;
+            let bytes = rate * (warmup + measure).as_secs_f64() * 1024.0;
+            plan.recycle_memory(bytes as u64)?;
             let l = load::latency(&b.bootstrap, "latency", 1024, rate, warmup, measure)?;
             let n = kind.name();
             let lbl = |q: &str| format!("end-to-end latency {q} at {rate_label}");
