@@ -29,6 +29,9 @@ pub fn check_partitions_per_request(total: i64) -> Result<()> {
 
 /// Name of the internal metadata log, as in KRaft; reserved for Weir itself.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
+/// Name of the Raft log of the controller quorum (`<data-dir>/__raft_metadata-0`); reserved
+/// for Weir itself.
+pub const RAFT_LOG: &str = "__raft_metadata";
 /// Name of the internal committed-offsets log, as in Kafka; reserved for Weir itself.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -99,6 +99,13 @@ pub struct ClusterState {
     /// Partition reassignments under way: topic -> partition -> reassignment.
     #[serde(default)]
     pub reassignments: BTreeMap<String, BTreeMap<i32, Reassignment>>,
+    /// The ids of the topics deleted so far (an id is never given again): a partition
+    /// directory naming one of them is a deleted topic's, left behind when a broker stopped
+    /// before removing its files, and is removed when the broker starts. A directory naming an
+    /// id the metadata never had is left alone (metadata cut short or restored from an old
+    /// copy must not cost a topic its data).
+    #[serde(default)]
+    pub deleted_topic_ids: BTreeSet<Uuid>,
 }
 
 impl ClusterState {
@@ -675,7 +682,9 @@ impl ClusterState {
                 );
             }
             Command::DeleteTopic { name } => {
-                self.topics.remove(&name);
+                if let Some(t) = self.topics.remove(&name) {
+                    self.deleted_topic_ids.insert(t.topic_id);
+                }
                 self.reassignments.remove(&name);
             }
             Command::ReassignPartition {

@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn commands_persist_and_replay() {
         let dir = tempfile::tempdir().expect("tmp");
-        let id;
+        let (id, b_id);
         {
             let store = MetadataStore::open(dir.path()).expect("open");
             id = store.cluster_id().to_string();
@@ -260,6 +260,7 @@ mod tests {
                     ]),
                 })
                 .expect("alter");
+            b_id = store.snapshot().topic("b").expect("b").topic_id;
             store
                 .propose(Command::DeleteTopic { name: "b".into() })
                 .expect("delete");
@@ -275,6 +276,8 @@ mod tests {
             a.configs,
             BTreeMap::from([("segment.ms".to_string(), "5".to_string())])
         );
+        // The deleted topic's id is remembered (its files, if a crash left any, are removed).
+        assert_eq!(s.deleted_topic_ids, [b_id].into());
     }
 
     #[test]

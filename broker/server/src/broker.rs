@@ -25,12 +25,14 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The internal journals a lone node keeps in its data directory as `<name>-0`, where a
-/// topic's partition 0 would go: no topic may take these names.
-const INTERNAL_JOURNALS: [&str; 3] = [
+/// The internal journals a broker keeps in its data directory as `<name>-0` (a lone node's
+/// coordinator journals, a cluster member's Raft log), where a topic's partition 0 would go: no
+/// topic may take these names.
+const INTERNAL_JOURNALS: [&str; 4] = [
     crate::txn::STATE_LOG,
     crate::group::MEMBERSHIP_LOG,
     crate::plugins::BLOB_LOG,
+    weir_metadata::RAFT_LOG,
 ];
 
 /// The state one broker shares across connections: metadata, the partitions it hosts, and the
@@ -155,27 +157,34 @@ impl Broker {
             ));
         }
         let started = std::time::Instant::now();
-        let topics = broker.metadata.snapshot().topics;
-        for t in topics.values() {
+        let state = broker.metadata.snapshot();
+        for t in state.topics.values() {
             broker.open_partitions(t, 0)?;
         }
-        if broker.config.quorum.is_none() {
-            // A lone node's metadata is complete when it opens: a partition directory whose
-            // topic it does not have is what a deletion left when the broker stopped (or
-            // crashed) before removing every partition's files. In a cluster the metadata may
-            // still be catching up here; a deletion applied later removes the files then.
-            let live = topics.values().map(|t| t.topic_id.to_string()).collect();
-            match broker.logs.remove_stray_logs(&live) {
-                Ok(removed) if !removed.is_empty() => {
-                    tracing::info!(
-                        count = removed.len(),
-                        "removed deleted topics' partition files"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not remove deleted topics' partition files");
-                }
+        // A partition directory naming a topic the metadata records as deleted is what a
+        // deletion left when the broker stopped (or crashed) before removing every partition's
+        // files. Topic ids are never reused, so this holds on a cluster member whose metadata
+        // is still catching up too; a deletion it applies later removes the files then.
+        let live = state
+            .topics
+            .values()
+            .map(|t| t.topic_id.to_string())
+            .collect();
+        let deleted = state
+            .deleted_topic_ids
+            .iter()
+            .map(|id| id.to_string())
+            .collect();
+        match broker.logs.remove_deleted_logs(&live, &deleted) {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::info!(
+                    count = removed.len(),
+                    "removed deleted topics' partition files"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for deleted topics' partition files");
             }
         }
         tracing::info!(

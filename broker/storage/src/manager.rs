@@ -99,12 +99,19 @@ impl LogManager {
     }
 
     /// The partition directories that name their topic by id, with that id: what
-    /// [`LogManager::remove_stray_logs`] weighs. Directories written before the id was recorded,
-    /// and everything else in the data directory, are not listed.
+    /// [`LogManager::remove_deleted_logs`] weighs. Directories written before the id was
+    /// recorded, and everything else in the data directory, are not listed; an entry that cannot
+    /// be read is skipped with a warning.
     pub fn partition_dirs(&self) -> Result<Vec<(PathBuf, String)>> {
         let mut found = Vec::new();
         for entry in std::fs::read_dir(&self.data_dir)? {
-            let dir = entry?.path();
+            let dir = match entry {
+                Ok(entry) => entry.path(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping an unreadable data directory entry");
+                    continue;
+                }
+            };
             let named = dir
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -113,48 +120,56 @@ impl LogManager {
             if !named || !dir.is_dir() {
                 continue;
             }
-            let text = match std::fs::read_to_string(dir.join(TOPIC_ID_FILE)) {
-                Ok(text) => text,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            };
-            if let Some(id) = recorded_topic_id(&text) {
-                found.push((dir.clone(), id.to_string()));
+            match std::fs::read_to_string(dir.join(TOPIC_ID_FILE)) {
+                Ok(text) => {
+                    if let Some(id) = recorded_topic_id(&text) {
+                        found.push((dir.clone(), id.to_string()));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "skipping a partition directory whose topic id cannot be read");
+                }
             }
         }
         found.sort();
         Ok(found)
     }
 
-    /// Removes the partition directories whose topic id is not in `live` (the ids of the topics
-    /// the metadata has): what a deletion left when the broker stopped before removing every
-    /// partition's files. Nothing is removed when `live` is empty while such directories exist
-    /// (a metadata store lost or replaced, not deletions): they are reported instead. Returns
-    /// the directories removed.
-    pub fn remove_stray_logs(&self, live: &HashSet<String>) -> Result<Vec<PathBuf>> {
-        let stray: Vec<PathBuf> = self
-            .partition_dirs()?
-            .into_iter()
-            .filter(|(_, id)| !live.contains(id))
-            .map(|(dir, _)| dir)
-            .collect();
-        if stray.is_empty() {
-            return Ok(stray);
+    /// Removes the partition directories that name a topic id in `deleted` (topics the metadata
+    /// records as deleted): what a deletion left when the broker stopped before removing every
+    /// partition's files. A directory naming an id in neither `deleted` nor `live` is left in
+    /// place and reported: metadata cut short or restored from an old copy does not know a
+    /// topic, which must not cost it its data. Returns the directories removed; one that cannot
+    /// be removed is reported and the others are still removed.
+    pub fn remove_deleted_logs(
+        &self,
+        live: &HashSet<String>,
+        deleted: &HashSet<String>,
+    ) -> Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        let mut unknown = Vec::new();
+        for (dir, id) in self.partition_dirs()? {
+            if deleted.contains(&id) {
+                tracing::warn!(dir = %dir.display(), topic_id = %id, "removing the files of a deleted topic's partition");
+                match remove_log_dir(&dir) {
+                    Ok(()) => removed.push(dir),
+                    Err(e) => {
+                        tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted topic's partition files");
+                    }
+                }
+            } else if !live.contains(&id) {
+                unknown.push(dir);
+            }
         }
-        if live.is_empty() {
+        if let Some(first) = unknown.first() {
             tracing::warn!(
-                count = stray.len(),
-                first = %stray[0].display(),
-                "partition directories of topics the metadata does not have, and no topics in the \
-                 metadata: left in place (remove them by hand if their topics are gone)"
+                count = unknown.len(),
+                first = %first.display(),
+                "partition directories naming a topic the metadata has never had: left in place"
             );
-            return Ok(Vec::new());
         }
-        for dir in &stray {
-            tracing::warn!(dir = %dir.display(), "removing the files of a deleted topic's partition");
-            remove_log_dir(dir)?;
-        }
-        Ok(stray)
+        Ok(removed)
     }
 
     /// Removes a partition's files (topic deletion).
@@ -311,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_partitions_of_topics_the_metadata_lost_are_swept() {
+    fn only_the_partitions_of_deleted_topics_are_swept() {
         let dir = tempfile::tempdir().expect("tmp");
         let manager = LogManager::open(dir.path()).expect("open");
         let cfg = LogConfig::default;
@@ -319,33 +334,26 @@ mod tests {
             ("kept", "id-kept"),
             ("gone", "id-gone"),
             ("my-topic", "id-dash"),
+            ("unknown", "id-unknown"),
         ] {
             for p in 0..2 {
                 drop(manager.open_log(topic, p, id, cfg(), 0).expect("open log"));
             }
         }
         // A partition directory from before ids were recorded, and what else lives in a data
-        // directory, are never taken for strays.
+        // directory, are never taken for a deleted topic's.
         drop(manager.open_log("old", 0, "id-old", cfg(), 0).expect("old"));
         std::fs::remove_file(manager.partition_dir("old", 0).join(TOPIC_ID_FILE)).expect("rm");
         for other in ["metadata", "groups-0x", "plugins"] {
             std::fs::create_dir_all(dir.path().join(other)).expect("mkdir");
         }
-        let listed: Vec<String> = manager
-            .partition_dirs()
-            .expect("list")
-            .into_iter()
-            .map(|(_, id)| id)
-            .collect();
-        assert_eq!(listed.len(), 6, "{listed:?}");
+        assert_eq!(manager.partition_dirs().expect("list").len(), 8);
 
-        // Metadata without any topic: a lost store, not deletions; nothing is removed.
-        let none = HashSet::new();
-        assert!(manager.remove_stray_logs(&none).expect("sweep").is_empty());
-        assert!(manager.partition_dir("gone", 1).exists());
-
-        let live: HashSet<String> = ["id-kept", "id-dash"].map(String::from).into();
-        let removed = manager.remove_stray_logs(&live).expect("sweep");
+        let set = |ids: &[&str]| -> HashSet<String> { ids.iter().map(|s| s.to_string()).collect() };
+        let live = set(&["id-kept", "id-dash"]);
+        let removed = manager
+            .remove_deleted_logs(&live, &set(&["id-gone", "id-never-on-disk"]))
+            .expect("sweep");
         assert_eq!(
             removed,
             [
@@ -353,11 +361,15 @@ mod tests {
                 manager.partition_dir("gone", 1)
             ]
         );
+        // Live topics, a topic the metadata does not know (neither live nor deleted: metadata
+        // cut short), old directories and the rest stay.
         for (topic, p) in [
             ("kept", 0),
             ("kept", 1),
             ("my-topic", 0),
             ("my-topic", 1),
+            ("unknown", 0),
+            ("unknown", 1),
             ("old", 0),
         ] {
             assert!(manager.partition_dir(topic, p).exists(), "{topic}-{p}");
@@ -365,7 +377,13 @@ mod tests {
         for other in ["metadata", "groups-0x", "plugins"] {
             assert!(dir.path().join(other).exists());
         }
-        // A second sweep finds nothing.
-        assert!(manager.remove_stray_logs(&live).expect("again").is_empty());
+        // Metadata that knows no topic at all removes nothing it was not told was deleted.
+        assert!(
+            manager
+                .remove_deleted_logs(&HashSet::new(), &HashSet::new())
+                .expect("sweep")
+                .is_empty()
+        );
+        assert!(manager.partition_dir("kept", 0).exists());
     }
 }

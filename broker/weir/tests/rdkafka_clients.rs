@@ -183,8 +183,14 @@ fn admin_create_describe_alter_partitions_delete() {
             RDKafkaErrorCode::InvalidTopic
         );
         // The internal journals' names: a topic there would share their directory (a producer
-        // writing to an auto-created `__transaction_state` made the broker unable to start).
-        let internal = ["__transaction_state", "__group_metadata", "__weir_plugins"];
+        // writing to an auto-created `__transaction_state` made the broker unable to start),
+        // and a cluster member's Raft log.
+        let internal = [
+            "__transaction_state",
+            "__group_metadata",
+            "__weir_plugins",
+            "__raft_metadata",
+        ];
         let reserved = admin
             .create_topics(
                 &internal.map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1))),

@@ -52,7 +52,7 @@ fn io_err(
 
 impl LogStore {
     pub(crate) fn open(data_dir: &Path) -> crate::Result<LogStore> {
-        let dir = data_dir.join("__raft_metadata-0");
+        let dir = data_dir.join(format!("{}-0", crate::RAFT_LOG));
         let log = Log::open(&dir, log_config(), false, now_ms())?;
         let state_path = data_dir.join("raft-state.json");
         let hard = match std::fs::read(&state_path) {
