@@ -8,6 +8,7 @@
 mod broker;
 mod load;
 mod perf;
+mod recycle;
 mod report;
 mod wire;
 
@@ -61,7 +62,7 @@ struct Args {
     #[arg(long)]
     no_kafka: bool,
     /// Produce into whatever memory the kernel hands out, without first writing and deleting a
-    /// file as large as the workload's writes (see `Plan::recycle_memory`): on a VM that gives
+    /// file as large as the workload's writes (see `recycle.rs`): on a VM that gives
     /// free memory back to its host, the produce rows then measure the host's page faults as
     /// much as the brokers.
     #[arg(long)]
@@ -156,28 +157,19 @@ struct Plan {
 }
 
 impl Plan {
-    /// Before a produce workload that writes `bytes`: writes as many bytes to a file and
-    /// deletes it, so that the page cache the workload fills reuses memory the kernel holds.
-    ///
-    /// Some VMs (this one: Firecracker with virtio-balloon free page reporting) give free memory
-    /// back to their host, and the guest's first write to such a page costs a host page fault:
-    /// `dd` to the page cache runs at 300-570 MB/s into it against 1.5 GB/s into the pages of a
-    /// file deleted just before (anonymous memory freed just before does not help: it is
-    /// given back at once). A broker that has run for a while writes into memory its page cache
-    /// recycles, not into memory the host took back; without this the produce rows of a fresh
-    /// machine measure the host's page faults as much as the brokers, and vary with the host's
-    /// memory state. Both brokers get the same. Off for `--smoke` and `--fresh-memory`.
-    fn recycle_memory(&self, bytes: u64) -> anyhow::Result<()> {
+    /// Before a produce workload whose records take `bytes`, by the processes `pids`: page
+    /// cache for it, a quarter more (the records' and batches' framing, the indexes), given
+    /// back as they write (see `recycle.rs`); drop the result after the workload. `None` with
+    /// `--smoke` and `--fresh-memory`. With no `pids` it is all given back at once.
+    fn recycle_memory(
+        &self,
+        bytes: u64,
+        pids: Vec<u32>,
+    ) -> anyhow::Result<Option<recycle::Recycled>> {
         if !self.recycle {
-            return Ok(());
+            return Ok(None);
         }
-        let dir = tempfile::tempdir()?;
-        let mut f = std::fs::File::create(dir.path().join("recycled"))?;
-        write_chunks(&mut f, bytes)?;
-        // Dropped unsynced: the deletion frees the pages without writing them back.
-        drop(f);
-        dir.close()?;
-        Ok(())
+        recycle::hold(bytes + bytes / 4, pids).map(Some)
     }
 
     /// Whether the workload `key` runs (every one unless `--only` says otherwise).
@@ -319,7 +311,7 @@ fn main() -> anyhow::Result<()> {
         disk.push(page_cache_ceiling(0, ceiling_bytes)?);
         if plan.recycle {
             // What the produce workloads meet: the same write into memory freed just before.
-            plan.recycle_memory(ceiling_bytes)?;
+            plan.recycle_memory(ceiling_bytes, Vec::new())?;
             recycled.push(page_cache_ceiling(0, ceiling_bytes)?);
         }
         for kind in order(&kinds, run) {
@@ -386,8 +378,9 @@ fn main() -> anyhow::Result<()> {
             warm_up(&b, &plan)?;
             load::create_topic(&b.bootstrap, "latency", 1, 1, &[])?;
             let bytes = rate * (warmup + measure).as_secs_f64() * 1024.0;
-            plan.recycle_memory(bytes as u64)?;
+            let held = plan.recycle_memory(bytes as u64, vec![b.pid()])?;
             let l = load::latency(&b.bootstrap, "latency", 1024, rate, warmup, measure)?;
+            drop(held);
             let n = kind.name();
             let lbl = |q: &str| format!("end-to-end latency {q} at {rate_label}");
             report.add(n, "latency-p50", &lbl("p50"), "ms", false, l.p50_ms);
@@ -477,8 +470,9 @@ fn main() -> anyhow::Result<()> {
     println!(
         "{}",
         if plan.recycle {
-            "produce workloads start on recycled memory: as many bytes as each writes are written \
-             to a file and deleted just before it (--fresh-memory: not)"
+            "produce workloads write into recycled memory: 1.25x the bytes of each one's records \
+             are written to a file before it and given back 64 MiB ahead of the broker's writes \
+             (--fresh-memory: not)"
         } else {
             "produce workloads write into fresh memory (--fresh-memory or --smoke)"
         }
@@ -533,6 +527,11 @@ fn main() -> anyhow::Result<()> {
             "page_cache_sustained_write_mib_per_sec": sustained,
             "page_cache_recycled_write_mib_per_sec": recycled,
             "weir_wire_produce_1k_8p_fraction": wire_produce_fraction,
+            "weir_wire_produce_1k_8p_fraction_of": if rec.is_some() {
+                "min(loopback, page-cache write into just-freed memory)"
+            } else {
+                "min(loopback, sustained page-cache write)"
+            },
             "weir_produce_1k_fraction": produce_fraction,
             "weir_consume_1k_fraction": consume_fraction,
         },
@@ -739,10 +738,11 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
         let topic = format!("bench-{size}b-{parts}p-acks{acks}");
         load::create_topic(&b.bootstrap, &topic, parts, 1, &[])?;
         let payload = vec![b'w'; size];
-        plan.recycle_memory(count * size as u64)?;
+        let held = plan.recycle_memory(count * size as u64, vec![b.pid()])?;
         let busy = Busy::start(&b);
         let secs = load::produce(&b.bootstrap, &topic, parts, &payload, count, acks)?.as_secs_f64();
         let [cpu, client] = busy.stop(&b);
+        drop(held);
         cpu_total += cpu;
         bytes_total += count * size as u64;
         let key = produce_key(size, parts, acks);
@@ -788,8 +788,9 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
     if setup.kafka_home.is_some() && plan.only.is_none() {
         let count = (plan.total / 1024).max(1);
         load::create_topic(&b.bootstrap, "perf-1k", 1, 1, &[])?;
-        plan.recycle_memory(count * 1024)?;
+        let held = plan.recycle_memory(count * 1024, vec![b.pid()])?;
         let p = perf::producer(setup, &b.bootstrap, "perf-1k", 1024, count)?;
+        drop(held);
         let label = "kafka-producer-perf-test 1 KiB x1 acks=1";
         report.add_throughput(
             n,
@@ -827,11 +828,12 @@ fn wire_workloads(b: &Broker, n: &str, plan: &Plan, report: &mut Report) -> anyh
         let count = (plan.total * WIRE_SCALE / size as u64).max(1);
         let topic = format!("bench-{key}");
         load::create_topic(&b.bootstrap, &topic, parts, 1, &[])?;
-        plan.recycle_memory(count * size as u64)?;
+        let held = plan.recycle_memory(count * size as u64, vec![b.pid()])?;
         let busy = Busy::start(b);
         let sent = wire::produce(&b.bootstrap, &topic, parts, size, count, acks)
             .with_context(|| format!("{key} against {n}"))?;
         let cores = busy.stop(b);
+        drop(held);
         let secs = sent.elapsed.as_secs_f64();
         let acks_label = if acks == -1 {
             "all".into()
@@ -910,10 +912,11 @@ fn cluster_workload(
     let topic = "bench-cluster";
     load::create_topic(&c.bootstrap, topic, parts, rf, &configs)?;
     // Three replicas: three copies in the page cache.
-    plan.recycle_memory(count * CLUSTER_RECORD as u64 * rf as u64)?;
+    let held = plan.recycle_memory(count * CLUSTER_RECORD as u64 * rf as u64, c.pids())?;
     let cpu0 = c.cpu_secs();
     let secs = load::produce(&c.bootstrap, topic, parts, &payload, count, "all")?.as_secs_f64();
     let cpu = c.cpu_secs() - cpu0;
+    drop(held);
     let label = format!(
         "3 nodes{}, RF=3: {} x{parts} acks=all",
         if pinned { " on 1 core" } else { "" },
@@ -977,10 +980,11 @@ fn plugin_workloads(
                 vec![("weir.plugins", chain)]
             };
             load::create_topic(&b.bootstrap, &topic, 1, 1, &configs)?;
-            plan.recycle_memory(count * payload.len() as u64)?;
+            let held = plan.recycle_memory(count * payload.len() as u64, vec![b.pid()])?;
             let busy = Busy::start(b);
             let secs = load::produce(&b.bootstrap, &topic, 1, payload, count, "1")?.as_secs_f64();
             let cores = busy.stop(b);
+            drop(held);
             load::delete_topic(&b.bootstrap, &topic)?;
             let rps = count as f64 / secs;
             let cpu_per_record = cores[0] / count as f64;
