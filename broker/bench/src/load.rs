@@ -67,11 +67,8 @@ pub(crate) fn create_topic(
     replication: i32,
     configs: &[(&str, &str)],
 ) -> anyhow::Result<()> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
+    use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+    let admin = admin(bootstrap)?;
     let mut t = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     for (k, v) in configs {
         t = t.set(k, v);
@@ -106,14 +103,19 @@ pub(crate) fn create_topic(
     }
 }
 
+fn admin(
+    bootstrap: &str,
+) -> anyhow::Result<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?)
+}
+
 /// Deletes `topic`: its files are removed, so the page cache they held is free for the next
 /// workload's writes.
 pub(crate) fn delete_topic(bootstrap: &str, topic: &str) -> anyhow::Result<()> {
-    use rdkafka::admin::{AdminClient, AdminOptions};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
+    use rdkafka::admin::AdminOptions;
+    let admin = admin(bootstrap)?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for r in block_on(admin.delete_topics(&[topic], &opts))? {
         if let Err((t, e)) = r {

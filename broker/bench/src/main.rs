@@ -61,10 +61,10 @@ struct Args {
     /// Run Weir alone even if --kafka-home is given.
     #[arg(long)]
     no_kafka: bool,
-    /// Produce into whatever memory the kernel hands out, without first writing and deleting a
-    /// file as large as the workload's writes (see `recycle.rs`): on a VM that gives
-    /// free memory back to its host, the produce rows then measure the host's page faults as
-    /// much as the brokers.
+    /// Produce into whatever memory the kernel hands out, without feeding each workload page
+    /// cache freed as the broker writes (see `recycle.rs`): on a VM that gives free memory back
+    /// to its host, the produce rows then measure the host's page faults as much as the
+    /// brokers.
     #[arg(long)]
     fresh_memory: bool,
     /// Tiny inputs and one run: proves the benchmark runs, measures nothing meaningful.
@@ -1133,8 +1133,9 @@ const SUSTAINED_TIMED_BYTES: u64 = 2 << 30;
 /// memory freed moments before is used up. On a VM whose balloon reports free memory to the
 /// host (virtio-balloon free page reporting, as on the machine of BENCHMARKS.md), a page touched
 /// for the first time since it was reported costs a page fault in the host: `dd` into the page
-/// cache ran at 330-566 MB/s there, and at 2.1 GB/s into memory a deleted file had just freed. The 512 MiB written without a warm-up before
-/// each run mostly meet the second kind, the workloads of a run mostly the first.
+/// cache ran at 330-566 MB/s there, and at 2.1 GB/s into memory a deleted file had just freed.
+/// The 512 MiB written without a warm-up before each run mostly meet the second kind, the
+/// workloads of a run (without `recycle.rs`) mostly the first.
 fn page_cache_ceiling(warm: u64, timed: u64) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
     let mut f = std::fs::File::create(dir.path().join("w"))?;

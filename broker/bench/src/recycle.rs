@@ -14,7 +14,6 @@
 //! page cache recycles, not into memory the host took back; without this the produce rows of a
 //! fresh machine measure the host's page faults as much as the brokers.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -49,12 +48,7 @@ pub(crate) fn hold(bytes: u64, pids: Vec<u32>) -> anyhow::Result<Recycled> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("recycled");
     let mut file = std::fs::File::create(&path)?;
-    let chunk = vec![7u8; 1 << 20];
-    let mut size = 0;
-    while size < bytes {
-        file.write_all(&chunk)?;
-        size += chunk.len() as u64;
-    }
+    let size = crate::write_chunks(&mut file, bytes)?;
     let stop = Arc::new(AtomicBool::new(false));
     if pids.is_empty() {
         drop(file);
