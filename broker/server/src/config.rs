@@ -5,6 +5,12 @@ use std::time::Duration;
 
 use weir_metadata::topic_config as tc;
 
+/// The default `socket.send.buffer.bytes` (Kafka's is 102400). Over loopback, fetches were
+/// served at about twice the rate of the OS's autotuned buffer with this fixed one, at half the
+/// broker's CPU (BENCHMARKS.md, 2026-11-24): with a buffer that grows to megabytes, the
+/// receiver copies data out of caches the sender has long left.
+pub const DEFAULT_SOCKET_SEND_BUFFER_BYTES: usize = 262_144;
+
 /// Everything one broker needs to start. The `weir` binary builds it from flags, environment
 /// and an optional config file.
 #[derive(Debug, Clone)]
@@ -27,6 +33,11 @@ pub struct BrokerConfig {
     /// `log.cleaner.backoff.ms`: how often compacted topics are checked for a compaction pass.
     pub cleaner_backoff: Duration,
     pub max_request_bytes: usize,
+    /// `socket.send.buffer.bytes`: SO_SNDBUF of client connections (`None`: the OS's
+    /// autotuning).
+    pub socket_send_buffer: Option<usize>,
+    /// `socket.receive.buffer.bytes`: SO_RCVBUF of client connections (`None`: the OS's).
+    pub socket_receive_buffer: Option<usize>,
     pub max_connections: usize,
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits
     /// for more members.
@@ -81,6 +92,8 @@ impl BrokerConfig {
             retention_check_interval: Duration::from_secs(30),
             cleaner_backoff: Duration::from_secs(15),
             max_request_bytes: weir_protocol::DEFAULT_MAX_REQUEST_BYTES,
+            socket_send_buffer: Some(DEFAULT_SOCKET_SEND_BUFFER_BYTES),
+            socket_receive_buffer: None,
             max_connections: 10_000,
             group_initial_rebalance_delay: Duration::from_millis(0),
             offsets_retention: Duration::from_secs(7 * 24 * 3600),

@@ -26,7 +26,7 @@ mod server;
 mod txn;
 
 pub use broker::{Broker, now_ms};
-pub use config::{BROKER_SYNONYMS, BrokerConfig, QuorumSettings};
+pub use config::{BROKER_SYNONYMS, BrokerConfig, DEFAULT_SOCKET_SEND_BUFFER_BYTES, QuorumSettings};
 pub use error::{Error, Result};
 pub use group::{GroupCoordinator, GroupState, GroupView};
 pub use partition::{Partition, PartitionRef};

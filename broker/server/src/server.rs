@@ -268,6 +268,22 @@ async fn send_file(sock: &TcpStream, slice: &FileSlice) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Applies `socket.send.buffer.bytes` and `socket.receive.buffer.bytes` to an accepted
+/// connection. A refusal is logged and the connection served with the OS's sizes.
+fn set_buffer_sizes(config: &crate::BrokerConfig, stream: &TcpStream, peer: SocketAddr) {
+    use rustix::net::sockopt;
+    if let Some(n) = config.socket_send_buffer
+        && let Err(e) = sockopt::set_socket_send_buffer_size(stream, n)
+    {
+        tracing::warn!(%peer, bytes = n, error = %e, "socket.send.buffer.bytes not applied");
+    }
+    if let Some(n) = config.socket_receive_buffer
+        && let Err(e) = sockopt::set_socket_recv_buffer_size(stream, n)
+    {
+        tracing::warn!(%peer, bytes = n, error = %e, "socket.receive.buffer.bytes not applied");
+    }
+}
+
 /// A connection's read buffer.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
@@ -282,6 +298,7 @@ impl Drop for Frame {
 
 async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketAddr) -> Result<()> {
     stream.set_nodelay(true)?;
+    set_buffer_sizes(&broker.config, &stream, peer);
     let (r, w) = stream.into_split();
     // Small: a request larger than the buffer is read straight into its own frame, so the buffer
     // only gathers the small requests a client pipelines. Responses go out unbuffered: each is

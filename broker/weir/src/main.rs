@@ -215,6 +215,30 @@ struct ServeArgs {
     )]
     socket_request_max_bytes: usize,
 
+    /// SO_SNDBUF of client connections (socket.send.buffer.bytes; -1: the OS's autotuning).
+    /// Kafka's default is 102400. Weir's is 262144: over loopback a fixed buffer of that size
+    /// served fetches at about twice the rate of the autotuned one (which grows to
+    /// net.ipv4.tcp_wmem's maximum) for half the broker CPU, see BENCHMARKS.md. Links with a
+    /// large bandwidth-delay product want it larger (or -1); under 128 KiB fetches slow down
+    /// sharply.
+    #[arg(
+        long,
+        env = "WEIR_SOCKET_SEND_BUFFER_BYTES",
+        default_value_t = weir_server::DEFAULT_SOCKET_SEND_BUFFER_BYTES as i32,
+        allow_negative_numbers = true
+    )]
+    socket_send_buffer_bytes: i32,
+
+    /// SO_RCVBUF of client connections (socket.receive.buffer.bytes; -1, the default: the OS's
+    /// autotuning). Kafka's default is 102400.
+    #[arg(
+        long,
+        env = "WEIR_SOCKET_RECEIVE_BUFFER_BYTES",
+        default_value_t = -1,
+        allow_negative_numbers = true
+    )]
+    socket_receive_buffer_bytes: i32,
+
     /// How long the first rebalance of an empty consumer group waits for more members
     /// (group.initial.rebalance.delay.ms). Kafka's default is 3000; 0 suits development.
     #[arg(
@@ -312,6 +336,16 @@ fn parse_cli() -> anyhow::Result<Cli> {
     merged.extend(file_args(&path)?);
     merged.extend_from_slice(&args[pos..]);
     Ok(Cli::try_parse_from(merged).unwrap_or_else(|e| e.exit()))
+}
+
+/// A socket buffer size flag: -1 leaves the buffer to the OS (Kafka's convention), a positive
+/// value fixes it; anything else is refused at start.
+fn socket_buffer(flag: &str, bytes: i32) -> anyhow::Result<Option<usize>> {
+    match bytes {
+        -1 => Ok(None),
+        n if n > 0 => Ok(Some(n as usize)),
+        n => bail!("--{flag} must be -1 (the OS's default) or a positive number of bytes, not {n}"),
+    }
 }
 
 fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
@@ -432,6 +466,11 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         retention_check_interval: Duration::from_millis(a.log_retention_check_interval_ms.max(1)),
         cleaner_backoff: Duration::from_millis(a.log_cleaner_backoff_ms.max(1)),
         max_request_bytes: a.socket_request_max_bytes,
+        socket_send_buffer: socket_buffer("socket-send-buffer-bytes", a.socket_send_buffer_bytes)?,
+        socket_receive_buffer: socket_buffer(
+            "socket-receive-buffer-bytes",
+            a.socket_receive_buffer_bytes,
+        )?,
         max_connections: 10_000,
         group_initial_rebalance_delay: Duration::from_millis(a.group_initial_rebalance_delay_ms),
         offsets_retention: match a.offsets_retention_ms {

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::Weir;
+use common::{Weir, weir_cli};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, ProduceRequest, ProduceResponse, ResponseHeader, TopicName,
@@ -86,6 +86,35 @@ fn oversized_negative_truncated_and_garbage_frames_close_only_that_connection() 
     s.write_all(&[0, 3, 0]).expect("write");
     drop(s);
     still_serving(&weir);
+}
+
+/// Socket buffer sizes are -1 (the OS's) or positive, as in Kafka: zero is refused at start
+/// with the flag named, before anything binds.
+#[test]
+fn a_socket_buffer_of_zero_is_refused_at_start() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let data = data.path().to_str().expect("utf-8 path");
+    for flag in [
+        "--socket-send-buffer-bytes",
+        "--socket-receive-buffer-bytes",
+    ] {
+        let (ok, text) = weir_cli(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+            flag,
+            "0",
+        ]);
+        assert!(!ok, "{flag} 0 should be refused: {text}");
+        assert!(
+            text.contains(&flag[2..]) && text.contains("positive"),
+            "{text}"
+        );
+    }
 }
 
 #[test]

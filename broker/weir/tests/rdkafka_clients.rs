@@ -102,7 +102,12 @@ fn every_codec_round_trips_keys_headers_and_nulls() {
 
 #[test]
 fn admin_create_describe_alter_partitions_delete() {
-    let weir = Weir::start(&["--auto-create-topics", "false"]);
+    let weir = Weir::start(&[
+        "--auto-create-topics",
+        "false",
+        "--socket-receive-buffer-bytes",
+        "131072",
+    ]);
     let admin = weir.admin();
     let rt = runtime();
     let opts = AdminOptions::new().operation_timeout(Some(T));
@@ -278,6 +283,18 @@ fn admin_create_describe_alter_partitions_delete() {
         assert_eq!(
             b.entry_map()["auto.create.topics.enable"].value.as_deref(),
             Some("false")
+        );
+        // Socket buffers: the send buffer's default, the receive buffer as set (every request
+        // of this test went over a connection with both applied).
+        assert_eq!(
+            b.entry_map()["socket.send.buffer.bytes"].value.as_deref(),
+            Some("262144")
+        );
+        assert_eq!(
+            b.entry_map()["socket.receive.buffer.bytes"]
+                .value
+                .as_deref(),
+            Some("131072")
         );
 
         let p = admin
