@@ -297,6 +297,8 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut report = Report::default();
     let mut loopback = Vec::new();
+    let mut cross = Vec::new();
+    let mut cross_fixed = Vec::new();
     let mut disk = Vec::new();
     let mut sustained = Vec::new();
     let mut recycled = Vec::new();
@@ -307,7 +309,24 @@ fn main() -> anyhow::Result<()> {
         } else {
             total.max(512 << 20)
         };
-        loopback.push(loopback_ceiling(ceiling_bytes)?);
+        // Loopback on the load generator's core alone (both ends), then across the two cores
+        // as a fetch runs (sender on the broker's core), with the kernel's autotuned send
+        // buffer and with Weir's default fixed one: the ceiling of the consume rows.
+        let one_core = Loopback {
+            sender_cpu: None,
+            send_buffer: None,
+        };
+        loopback.push(loopback_ceiling(ceiling_bytes, one_core)?);
+        let across = Loopback {
+            sender_cpu: args.broker_cpu,
+            send_buffer: None,
+        };
+        cross.push(loopback_ceiling(ceiling_bytes, across)?);
+        let fixed = Loopback {
+            send_buffer: Some(LOOPBACK_SEND_BUFFER),
+            ..across
+        };
+        cross_fixed.push(loopback_ceiling(ceiling_bytes, fixed)?);
         disk.push(page_cache_ceiling(0, ceiling_bytes)?);
         if plan.recycle {
             // What the produce workloads meet: the same write into memory freed just before.
@@ -412,6 +431,7 @@ fn main() -> anyhow::Result<()> {
         s.get(s.len() / 2).copied().unwrap_or(0.0)
     };
     let (lo, wr, sus) = (med(&loopback), med(&disk), med(&sustained));
+    let (cr, crf) = (med(&cross), med(&cross_fixed));
     let rec = (!recycled.is_empty()).then(|| med(&recycled));
     let weir_median = |key: &str| {
         report
@@ -426,6 +446,9 @@ fn main() -> anyhow::Result<()> {
     let wire_produce_fraction =
         weir_median(&wire_produce_key(1024, 8, 1)).map(|v| v / lo.min(rec.unwrap_or(sus)));
     let consume_fraction = weir_median(&consume_key(1024, 1)).map(|v| v / lo);
+    // The wire client's consume, whose fetches cross the two cores, against the better of the
+    // two loopbacks that do.
+    let wire_consume_fraction = weir_median(&wire_consume_key(1024, 1)).map(|v| v / cr.max(crf));
     for (size, parts, acks) in PRODUCE {
         report.target(&produce_key(size, parts, acks), Target::RatioAtLeast(2.0));
         if acks == "1" {
@@ -461,7 +484,12 @@ fn main() -> anyhow::Result<()> {
         ))
     );
     println!(
-        "ceilings: loopback TCP {lo:.0} MiB/s, sequential page-cache write {wr:.0} MiB/s, \
+        "ceilings: loopback TCP {lo:.0} MiB/s on one core, {cr:.0} MiB/s across two \
+         (autotuned send buffer), {crf:.0} MiB/s across two (send buffer {} KiB)",
+        LOOPBACK_SEND_BUFFER >> 10
+    );
+    println!(
+        "ceilings: sequential page-cache write {wr:.0} MiB/s, \
          sustained page-cache write (past the first GiB) {sus:.0} MiB/s{} (medians)",
         rec.map_or(String::new(), |r| format!(
             ", page-cache write into just-freed memory {r:.0} MiB/s"
@@ -480,6 +508,11 @@ fn main() -> anyhow::Result<()> {
     if let (Some(p), Some(c)) = (produce_fraction, consume_fraction) {
         println!(
             "weir as a fraction of the ceiling: produce 1 KiB x1 {p:.2} of min(loopback, the write it meets), consume 1 KiB x1 {c:.2} of loopback"
+        );
+    }
+    if let Some(w) = wire_consume_fraction {
+        println!(
+            "weir as a fraction of the ceiling: wire client consume 1 KiB x1 {w:.2} of loopback across two cores"
         );
     }
     if let Some(w) = wire_produce_fraction {
@@ -523,6 +556,11 @@ fn main() -> anyhow::Result<()> {
         "latency_rate_records_per_sec": rate,
         "ceilings": {
             "loopback_mib_per_sec": loopback,
+            "loopback_two_cores_mib_per_sec": cross,
+            "loopback_two_cores_fixed_send_buffer_mib_per_sec": cross_fixed,
+            "loopback_fixed_send_buffer_bytes": LOOPBACK_SEND_BUFFER,
+            "weir_wire_consume_1k_fraction": wire_consume_fraction,
+            "weir_wire_consume_1k_fraction_of": "max(the two loopbacks across two cores)",
             "page_cache_write_mib_per_sec": disk,
             "page_cache_sustained_write_mib_per_sec": sustained,
             "page_cache_recycled_write_mib_per_sec": recycled,
@@ -1083,34 +1121,65 @@ fn client_cpu_secs() -> f64 {
     broker::cpu_secs(std::process::id())
 }
 
-fn loopback_ceiling(bytes: u64) -> anyhow::Result<f64> {
+/// The fixed send buffer of the second cross-core loopback: Weir's default
+/// `socket.send.buffer.bytes`.
+const LOOPBACK_SEND_BUFFER: usize = 262_144;
+
+/// Where a loopback ceiling's two ends run, and the sender's socket buffer.
+#[derive(Clone, Copy)]
+struct Loopback {
+    /// The core the sending thread is pinned to (the broker's); `None`: it stays with the
+    /// receiver on this process's core, the ceiling of one core doing both ends.
+    sender_cpu: Option<usize>,
+    /// SO_SNDBUF of the sending socket; `None`: the kernel's autotuning.
+    send_buffer: Option<usize>,
+}
+
+/// Loopback TCP throughput: `bytes` written in 1 MiB writes and read in 1 MiB reads.
+fn loopback_ceiling(bytes: u64, how: Loopback) -> anyhow::Result<f64> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     let addr = l.local_addr()?;
-    let reader = std::thread::spawn(move || -> std::io::Result<u64> {
-        let (mut s, _) = l.accept()?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut total = 0;
-        loop {
-            let n = s.read(&mut buf)?;
-            if n == 0 {
-                return Ok(total);
-            }
-            total += n as u64;
+    let sender = std::thread::spawn(move || -> std::io::Result<()> {
+        if let Some(cpu) = how.sender_cpu {
+            let mut set = rustix::thread::CpuSet::new();
+            set.set(cpu);
+            rustix::thread::sched_setaffinity(None, &set)?;
         }
+        let mut s = TcpStream::connect(addr)?;
+        if let Some(n) = how.send_buffer {
+            rustix::net::sockopt::set_socket_send_buffer_size(&s, n)?;
+        }
+        let chunk = vec![7u8; 1 << 20];
+        let mut sent = 0;
+        while sent < bytes {
+            s.write_all(&chunk)?;
+            sent += chunk.len() as u64;
+        }
+        Ok(())
     });
-    let mut s = TcpStream::connect(addr)?;
-    let chunk = vec![7u8; 1 << 20];
-    let t0 = Instant::now();
-    let mut sent = 0;
-    while sent < bytes {
-        s.write_all(&chunk)?;
-        sent += chunk.len() as u64;
+    let (mut s, _) = l.accept()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    let mut t0 = None;
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        // Timed from the first bytes: the sender's start (and its move to the other core)
+        // is not throughput.
+        t0.get_or_insert_with(Instant::now);
+        total += n as u64;
     }
-    drop(s);
-    let got = reader
+    sender
         .join()
-        .map_err(|_| anyhow::anyhow!("reader panicked"))??;
-    Ok(got as f64 / MIB / t0.elapsed().as_secs_f64())
+        .map_err(|_| anyhow::anyhow!("loopback sender panicked"))??;
+    let secs = t0.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    Ok(if secs > 0.0 {
+        total as f64 / MIB / secs
+    } else {
+        0.0
+    })
 }
 
 /// Writes at least `bytes` to `f` in 1 MiB writes; returns the bytes written.
