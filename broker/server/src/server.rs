@@ -243,6 +243,14 @@ fn shrink_frame(out: &mut bytes::BytesMut) {
     }
 }
 
+/// Bytes asked of one `sendfile` call. With one call for a whole slice, a wire client's 1 KiB x1
+/// fetch over loopback ran under 2,400 MiB/s (1,566-2,248, the broker's CPU per GiB up to three
+/// times higher) in 8 of 16 rounds; in calls of 256 KiB, in 5 of 30 (2,442-3,058 otherwise).
+/// The broker's thread, inside one long call, works through the receiver's acknowledgements
+/// on its own core (`perf record`: `tcp_write_xmit` under `sendfile` in the slow rounds).
+/// BENCHMARKS.md, 2026-11-24 08:30.
+const SENDFILE_CHUNK: u64 = 256 << 10;
+
 /// Sends a slice of a log file to the socket from the page cache (`sendfile`): the records of
 /// a fetch are never copied through the broker. A file that ends before the slice does (the
 /// log was truncated meanwhile) ends the connection: the frame size already counted the bytes.
@@ -252,7 +260,7 @@ async fn send_file(sock: &TcpStream, slice: &FileSlice) -> std::io::Result<()> {
     };
     let end = pos + slice.len() as u64;
     while pos < end {
-        let want = (end - pos).min(1 << 30) as usize;
+        let want = (end - pos).min(SENDFILE_CHUNK) as usize;
         let sent = sock
             .async_io(tokio::io::Interest::WRITABLE, || {
                 rustix::fs::sendfile(sock, file, Some(&mut pos), want).map_err(std::io::Error::from)
