@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{Weir, weir_cli};
+use common::{Weir, serve_output};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, ProduceRequest, ProduceResponse, ResponseHeader, TopicName,
@@ -92,23 +92,11 @@ fn oversized_negative_truncated_and_garbage_frames_close_only_that_connection() 
 /// with the flag named, before anything binds.
 #[test]
 fn a_socket_buffer_of_zero_is_refused_at_start() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let data = data.path().to_str().expect("utf-8 path");
     for flag in [
         "--socket-send-buffer-bytes",
         "--socket-receive-buffer-bytes",
     ] {
-        let (ok, text) = weir_cli(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data,
-            flag,
-            "0",
-        ]);
+        let (ok, text) = serve_output(&[flag, "0"]);
         assert!(!ok, "{flag} 0 should be refused: {text}");
         assert!(
             text.contains(&flag[2..]) && text.contains("positive"),

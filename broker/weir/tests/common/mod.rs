@@ -28,20 +28,46 @@ fn spawn(data: &Path, listen: &str, extra: &[String]) -> (Child, String, String)
     (child, kafka, http)
 }
 
+/// `weir serve` on `listen`, HTTP on an ephemeral port, data in `data`, then `extra`.
+fn serve_command<S: AsRef<std::ffi::OsStr>>(data: &Path, listen: &str, extra: &[S]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.args([
+        "serve",
+        "--listen",
+        listen,
+        "--http-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(data)
+    .args(extra)
+    .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs `weir serve` with `extra` on a fresh data directory and ephemeral ports, for settings
+/// that must be refused at start: whether it succeeded, and its stdout and stderr.
+pub fn serve_output(extra: &[&str]) -> (bool, String) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = serve_command(&tmp.path().join("data"), "127.0.0.1:0", extra)
+        .output()
+        .expect("run weir serve");
+    outcome(&out)
+}
+
+/// Whether a finished `weir` succeeded, and its stdout then stderr.
+fn outcome(out: &std::process::Output) -> (bool, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// Starts `weir serve`; the receiver gets its ready line.
 fn spawn_child(data: &Path, listen: &str, extra: &[String]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args([
-            "serve",
-            "--listen",
-            listen,
-            "--http-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .args(extra)
-        .env_remove("RUST_LOG")
+    let mut child = serve_command(data, listen, extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -678,10 +704,5 @@ pub fn weir_cli(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .expect("run weir");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(&out)
 }
