@@ -1174,12 +1174,7 @@ fn loopback_ceiling(bytes: u64, how: Loopback) -> anyhow::Result<f64> {
         if let Some(n) = how.send_buffer {
             rustix::net::sockopt::set_socket_send_buffer_size(&s, n)?;
         }
-        let chunk = vec![7u8; 1 << 20];
-        let mut sent = 0;
-        while sent < bytes {
-            s.write_all(&chunk)?;
-            sent += chunk.len() as u64;
-        }
+        write_chunks(&mut s, bytes)?;
         Ok(())
     });
     let (mut s, _) = l.accept()?;
@@ -1208,7 +1203,7 @@ fn loopback_ceiling(bytes: u64, how: Loopback) -> anyhow::Result<f64> {
 }
 
 /// Writes at least `bytes` to `f` in 1 MiB writes; returns the bytes written.
-fn write_chunks(f: &mut std::fs::File, bytes: u64) -> std::io::Result<u64> {
+fn write_chunks(f: &mut impl Write, bytes: u64) -> std::io::Result<u64> {
     let chunk = vec![7u8; 1 << 20];
     let mut written = 0;
     while written < bytes {

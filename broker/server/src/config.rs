@@ -6,9 +6,8 @@ use std::time::Duration;
 use weir_metadata::topic_config as tc;
 
 /// The default `socket.send.buffer.bytes` (Kafka's is 102400). Over loopback, fetches were
-/// served at about twice the rate of the OS's autotuned buffer with this fixed one, at half the
-/// broker's CPU (BENCHMARKS.md, 2026-11-24): with a buffer that grows to megabytes, the
-/// receiver copies data out of caches the sender has long left.
+/// served at about twice the rate of the OS's autotuned buffer (which grows to megabytes) with
+/// this fixed one, at half the broker's CPU (BENCHMARKS.md, 2026-11-24 07:49).
 pub const DEFAULT_SOCKET_SEND_BUFFER_BYTES: usize = 262_144;
 
 /// Everything one broker needs to start. The `weir` binary builds it from flags, environment

@@ -248,7 +248,7 @@ fn shrink_frame(out: &mut bytes::BytesMut) {
 /// times higher) in 8 of 16 rounds; in calls of 256 KiB, in 5 of 30 (2,442-3,058 otherwise).
 /// The broker's thread, inside one long call, works through the receiver's acknowledgements
 /// on its own core (`perf record`: `tcp_write_xmit` under `sendfile` in the slow rounds).
-/// BENCHMARKS.md, 2026-11-24 08:30.
+/// BENCHMARKS.md, 2026-11-24 08:39.
 const SENDFILE_CHUNK: u64 = 256 << 10;
 
 /// Sends a slice of a log file to the socket from the page cache (`sendfile`): the records of
