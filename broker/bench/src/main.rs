@@ -172,6 +172,22 @@ impl Plan {
         recycle::hold(bytes + bytes / 4, pids).map(Some)
     }
 
+    /// Writes every dirty page back (`sync`), untimed, after a produce workload and before
+    /// what follows it: otherwise the writeback of one workload's records lands inside a later
+    /// measured one (the kernel writes dirty pages back 30 s after they were written, and both
+    /// brokers sync a segment when it rolls at 1 GiB, as the wire client's 1 KiB x1 produce
+    /// makes them do), and this VM's disk interrupts are served on the load generator's core.
+    /// Weir, one broker, 1 GiB produced and then consumed twice by the wire client: the first
+    /// consume 2,611 and 2,701 MiB/s after a roll against 3,136 and 3,053 with no roll; the
+    /// second ~3,000 either way. Not with `--smoke` (its inputs are tiny, and a sync there
+    /// would write back whatever else the machine, e.g. a build, left dirty). Must not run
+    /// while [`Plan::recycle_memory`]'s pages are held: it would write them back too.
+    fn settle(&self) {
+        if !self.smoke {
+            rustix::fs::sync();
+        }
+    }
+
     /// Whether the workload `key` runs (every one unless `--only` says otherwise).
     fn wants(&self, key: &str) -> bool {
         self.only.as_ref().is_none_or(|o| selects(o, key))
@@ -761,6 +777,7 @@ fn warm_up(b: &Broker, plan: &Plan) -> anyhow::Result<()> {
     load::create_topic(&b.bootstrap, "warmup", 1, 1, &[])?;
     load::produce(&b.bootstrap, "warmup", 1, &[b'w'; 1024], count, "1")?;
     load::consume(&b.bootstrap, "warmup", 1, count)?;
+    plan.settle();
     Ok(())
 }
 
@@ -800,6 +817,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
         let secs = load::produce(&b.bootstrap, &topic, parts, &payload, count, acks)?.as_secs_f64();
         let [cpu, client] = busy.stop(&b);
         drop(held);
+        plan.settle();
         cpu_total += cpu;
         bytes_total += count * size as u64;
         let key = produce_key(size, parts, acks);
@@ -848,6 +866,7 @@ fn session(setup: &Setup, kind: Kind, plan: &Plan, report: &mut Report) -> anyho
         let held = plan.recycle_memory(count * 1024, vec![b.pid()])?;
         let p = perf::producer(setup, &b.bootstrap, "perf-1k", 1024, count)?;
         drop(held);
+        plan.settle();
         let label = "kafka-producer-perf-test 1 KiB x1 acks=1";
         report.add_throughput(
             n,
@@ -891,6 +910,7 @@ fn wire_workloads(b: &Broker, n: &str, plan: &Plan, report: &mut Report) -> anyh
             .with_context(|| format!("{key} against {n}"))?;
         let cores = busy.stop(b);
         drop(held);
+        plan.settle();
         let secs = sent.elapsed.as_secs_f64();
         let acks_label = if acks == -1 {
             "all".into()
@@ -964,6 +984,7 @@ fn cluster_workload(
     load::create_topic(&c.bootstrap, "warmup", parts, rf, &configs)?;
     load::produce(&c.bootstrap, "warmup", parts, &payload, warm, "all")?;
     load::consume(&c.bootstrap, "warmup", parts, warm)?;
+    plan.settle();
 
     let count = (plan.total / CLUSTER_RECORD as u64).max(1);
     let topic = "bench-cluster";
