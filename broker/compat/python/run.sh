@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Weir broker compatibility suite: confluent-kafka (librdkafka), kafka-python, kcat.
+# Weir broker compatibility suite: confluent-kafka (librdkafka), kafka-python, aiokafka (asyncio), kcat.
 # Idempotent setup (venv in ~/.cache/weir/venv-compat, kcat via apt-get if missing),
 # then runs pytest. Does not build the broker: set WEIR_BIN (default
 # $HOME/.cache/weir/target/debug/weir). Extra args are passed to pytest.

@@ -8,7 +8,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
 from kafka.errors import InvalidTopicError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
-from weirtest import admin, create_topic, unique, wait_until
+from weirtest import admin, config_entries, create_topic, unique, wait_until
 
 CODECS = ["gzip"] + (["lz4"] if importlib.util.find_spec("lz4") else [])
 
@@ -38,20 +38,6 @@ def consume_all(c, n, timeout=30.0):
         for _tp, recs in c.poll(timeout_ms=500).items():
             out.extend(recs)
     assert len(out) == n, f"got {len(out)} of {n} records within {timeout}s"
-    return out
-
-
-def config_entries(describe_responses, topic):
-    """Flatten kafka-python DescribeConfigs responses into {name: value}."""
-    out = {}
-    for resp in describe_responses:
-        for res in resp.resources:
-            error_code, _msg, _rtype, rname, entries = res[:5]
-            if rname != topic:
-                continue
-            assert error_code == 0, f"DescribeConfigs error {error_code} for {topic}"
-            for e in entries:
-                out[e[0]] = e[1]
     return out
 
 

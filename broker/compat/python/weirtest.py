@@ -379,3 +379,17 @@ def plugin_info(b, name):
     status, info = http_json(b, "GET", f"/v1/plugins/{urllib.parse.quote(name)}")
     assert status == 200, f"GET /v1/plugins/{name}: HTTP {status} {info}"
     return info
+
+
+def config_entries(describe_responses, topic):
+    """Flatten kafka-python or aiokafka DescribeConfigs responses into {name: value}."""
+    out = {}
+    for resp in describe_responses:
+        for res in resp.resources:
+            error_code, _msg, _rtype, rname, entries = res[:5]
+            if rname != topic:
+                continue
+            assert error_code == 0, f"DescribeConfigs error {error_code} for {topic}"
+            for e in entries:
+                out[e[0]] = e[1]
+    return out
