@@ -502,11 +502,14 @@ fn main() -> anyhow::Result<()> {
 
     println!();
     println!(
-        "machine: {} x {}, {:.1} GiB RAM, Linux {}; {}",
+        "machine: {} x {}, {:.1} GiB RAM, Linux {} (TCP congestion control {}, loopback \
+         rps_cpus {}); {}",
         machine.nproc,
         machine.cpu,
         machine.ram_gib,
         machine.kernel,
+        machine.tcp_congestion,
+        machine.loopback_rps_cpus,
         args.broker_cpu.map_or("brokers and clients not pinned".to_string(), |c| format!(
             "broker pinned to core {c} (the 3 nodes of a cluster share it), clients on the others"
         ))
@@ -580,6 +583,8 @@ fn main() -> anyhow::Result<()> {
             "ram_gib": machine.ram_gib,
             "kernel": machine.kernel,
             "load_average_at_start": machine.load,
+            "tcp_congestion_control": machine.tcp_congestion,
+            "loopback_rps_cpus": machine.loopback_rps_cpus,
         },
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "smoke": args.smoke,
@@ -1261,6 +1266,13 @@ struct Machine {
     ram_gib: f64,
     kernel: String,
     load: String,
+    /// `net.ipv4.tcp_congestion_control`: both brokers' connections use it. With `bbr` and no
+    /// `fq` qdisc (loopback has none) TCP paces in the kernel with a timer per burst, which is
+    /// what the broker's core spends itself on in the slow consume rounds (BENCHMARKS.md).
+    tcp_congestion: String,
+    /// `rps_cpus` of loopback's receive queue: empty or 0 means no packet steering, so the core
+    /// that transmits a segment also runs the receiver's side of TCP for it.
+    loopback_rps_cpus: String,
 }
 
 fn machine() -> Machine {
@@ -1289,7 +1301,14 @@ fn machine() -> Machine {
             .unwrap_or_default()
             .trim()
             .to_string(),
+        tcp_congestion: read_trimmed("/proc/sys/net/ipv4/tcp_congestion_control"),
+        loopback_rps_cpus: read_trimmed("/sys/class/net/lo/queues/rx-0/rps_cpus"),
     }
+}
+
+/// A one-line system setting, or "unknown" where it cannot be read.
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path).map_or_else(|_| "unknown".to_string(), |s| s.trim().to_string())
 }
 
 fn date() -> String {
