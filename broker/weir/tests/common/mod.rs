@@ -111,12 +111,17 @@ fn ready_fields(line: &str) -> (String, String) {
 /// A free TCP port on 127.0.0.1 for a listener whose address must be known before it binds
 /// (a controller voter). Taken from 20000-32767, below Linux's ephemeral range, so that the
 /// `:0` binds of the other brokers under test cannot grab it in between.
+/// A port is never handed out twice in one test process: tests run in parallel, and two of them
+/// drawing the same free port before either member binds it would fail one start.
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, RandomState};
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     let seed = RandomState::new().hash_one(std::process::id());
     for i in 0..1000u64 {
         let port = 20000 + ((seed.wrapping_add(i.wrapping_mul(7919))) % 12768) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
             return port;
         }
     }
@@ -191,6 +196,26 @@ pub fn start_cluster_each(
     extra_args: &[&str],
     per_node: impl Fn(usize) -> Vec<String>,
 ) -> Vec<Weir> {
+    // A voter's port is chosen before its member binds it, so something else on the machine can
+    // take it in between (seen once in CI: "controller listener ...: Address already in use").
+    // Such a start is retried with new ports; a member that cannot start fails every attempt.
+    const ATTEMPTS: usize = 3;
+    for attempt in 1..=ATTEMPTS {
+        if let Some(cluster) = try_start_cluster(n, extra_args, &per_node) {
+            return cluster;
+        }
+        eprintln!("cluster start attempt {attempt} of {ATTEMPTS}: a member did not become ready");
+    }
+    panic!("a cluster member did not become ready within 60 s, {ATTEMPTS} attempts");
+}
+
+/// One attempt of [`start_cluster_each`]: `None` (every member stopped) if a member exits or
+/// is not ready within 60 s.
+fn try_start_cluster(
+    n: usize,
+    extra_args: &[&str],
+    per_node: &impl Fn(usize) -> Vec<String>,
+) -> Option<Vec<Weir>> {
     let voters: Vec<String> = (1..=n)
         .map(|id| format!("{id}@127.0.0.1:{}", free_port()))
         .collect();
@@ -221,7 +246,7 @@ pub fn start_cluster_each(
                 let _ = c.kill();
             }
             drop(ready);
-            panic!("a cluster member did not become ready within 60 s");
+            return None;
         };
         let (kafka, http) = ready_fields(&line);
         ready.push(Weir {
@@ -233,7 +258,7 @@ pub fn start_cluster_each(
             _tmp: Some(tmp),
         });
     }
-    ready
+    Some(ready)
 }
 
 impl Weir {
