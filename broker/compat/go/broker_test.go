@@ -274,7 +274,12 @@ func newAdmin(t *testing.T, b *broker) *kadm.Client {
 }
 
 func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return ctxTimeout(t, 60*time.Second)
+}
+
+// ctxTimeout is a context that expires after d and is cancelled when the test ends.
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }

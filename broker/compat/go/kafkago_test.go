@@ -40,12 +40,6 @@ func kafkaGoClient(t *testing.T, b *broker) *kafka.Client {
 	return &kafka.Client{Addr: kafka.TCP(b.Kafka), Timeout: 10 * time.Second, Transport: tr}
 }
 
-func ctxTimeout(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestKafkaGoCreateTopicViaController(t *testing.T) {
 	b := startBrokerT(t)
 	topic := topicName(t)

@@ -111,6 +111,7 @@ fn ready_fields(line: &str) -> (String, String) {
 /// A free TCP port on 127.0.0.1 for a listener whose address must be known before it binds
 /// (a controller voter). Taken from 20000-32767, below Linux's ephemeral range, so that the
 /// `:0` binds of the other brokers under test cannot grab it in between.
+///
 /// A port is never handed out twice in one test process: tests run in parallel, and two of them
 /// drawing the same free port before either member binds it would fail one start.
 pub fn free_port() -> u16 {
