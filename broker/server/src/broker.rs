@@ -507,6 +507,7 @@ impl Broker {
             Placement::Manual(lists) => self.placed(0, lists)?,
         };
         let num_partitions = partitions.len();
+        self.check_room_for(&partitions)?;
         let cmd = Command::CreateTopic {
             name: name.to_string(),
             topic_id: Uuid::new_v4(),
@@ -655,6 +656,19 @@ impl Broker {
             .collect())
     }
 
+    /// Refuses new partitions whose files this broker could not keep open. Checked before the
+    /// metadata changes, so that a refused topic is not created at all. Each broker checks the
+    /// replicas placed on itself; in a cluster a member short of files fails to open its
+    /// replicas after the change and says so in its log.
+    fn check_room_for(&self, partitions: &[PartitionAssignment]) -> Result<()> {
+        let me = self.config.node_id;
+        let here = partitions
+            .iter()
+            .filter(|p| p.replicas.contains(&me))
+            .count();
+        crate::limits::check_room_for_partitions(here)
+    }
+
     /// Grows `name` to `count` partitions, the new ones spread over the brokers or, with
     /// `manual`, on the replicas it lists for each new partition in order.
     pub fn create_partitions(
@@ -700,6 +714,7 @@ impl Broker {
                 assign(&brokers, current, count - current, rf)
             }
         };
+        self.check_room_for(&partitions)?;
         let cmd = Command::CreatePartitions {
             name: name.into(),
             partitions,

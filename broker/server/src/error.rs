@@ -23,6 +23,20 @@ pub enum Error {
     /// This broker is not the leader of the partition (any more).
     #[error("this broker is not the leader of {topic}-{partition}")]
     NotLeader { topic: String, partition: i32 },
+    /// New partitions whose files would not fit under the process's open-file limit
+    /// (POLICY_VIOLATION, as Kafka answers a request over its partition limits).
+    #[error(
+        "not enough open files for {partitions} more partition(s) on this broker: they need about \
+         {needed} files and {open} of the limit of {limit} are in use (each partition keeps its \
+         segment files open); raise the open-file limit (ulimit -n, LimitNOFILE= under systemd, \
+         ulimits.nofile in Compose) and restart weir"
+    )]
+    OpenFileLimit {
+        partitions: usize,
+        needed: u64,
+        open: u64,
+        limit: u64,
+    },
 }
 
 impl Error {
@@ -38,6 +52,9 @@ impl Error {
             Error::NotCoordinator => weir_protocol::kafka::ResponseError::NotCoordinator.code(),
             Error::NotLeader { .. } => {
                 weir_protocol::kafka::ResponseError::NotLeaderOrFollower.code()
+            }
+            Error::OpenFileLimit { .. } => {
+                weir_protocol::kafka::ResponseError::PolicyViolation.code()
             }
         }
     }

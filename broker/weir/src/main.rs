@@ -515,6 +515,56 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Raises the soft open-file limit to the hard one, as the JVM does for Kafka: each partition
+/// keeps its segment files open. The limit it ends at (`None`: unlimited).
+fn open_file_limit() -> Option<u64> {
+    match weir_server::raise_open_file_limit() {
+        Ok(l) => {
+            if l.after != l.before {
+                tracing::info!(
+                    from = l.before,
+                    to = l.after,
+                    "raised the open-file limit to the hard limit"
+                );
+            }
+            if l.after.is_some_and(|n| n < LOW_OPEN_FILE_LIMIT) {
+                tracing::warn!(
+                    limit = l.after,
+                    "the open-file limit is low: each partition keeps about 3 files open per \
+                     segment; raise the hard limit (ulimit -Hn, LimitNOFILE= under systemd)"
+                );
+            }
+            l.after
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the open-file limit");
+            None
+        }
+    }
+}
+
+/// Below this many open files, `weir serve` warns at start (a few hundred partitions).
+const LOW_OPEN_FILE_LIMIT: u64 = 4096;
+
+/// A start that failed for want of file descriptors says which limit and what to do.
+fn explain_start_failure(e: weir_server::Error, limit: Option<u64>) -> anyhow::Error {
+    let emfile = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|io| io.raw_os_error() == Some(EMFILE));
+    let e = anyhow::Error::new(e).context("starting the broker");
+    match (emfile, limit) {
+        (true, Some(limit)) => e.context(format!(
+            "the data directory's partitions need more open files than the limit of {limit} \
+             allows: raise it (ulimit -Hn and -n, LimitNOFILE= under systemd, ulimits.nofile in \
+             Compose) and start weir again"
+        )),
+        _ => e,
+    }
+}
+
+/// `EMFILE`: the process has as many files open as its limit allows.
+const EMFILE: i32 = 24;
+
 fn run() -> anyhow::Result<()> {
     let started = Instant::now();
     let cli = parse_cli()?;
@@ -537,12 +587,15 @@ fn run() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = broker_config(&args)?;
+    let files = open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
-        let running = weir_server::start(config).await.context("starting the broker")?;
+        let running = weir_server::start(config)
+            .await
+            .map_err(|e| explain_start_failure(e, files))?;
         let (host, port) = running.broker.advertised.clone();
         let http = running.http_addr.map_or("off".to_string(), |a| a.to_string());
         tracing::info!(

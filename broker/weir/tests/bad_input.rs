@@ -250,3 +250,120 @@ fn corrupt_and_invalid_batches_get_kafka_error_codes() {
     let resp = kafka_protocol::messages::ListOffsetsResponse::decode(&mut r, 7).expect("body");
     assert_eq!(resp.topics[0].partitions[0].offset, 1);
 }
+
+/// Partition counts of the topics the broker lists, through librdkafka's metadata.
+fn topic_partitions(weir: &Weir) -> std::collections::BTreeMap<String, usize> {
+    use rdkafka::consumer::Consumer;
+    let md = weir
+        .consumer()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()
+        .iter()
+        .map(|t| (t.name().to_string(), t.partitions().len()))
+        .collect()
+}
+
+/// With fewer open files than new partitions need (each keeps its segment files open), a
+/// create is refused whole with POLICY_VIOLATION and a message that names the limit and how to
+/// raise it. Before, the topic was created in the metadata with only some of its logs opened,
+/// and the broker then failed to start on that data directory.
+#[test]
+fn partitions_beyond_the_open_file_limit_are_refused_whole() {
+    use rdkafka::admin::{AdminOptions, NewPartitions, NewTopic, TopicReplication};
+    use rdkafka::types::RDKafkaErrorCode;
+
+    let mut weir = Weir::start_with_open_files(256, 256, &[]);
+    let mut s = connect(&weir);
+    let req = kafka_protocol::messages::CreateTopicsRequest::default()
+        .with_topics(vec![
+            kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("wide")))
+                .with_num_partitions(100)
+                .with_replication_factor(1),
+        ])
+        .with_timeout_ms(15_000);
+    s.write_all(&request(ApiKey::CreateTopics, 5, &req))
+        .expect("write");
+    let mut r = read_response(&mut s).expect("create topics answered");
+    ResponseHeader::decode(&mut r, 1).expect("header");
+    let resp = kafka_protocol::messages::CreateTopicsResponse::decode(&mut r, 5).expect("body");
+    let topic = &resp.topics[0];
+    assert_eq!(topic.error_code, 44, "POLICY_VIOLATION");
+    let message = topic
+        .error_message
+        .as_deref()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("100 more partition(s)")
+            && message.contains("limit of 256")
+            && message.contains("ulimit -n"),
+        "{message}"
+    );
+
+    weir.create_topic("narrow", 10);
+    let admin = weir.admin();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(15)));
+    let rt = common::runtime();
+    let grown = rt
+        .block_on(admin.create_partitions(&[NewPartitions::new("narrow", 200)], &opts))
+        .expect("create partitions");
+    assert!(
+        matches!(grown[0], Err((_, RDKafkaErrorCode::PolicyViolation))),
+        "{grown:?}"
+    );
+    let created = rt
+        .block_on(admin.create_topics(
+            &[NewTopic::new("wide", 100, TopicReplication::Fixed(1))],
+            &opts,
+        ))
+        .expect("create topics");
+    assert!(
+        matches!(created[0], Err((_, RDKafkaErrorCode::PolicyViolation))),
+        "{created:?}"
+    );
+
+    let listed = topic_partitions(&weir);
+    assert_eq!(listed.get("narrow"), Some(&10));
+    assert!(!listed.contains_key("wide"), "{listed:?}");
+    // The topic that fits works, up to its last partition.
+    let producer = weir.producer(&[]);
+    let sent = rt.block_on(
+        producer.send(
+            rdkafka::producer::FutureRecord::<(), str>::to("narrow")
+                .partition(9)
+                .payload("fits"),
+            Duration::from_secs(15),
+        ),
+    );
+    assert!(sent.is_ok(), "{sent:?}");
+
+    // It starts again under the same limit, with the same topics.
+    weir.stop();
+    weir.restart();
+    still_serving(&weir);
+    let listed = topic_partitions(&weir);
+    assert_eq!(listed.get("narrow"), Some(&10));
+    assert!(!listed.contains_key("wide"), "{listed:?}");
+}
+
+/// A soft open-file limit below the hard one is raised to it at start, as the JVM raises
+/// Kafka's: 200 partitions (600 files) fit although the broker was started with a soft limit
+/// of 256.
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_limit() {
+    let weir = Weir::start_with_open_files(256, 4096, &[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", weir.pid())).expect("limits");
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("open files line");
+    assert_eq!(
+        open_files.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["4096", "4096"],
+        "{open_files}"
+    );
+    weir.create_topic("wide", 200);
+    assert_eq!(topic_partitions(&weir).get("wide"), Some(&200));
+}

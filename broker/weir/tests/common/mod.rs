@@ -19,13 +19,39 @@ pub struct Weir {
     pub http: String,
     pub data: PathBuf,
     extra: Vec<String>,
+    /// The open-file limit (soft, hard) it runs under, when a test sets one.
+    open_files: Option<(u64, u64)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
-fn spawn(data: &Path, listen: &str, extra: &[String]) -> (Child, String, String) {
-    let (child, ready) = spawn_child(data, listen, extra);
+fn spawn(
+    data: &Path,
+    listen: &str,
+    extra: &[String],
+    open_files: Option<(u64, u64)>,
+) -> (Child, String, String) {
+    let cmd = match open_files {
+        None => serve_command(data, listen, extra),
+        Some((soft, hard)) => with_open_file_limit(serve_command(data, listen, extra), soft, hard),
+    };
+    let (child, ready) = spawn_command(cmd);
     let (kafka, http) = wait_ready(&ready);
     (child, kafka, http)
+}
+
+/// `cmd` run by `sh` under an open-file limit of `soft` and `hard` (`ulimit`), exec'd so that
+/// its process is the child's.
+fn with_open_file_limit(cmd: Command, soft: u64, hard: u64) -> Command {
+    let mut limited = Command::new("sh");
+    limited
+        .arg("-c")
+        .arg(format!(
+            "ulimit -S -n {soft} && ulimit -H -n {hard} && exec \"$0\" \"$@\""
+        ))
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env_remove("RUST_LOG");
+    limited
 }
 
 /// `weir serve` on `listen`, HTTP on an ephemeral port, data in `data`, then `extra`.
@@ -67,7 +93,12 @@ fn outcome(out: &std::process::Output) -> (bool, String) {
 
 /// Starts `weir serve`; the receiver gets its ready line.
 fn spawn_child(data: &Path, listen: &str, extra: &[String]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = serve_command(data, listen, extra)
+    spawn_command(serve_command(data, listen, extra))
+}
+
+/// Starts a `weir serve` command; the receiver gets its ready line.
+fn spawn_command(mut cmd: Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -256,6 +287,7 @@ fn try_start_cluster(
             http,
             data,
             extra,
+            open_files: None,
             _tmp: Some(tmp),
         });
     }
@@ -264,16 +296,26 @@ fn try_start_cluster(
 
 impl Weir {
     pub fn start(extra: &[&str]) -> Weir {
+        Weir::start_limited(extra, None)
+    }
+
+    /// [`Weir::start`] under an open-file limit of (soft, hard), kept across restarts.
+    pub fn start_with_open_files(soft: u64, hard: u64, extra: &[&str]) -> Weir {
+        Weir::start_limited(extra, Some((soft, hard)))
+    }
+
+    fn start_limited(extra: &[&str], open_files: Option<(u64, u64)>) -> Weir {
         let tmp = tempfile::tempdir().expect("tmp");
         let data = tmp.path().join("data");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, kafka, http) = spawn(&data, "127.0.0.1:0", &extra);
+        let (child, kafka, http) = spawn(&data, "127.0.0.1:0", &extra, open_files);
         Weir {
             child: Some(child),
             kafka,
             http,
             data,
             extra,
+            open_files,
             _tmp: Some(tmp),
         }
     }
@@ -300,7 +342,7 @@ impl Weir {
     /// Starts again on the same data dir and port.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill first");
-        let (child, kafka, http) = spawn(&self.data, &self.kafka, &self.extra);
+        let (child, kafka, http) = spawn(&self.data, &self.kafka, &self.extra, self.open_files);
         assert_eq!(kafka, self.kafka);
         self.child = Some(child);
         self.http = http;
@@ -327,6 +369,11 @@ impl Weir {
             .position(|a| a == "--node-id")
             .and_then(|i| self.extra.get(i + 1))
             .and_then(|id| id.parse().ok())
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("not running").id()
     }
 
     /// SIGSTOP: the process freezes with its sockets open (no heartbeats, no fetches, no
