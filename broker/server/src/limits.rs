@@ -1,7 +1,7 @@
 //! The process's open-file limit.
 //!
 //! Every partition keeps its segment files open (the active segment's log and its two
-//! indexes, and each older segment's), so `RLIMIT_NOFILE` bounds how many partitions a broker
+//! indexes, and each older segment's log), so `RLIMIT_NOFILE` bounds how many partitions a broker
 //! can host. Many systems start processes with a soft limit of 1024 under a far higher hard
 //! limit. The JVM raises its own soft limit to the hard one at start (`-XX:+MaxFDLimit`, on by
 //! default), so Kafka runs with the hard limit; [`raise_open_file_limit`] does the same for

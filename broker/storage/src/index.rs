@@ -55,10 +55,13 @@ impl Entry for TimeEntry {
     }
 }
 
-/// A sparse index file and its entries.
+/// A sparse index file and its entries. The entries live in memory; the file is open while
+/// the index may still grow, and [`SparseIndex::release`] closes it once its segment is sealed
+/// (a broker's open files bound its partitions: a sealed segment keeps only its log open). What
+/// writes or syncs the file reopens it.
 pub(crate) struct SparseIndex<E: Entry> {
     path: PathBuf,
-    file: File,
+    file: Option<File>,
     pub(crate) entries: Vec<E>,
 }
 
@@ -77,7 +80,7 @@ impl<E: Entry> SparseIndex<E> {
         let torn = raw.len() % E::SIZE != 0;
         let mut index = SparseIndex {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             entries,
         };
         if torn {
@@ -89,7 +92,7 @@ impl<E: Entry> SparseIndex<E> {
     pub(crate) fn append(&mut self, entry: E) -> std::io::Result<()> {
         let mut buf = [0u8; 16];
         entry.encode(&mut buf[..E::SIZE]);
-        self.file.write_all(&buf[..E::SIZE])?;
+        self.writable()?.write_all(&buf[..E::SIZE])?;
         self.entries.push(entry);
         Ok(())
     }
@@ -103,11 +106,31 @@ impl<E: Entry> SparseIndex<E> {
         let tmp = self.path.with_extension("tmp");
         std::fs::write(&tmp, &raw)?;
         std::fs::rename(&tmp, &self.path)?;
-        self.file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&self.path)?;
+        self.file = None;
+        self.writable()?;
         Ok(())
+    }
+
+    /// The file, opened for appending if it was released.
+    fn writable(&mut self) -> std::io::Result<&mut File> {
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(&self.path)?,
+        };
+        Ok(self.file.insert(file))
+    }
+
+    /// Closes the file; the entries stay. For an index that no longer grows.
+    pub(crate) fn release(&mut self) {
+        self.file = None;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_open(&self) -> bool {
+        self.file.is_some()
     }
 
     pub(crate) fn clear(&mut self) -> std::io::Result<()> {
@@ -116,12 +139,19 @@ impl<E: Entry> SparseIndex<E> {
     }
 
     pub(crate) fn sync(&self) -> std::io::Result<()> {
-        self.file.sync_data()
+        // A sync through any handle writes back the file's pages.
+        match &self.file {
+            Some(f) => f.sync_data(),
+            None => File::open(&self.path)?.sync_data(),
+        }
     }
 
     /// Another handle on the index file, to sync it from elsewhere.
     pub(crate) fn handle(&self) -> std::io::Result<File> {
-        self.file.try_clone()
+        match &self.file {
+            Some(f) => f.try_clone(),
+            None => File::open(&self.path),
+        }
     }
 
     pub(crate) fn delete(&self) -> std::io::Result<()> {

@@ -299,6 +299,11 @@ impl Log {
         if segments.is_empty() {
             segments.insert(0, Segment::create(dir, 0)?);
         }
+        // Only the active segment's indexes grow.
+        let active = segments.keys().next_back().copied();
+        for (_, seg) in segments.iter_mut().filter(|(b, _)| Some(**b) != active) {
+            seg.release_index_files();
+        }
         let first_base = segments.keys().next().copied().unwrap_or(0);
         let log_start_offset = std::fs::read_to_string(dir.join(LOG_START_FILE))
             .ok()
@@ -581,6 +586,17 @@ impl Log {
     pub fn size_bytes(&self) -> u64 {
         self.inner.lock().segments.values().map(|s| s.size).sum()
     }
+    /// Index files its segments hold open.
+    #[cfg(test)]
+    pub(crate) fn open_index_files(&self) -> usize {
+        self.inner
+            .lock()
+            .segments
+            .values()
+            .map(Segment::open_index_files)
+            .sum()
+    }
+
     pub fn segment_count(&self) -> usize {
         self.inner.lock().segments.len()
     }
@@ -802,6 +818,7 @@ impl Log {
         let interval = inner.config.index_interval_bytes;
         let (mut seg, _) = Segment::open(&self.dir, first, true, interval)?;
         seg.seal()?;
+        seg.release_index_files();
         inner.segments.insert(first, seg);
         Ok(true)
     }
@@ -1199,6 +1216,7 @@ impl Inner {
     fn roll(&mut self, dir: &Path, now_ms: i64) -> Result<()> {
         let next = self.log_end_offset();
         let files = self.active_mut().seal_unsynced()?;
+        self.active_mut().release_index_files();
         // The snapshot bounds the replay after a crash to the segments after it. The flusher
         // syncs it with the sealed segment.
         self.producers.write_snapshot_unsynced(dir, next)?;

@@ -526,6 +526,18 @@ impl Segment {
         ])
     }
 
+    /// Closes the index files of a segment that no longer grows (a rolled one): a sealed
+    /// segment keeps only its log open. Anything that writes an index again reopens it.
+    pub(crate) fn release_index_files(&mut self) {
+        self.offset_index.release();
+        self.time_index.release();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn open_index_files(&self) -> usize {
+        usize::from(self.offset_index.is_open()) + usize::from(self.time_index.is_open())
+    }
+
     pub(crate) fn flush(&self) -> Result<()> {
         self.file.sync_data()?;
         self.offset_index.sync()?;

@@ -102,6 +102,56 @@ fn restart_clean_and_after_torn_tail() {
     assert_eq!(BatchHeader::parse(&r.records).expect("h").base_offset, 22);
 }
 
+/// A rolled segment keeps only its log open. Its indexes answer from memory, are on disk for a
+/// restart, and are written again once a truncation makes the segment the active one.
+#[test]
+fn rolled_segments_close_their_index_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = Log::open(dir.path(), small_segments(), false, 0).expect("open");
+    fill(&log, 20, 1000); // batch i: offsets 2i and 2i+1, timestamps 1000+10i and 1001+10i
+    assert!(log.segment_count() > 3);
+    assert_eq!(
+        log.open_index_files(),
+        2,
+        "only the active segment's two indexes"
+    );
+    assert_eq!(log.offset_for_timestamp(1001).expect("ts"), Some((1, 1001)));
+    let r = log.read(7, 1 << 20, true).expect("read");
+    let h = BatchHeader::parse(&r.records).expect("a batch");
+    assert!(h.base_offset <= 7 && 7 <= h.last_offset(), "{h:?}");
+
+    // Back into the first segment: it is the active one again and indexes what comes next.
+    log.truncate_to(6).expect("truncate");
+    assert_eq!(log.segment_count(), 1);
+    for i in 0..10 {
+        let info = log
+            .append(
+                &batch(&[&format!("w{i}"), "x"], 5000 + 10 * i, Compression::None),
+                0,
+                0,
+            )
+            .expect("append");
+        log.set_high_watermark(info.last_offset + 1);
+    }
+    assert!(log.segment_count() > 1);
+    assert_eq!(log.open_index_files(), 2);
+    log.close().expect("close");
+    drop(log);
+
+    for clean in [true, false] {
+        let log = Log::open(dir.path(), small_segments(), clean, 0).expect("reopen");
+        assert_eq!(log.log_end_offset(), 26);
+        assert_eq!(log.open_index_files(), 2, "clean: {clean}");
+        assert_eq!(log.offset_for_timestamp(1021).expect("ts"), Some((5, 1021)));
+        assert_eq!(
+            log.offset_for_timestamp(5031).expect("ts"),
+            Some((13, 5031))
+        );
+        assert_eq!(log.max_timestamp_offset().expect("max"), Some((25, 5091)));
+        log.close().expect("close");
+    }
+}
+
 fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut logs: Vec<_> = std::fs::read_dir(dir)
         .expect("ls")

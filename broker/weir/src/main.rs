@@ -530,8 +530,9 @@ fn open_file_limit() -> Option<u64> {
             if l.after.is_some_and(|n| n < LOW_OPEN_FILE_LIMIT) {
                 tracing::warn!(
                     limit = l.after,
-                    "the open-file limit is low: each partition keeps about 3 files open per \
-                     segment; raise the hard limit (ulimit -Hn, LimitNOFILE= under systemd)"
+                    "the open-file limit is low: each partition keeps 3 files open, and 1 more \
+                     per older segment; raise the hard limit (ulimit -Hn, LimitNOFILE= under \
+                     systemd)"
                 );
             }
             l.after
