@@ -223,9 +223,11 @@ impl Segment {
             time_index,
             bytes_since_index: 0,
         };
-        let trusted =
-            !recover && seg.offset_index.is_sane(size) && seg.time_index.is_monotonic() && {
-                seg.load_tail()?;
+        let trusted = !recover
+            && seg.offset_index.is_sane(size)
+            && seg.time_index.is_monotonic()
+            && { seg.load_tail()? }
+            && {
                 let last_rel = seg.rel(seg.next_offset - 1);
                 seg.time_index
                     .last()
@@ -240,8 +242,10 @@ impl Segment {
     }
 
     /// Reads batch headers from the last offset-index entry to the end, to learn `next_offset`
-    /// and the newest timestamps without touching the rest of the file.
-    fn load_tail(&mut self) -> Result<()> {
+    /// and the newest timestamps without touching the rest of the file. False when the file
+    /// does not end on a whole batch (the tail of a write that failed part way): the segment
+    /// then needs the full recovery, which cuts it.
+    fn load_tail(&mut self) -> Result<bool> {
         if let Some(t) = self.time_index.last() {
             self.max_timestamp = t.timestamp;
             self.max_timestamp_batch = self.base_offset + i64::from(t.rel_offset);
@@ -253,11 +257,15 @@ impl Segment {
         let mut pos = start;
         while pos < self.size {
             let Some(h) = self.header_at(pos)? else { break };
+            let end = pos + h.total_len() as u64;
+            if end > self.size {
+                break;
+            }
             self.note_batch(&h);
-            pos += h.total_len() as u64;
+            pos = end;
         }
         self.bytes_since_index = pos - start;
-        Ok(())
+        Ok(pos == self.size)
     }
 
     /// Re-validates every batch, truncates at the first bad one, and rebuilds both indexes.
@@ -365,7 +373,18 @@ impl Segment {
         if self.size + len > u64::from(u32::MAX) {
             return Err(Error::SegmentFull(self.log_path.display().to_string()));
         }
-        write_all_at(&self.file, [header, records], self.size)?;
+        if let Err(e) = write_all_at(&self.file, [header, records], self.size) {
+            // Part of the batch may be in the file (a disk that filled up mid-write). Cut it, so
+            // that the file ends on a whole batch; if even that fails, the next start finds the
+            // torn tail and recovers the segment.
+            if let Err(cut) = self.file.set_len(self.size) {
+                tracing::warn!(
+                    segment = %self.log_path.display(), error = %cut,
+                    "could not cut a failed write's partial batch"
+                );
+            }
+            return Err(e.into());
+        }
         let pos = self.size;
         self.size += len;
         self.index_batch(h, pos, len, index_interval)?;

@@ -152,6 +152,43 @@ fn rolled_segments_close_their_index_files() {
     }
 }
 
+/// A write that failed part way (a full disk) can leave part of a batch after the last whole
+/// one. A start that trusts its indexes (after a clean shutdown) must not read that as a batch
+/// nor append after it: the part is cut and the log goes on at the same offset.
+#[test]
+fn a_partial_batch_after_a_clean_shutdown_is_cut() {
+    use std::io::Write;
+    let partial = batch(&["partial", "batch"], 9000, Compression::None);
+    // Half a batch (its header whole, its length past the end), and less than a header.
+    for cut in [partial.len() / 2, 10] {
+        let dir = tempfile::tempdir().expect("tmp");
+        {
+            let log = Log::open(dir.path(), small_segments(), false, 0).expect("open");
+            fill(&log, 3, 1000);
+            log.close().expect("close");
+        }
+        let active = segment_files(dir.path()).pop().expect("segment");
+        let before = std::fs::metadata(&active).expect("meta").len();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&active)
+            .expect("open log file")
+            .write_all(&partial[..cut])
+            .expect("write part of a batch");
+        let log = Log::open(dir.path(), small_segments(), true, 0).expect("reopen");
+        assert_eq!(log.log_end_offset(), 6, "cut {cut}");
+        assert_eq!(std::fs::metadata(&active).expect("meta").len(), before);
+        let next = log
+            .append(&batch(&["next"], 2000, Compression::None), 0, 0)
+            .expect("append");
+        assert_eq!(next.base_offset, 6);
+        log.set_high_watermark(7);
+        let r = log.read(6, 1 << 20, true).expect("read");
+        let h = validate_batch(&r.records).expect("a valid batch");
+        assert_eq!((h.base_offset, h.max_timestamp), (6, 2000));
+    }
+}
+
 fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut logs: Vec<_> = std::fs::read_dir(dir)
         .expect("ls")

@@ -122,6 +122,9 @@ pub(crate) async fn handle(broker: &Broker, req: ProduceRequest) -> Option<Produ
                     );
                 }
                 Err(Refused::Error(e)) => {
+                    if e.kafka_code() == ResponseError::KafkaStorageError.code() {
+                        log_storage_failure(&name, pd.index, &e);
+                    }
                     tracing::debug!(topic = %name, partition = pd.index, error = %e, "produce rejected");
                     parts.push(
                         resp.with_error_code(e.kafka_code())
@@ -362,3 +365,25 @@ fn produce_with_plugins(
         )))
     })
 }
+
+/// Logs at ERROR a produce that the storage layer failed (a full or failing disk): its client
+/// only sees KAFKA_STORAGE_ERROR, which it retries. At most one line every 10 s for the whole
+/// broker, with the number of failures since the last one.
+fn log_storage_failure(topic: &str, partition: i32, e: &crate::Error) {
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+    static LAST_LOGGED_MS: AtomicI64 = AtomicI64::new(i64::MIN);
+    static FAILURES: AtomicU64 = AtomicU64::new(0);
+    let failures = FAILURES.fetch_add(1, Relaxed) + 1;
+    let now = now_ms();
+    let last = LAST_LOGGED_MS.load(Relaxed);
+    if now.saturating_sub(last) >= STORAGE_FAILURE_LOG_INTERVAL_MS
+        && LAST_LOGGED_MS
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_ok()
+    {
+        FAILURES.store(0, Relaxed);
+        tracing::error!(%topic, partition, failures, error = %e, "appending to a log failed");
+    }
+}
+
+const STORAGE_FAILURE_LOG_INTERVAL_MS: i64 = 10_000;
