@@ -65,8 +65,13 @@ fn nr_open() -> Option<u64> {
         .ok()
 }
 
+/// The soft open-file limit; `None` when unlimited.
+pub(crate) fn open_file_limit() -> Option<u64> {
+    getrlimit(Resource::Nofile).current
+}
+
 /// The files this process has open, where the system says (`/proc/self/fd`).
-fn open_files() -> Option<u64> {
+pub(crate) fn open_files() -> Option<u64> {
     let dir = std::fs::read_dir("/proc/self/fd").ok()?;
     Some(dir.count() as u64)
 }
@@ -78,7 +83,7 @@ pub(crate) fn check_room_for_partitions(partitions: usize) -> Result<()> {
     if partitions == 0 {
         return Ok(());
     }
-    let Some(limit) = getrlimit(Resource::Nofile).current else {
+    let Some(limit) = open_file_limit() else {
         return Ok(());
     };
     let Some(open) = open_files() else {

@@ -118,7 +118,11 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("weir");
+        let mut root = Registry::default();
+        // The standard process metrics go unprefixed, under the names every Prometheus client
+        // and the JMX exporter in front of Kafka give them; Weir's own under `weir_`.
+        root.register_collector(Box::new(ProcessCollector::new()));
+        let registry = root.sub_registry_with_prefix("weir");
         let requests = Family::<ApiLabel, Counter>::default();
         let request_errors = Family::<ApiLabel, Counter>::default();
         let latency = Family::<ApiLabel, Histogram>::new_with_constructor(|| {
@@ -205,9 +209,9 @@ impl Default for Metrics {
             "Log bytes compaction freed",
             cleaner_bytes_freed.clone(),
         );
-        let plugins = std::sync::Arc::new(PluginMetrics::register(&mut registry));
+        let plugins = std::sync::Arc::new(PluginMetrics::register(registry));
         Metrics {
-            registry,
+            registry: root,
             plugins,
             requests,
             request_errors,
@@ -234,5 +238,148 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// The standard process metrics (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+/// `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`,
+/// `process_start_time_seconds`), read from `/proc/self` at each scrape. Where `/proc` is not
+/// there, the metrics it would give are left out.
+#[derive(Debug)]
+struct ProcessCollector {
+    start_time_seconds: f64,
+}
+
+impl ProcessCollector {
+    fn new() -> ProcessCollector {
+        let start_time_seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        ProcessCollector { start_time_seconds }
+    }
+}
+
+impl prometheus_client::collector::Collector for ProcessCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+
+        fn gauge<N: prometheus_client::encoding::EncodeGaugeValue + std::fmt::Debug>(
+            encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+            name: &str,
+            help: &str,
+            value: N,
+        ) -> Result<(), std::fmt::Error> {
+            let g = ConstGauge::new(value);
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)
+        }
+
+        if let Some(cpu) = proc_self_cpu_seconds() {
+            let c = ConstCounter::new(cpu);
+            c.encode(encoder.encode_descriptor(
+                "process_cpu_seconds",
+                "User and system CPU time spent, in seconds.",
+                None,
+                c.metric_type(),
+            )?)?;
+        }
+        if let Some((virt, rss)) = proc_self_memory_bytes() {
+            gauge(
+                &mut encoder,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                rss,
+            )?;
+            gauge(
+                &mut encoder,
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                virt,
+            )?;
+        }
+        if let Some(open) = crate::limits::open_files() {
+            gauge(
+                &mut encoder,
+                "process_open_fds",
+                "Open file descriptors (each partition keeps its segment files open).",
+                open,
+            )?;
+        }
+        if let Some(max) = crate::limits::open_file_limit() {
+            gauge(
+                &mut encoder,
+                "process_max_fds",
+                "The open-file limit (soft RLIMIT_NOFILE).",
+                max,
+            )?;
+        }
+        gauge(
+            &mut encoder,
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch, in seconds.",
+            self.start_time_seconds,
+        )
+    }
+}
+
+/// utime + stime of `/proc/self/stat`, in seconds.
+fn proc_self_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // After the name: state is field 3, utime 14 and stime 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    (ticks > 0.0).then(|| (utime + stime) as f64 / ticks)
+}
+
+/// (virtual, resident) bytes from `/proc/self/statm`.
+fn proc_self_memory_bytes() -> Option<(u64, u64)> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let mut fields = statm.split_whitespace();
+    let size: u64 = fields.next()?.parse().ok()?;
+    let resident: u64 = fields.next()?.parse().ok()?;
+    let page = rustix::param::page_size() as u64;
+    Some((size * page, resident * page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_metrics_are_exported_unprefixed_beside_weirs_own() {
+        let m = Metrics::default();
+        m.records_in.inc();
+        let text = m.encode();
+        for line in [
+            "# TYPE process_cpu_seconds counter",
+            "# TYPE process_resident_memory_bytes gauge",
+            "# TYPE process_open_fds gauge",
+            "# TYPE process_max_fds gauge",
+            "# TYPE process_start_time_seconds gauge",
+            "weir_produced_records_total 1",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in\n{text}"))
+        };
+        assert!(
+            value("process_open_fds") >= 3.0,
+            "stdin, stdout, stderr at least"
+        );
+        assert!(value("process_resident_memory_bytes") > 1_000_000.0);
+        assert!(value("process_cpu_seconds_total") >= 0.0);
+        assert!(value("process_max_fds") >= value("process_open_fds"));
     }
 }

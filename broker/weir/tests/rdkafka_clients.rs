@@ -482,6 +482,15 @@ fn http_health_and_metrics() {
         "{body}"
     );
     assert!(body.contains("weir_produced_records_total 1"), "{body}");
+    // The standard process metrics, unprefixed, as dashboards for any Prometheus client expect.
+    for name in [
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+    ] {
+        assert!(body.contains(name), "{name}in {body}");
+    }
     let (code, body) = weir.http_get("/v1/topics");
     assert_eq!(code, 200);
     assert!(body.contains("\"name\":\"m\""), "{body}");
