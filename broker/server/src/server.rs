@@ -321,9 +321,18 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
     let out = &mut frame_buf.0;
     let mut stop = broker.shutdown_signal();
     let max = broker.config.max_request_bytes;
+    let idle = broker.config.connections_max_idle;
     loop {
+        // Idle from the last response until the next request is whole: a client that stays
+        // silent (or trickles a request) that long gives its connection up, as in Kafka.
         let frame = tokio::select! {
-            f = read_frame(&mut reader, max) => f,
+            f = tokio::time::timeout(idle, read_frame(&mut reader, max)) => match f {
+                Ok(f) => f,
+                Err(_) => {
+                    tracing::debug!(%peer, idle_ms = idle.as_millis() as u64, "closing an idle connection");
+                    return Ok(());
+                }
+            },
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
         let frame = match frame {

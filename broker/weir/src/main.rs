@@ -239,6 +239,17 @@ struct ServeArgs {
     )]
     socket_receive_buffer_bytes: i32,
 
+    /// Client connections served at once (max.connections); past it, new connections wait to
+    /// be accepted until one closes.
+    #[arg(long, env = "WEIR_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+
+    /// A client connection that sends no request for this long is closed
+    /// (connections.max.idle.ms; Kafka's default, 600000). Clients reconnect when they next
+    /// need the broker.
+    #[arg(long, env = "WEIR_CONNECTIONS_MAX_IDLE_MS", default_value_t = 600_000)]
+    connections_max_idle_ms: u64,
+
     /// How long the first rebalance of an empty consumer group waits for more members
     /// (group.initial.rebalance.delay.ms). Kafka's default is 3000; 0 suits development.
     #[arg(
@@ -471,7 +482,8 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
             "socket-receive-buffer-bytes",
             a.socket_receive_buffer_bytes,
         )?,
-        max_connections: 10_000,
+        max_connections: a.max_connections as usize,
+        connections_max_idle: Duration::from_millis(a.connections_max_idle_ms.max(1)),
         group_initial_rebalance_delay: Duration::from_millis(a.group_initial_rebalance_delay_ms),
         offsets_retention: match a.offsets_retention_ms {
             Some(ms) => Duration::from_millis(ms),

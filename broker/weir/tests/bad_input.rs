@@ -367,3 +367,64 @@ fn the_soft_open_file_limit_is_raised_to_the_hard_limit() {
     weir.create_topic("wide", 200);
     assert_eq!(topic_partitions(&weir).get("wide"), Some(&200));
 }
+
+/// A connection that sends no request for `connections.max.idle.ms` is closed, as Kafka closes
+/// it; one that keeps sending requests, or waits on a long-polling fetch, stays open.
+#[test]
+fn connections_idle_past_connections_max_idle_ms_are_closed() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{FetchRequest, FetchResponse};
+
+    let weir = Weir::start(&["--connections-max-idle-ms", "1000"]);
+    weir.create_topic("quiet", 1);
+    let mut silent = connect(&weir);
+    let mut busy = connect(&weir);
+    let api_versions = request(
+        ApiKey::ApiVersions,
+        3,
+        &kafka_protocol::messages::ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("t"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+    );
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        busy.write_all(&api_versions).expect("write");
+        let mut r = read_response(&mut busy).expect("a connection in use stays open");
+        ResponseHeader::decode(&mut r, 0).expect("header");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(closed(&mut silent), "the silent connection was closed");
+
+    // A fetch that long-polls past the idle time is answered on the same connection.
+    let fetch = FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(1500)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("quiet")))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ]);
+    busy.write_all(&request(ApiKey::Fetch, 12, &fetch))
+        .expect("write");
+    let asked = std::time::Instant::now();
+    let mut r = read_response(&mut busy).expect("the long poll answered");
+    assert!(asked.elapsed() >= Duration::from_millis(1000), "it waited");
+    ResponseHeader::decode(&mut r, 1).expect("header");
+    let resp = FetchResponse::decode(&mut r, 12).expect("body");
+    assert_eq!(resp.error_code, 0);
+    assert_eq!(resp.responses[0].partitions[0].error_code, 0);
+    busy.write_all(&api_versions).expect("write");
+    assert!(
+        read_response(&mut busy).is_some(),
+        "still open after the fetch"
+    );
+    still_serving(&weir);
+}

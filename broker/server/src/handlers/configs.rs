@@ -194,6 +194,11 @@ fn broker_configs(broker: &Broker) -> BTreeMap<String, (String, i8)> {
     );
     flag("log.dirs", c.data_dir.display().to_string());
     flag("socket.request.max.bytes", c.max_request_bytes.to_string());
+    flag("max.connections", c.max_connections.to_string());
+    flag(
+        "connections.max.idle.ms",
+        c.connections_max_idle.as_millis().to_string(),
+    );
     let buffer = |b: Option<usize>| b.map_or_else(|| "-1".to_string(), |n| n.to_string());
     flag("socket.send.buffer.bytes", buffer(c.socket_send_buffer));
     flag(
