@@ -328,6 +328,11 @@ pub(crate) struct Latency {
     /// Records per second actually sent during the measured window.
     pub(crate) sent_rate: f64,
     pub(crate) samples: usize,
+    /// Every record that came back: (send time in ns from the run's start, latency in ns),
+    /// warm-up included, for `--latency-dump`.
+    pub(crate) records: Vec<(u64, u64)>,
+    /// The run's start, in ms since the Unix epoch.
+    pub(crate) start_unix_ms: u128,
 }
 
 /// End-to-end latency (producer send to consumer receipt, same process and clock) at a fixed
@@ -343,6 +348,9 @@ pub(crate) fn latency(
     measure: Duration,
 ) -> anyhow::Result<Latency> {
     let start = Instant::now();
+    let start_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
     let sent_total = Arc::new(AtomicU64::new(u64::MAX));
     let done = Arc::new(AtomicBool::new(false));
     let consumer = {
@@ -460,5 +468,7 @@ pub(crate) fn latency(
         p999_ms: pct(0.999),
         sent_rate: (sent - from_count) as f64 / (end - from).as_secs_f64().max(1e-9),
         samples: lat.len(),
+        records: got,
+        start_unix_ms,
     })
 }

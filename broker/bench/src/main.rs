@@ -83,6 +83,12 @@ struct Args {
     /// Seconds of the measured part of each latency run (default 10; smoke 1).
     #[arg(long)]
     latency_secs: Option<f64>,
+    /// Write every record of each latency run to PREFIX.<broker>.<run>.txt (PREFIX.txt with
+    /// --latency-against): a `# start_unix_ms N` line, then one line per record with its send
+    /// time (ns from the run's start) and its latency (ns). For finding when the stalls behind
+    /// a tail happened (BENCHMARKS.md, "Where Weir's p99.9 comes from").
+    #[arg(long, value_name = "PREFIX")]
+    latency_dump: Option<PathBuf>,
     /// The latency runs' rate as a fraction of the slower broker's max produce rate.
     #[arg(long, default_value_t = 0.5)]
     latency_fraction: f64,
@@ -262,7 +268,12 @@ fn main() -> anyhow::Result<()> {
         return write_svg(&Report::from_json(&results["metrics"]), &results, svg);
     }
     if let (Some(bootstrap), Some(rate)) = (&args.latency_against, args.latency_rate) {
-        return latency_against(bootstrap, rate, args.latency_secs.unwrap_or(10.0));
+        return latency_against(
+            bootstrap,
+            rate,
+            args.latency_secs.unwrap_or(10.0),
+            args.latency_dump.as_deref(),
+        );
     }
     if let Some(bootstrap) = &args.against {
         let total = args.bytes.unwrap_or(256 << 20);
@@ -421,6 +432,9 @@ fn main() -> anyhow::Result<()> {
             let l = load::latency(&b.bootstrap, "latency", 1024, rate, warmup, measure)?;
             drop(held);
             let n = kind.name();
+            if let Some(prefix) = &args.latency_dump {
+                dump_latency(prefix, &format!(".{n}.{}", run + 1), &l)?;
+            }
             if l.sent_rate < rate * LATENCY_RATE_SHORT || l.p50_ms > LATENCY_BEHIND_P50_MS {
                 behind.push(format!(
                     "{n} run {}: {} rec/s sent, p50 {:.1} ms",
@@ -684,7 +698,12 @@ fn write_svg(report: &Report, results: &serde_json::Value, path: &Path) -> anyho
 }
 
 /// `--latency-against`: the latency workload alone, on a new topic of a running broker.
-fn latency_against(bootstrap: &str, rate: f64, secs: f64) -> anyhow::Result<()> {
+fn latency_against(
+    bootstrap: &str,
+    rate: f64,
+    secs: f64,
+    dump: Option<&Path>,
+) -> anyhow::Result<()> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis();
@@ -707,6 +726,26 @@ fn latency_against(bootstrap: &str, rate: f64, secs: f64) -> anyhow::Result<()> 
         l.p99_ms,
         l.p999_ms
     );
+    if let Some(prefix) = dump {
+        dump_latency(prefix, "", &l)?;
+    }
+    Ok(())
+}
+
+/// Writes a latency run's records to `<prefix><suffix>.txt` (`--latency-dump`).
+fn dump_latency(prefix: &Path, suffix: &str, l: &load::Latency) -> anyhow::Result<()> {
+    let mut name = prefix.as_os_str().to_os_string();
+    name.push(format!("{suffix}.txt"));
+    let path = PathBuf::from(name);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    writeln!(out, "# start_unix_ms {}", l.start_unix_ms)?;
+    for (sent, latency) in &l.records {
+        writeln!(out, "{sent} {latency}")?;
+    }
+    out.flush()?;
+    eprintln!("latency records written to {}", path.display());
     Ok(())
 }
 
