@@ -507,15 +507,17 @@ impl Broker {
             Placement::Manual(lists) => self.placed(0, lists)?,
         };
         let num_partitions = partitions.len();
-        self.check_room_for(&partitions)?;
+        let room = self.check_room_for(&partitions);
         let cmd = Command::CreateTopic {
             name: name.to_string(),
             topic_id: Uuid::new_v4(),
             partitions,
             configs,
         };
+        // The metadata's own answers (TOPIC_ALREADY_EXISTS, INVALID_CONFIG) come first.
+        self.metadata.read(|s| s.validate(&cmd))?;
+        room?;
         if validate_only {
-            self.metadata.read(|s| s.validate(&cmd))?;
             let Command::CreateTopic {
                 name,
                 topic_id,
@@ -714,13 +716,15 @@ impl Broker {
                 assign(&brokers, current, count - current, rf)
             }
         };
-        self.check_room_for(&partitions)?;
+        let room = self.check_room_for(&partitions);
         let cmd = Command::CreatePartitions {
             name: name.into(),
             partitions,
         };
+        self.metadata.read(|s| s.validate(&cmd))?;
+        room?;
         if validate_only {
-            return Ok(self.metadata.read(|s| s.validate(&cmd))?);
+            return Ok(());
         }
         let _layout = self.layout.lock();
         let state = self.metadata.propose(cmd)?;

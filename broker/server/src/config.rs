@@ -40,9 +40,10 @@ pub struct BrokerConfig {
     /// `max.connections`: client connections served at once; past it, new ones wait to be
     /// accepted.
     pub max_connections: usize,
-    /// `connections.max.idle.ms`: a client connection that sends no request for this long is
-    /// closed (a leaked or abandoned connection would otherwise hold a slot forever).
-    pub connections_max_idle: Duration,
+    /// `connections.max.idle.ms`: a client connection that sends nothing for this long after
+    /// its last response is closed (a leaked or abandoned connection would otherwise hold a
+    /// slot forever); `None`: never.
+    pub connections_max_idle: Option<Duration>,
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits
     /// for more members.
     pub group_initial_rebalance_delay: Duration,
@@ -99,7 +100,7 @@ impl BrokerConfig {
             socket_send_buffer: Some(DEFAULT_SOCKET_SEND_BUFFER_BYTES),
             socket_receive_buffer: None,
             max_connections: 10_000,
-            connections_max_idle: Duration::from_secs(600),
+            connections_max_idle: Some(Duration::from_secs(600)),
             group_initial_rebalance_delay: Duration::from_millis(0),
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
             producer_id_expiration: Duration::from_secs(24 * 3600),

@@ -304,6 +304,30 @@ impl Drop for Frame {
     }
 }
 
+/// The next request frame, or `None` at the end of the stream or when nothing at all arrives
+/// for `idle` after the last response (`connections.max.idle.ms`: a client that sends nothing
+/// that long gives its connection up, as in Kafka). Once a request has begun to arrive it is
+/// read whole, however slowly: a large request on a slow link is not cut off.
+async fn next_frame(
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    max: usize,
+    idle: Option<Duration>,
+    peer: SocketAddr,
+) -> weir_protocol::Result<Option<bytes::Bytes>> {
+    if let Some(idle) = idle {
+        match tokio::time::timeout(idle, tokio::io::AsyncBufReadExt::fill_buf(reader)).await {
+            Err(_) => {
+                tracing::debug!(%peer, idle_ms = idle.as_millis() as u64, "closing an idle connection");
+                return Ok(None);
+            }
+            Ok(Ok([])) => return Ok(None),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e.into()),
+        }
+    }
+    read_frame(reader, max).await
+}
+
 async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketAddr) -> Result<()> {
     stream.set_nodelay(true)?;
     set_buffer_sizes(&broker.config, &stream, peer);
@@ -323,16 +347,8 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
     let max = broker.config.max_request_bytes;
     let idle = broker.config.connections_max_idle;
     loop {
-        // Idle from the last response until the next request is whole: a client that stays
-        // silent (or trickles a request) that long gives its connection up, as in Kafka.
         let frame = tokio::select! {
-            f = tokio::time::timeout(idle, read_frame(&mut reader, max)) => match f {
-                Ok(f) => f,
-                Err(_) => {
-                    tracing::debug!(%peer, idle_ms = idle.as_millis() as u64, "closing an idle connection");
-                    return Ok(());
-                }
-            },
+            f = next_frame(&mut reader, max, idle, peer) => f,
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
         let frame = match frame {

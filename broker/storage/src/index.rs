@@ -123,6 +123,17 @@ impl<E: Entry> SparseIndex<E> {
         Ok(self.file.insert(file))
     }
 
+    /// Keeps the first `len` entries, in memory and in the file (best effort: a torn file is
+    /// rewritten when the index is next opened), after an append that failed.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.entries.truncate(len);
+        if let Some(f) = &self.file
+            && let Err(e) = f.set_len((len * E::SIZE) as u64)
+        {
+            tracing::warn!(index = %self.path.display(), error = %e, "could not cut an index back");
+        }
+    }
+
     /// Closes the file; the entries stay. For an index that no longer grows.
     pub(crate) fn release(&mut self) {
         self.file = None;

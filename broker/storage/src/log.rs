@@ -280,7 +280,13 @@ impl Log {
         for (i, base) in bases.into_iter().enumerate() {
             // A segment deleted below (after a torn one) is not worth re-validating first.
             let recover = !torn && !clean_shutdown && (i == last || base >= recovery_point);
-            let (seg, outcome) = Segment::open(dir, base, recover, config.index_interval_bytes)?;
+            let (mut seg, outcome) =
+                Segment::open(dir, base, recover, config.index_interval_bytes)?;
+            if i != last {
+                // Only the active segment's indexes grow; closing the others' at once keeps a
+                // start within the files the running log holds.
+                seg.release_index_files();
+            }
             if torn {
                 // The log ends where an earlier segment was cut: what follows would leave a gap.
                 tracing::warn!(dir = %dir.display(), base, "recovery: deleting a segment after a torn one");
@@ -298,11 +304,6 @@ impl Log {
         }
         if segments.is_empty() {
             segments.insert(0, Segment::create(dir, 0)?);
-        }
-        // Only the active segment's indexes grow.
-        let active = segments.keys().next_back().copied();
-        for (_, seg) in segments.iter_mut().filter(|(b, _)| Some(**b) != active) {
-            seg.release_index_files();
         }
         let first_base = segments.keys().next().copied().unwrap_or(0);
         let log_start_offset = std::fs::read_to_string(dir.join(LOG_START_FILE))

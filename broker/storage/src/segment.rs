@@ -373,24 +373,44 @@ impl Segment {
         if self.size + len > u64::from(u32::MAX) {
             return Err(Error::SegmentFull(self.log_path.display().to_string()));
         }
-        if let Err(e) = write_all_at(&self.file, [header, records], self.size) {
+        let pos = self.size;
+        if let Err(e) = write_all_at(&self.file, [header, records], pos) {
             // Part of the batch may be in the file (a disk that filled up mid-write). Cut it, so
             // that the file ends on a whole batch; if even that fails, the next start finds the
             // torn tail and recovers the segment.
-            if let Err(cut) = self.file.set_len(self.size) {
-                tracing::warn!(
-                    segment = %self.log_path.display(), error = %cut,
-                    "could not cut a failed write's partial batch"
-                );
-            }
+            self.cut_back(pos);
             return Err(e.into());
         }
-        let pos = self.size;
+        let indexed = (
+            self.offset_index.entries.len(),
+            self.time_index.entries.len(),
+            self.bytes_since_index,
+        );
         self.size += len;
-        self.index_batch(h, pos, len, index_interval)?;
+        if let Err(e) = self.index_batch(h, pos, len, index_interval) {
+            // The batch is not appended after all: the log and both indexes go back to where
+            // they were, so that a retry takes the same offsets at the same position.
+            self.size = pos;
+            self.bytes_since_index = indexed.2;
+            self.offset_index.truncate(indexed.0);
+            self.time_index.truncate(indexed.1);
+            self.cut_back(pos);
+            return Err(e);
+        }
         self.note_batch(h);
         self.first_append_ms.get_or_insert(now_ms);
         Ok(())
+    }
+
+    /// Cuts the log file back to `pos` after a failed append (best effort: a start after a
+    /// crash recovers a torn tail anyway).
+    fn cut_back(&self, pos: u64) {
+        if let Err(cut) = self.file.set_len(pos) {
+            tracing::warn!(
+                segment = %self.log_path.display(), error = %cut,
+                "could not cut a failed append's partial batch"
+            );
+        }
     }
 
     /// Position of the batch that contains `offset` (or the first batch after it), if any.

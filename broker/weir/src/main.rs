@@ -244,11 +244,16 @@ struct ServeArgs {
     #[arg(long, env = "WEIR_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
 
-    /// A client connection that sends no request for this long is closed
-    /// (connections.max.idle.ms; Kafka's default, 600000). Clients reconnect when they next
-    /// need the broker.
-    #[arg(long, env = "WEIR_CONNECTIONS_MAX_IDLE_MS", default_value_t = 600_000)]
-    connections_max_idle_ms: u64,
+    /// A client connection that sends nothing for this long after its last response is closed
+    /// (connections.max.idle.ms; Kafka's default, 600000; -1: never). Clients reconnect when
+    /// they next need the broker.
+    #[arg(
+        long,
+        env = "WEIR_CONNECTIONS_MAX_IDLE_MS",
+        default_value_t = 600_000,
+        allow_negative_numbers = true
+    )]
+    connections_max_idle_ms: i64,
 
     /// How long the first rebalance of an empty consumer group waits for more members
     /// (group.initial.rebalance.delay.ms). Kafka's default is 3000; 0 suits development.
@@ -483,7 +488,9 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
             a.socket_receive_buffer_bytes,
         )?,
         max_connections: a.max_connections as usize,
-        connections_max_idle: Duration::from_millis(a.connections_max_idle_ms.max(1)),
+        connections_max_idle: u64::try_from(a.connections_max_idle_ms)
+            .ok()
+            .map(|ms| Duration::from_millis(ms.max(1))),
         group_initial_rebalance_delay: Duration::from_millis(a.group_initial_rebalance_delay_ms),
         offsets_retention: match a.offsets_retention_ms {
             Some(ms) => Duration::from_millis(ms),

@@ -368,8 +368,9 @@ fn the_soft_open_file_limit_is_raised_to_the_hard_limit() {
     assert_eq!(topic_partitions(&weir).get("wide"), Some(&200));
 }
 
-/// A connection that sends no request for `connections.max.idle.ms` is closed, as Kafka closes
-/// it; one that keeps sending requests, or waits on a long-polling fetch, stays open.
+/// A connection that sends nothing for `connections.max.idle.ms` is closed, as Kafka closes it;
+/// one that keeps sending requests, waits on a long-polling fetch, or sends a request slowly
+/// stays open.
 #[test]
 fn connections_idle_past_connections_max_idle_ms_are_closed() {
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -425,6 +426,15 @@ fn connections_idle_past_connections_max_idle_ms_are_closed() {
     assert!(
         read_response(&mut busy).is_some(),
         "still open after the fetch"
+    );
+
+    // A request that has begun to arrive is read whole, however slowly.
+    busy.write_all(&api_versions[..2]).expect("write");
+    std::thread::sleep(Duration::from_millis(1500));
+    busy.write_all(&api_versions[2..]).expect("write");
+    assert!(
+        read_response(&mut busy).is_some(),
+        "a slow request is answered"
     );
     still_serving(&weir);
 }

@@ -489,7 +489,10 @@ fn http_health_and_metrics() {
         "process_resident_memory_bytes ",
         "process_cpu_seconds_total ",
     ] {
-        assert!(body.contains(name), "{name}in {body}");
+        assert!(
+            body.lines().any(|l| l.starts_with(name)),
+            "a value line for {name}in {body}"
+        );
     }
     let (code, body) = weir.http_get("/v1/topics");
     assert_eq!(code, 200);

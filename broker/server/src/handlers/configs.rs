@@ -197,7 +197,8 @@ fn broker_configs(broker: &Broker) -> BTreeMap<String, (String, i8)> {
     flag("max.connections", c.max_connections.to_string());
     flag(
         "connections.max.idle.ms",
-        c.connections_max_idle.as_millis().to_string(),
+        c.connections_max_idle
+            .map_or_else(|| "-1".to_string(), |d| d.as_millis().to_string()),
     );
     let buffer = |b: Option<usize>| b.map_or_else(|| "-1".to_string(), |n| n.to_string());
     flag("socket.send.buffer.bytes", buffer(c.socket_send_buffer));
