@@ -51,6 +51,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::DescribeQuorum, 0, 2),
+    // After a v0 handshake the SASL tokens follow as raw frames; v1 wraps them in
+    // SaslAuthenticate. librdkafka requires v0 in the range before it uses SASL at all.
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// The supported `(min, max)` versions of `api`, if Weir serves it at all.

@@ -60,6 +60,9 @@ pub struct BrokerConfig {
     /// `replica.lag.time.max.ms`: a follower that has not caught up with its leader for this
     /// long leaves the ISR.
     pub replica_lag_time_max: Duration,
+    /// TLS and SASL of the Kafka listener (Kafka's `listeners=SASL_SSL://...`,
+    /// `sasl.enabled.mechanisms`); brokers of a cluster use it to reach each other too.
+    pub security: crate::auth::Security,
 }
 
 /// A controller quorum member's settings (Kafka's `controller.quorum.voters`).
@@ -107,6 +110,7 @@ impl BrokerConfig {
             transactional_id_expiration: Duration::from_secs(7 * 24 * 3600),
             quorum: None,
             replica_lag_time_max: Duration::from_secs(30),
+            security: crate::auth::Security::plaintext(),
         }
     }
 

@@ -13,7 +13,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpStream;
 use weir_protocol::kafka::ResponseError;
 use weir_protocol::kafka::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -25,6 +24,7 @@ use weir_protocol::kafka::messages::{
 };
 use weir_protocol::kafka::protocol::{Decodable, Encodable, StrBytes};
 
+use crate::auth::{BrokerStream, Security};
 use crate::broker::Broker;
 
 /// How long one commit or read may take, retry included (Kafka's `offsets.commit.timeout.ms`).
@@ -128,13 +128,14 @@ where
 /// it, within [`TIMEOUT`] (the request must be safe to send twice: a stale cached connection
 /// is retried once on a new one).
 pub(crate) async fn call<Req: Encodable, Resp: Decodable>(
+    security: &Security,
     host: &str,
     port: u16,
     api: ApiKey,
     version: i16,
     req: &Req,
 ) -> Result<Resp, String> {
-    match tokio::time::timeout(TIMEOUT, roundtrip(host, port, api, version, req)).await {
+    match tokio::time::timeout(TIMEOUT, roundtrip(security, host, port, api, version, req)).await {
         Ok(Ok(resp)) => Ok(resp),
         Ok(Err(Failure::Io(e))) => Err(e),
         Ok(Err(Failure::Moved(c) | Failure::Code(c))) => Err(format!("error {c}")),
@@ -201,8 +202,15 @@ async fn commit_once(
                         .with_committed_metadata(None),
                 ]),
         ]);
-    let resp: OffsetCommitResponse =
-        roundtrip(&host, port, ApiKey::OffsetCommit, COMMIT_VERSION, &req).await?;
+    let resp: OffsetCommitResponse = roundtrip(
+        &broker.config.security,
+        &host,
+        port,
+        ApiKey::OffsetCommit,
+        COMMIT_VERSION,
+        &req,
+    )
+    .await?;
     let code = resp
         .topics
         .iter()
@@ -263,8 +271,15 @@ async fn committed_once(
                 .with_partition_indexes(vec![partition]),
         ]))
         .with_require_stable(false);
-    let resp: OffsetFetchResponse =
-        roundtrip(&host, port, ApiKey::OffsetFetch, FETCH_VERSION, &req).await?;
+    let resp: OffsetFetchResponse = roundtrip(
+        &broker.config.security,
+        &host,
+        port,
+        ApiKey::OffsetFetch,
+        FETCH_VERSION,
+        &req,
+    )
+    .await?;
     if resp.error_code != 0 {
         return Err(Failure::from_code(resp.error_code));
     }
@@ -282,7 +297,7 @@ async fn committed_once(
 }
 
 /// One connection per coordinator address, used by one request at a time.
-type Slot = Arc<tokio::sync::Mutex<Option<TcpStream>>>;
+type Slot = Arc<tokio::sync::Mutex<Option<BrokerStream>>>;
 
 fn slot(host: &str, port: u16) -> Slot {
     static CONNECTIONS: OnceLock<parking_lot::Mutex<HashMap<(String, u16), Slot>>> =
@@ -299,6 +314,7 @@ fn slot(host: &str, port: u16) -> Slot {
 /// there is one (a failure there is retried once on a new connection: the cached one may have
 /// gone stale; both requests are idempotent).
 async fn roundtrip<Req: Encodable, Resp: Decodable>(
+    security: &Security,
     host: &str,
     port: u16,
     api: ApiKey,
@@ -314,7 +330,7 @@ async fn roundtrip<Req: Encodable, Resp: Decodable>(
     let was_cached = reused.is_some();
     let mut stream = match reused {
         Some(s) => s,
-        None => connect(host, port).await?,
+        None => connect(security, host, port).await?,
     };
     let correlation = CORRELATION.fetch_add(1, Ordering::Relaxed);
     let frame = weir_protocol::encode_request(api, version, correlation, CLIENT_ID, req)
@@ -324,7 +340,7 @@ async fn roundtrip<Req: Encodable, Resp: Decodable>(
         Err(e) if !was_cached => return Err(e),
         Err(e) => {
             tracing::debug!(host, port, error = ?e, "coordinator connection failed; reconnecting");
-            stream = connect(host, port).await?;
+            stream = connect(security, host, port).await?;
             exchange(&mut stream, &frame, api, version, correlation).await?
         }
     };
@@ -332,18 +348,14 @@ async fn roundtrip<Req: Encodable, Resp: Decodable>(
     Ok(resp)
 }
 
-async fn connect(host: &str, port: u16) -> Result<TcpStream, Failure> {
-    let s = tokio::time::timeout(TIMEOUT, TcpStream::connect((host, port)))
+async fn connect(security: &Security, host: &str, port: u16) -> Result<BrokerStream, Failure> {
+    crate::auth::connect(security, host, port, TIMEOUT)
         .await
-        .map_err(|_| Failure::Io("connect timed out".into()))?
-        .map_err(|e| Failure::Io(e.to_string()))?;
-    s.set_nodelay(true)
-        .map_err(|e| Failure::Io(e.to_string()))?;
-    Ok(s)
+        .map_err(|e| Failure::Io(e.to_string()))
 }
 
 async fn exchange<Resp: Decodable>(
-    stream: &mut TcpStream,
+    stream: &mut BrokerStream,
     frame: &[u8],
     api: ApiKey,
     version: i16,

@@ -202,13 +202,19 @@ async fn produce_once(
                         .with_records(Some(batch)),
                 ]),
         ]);
-    let resp: ProduceResponse =
-        crate::coordinator_client::call(&host, port, ApiKey::Produce, PRODUCE_VERSION, &req)
-            .await
-            .map_err(|message| Failed {
-                message,
-                retriable: true,
-            })?;
+    let resp: ProduceResponse = crate::coordinator_client::call(
+        &broker.config.security,
+        &host,
+        port,
+        ApiKey::Produce,
+        PRODUCE_VERSION,
+        &req,
+    )
+    .await
+    .map_err(|message| Failed {
+        message,
+        retriable: true,
+    })?;
     let p = resp
         .responses
         .iter()

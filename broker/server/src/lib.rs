@@ -9,6 +9,7 @@
 //! - `partition.rs`: a hosted partition and how topic configs become log settings.
 //! - `http.rs`: health, Prometheus metrics and a JSON topic view over axum.
 
+pub mod auth;
 mod broker;
 mod config;
 mod coordinator_client;

@@ -8,6 +8,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// A SASL authentication's mechanism and result (`ok` or `failed`); TLS handshakes that
+/// failed count under mechanism `tls`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabel {
+    pub mechanism: String,
+    pub result: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabel {
     pub api: String,
@@ -107,6 +115,7 @@ pub struct Metrics {
     pub records_in: Counter,
     pub connections: Gauge,
     pub closed_bad_requests: Counter,
+    pub authentications: Family<AuthLabel, Counter>,
     pub partitions: Gauge,
     pub log_bytes: Gauge,
     pub group_lag: Family<GroupPartitionLabel, Gauge>,
@@ -133,6 +142,7 @@ impl Default for Metrics {
         let records_in = Counter::default();
         let connections = Gauge::default();
         let closed_bad_requests = Counter::default();
+        let authentications = Family::<AuthLabel, Counter>::default();
         let partitions = Gauge::default();
         let log_bytes = Gauge::default();
         let group_lag = Family::<GroupPartitionLabel, Gauge>::default();
@@ -180,6 +190,11 @@ impl Default for Metrics {
             closed_bad_requests.clone(),
         );
         registry.register(
+            "authentications",
+            "SASL authentications by mechanism and result, and failed TLS handshakes",
+            authentications.clone(),
+        );
+        registry.register(
             "partitions",
             "Partitions hosted by this broker",
             partitions.clone(),
@@ -221,6 +236,7 @@ impl Default for Metrics {
             records_in,
             connections,
             closed_bad_requests,
+            authentications,
             partitions,
             log_bytes,
             group_lag,

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::BrokerStream;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpStream;
 use weir_protocol::kafka::ResponseError;
 use weir_protocol::kafka::messages::fetch_request::{FetchPartition, FetchTopic};
 use weir_protocol::kafka::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
@@ -94,7 +94,7 @@ impl Fetchers {
 
 /// Fetches from `leader` until the broker goes away or the task is aborted.
 async fn run(broker: std::sync::Weak<Broker>, leader: i32, wanted: Wanted) {
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<BrokerStream> = None;
     let mut correlation = 0i32;
     loop {
         let Some(b) = broker.upgrade() else { return };
@@ -152,20 +152,19 @@ async fn run(broker: std::sync::Weak<Broker>, leader: i32, wanted: Wanted) {
     }
 }
 
-async fn connect(broker: &Broker, leader: i32) -> std::io::Result<TcpStream> {
+async fn connect(broker: &Broker, leader: i32) -> std::io::Result<BrokerStream> {
     let addr = broker
         .metadata
         .read(|s| s.brokers.get(&leader).map(|b| (b.host.clone(), b.port)))
         .ok_or_else(|| std::io::Error::other(format!("broker {leader} is not registered")))?;
     let port = u16::try_from(addr.1).map_err(std::io::Error::other)?;
-    let s = tokio::time::timeout(
+    crate::auth::connect(
+        &broker.config.security,
+        &addr.0,
+        port,
         Duration::from_secs(5),
-        TcpStream::connect((addr.0.as_str(), port)),
     )
     .await
-    .map_err(|_| std::io::Error::other("connect timed out"))??;
-    s.set_nodelay(true)?;
-    Ok(s)
 }
 
 fn fetch_request(me: i32, followed: &[Followed]) -> FetchRequest {
@@ -204,7 +203,7 @@ fn fetch_request(me: i32, followed: &[Followed]) -> FetchRequest {
 
 /// Sends one fetch and reads its response.
 async fn exchange(
-    stream: &mut TcpStream,
+    stream: &mut BrokerStream,
     correlation: i32,
     req: &FetchRequest,
 ) -> Result<FetchResponse, String> {

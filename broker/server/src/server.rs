@@ -53,6 +53,9 @@ impl RunningBroker {
 
 /// Binds the listeners, opens the data directory and starts serving.
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
+    if config.quorum.is_some() {
+        config.security.check_for_cluster()?;
+    }
     let listener = bind(config.listen).await?;
     let kafka_addr = listener.local_addr()?;
     let http_listener = match config.http_listen {
@@ -308,8 +311,8 @@ impl Drop for Frame {
 /// for `idle` after the last response (`connections.max.idle.ms`: a client that sends nothing
 /// that long gives its connection up, as in Kafka). Once a request has begun to arrive it is
 /// read whole, however slowly: a large request on a slow link is not cut off.
-async fn next_frame(
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+async fn next_frame<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     max: usize,
     idle: Option<Duration>,
     peer: SocketAddr,
@@ -328,10 +331,107 @@ async fn next_frame(
     read_frame(reader, max).await
 }
 
+/// How long a TLS client has to complete its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketAddr) -> Result<()> {
     stream.set_nodelay(true)?;
     set_buffer_sizes(&broker.config, &stream, peer);
-    let (r, w) = stream.into_split();
+    let Some(tls) = broker.config.security.tls() else {
+        let (r, w) = stream.into_split();
+        return serve_requests(broker, r, w, peer).await;
+    };
+    let stream =
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                count_auth(broker, "tls", false);
+                tracing::info!(%peer, error = %e, "failed authentication: TLS handshake failed");
+                return Ok(());
+            }
+            Err(_) => {
+                count_auth(broker, "tls", false);
+                tracing::info!(%peer, "failed authentication: TLS handshake timed out");
+                return Ok(());
+            }
+        };
+    let (r, w) = tokio::io::split(stream);
+    serve_requests(broker, r, w, peer).await
+}
+
+/// Logs and counts how a SASL exchange ended (failures at INFO, as Kafka logs them).
+fn log_auth(broker: &Broker, peer: SocketAddr, outcome: Option<crate::auth::Outcome>) {
+    match outcome {
+        Some(crate::auth::Outcome::Succeeded { user, mechanism }) => {
+            count_auth(broker, mechanism.name(), true);
+            tracing::debug!(%peer, user, mechanism = mechanism.name(), "authenticated");
+        }
+        Some(crate::auth::Outcome::Failed { mechanism, reason }) => {
+            count_auth(broker, mechanism.name(), false);
+            tracing::info!(%peer, mechanism = mechanism.name(), "failed authentication: {reason}");
+        }
+        None => {}
+    }
+}
+
+fn count_auth(broker: &Broker, mechanism: &str, ok: bool) {
+    broker
+        .metrics
+        .authentications
+        .get_or_create(&crate::metrics::AuthLabel {
+            mechanism: mechanism.to_string(),
+            result: if ok { "ok" } else { "failed" }.to_string(),
+        })
+        .inc();
+}
+
+/// Where a connection's responses go: the socket itself, which sends fetched records from
+/// the page cache (`sendfile`), or a TLS session, which must read and encrypt them.
+trait ResponseSink: tokio::io::AsyncWrite + Unpin + Send {
+    fn send_file(
+        &mut self,
+        slice: &FileSlice,
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+}
+
+impl ResponseSink for tokio::net::tcp::OwnedWriteHalf {
+    async fn send_file(&mut self, slice: &FileSlice) -> std::io::Result<()> {
+        send_file(self.as_ref(), slice).await
+    }
+}
+
+/// Bytes of a log file read at a time for a fetch over TLS.
+const TLS_FILE_CHUNK: usize = 256 << 10;
+
+impl ResponseSink for tokio::io::WriteHalf<tokio_rustls::server::TlsStream<TcpStream>> {
+    async fn send_file(&mut self, slice: &FileSlice) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt as _;
+        let Some((file, mut pos)) = slice.file_range() else {
+            return Ok(());
+        };
+        let end = pos + slice.len() as u64;
+        let mut buf = vec![0u8; slice.len().min(TLS_FILE_CHUNK)];
+        while pos < end {
+            let want = ((end - pos) as usize).min(buf.len());
+            let n = file.read_at(&mut buf[..want], pos)?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the log file ended before the fetched records (truncated meanwhile)",
+                ));
+            }
+            self.write_all(&buf[..n]).await?;
+            pos += n as u64;
+        }
+        Ok(())
+    }
+}
+
+async fn serve_requests<R, W>(broker: &Arc<Broker>, r: R, w: W, peer: SocketAddr) -> Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: ResponseSink,
+{
     // Small: a request larger than the buffer is read straight into its own frame, so the buffer
     // only gathers the small requests a client pipelines. Responses go out unbuffered: each is
     // one encoded frame (or the parts around a fetch's file slices) written whole. With 64 KiB
@@ -346,6 +446,8 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
     let mut stop = broker.shutdown_signal();
     let max = broker.config.max_request_bytes;
     let idle = broker.config.connections_max_idle;
+    let security = &broker.config.security;
+    let mut session = crate::auth::Session::new(security);
     loop {
         let frame = tokio::select! {
             f = next_frame(&mut reader, max, idle, peer) => f,
@@ -362,15 +464,41 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
         };
         let started = Instant::now();
         broker.metrics.bytes_in.inc_by(frame.len() as u64 + 4);
+        if session.expects_raw_token() {
+            // A SASL token after a SaslHandshake v0: answered with a raw token, or the
+            // connection closes (v0 cannot carry an error).
+            let mut outcome = None;
+            let reply = session.raw_token(security, &frame, &mut outcome);
+            log_auth(broker, peer, outcome);
+            let Some(token) = reply else {
+                return Ok(());
+            };
+            writer
+                .write_all(&(token.len() as u32).to_be_bytes())
+                .await?;
+            writer.write_all(&token).await?;
+            writer.flush().await?;
+            continue;
+        }
+        let mut close_after = false;
         let (api, version, correlation_id, response) = match decode_request(frame) {
             Ok(Decoded::Request(req)) => {
                 let (api, version, cid) = (req.api, req.version, req.header.correlation_id);
-                (
-                    api,
-                    version,
-                    cid,
-                    handlers::handle(broker, *req, peer).await,
-                )
+                let mut outcome = None;
+                let response = match session.check(security, &req, &mut outcome) {
+                    crate::auth::Gate::Pass => handlers::handle(broker, *req, peer).await,
+                    crate::auth::Gate::Reply { body, close } => {
+                        close_after = close;
+                        Some(Reply::Body(*body))
+                    }
+                    crate::auth::Gate::Close(why) => {
+                        broker.metrics.closed_bad_requests.inc();
+                        tracing::warn!(%peer, "closing connection: {why}");
+                        return Ok(());
+                    }
+                };
+                log_auth(broker, peer, outcome);
+                (api, version, cid, response)
             }
             Ok(Decoded::ApiVersionsFallback { correlation_id }) => {
                 let body = api_versions_response(
@@ -405,10 +533,11 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
                     writer.write_all(part).await?;
                     sent += part.len();
                     if let Some(slice) = records.get(i) {
-                        send_file(writer.as_ref(), slice).await?;
+                        writer.send_file(slice).await?;
                         sent += slice.len();
                     }
                 }
+                writer.flush().await?;
                 broker.metrics.bytes_out.inc_by(sent as u64);
                 shrink_frame(out);
             }
@@ -427,6 +556,7 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
                 drop(body);
                 broker.metrics.bytes_out.inc_by(out.len() as u64);
                 writer.write_all(out).await?;
+                writer.flush().await?;
                 shrink_frame(out);
             }
             None => {}
@@ -436,5 +566,8 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
             .latency
             .get_or_create(&label)
             .observe(started.elapsed().as_secs_f64());
+        if close_after {
+            return Ok(());
+        }
     }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use weir_server::BrokerConfig;
+use weir_server::auth::{Mechanism, Security, SecurityProtocol, TlsFiles, Users};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -291,6 +292,53 @@ struct ServeArgs {
     )]
     transactional_id_expiration_ms: u64,
 
+    /// Security of the Kafka listener (Kafka's listener security protocols): PLAINTEXT, SSL
+    /// (TLS), SASL_PLAINTEXT (SASL authentication) or SASL_SSL (both). Defaults to the scheme
+    /// of --advertised-listener (`SASL_SSL://host:9092`), else PLAINTEXT.
+    #[arg(long, env = "WEIR_SECURITY_PROTOCOL")]
+    security_protocol: Option<String>,
+
+    /// SASL mechanisms served (sasl.enabled.mechanisms).
+    #[arg(
+        long,
+        env = "WEIR_SASL_ENABLED_MECHANISMS",
+        default_value = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+    )]
+    sasl_enabled_mechanisms: String,
+
+    /// File of SASL users, one `name:password` per line (`#` starts a comment). Each user may
+    /// authenticate with any enabled mechanism.
+    #[arg(long, env = "WEIR_SASL_USERS_FILE")]
+    sasl_users_file: Option<PathBuf>,
+
+    /// SASL users inline, `name:password,name:password` (passwords without commas; use
+    /// --sasl-users-file otherwise). Added to the file's.
+    #[arg(long, env = "WEIR_SASL_USERS", hide_env_values = true)]
+    sasl_users: Option<String>,
+
+    /// The SASL user this broker authenticates as to the other brokers of a cluster
+    /// (replication, coordinator calls); needed by cluster members with a SASL listener.
+    #[arg(long, env = "WEIR_INTER_BROKER_USER")]
+    inter_broker_user: Option<String>,
+
+    /// The listener's TLS certificate chain, PEM, leaf first (SSL and SASL_SSL).
+    #[arg(long, env = "WEIR_TLS_CERT_FILE")]
+    tls_cert_file: Option<PathBuf>,
+
+    /// The private key of the TLS certificate, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "WEIR_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
+
+    /// CA certificates, PEM: what a cluster member checks the other brokers' certificates
+    /// against, and with --tls-client-auth required the CAs of client certificates.
+    #[arg(long, env = "WEIR_TLS_CA_FILE")]
+    tls_ca_file: Option<PathBuf>,
+
+    /// TLS client authentication (ssl.client.auth): `none` or `required` (clients present a
+    /// certificate issued by --tls-ca-file).
+    #[arg(long, env = "WEIR_TLS_CLIENT_AUTH", default_value = "none")]
+    tls_client_auth: String,
+
     /// Log filter, e.g. `info` or `weir_server=debug` (RUST_LOG syntax). Raft's own chatter
     /// is at `warn` unless asked for (`openraft=info`).
     #[arg(long, env = "WEIR_LOG", default_value = "info,openraft=warn")]
@@ -364,7 +412,84 @@ fn socket_buffer(flag: &str, bytes: i32) -> anyhow::Result<Option<usize>> {
     }
 }
 
+/// The listener's security from the flags: protocol, mechanisms, users and TLS files.
+fn security(a: &ServeArgs) -> anyhow::Result<Security> {
+    let scheme = a
+        .advertised_listener
+        .as_deref()
+        .and_then(|s| s.split_once("://"))
+        .map(|(scheme, _)| scheme);
+    let protocol = match (&a.security_protocol, scheme) {
+        (Some(p), _) => SecurityProtocol::parse(p)?,
+        (None, Some(s)) => SecurityProtocol::parse(s)
+            .with_context(|| format!("the scheme of --advertised-listener {s:?}"))?,
+        (None, None) => SecurityProtocol::Plaintext,
+    };
+    if let (Some(s), Some(_)) = (scheme, &a.security_protocol)
+        && SecurityProtocol::parse(s).ok() != Some(protocol)
+    {
+        bail!(
+            "--advertised-listener says {s} but --security-protocol is {}",
+            protocol.name()
+        );
+    }
+    let mut pairs = Vec::new();
+    if let Some(path) = &a.sasl_users_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --sasl-users-file {}", path.display()))?;
+        pairs.extend(
+            weir_server::auth::parse_user_lines(&text)
+                .with_context(|| format!("--sasl-users-file {}", path.display()))?,
+        );
+    }
+    for entry in a.sasl_users.iter().flat_map(|s| s.split(',')) {
+        if entry.trim().is_empty() {
+            continue;
+        }
+        let (name, pw) = entry
+            .split_once(':')
+            .context("--sasl-users: expected name:password,name:password")?;
+        pairs.push((name.trim().to_string(), pw.to_string()));
+    }
+    if !protocol.uses_sasl() && !pairs.is_empty() {
+        bail!(
+            "SASL users are configured but the listener is {}: set --security-protocol              SASL_PLAINTEXT or SASL_SSL",
+            protocol.name()
+        );
+    }
+    let client_auth = match a.tls_client_auth.to_ascii_lowercase().as_str() {
+        "none" => false,
+        "required" => true,
+        other => bail!("--tls-client-auth must be none or required, not {other:?}"),
+    };
+    let tls = match (&a.tls_cert_file, &a.tls_key_file) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: a.tls_ca_file.clone(),
+            client_auth,
+        }),
+        (None, None) => None,
+        _ => bail!("--tls-cert-file and --tls-key-file go together"),
+    };
+    if tls.is_some() && !protocol.uses_tls() {
+        bail!(
+            "a TLS certificate is configured but the listener is {}: set --security-protocol              SSL or SASL_SSL",
+            protocol.name()
+        );
+    }
+    let users = Users::from_pairs(pairs)?;
+    Ok(Security::new(
+        protocol,
+        Mechanism::parse_list(&a.sasl_enabled_mechanisms)?,
+        users,
+        a.inter_broker_user.clone(),
+        tls,
+    )?)
+}
+
 fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let security = security(a)?;
     let advertised = match &a.advertised_listener {
         None => None,
         Some(s) => {
@@ -498,6 +623,7 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         },
         producer_id_expiration: Duration::from_millis(a.producer_id_expiration_ms),
         transactional_id_expiration: Duration::from_millis(a.transactional_id_expiration_ms),
+        security,
     };
     config.validate().context("invalid broker defaults")?;
     Ok(config)

@@ -63,6 +63,7 @@ pub(crate) async fn describe_quorum(
         })
     {
         let asked = crate::coordinator_client::call(
+            &broker.config.security,
             &host,
             port,
             weir_protocol::kafka::messages::ApiKey::DescribeQuorum,

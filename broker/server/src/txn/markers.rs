@@ -141,16 +141,22 @@ async fn send(broker: &Broker, leader: i32, parts: Vec<(String, i32)>, m: Marker
             .with_coordinator_epoch(m.coordinator_epoch)
             .with_topics(topics),
     ]);
-    let resp: WriteTxnMarkersResponse =
-        match crate::coordinator_client::call(&host, port, ApiKey::WriteTxnMarkers, VERSION, &req)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(broker = leader, error = %e, "WriteTxnMarkers failed");
-                return fail(&parts, ResponseError::NetworkException.code());
-            }
-        };
+    let resp: WriteTxnMarkersResponse = match crate::coordinator_client::call(
+        &broker.config.security,
+        &host,
+        port,
+        ApiKey::WriteTxnMarkers,
+        VERSION,
+        &req,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(broker = leader, error = %e, "WriteTxnMarkers failed");
+            return fail(&parts, ResponseError::NetworkException.code());
+        }
+    };
     parts
         .into_iter()
         .map(|(topic, partition)| {
