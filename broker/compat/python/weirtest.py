@@ -4,6 +4,7 @@ Starts/stops the Weir broker binary and wraps the common confluent-kafka
 produce/consume/admin chores so every test file stays short and readable.
 """
 
+import base64
 import json
 import logging
 import os
@@ -61,6 +62,7 @@ class Broker:
         self.http = None
         self.port = None
         self.starts = 0
+        self.http_auth = None
 
     # -- lifecycle -------------------------------------------------------
     def start(self, same_port=False):
@@ -356,6 +358,10 @@ def plugin_wasm(name):
 def http_json(b, method, path, body=None, timeout=120.0):
     """One request to the broker's HTTP API. Returns (status, parsed JSON or None)."""
     req = urllib.request.Request(f"http://{b.http}{path}", data=body, method=method)
+    if b.http_auth is not None:
+        # (user, password) of a broker whose SASL listener makes its HTTP API want one.
+        token = base64.b64encode(":".join(b.http_auth).encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             status, raw = resp.status, resp.read()

@@ -154,6 +154,7 @@ impl Broker {
             broker.plugins.set_peer_source(peer_blob_source(
                 broker.metadata.clone(),
                 broker.config.node_id,
+                broker.config.security.inter_broker_http_auth(),
             ));
         }
         let started = std::time::Instant::now();
@@ -931,7 +932,12 @@ impl Broker {
 
 /// Fetches a plugin binary from the other active brokers' HTTP APIs: the deployed plugin
 /// with that SHA-256, as `GET /v1/plugins/NAME/binary` serves it. Blocking.
-fn peer_blob_source(metadata: MetadataStore, me: i32) -> crate::plugins::BlobSource {
+/// `auth`: the `Authorization` header the peers' HTTP APIs want (with a SASL listener).
+fn peer_blob_source(
+    metadata: MetadataStore,
+    me: i32,
+    auth: Option<String>,
+) -> crate::plugins::BlobSource {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(2))
         .timeout(Duration::from_secs(60))
@@ -953,7 +959,11 @@ fn peer_blob_source(metadata: MetadataStore, me: i32) -> crate::plugins::BlobSou
         let name = name?;
         peers.iter().find_map(|peer| {
             let url = format!("http://{peer}/v1/plugins/{name}/binary");
-            let resp = agent.get(&url).call().ok()?;
+            let mut req = agent.get(&url);
+            if let Some(a) = &auth {
+                req = req.set("Authorization", a);
+            }
+            let resp = req.call().ok()?;
             let mut bytes = Vec::new();
             std::io::Read::read_to_end(
                 &mut std::io::Read::take(

@@ -38,7 +38,49 @@ pub(crate) fn router(broker: Arc<Broker>) -> Router {
         .route("/", get(console))
         .route("/console", get(console))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            broker.clone(),
+            require_user,
+        ))
         .with_state(broker)
+}
+
+/// Paths served without credentials: liveness probes and Prometheus scrapes.
+const OPEN_PATHS: &[&str] = &["/health", "/metrics"];
+
+/// With a SASL listener, the HTTP API (console, admin, plugins, the CLI) wants the same users,
+/// as HTTP Basic authentication; `/health` and `/metrics` stay open. Without SASL it is open,
+/// as Kafka's own listeners are without it.
+async fn require_user(
+    State(broker): State<Arc<Broker>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let security = &broker.config.security;
+    if !security.protocol.uses_sasl() || OPEN_PATHS.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let ok = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::auth::basic_credentials)
+        .is_some_and(|(user, password)| security.users.check_password(&user, &password));
+    if ok {
+        return next.run(req).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"weir\", charset=\"UTF-8\"",
+        )],
+        Json(serde_json::json!({
+            "error": "authentication required: the listener uses SASL, so the HTTP API wants \
+                      one of its users (HTTP Basic; the CLI's --user and WEIR_PASSWORD)"
+        })),
+    )
+        .into_response()
 }
 
 /// `POST /v1/topics`: what `weir topic create` and `weir topic apply` send.

@@ -20,6 +20,30 @@ pub(crate) struct Admin {
     /// Print the broker's JSON answer instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    /// A SASL user of the broker: with a SASL listener the HTTP API wants one (HTTP Basic).
+    #[arg(long, env = "WEIR_USER", global = true)]
+    user: Option<String>,
+    /// The user's password (better in WEIR_PASSWORD than on the command line).
+    #[arg(long, env = "WEIR_PASSWORD", global = true, hide_env_values = true)]
+    password: Option<String>,
+}
+
+/// The `Authorization` header of every request this command sends.
+static AUTHORIZATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+impl Admin {
+    /// Takes the credentials for this command's requests.
+    pub(crate) fn authorize(&self) -> anyhow::Result<&Admin> {
+        match (&self.user, &self.password) {
+            (Some(u), Some(p)) => {
+                let _ = AUTHORIZATION.set(weir_server::auth::basic_header(u, p));
+            }
+            (Some(_), None) => bail!("--user needs a password: set WEIR_PASSWORD (or --password)"),
+            (None, Some(_)) => bail!("a password without --user (or WEIR_USER)"),
+            (None, None) => {}
+        }
+        Ok(self)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,6 +182,10 @@ fn enc(s: &str) -> String {
 /// Sends a request; an HTTP error becomes the broker's `error` message.
 fn send(req: ureq::Request, body: Option<Body>) -> anyhow::Result<Value> {
     let url = req.url().to_string();
+    let req = match AUTHORIZATION.get() {
+        Some(a) => req.set("Authorization", a),
+        None => req,
+    };
     let result = match body {
         None => req.call(),
         Some(Body::Bytes(b)) => req.send_bytes(&b),
@@ -172,6 +200,13 @@ fn send(req: ureq::Request, body: Option<Body>) -> anyhow::Result<Value> {
                 serde_json::from_str(&text).context("the broker's answer is not JSON")
             }
         }
+        Err(ureq::Error::Status(401, _)) if AUTHORIZATION.get().is_some() => {
+            bail!("the broker refused the user name or password (HTTP 401)")
+        }
+        Err(ureq::Error::Status(401, _)) => bail!(
+            "the broker wants a user (its listener uses SASL): pass --user NAME and set \
+             WEIR_PASSWORD (HTTP 401)"
+        ),
         Err(ureq::Error::Status(code, resp)) => {
             let text = resp.into_string().unwrap_or_default();
             let msg = serde_json::from_str::<Value>(&text)

@@ -716,12 +716,12 @@ fn run() -> anyhow::Result<()> {
     let cli = parse_cli()?;
     let args = match cli.command {
         Command::Serve(args) => args,
-        Command::Plugin { admin, cmd } => return admin::plugin(&admin, cmd),
-        Command::Dlq { admin, cmd } => return admin::dlq(&admin, cmd),
-        Command::Pipeline { admin, cmd } => return admin::pipeline(&admin, cmd),
-        Command::Cluster { admin, cmd } => return admin::cluster(&admin, cmd),
-        Command::Topic { admin, cmd } => return admin::topic(&admin, cmd),
-        Command::Group { admin, cmd } => return admin::group(&admin, cmd),
+        Command::Plugin { admin, cmd } => return admin::plugin(admin.authorize()?, cmd),
+        Command::Dlq { admin, cmd } => return admin::dlq(admin.authorize()?, cmd),
+        Command::Pipeline { admin, cmd } => return admin::pipeline(admin.authorize()?, cmd),
+        Command::Cluster { admin, cmd } => return admin::cluster(admin.authorize()?, cmd),
+        Command::Topic { admin, cmd } => return admin::topic(admin.authorize()?, cmd),
+        Command::Group { admin, cmd } => return admin::group(admin.authorize()?, cmd),
     };
     memcpy::keep_memcpy_off_rep_movsb();
     tracing_subscriber::fmt()

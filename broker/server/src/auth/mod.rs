@@ -241,6 +241,30 @@ impl Users {
     }
 }
 
+/// The user and password of an HTTP `Authorization: Basic ...` header.
+pub fn basic_credentials(header: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// An HTTP `Authorization` header value for `user` and `password` (Basic).
+pub fn basic_header(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
 /// Files of the listener's TLS identity (PEM).
 #[derive(Clone, Debug, Default)]
 pub struct TlsFiles {
@@ -335,6 +359,17 @@ impl Security {
         })
     }
 
+    /// The `Authorization` header this broker sends to other brokers' HTTP APIs (the
+    /// inter-broker user's), when they want one.
+    pub(crate) fn inter_broker_http_auth(&self) -> Option<String> {
+        if !self.protocol.uses_sasl() {
+            return None;
+        }
+        let user = self.inter_broker_user.as_deref()?;
+        let password = &self.users.get(user)?.password;
+        Some(basic_header(user, password))
+    }
+
     pub(crate) fn tls(&self) -> Option<&tls::Tls> {
         self.tls.as_ref()
     }
@@ -380,6 +415,14 @@ mod tests {
         assert!(Users::parse("a:x\na:y\n").is_err());
         assert!(Users::parse(":x\n").is_err());
         assert!(Users::parse("a:\n").is_err());
+    }
+
+    #[test]
+    fn basic_auth_headers() {
+        let h = basic_header("alice", "p:w");
+        assert_eq!(basic_credentials(&h), Some(("alice".into(), "p:w".into())));
+        assert_eq!(basic_credentials("Bearer abc"), None);
+        assert_eq!(basic_credentials("Basic !!!"), None);
     }
 
     #[test]
