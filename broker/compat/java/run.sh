@@ -17,6 +17,10 @@ if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
     echo "run.sh: java and mvn are required" >&2; exit 2
   fi
 fi
+# SecurityTest makes its certificates with the openssl command line.
+if ! command -v openssl >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
+fi
 if [ -z "${JAVA_HOME:-}" ]; then
   for d in /usr/lib/jvm/java-17-openjdk-*; do
     if [ -x "$d/bin/java" ]; then export JAVA_HOME="$d"; break; fi

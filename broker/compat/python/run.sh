@@ -12,6 +12,14 @@ VENV="${WEIR_COMPAT_VENV:-$HOME/.cache/weir/venv-compat}"
 export WEIR_BIN="${WEIR_BIN:-$HOME/.cache/weir/target/debug/weir}"
 PY="${PYTHON:-python3}"
 
+if ! command -v openssl >/dev/null 2>&1; then
+  # test_security.py makes its certificates with the openssl command line.
+  echo "run.sh: installing openssl" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl
+fi
+
 if ! command -v kcat >/dev/null 2>&1; then
   echo "run.sh: installing kcat" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
