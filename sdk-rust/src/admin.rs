@@ -208,7 +208,12 @@ impl Admin {
         let admin = client_config(&config, None)
             .create()
             .map_err(|e| Error::Config(e.to_string()))?;
-        let http = Http::new(config.admin_url.as_deref(), &config.brokers, config.timeout);
+        let http = Http::new(
+            config.admin_url.as_deref(),
+            &config.brokers,
+            config.timeout,
+            crate::http::basic_auth(&config.extra),
+        );
         Ok(Admin {
             inner: Arc::new(Inner {
                 admin,

@@ -12,10 +12,34 @@ use crate::error::{Error, Result};
 /// Weir's HTTP port when none is configured.
 pub const DEFAULT_ADMIN_PORT: u16 = 9644;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Http {
     base: String,
     agent: ureq::Agent,
+    /// `Authorization` for a broker whose SASL listener makes its HTTP API want a user: the
+    /// client's own `sasl.username` and `sasl.password`, as HTTP Basic.
+    authorization: Option<String>,
+}
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("base", &self.base)
+            .field("authorization", &self.authorization.is_some())
+            .finish()
+    }
+}
+
+/// HTTP Basic credentials from the client's librdkafka properties (`sasl.username` and
+/// `sasl.password`), if both are there.
+pub(crate) fn basic_auth(extra: &[(String, String)]) -> Option<String> {
+    use base64::Engine as _;
+    let get = |k: &str| extra.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v);
+    let (user, password) = (get("sasl.username")?, get("sasl.password")?);
+    Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    ))
 }
 
 pub(crate) enum Body {
@@ -26,7 +50,12 @@ pub(crate) enum Body {
 
 impl Http {
     /// `url` if given, else the first bootstrap broker's host on port 9644.
-    pub(crate) fn new(url: Option<&str>, brokers: &str, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        url: Option<&str>,
+        brokers: &str,
+        timeout: Duration,
+        authorization: Option<String>,
+    ) -> Self {
         let base = match url {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => {
@@ -45,7 +74,11 @@ impl Http {
             }
         };
         let agent = ureq::AgentBuilder::new().timeout(timeout).build();
-        Http { base, agent }
+        Http {
+            base,
+            agent,
+            authorization,
+        }
     }
 
     pub(crate) fn base(&self) -> &str {
@@ -74,7 +107,10 @@ impl Http {
         body: Body,
     ) -> Result<T> {
         let url = format!("{}{path}", self.base);
-        let req = self.agent.request(method, &url);
+        let mut req = self.agent.request(method, &url);
+        if let Some(a) = &self.authorization {
+            req = req.set("Authorization", a);
+        }
         let result = match body {
             Body::None => req.call(),
             Body::Bytes(b) => req.set("content-type", "application/wasm").send_bytes(&b),

@@ -184,6 +184,7 @@ impl Writer {
             config.admin_url.as_deref(),
             &config.brokers,
             Duration::from_secs(5),
+            crate::http::basic_auth(&config.extra),
         );
         Ok(Writer {
             inner: Arc::new(Inner {
