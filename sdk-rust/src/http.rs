@@ -30,6 +30,24 @@ impl std::fmt::Debug for Http {
     }
 }
 
+/// Whether `base` (`scheme://host:port`) is HTTPS or on the loopback interface.
+fn private_channel(base: &str) -> bool {
+    if base.starts_with("https://") {
+        return true;
+    }
+    let rest = base.strip_prefix("http://").unwrap_or(base);
+    let host = rest.split('/').next().unwrap_or("");
+    let host = match host.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let host = host.trim_matches(['[', ']']);
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// HTTP Basic credentials from the client's librdkafka properties (`sasl.username` and
 /// `sasl.password`), if both are there.
 pub(crate) fn basic_auth(extra: &[(String, String)]) -> Option<String> {
@@ -74,6 +92,9 @@ impl Http {
             }
         };
         let agent = ureq::AgentBuilder::new().timeout(timeout).build();
+        // The password goes only where it cannot be read on the way: over HTTPS (a TLS proxy
+        // in front of Weir's HTTP API) or to this machine.
+        let authorization = authorization.filter(|_| private_channel(&base));
         Http {
             base,
             agent,
@@ -207,4 +228,19 @@ pub(crate) async fn rejection_reason(http: &Http, topic: &str, since_ms: i64) ->
         }
     }
     best.map(|(_, r)| r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_go_only_over_https_or_loopback() {
+        assert!(private_channel("https://weir.example:9644"));
+        assert!(private_channel("http://127.0.0.1:9644"));
+        assert!(private_channel("http://[::1]:9644"));
+        assert!(private_channel("http://localhost:9644/x"));
+        assert!(!private_channel("http://10.0.0.5:9644"));
+        assert!(!private_channel("http://weir.example:9644"));
+    }
 }

@@ -366,6 +366,7 @@ async fn exchange<Resp: Decodable>(
         .write_all(frame)
         .await
         .map_err(|e| io(e.to_string()))?;
+    stream.flush().await.map_err(|e| io(e.to_string()))?;
     let reply = weir_protocol::read_frame(stream, MAX_RESPONSE_BYTES)
         .await
         .map_err(|e| io(e.to_string()))?

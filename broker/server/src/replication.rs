@@ -217,6 +217,7 @@ async fn exchange(
     .map_err(|e| e.to_string())?;
     let io = async {
         stream.write_all(&frame).await.map_err(|e| e.to_string())?;
+        stream.flush().await.map_err(|e| e.to_string())?;
         weir_protocol::read_frame(stream, 256 << 20)
             .await
             .map_err(|e| e.to_string())?

@@ -359,18 +359,29 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
     serve_requests(broker, r, w, peer).await
 }
 
-/// Logs and counts how a SASL exchange ended (failures at INFO, as Kafka logs them).
-fn log_auth(broker: &Broker, peer: SocketAddr, outcome: Option<crate::auth::Outcome>) {
+/// Largest frame read from a client that has not authenticated (Kafka's
+/// `sasl.server.max.receive.size`).
+const SASL_MAX_RECEIVE_BYTES: usize = 512 << 10;
+
+/// How long a failed authentication waits before its answer and the close (Kafka's
+/// `connection.failed.authentication.delay.ms` is 100): it slows down password guessing.
+const FAILED_AUTHENTICATION_DELAY: Duration = Duration::from_millis(100);
+
+/// Logs and counts how a SASL exchange ended (failures at INFO, as Kafka logs them); true
+/// when it failed.
+fn log_auth(broker: &Broker, peer: SocketAddr, outcome: Option<crate::auth::Outcome>) -> bool {
     match outcome {
         Some(crate::auth::Outcome::Succeeded { user, mechanism }) => {
             count_auth(broker, mechanism.name(), true);
             tracing::debug!(%peer, user, mechanism = mechanism.name(), "authenticated");
+            false
         }
         Some(crate::auth::Outcome::Failed { mechanism, reason }) => {
             count_auth(broker, mechanism.name(), false);
             tracing::info!(%peer, mechanism = mechanism.name(), "failed authentication: {reason}");
+            true
         }
-        None => {}
+        None => false,
     }
 }
 
@@ -449,8 +460,16 @@ where
     let security = &broker.config.security;
     let mut session = crate::auth::Session::new(security);
     loop {
+        // Before authentication only small frames are read (Kafka's
+        // sasl.server.max.receive.size), so that a client without credentials cannot make the
+        // broker buffer 100 MiB requests.
+        let limit = if session.is_open() {
+            max
+        } else {
+            max.min(SASL_MAX_RECEIVE_BYTES)
+        };
         let frame = tokio::select! {
-            f = next_frame(&mut reader, max, idle, peer) => f,
+            f = next_frame(&mut reader, limit, idle, peer) => f,
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
         let frame = match frame {
@@ -469,7 +488,9 @@ where
             // connection closes (v0 cannot carry an error).
             let mut outcome = None;
             let reply = session.raw_token(security, &frame, &mut outcome);
-            log_auth(broker, peer, outcome);
+            if log_auth(broker, peer, outcome) {
+                tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
+            }
             let Some(token) = reply else {
                 return Ok(());
             };
@@ -497,7 +518,9 @@ where
                         return Ok(());
                     }
                 };
-                log_auth(broker, peer, outcome);
+                if log_auth(broker, peer, outcome) {
+                    tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
+                }
                 (api, version, cid, response)
             }
             Ok(Decoded::ApiVersionsFallback { correlation_id }) => {

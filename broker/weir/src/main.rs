@@ -414,19 +414,20 @@ fn socket_buffer(flag: &str, bytes: i32) -> anyhow::Result<Option<usize>> {
 
 /// The listener's security from the flags: protocol, mechanisms, users and TLS files.
 fn security(a: &ServeArgs) -> anyhow::Result<Security> {
+    // A scheme that names a security protocol sets it (`SASL_SSL://host:9092`); a listener
+    // name such as `EXTERNAL://` says nothing about security and is ignored, as before.
     let scheme = a
         .advertised_listener
         .as_deref()
         .and_then(|s| s.split_once("://"))
-        .map(|(scheme, _)| scheme);
+        .and_then(|(scheme, _)| SecurityProtocol::parse(scheme).ok().map(|p| (scheme, p)));
     let protocol = match (&a.security_protocol, scheme) {
         (Some(p), _) => SecurityProtocol::parse(p)?,
-        (None, Some(s)) => SecurityProtocol::parse(s)
-            .with_context(|| format!("the scheme of --advertised-listener {s:?}"))?,
+        (None, Some((_, p))) => p,
         (None, None) => SecurityProtocol::Plaintext,
     };
-    if let (Some(s), Some(_)) = (scheme, &a.security_protocol)
-        && SecurityProtocol::parse(s).ok() != Some(protocol)
+    if let (Some((s, p)), Some(_)) = (scheme, &a.security_protocol)
+        && p != protocol
     {
         bail!(
             "--advertised-listener says {s} but --security-protocol is {}",
@@ -453,7 +454,8 @@ fn security(a: &ServeArgs) -> anyhow::Result<Security> {
     }
     if !protocol.uses_sasl() && !pairs.is_empty() {
         bail!(
-            "SASL users are configured but the listener is {}: set --security-protocol              SASL_PLAINTEXT or SASL_SSL",
+            "SASL users are configured but the listener is {}: set --security-protocol \
+             SASL_PLAINTEXT or SASL_SSL",
             protocol.name()
         );
     }
@@ -474,7 +476,8 @@ fn security(a: &ServeArgs) -> anyhow::Result<Security> {
     };
     if tls.is_some() && !protocol.uses_tls() {
         bail!(
-            "a TLS certificate is configured but the listener is {}: set --security-protocol              SSL or SASL_SSL",
+            "a TLS certificate is configured but the listener is {}: set --security-protocol \
+             SSL or SASL_SSL",
             protocol.name()
         );
     }

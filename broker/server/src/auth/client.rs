@@ -101,6 +101,8 @@ async fn exchange<Req: Encodable, Resp: Decodable>(
     let frame = weir_protocol::encode_request(api, version, correlation, CLIENT_ID, req)
         .map_err(io::Error::other)?;
     stream.write_all(&frame).await?;
+    // TLS keeps what the socket did not take in its buffer until flushed.
+    stream.flush().await?;
     let reply = weir_protocol::read_frame(stream, MAX_RESPONSE_BYTES)
         .await
         .map_err(io::Error::other)?

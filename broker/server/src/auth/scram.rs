@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 /// Iterations of new credentials: Kafka's minimum for SCRAM, and what `kafka-configs`
 /// uses unless told otherwise.
 pub(crate) const DEFAULT_ITERATIONS: u32 = 4096;
+const MIN_ITERATIONS: u32 = 4096;
+const MAX_ITERATIONS: u32 = 16384;
 /// Bytes of randomness in a salt and in the server's part of the nonce.
 const RANDOM_BYTES: usize = 24;
 
@@ -147,9 +149,11 @@ pub(crate) struct ServerFirst {
     client_first_bare: String,
     server_first: String,
     nonce: String,
-    /// `None` for a user that does not exist: the exchange goes on with a made-up salt and
-    /// fails at the proof, so that a client cannot tell unknown users from wrong passwords.
-    credential: Option<Credential>,
+    /// For a user that does not exist, a made-up credential: the exchange goes on, does the
+    /// same work and fails at the proof, so that a client cannot tell unknown users from wrong
+    /// passwords.
+    credential: Credential,
+    known: bool,
 }
 
 /// Reads the client's first message and answers with the salt, iterations and nonce.
@@ -217,13 +221,15 @@ fn server_first_with(
             "Authentication failed: the authorization id must be the user name".into(),
         ));
     }
-    let credential = lookup(&user);
-    let (salt, iterations) = match &credential {
-        Some(c) => (c.salt.clone(), c.iterations),
-        None => (decoy_salt(hash, &user), DEFAULT_ITERATIONS),
-    };
+    let found = lookup(&user);
+    let known = found.is_some();
+    let credential = found.unwrap_or_else(|| decoy(hash, &user));
     let nonce = format!("{client_nonce}{server_nonce}");
-    let server_first = format!("r={nonce},s={},i={iterations}", B64.encode(&salt));
+    let server_first = format!(
+        "r={nonce},s={},i={}",
+        B64.encode(&credential.salt),
+        credential.iterations
+    );
     let reply = server_first.clone().into_bytes();
     Ok((
         ServerFirst {
@@ -234,20 +240,27 @@ fn server_first_with(
             server_first,
             nonce,
             credential,
+            known,
         },
         reply,
     ))
 }
 
-/// A salt for an unknown user that is the same on every attempt (so that repeated tries do
-/// not reveal the user is made up) and unguessable.
-fn decoy_salt(hash: Hash, user: &str) -> Vec<u8> {
+/// A credential for an unknown user, the same on every attempt (so that repeated tries do
+/// not reveal the user is made up) and unguessable: its salt and keys come from a key made at
+/// start. No password leads to it.
+fn decoy(hash: Hash, user: &str) -> Credential {
     use std::sync::OnceLock;
     static KEY: OnceLock<Vec<u8>> = OnceLock::new();
     let key = KEY.get_or_init(|| random_bytes().unwrap_or_else(|_| b"weir".to_vec()));
     let mut salt = hash.hmac(key, user.as_bytes());
     salt.truncate(RANDOM_BYTES);
-    salt
+    Credential {
+        stored_key: hash.hmac(key, &[user.as_bytes(), b"stored"].concat()),
+        server_key: hash.hmac(key, &[user.as_bytes(), b"server"].concat()),
+        salt,
+        iterations: DEFAULT_ITERATIONS,
+    }
 }
 
 impl ServerFirst {
@@ -297,9 +310,7 @@ impl ServerFirst {
                 }
             ))
         };
-        let Some(cred) = &self.credential else {
-            return Err(failed());
-        };
+        let cred = &self.credential;
         let auth_message = format!(
             "{},{},{}",
             self.client_first_bare, self.server_first, without_proof
@@ -315,7 +326,7 @@ impl ServerFirst {
             .collect();
         // Compare H(ClientKey) with StoredKey as MACs under one key: constant time.
         let stored = self.hash.digest(&client_key);
-        if !constant_time_eq(&stored, &cred.stored_key) {
+        if !constant_time_eq(&stored, &cred.stored_key) || !self.known {
             return Err(failed());
         }
         let server_signature = self.hash.hmac(&cred.server_key, auth_message.as_bytes());
@@ -391,8 +402,14 @@ impl Client {
         let (Some(nonce), Some(salt), Some(iterations)) = (nonce, salt, iterations) else {
             return Err(malformed("server first message"));
         };
-        if !nonce.starts_with(&self.nonce) || iterations == 0 {
+        if !nonce.starts_with(&self.nonce) {
             return Err(malformed("server first message"));
+        }
+        // Kafka's bounds: fewer is weak, more lets a rogue server burn this side's CPU.
+        if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+            return Err(Failed(format!(
+                "SCRAM iterations {iterations} outside {MIN_ITERATIONS}..={MAX_ITERATIONS}"
+            )));
         }
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{msg},{without_proof}", self.client_first_bare);

@@ -124,6 +124,11 @@ impl Session {
         }
     }
 
+    /// Whether requests are served (no SASL on the listener, or authenticated).
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self.state, State::Open | State::Authenticated)
+    }
+
     /// Whether the next frame is a raw SASL token (after a SaslHandshake v0) rather than a
     /// request.
     pub(crate) fn expects_raw_token(&self) -> bool {
