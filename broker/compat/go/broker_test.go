@@ -306,12 +306,14 @@ func mustCreateTopic(t *testing.T, adm *kadm.Client, topic string, partitions in
 	}
 }
 
-// consume reads exactly n records from one partition starting at offset from (bounded: 30 s).
-func consume(t *testing.T, b *broker, topic string, partition int32, from int64, n int) []*kgo.Record {
+// consume reads exactly n records from one partition starting at offset from (bounded: 30 s);
+// extra client options (a TLS dialer, SASL) come last.
+func consume(t *testing.T, b *broker, topic string, partition int32, from int64, n int, extra ...kgo.Opt) []*kgo.Record {
 	t.Helper()
-	cl := newClient(t, b, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+	opts := append([]kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
 		topic: {partition: kgo.NewOffset().At(from)},
-	}))
+	})}, extra...)
+	cl := newClient(t, b, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out []*kgo.Record

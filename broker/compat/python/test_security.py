@@ -255,6 +255,12 @@ def test_raw_sasl_answers(sasl_broker):
         assert b"Invalid username or password" in body[8:8 + mlen]
         with pytest.raises(ConnectionError):
             read_frame(s)
+    # Before authenticating, frames over 512 KiB close the connection unread (Kafka's
+    # sasl.server.max.receive.size); after it, the usual socket.request.max.bytes applies.
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(struct.pack(">i", 600 << 10) + frame(18, 0, 9)[4:])
+        with pytest.raises(ConnectionError):
+            read_frame(s)
     # PLAIN after a SaslHandshake v0: raw tokens, and an authenticated connection serves
     # requests.
     with socket.create_connection((host, int(port)), timeout=10) as s:
