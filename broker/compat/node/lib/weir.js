@@ -162,10 +162,12 @@ function logCreator() {
 /** Bounded retries so failures surface quickly instead of after kafkajs' long defaults. */
 const FAST_RETRY = { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 };
 
-function makeKafka(bootstrap, { clientId = 'weir-compat-node', retry = FAST_RETRY } = {}) {
+function makeKafka(bootstrap, { clientId = 'weir-compat-node', retry = FAST_RETRY, sasl, ssl } = {}) {
   return new Kafka({
     clientId,
     brokers: [bootstrap],
+    ...(sasl ? { sasl } : {}),
+    ...(ssl ? { ssl } : {}),
     connectionTimeout: 5000,
     requestTimeout: 15000,
     retry,
