@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 ensure_rust
 
 log "system packages (librdkafka build needs cmake and curl headers; kcat for the CLI tests)"
-apt_install cmake libcurl4-openssl-dev build-essential pkg-config kcat
+apt_install cmake libcurl4-openssl-dev build-essential pkg-config kcat openssl
 
 log "plugins: WebAssembly components from plugins/ (the wasm toolchain is installed on first use)"
 scripts/build-plugins.sh
