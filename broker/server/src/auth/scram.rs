@@ -8,7 +8,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{Hmac, Mac as _};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256, Sha512};
 
 use crate::error::{Error, Result};
@@ -36,22 +37,9 @@ impl Hash {
     }
 
     fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
-        // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
         match self {
-            Hash::Sha256 => match Hmac::<Sha256>::new_from_slice(key) {
-                Ok(mut m) => {
-                    m.update(data);
-                    m.finalize().into_bytes().to_vec()
-                }
-                Err(_) => Vec::new(),
-            },
-            Hash::Sha512 => match Hmac::<Sha512>::new_from_slice(key) {
-                Ok(mut m) => {
-                    m.update(data);
-                    m.finalize().into_bytes().to_vec()
-                }
-                Err(_) => Vec::new(),
-            },
+            Hash::Sha256 => mac::<Hmac<Sha256>>(key, data),
+            Hash::Sha512 => mac::<Hmac<Sha512>>(key, data),
         }
     }
 
@@ -68,6 +56,18 @@ impl Hash {
                 out.to_vec()
             }
         }
+    }
+}
+
+/// HMAC of `data` under `key`. HMAC accepts keys of any length, so `new_from_slice` cannot
+/// fail for it.
+fn mac<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
+    match <M as KeyInit>::new_from_slice(key) {
+        Ok(mut m) => {
+            m.update(data);
+            m.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Vec::new(),
     }
 }
 
@@ -337,9 +337,11 @@ impl ServerFirst {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Whether `a` and `b` are equal, compared as MACs under one key: the time taken does not
+/// depend on where they first differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mac = |d: &[u8]| {
-        let mut m = Hmac::<Sha256>::new_from_slice(b"weir-scram").ok()?;
+        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(b"weir-scram").ok()?;
         m.update(d);
         Some(m)
     };
