@@ -115,6 +115,13 @@ def frame(api, version, correlation, body=b""):
     return struct.pack(">i", len(header) + len(body)) + header + body
 
 
+def flexible_frame(api, version, correlation, body=b""):
+    """A request with header v2 (flexible versions: tagged fields after the client id)."""
+    client = b"raw"
+    header = struct.pack(">hhih", api, version, correlation, len(client)) + client + b"\0"
+    return struct.pack(">i", len(header) + len(body)) + header + body
+
+
 def read_frame(s):
     size = struct.unpack(">i", recv_exact(s, 4))[0]
     return recv_exact(s, size)
@@ -488,3 +495,276 @@ def test_http_api_wants_a_user(sasl_broker):
     r = subprocess.run([WEIR_BIN, "topic", "list"], env=env, capture_output=True, text=True,
                        timeout=30, check=True)
     assert topic in r.stdout
+
+
+# -- SCRAM users managed through the Kafka API -------------------------------------------------
+
+def scram_admin(bootstrap):
+    """An admin client logged in as a users-file user."""
+    return admin(bootstrap, **sasl("SCRAM-SHA-512"))
+
+
+def alter_users(a, alterations):
+    """Runs AlterUserScramCredentials; {user: exception or None}."""
+    out = {}
+    for user, fut in a.alter_user_scram_credentials(alterations).items():
+        try:
+            fut.result(20)
+            out[user] = None
+        except KafkaException as e:
+            out[user] = e.args[0]
+    return out
+
+
+def describe_users(a, users=None):
+    from confluent_kafka.admin import ScramMechanism
+    futs = a.describe_user_scram_credentials(users)
+    if users is None:
+        descs = futs.result(20)
+    else:
+        descs = {u: f.result(20) for u, f in futs.items()}
+    return {u: sorted((ScramMechanism(c.mechanism).name, c.iterations)
+                      for c in d.scram_credential_infos) for u, d in descs.items()}
+
+
+def test_scram_users_made_with_the_admin_api_can_log_in(broker_factory, users_file):
+    """kafka-configs --alter --entity-type users (AlterUserScramCredentials): the client salts
+    the password, the broker keeps the credential in the metadata log, and the new user logs
+    in with that mechanism (and with PLAIN, checked against the credential), also after a
+    restart; a deleted credential no longer logs in."""
+    from confluent_kafka.admin import (ScramCredentialInfo, ScramMechanism,
+                                       UserScramCredentialDeletion,
+                                       UserScramCredentialUpsertion)
+    b = broker_factory("--security-protocol", "SASL_PLAINTEXT",
+                       "--sasl-users-file", str(users_file))
+    a = scram_admin(b.bootstrap)
+    # The file's users are listed (both mechanisms, 4096 iterations).
+    assert describe_users(a)["alice"] == [("SCRAM_SHA_256", 4096), ("SCRAM_SHA_512", 4096)]
+
+    sha256 = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 8192)
+    sha512 = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096)
+    assert alter_users(a, [
+        UserScramCredentialUpsertion("carol", sha256, b"carol-pw"),
+        UserScramCredentialUpsertion("carol", sha512, b"carol-pw"),
+        UserScramCredentialUpsertion("dave", sha512, b"dave-pw"),
+    ]) == {"carol": None, "dave": None}
+    assert describe_users(a, ["carol", "dave"]) == {
+        "carol": [("SCRAM_SHA_256", 8192), ("SCRAM_SHA_512", 4096)],
+        "dave": [("SCRAM_SHA_512", 4096)]}
+
+    for mech in MECHANISMS:
+        round_trip(b.bootstrap, sasl(mech, user="carol", password="carol-pw"), n=3)
+    round_trip(b.bootstrap, sasl("SCRAM-SHA-512", user="dave", password="dave-pw"), n=3)
+    # dave has no SCRAM-SHA-256 credential, and a wrong password fails as usual.
+    for conf in [sasl("SCRAM-SHA-256", user="dave", password="dave-pw"),
+                 sasl("SCRAM-SHA-512", user="carol", password="nope"),
+                 sasl("PLAIN", user="carol", password="nope")]:
+        assert auth_error(b.bootstrap, conf).code() == KafkaError._AUTHENTICATION
+
+    # A password change takes effect at once; the old password stops working.
+    assert alter_users(a, [UserScramCredentialUpsertion("carol", sha512, b"carol-pw2")]) == {
+        "carol": None}
+    round_trip(b.bootstrap, sasl("SCRAM-SHA-512", user="carol", password="carol-pw2"), n=1)
+    assert auth_error(b.bootstrap, sasl("SCRAM-SHA-512", user="carol",
+                                        password="carol-pw")).code() == KafkaError._AUTHENTICATION
+
+    # The credentials live in the metadata log: they survive a restart.
+    b.stop()
+    b.start(same_port=True)
+    round_trip(b.bootstrap, sasl("SCRAM-SHA-512", user="carol", password="carol-pw2"), n=1)
+    round_trip(b.bootstrap, sasl("SCRAM-SHA-256", user="carol", password="carol-pw"), n=1)
+
+    a = scram_admin(b.bootstrap)
+    assert alter_users(a, [UserScramCredentialDeletion("dave", ScramMechanism.SCRAM_SHA_512)]) \
+        == {"dave": None}
+    assert auth_error(b.bootstrap, sasl("SCRAM-SHA-512", user="dave",
+                                        password="dave-pw")).code() == KafkaError._AUTHENTICATION
+    with pytest.raises(KafkaException) as e:
+        describe_users(a, ["dave"])
+    assert e.value.args[0].code() == KafkaError.RESOURCE_NOT_FOUND
+
+
+def test_scram_user_changes_are_checked(broker_factory, users_file):
+    """Kafka's refusals: too few or too many iterations, a credential changed twice in one
+    request, deleting one that does not exist; and Weir's: a users-file user is changed in the
+    file. A user with a refused change keeps all its credentials, other users' changes land."""
+    from confluent_kafka.admin import (ScramCredentialInfo, ScramMechanism,
+                                       UserScramCredentialDeletion,
+                                       UserScramCredentialUpsertion)
+    b = broker_factory("--security-protocol", "SASL_PLAINTEXT",
+                       "--sasl-users-file", str(users_file))
+    a = scram_admin(b.bootstrap)
+    sha256 = ScramMechanism.SCRAM_SHA_256
+    got = alter_users(a, [
+        UserScramCredentialUpsertion("few", ScramCredentialInfo(sha256, 1000), b"pw"),
+        UserScramCredentialUpsertion("many", ScramCredentialInfo(sha256, 20000), b"pw"),
+        UserScramCredentialUpsertion("twice", ScramCredentialInfo(sha256, 4096), b"pw"),
+        UserScramCredentialDeletion("twice", sha256),
+        UserScramCredentialDeletion("ghost", sha256),
+        UserScramCredentialUpsertion("alice", ScramCredentialInfo(sha256, 4096), b"pw"),
+        UserScramCredentialUpsertion("fine", ScramCredentialInfo(sha256, 4096), b"fine-pw"),
+    ])
+    assert got["fine"] is None
+    assert got["few"].code() == KafkaError.UNACCEPTABLE_CREDENTIAL
+    assert "few iterations" in got["few"].str()
+    assert got["many"].code() == KafkaError.UNACCEPTABLE_CREDENTIAL
+    assert "many iterations" in got["many"].str()
+    assert got["twice"].code() == KafkaError.DUPLICATE_RESOURCE
+    assert got["ghost"].code() == KafkaError.RESOURCE_NOT_FOUND
+    assert got["alice"].code() == KafkaError.UNACCEPTABLE_CREDENTIAL
+    assert "users file" in got["alice"].str()
+    described = describe_users(a)
+    assert "fine" in described
+    for refused in ["few", "many", "twice", "ghost"]:
+        assert refused not in described
+    # The file user's password is unchanged.
+    round_trip(b.bootstrap, sasl("SCRAM-SHA-256"), n=1)
+
+
+def test_scram_users_on_the_raw_wire(broker_factory, users_file):
+    """The two APIs byte for byte: DescribeUserScramCredentials (50) with a user named twice
+    and an unknown one, AlterUserScramCredentials (51) with an unknown mechanism."""
+    b = broker_factory("--security-protocol", "SASL_PLAINTEXT",
+                       "--sasl-users-file", str(users_file))
+    host, port = b.bootstrap.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(frame(17, 1, 1, struct.pack(">h", 5) + b"PLAIN"))
+        assert struct.unpack(">h", read_frame(s)[4:6])[0] == 0
+        token = b"\0alice\0" + USERS["alice"].encode()
+        s.sendall(frame(36, 0, 2, struct.pack(">i", len(token)) + token))
+        assert struct.unpack(">h", read_frame(s)[4:6])[0] == 0
+
+        def compact_str(v):
+            return bytes([len(v) + 1]) + v
+
+        # Describe: users [alice, alice, nobody] -> alice DUPLICATE_RESOURCE, nobody
+        # RESOURCE_NOT_FOUND.
+        users = [b"alice", b"alice", b"nobody"]
+        body = bytes([len(users) + 1]) + b"".join(compact_str(u) + b"\0" for u in users) + b"\0"
+        s.sendall(flexible_frame(50, 0, 3, body))
+        resp = read_frame(s)
+        # correlation(4) tagged(1) throttle(4) error_code(2) error_message(compact nullable)
+        assert struct.unpack(">i", resp[:4])[0] == 3
+        pos = 5 + 4
+        assert struct.unpack(">h", resp[pos:pos + 2])[0] == 0
+        pos += 2
+        assert resp[pos] == 0  # null message
+        pos += 1
+        n = resp[pos] - 1
+        pos += 1
+        results = {}
+        for _ in range(n):
+            ulen = resp[pos] - 1
+            user = resp[pos + 1:pos + 1 + ulen].decode()
+            pos += 1 + ulen
+            code = struct.unpack(">h", resp[pos:pos + 2])[0]
+            pos += 2
+            mlen = resp[pos]
+            pos += 1 + max(mlen - 1, 0)
+            infos = resp[pos] - 1
+            pos += 1 + infos * (1 + 4 + 1)
+            pos += 1  # tagged fields
+            results[user] = code
+        assert results == {"alice": 92, "nobody": 91}
+
+        # Alter: an upsertion with mechanism 7 -> UNSUPPORTED_SASL_MECHANISM (33).
+        upsert = (compact_str(b"eve") + bytes([7]) + struct.pack(">i", 4096) +
+                  compact_str(b"salt") + compact_str(b"x" * 32) + b"\0")
+        body = bytes([1]) + bytes([2]) + upsert + b"\0"
+        s.sendall(flexible_frame(51, 0, 4, body))
+        resp = read_frame(s)
+        assert struct.unpack(">i", resp[:4])[0] == 4
+        pos = 5 + 4
+        assert resp[pos] == 2  # one result
+        pos += 1
+        ulen = resp[pos] - 1
+        assert resp[pos + 1:pos + 1 + ulen] == b"eve"
+        pos += 1 + ulen
+        assert struct.unpack(">h", resp[pos:pos + 2])[0] == 33
+
+
+def test_scram_users_reach_every_broker_of_a_cluster(tmp_path, users_file):
+    """A user made through one broker logs in through the others: the credential is a
+    metadata change, replicated by the controller quorum."""
+    from confluent_kafka.admin import (ScramCredentialInfo, ScramMechanism,
+                                       UserScramCredentialUpsertion)
+    from test_cluster import Cluster
+    c = Cluster(tmp_path)
+    for b in c.nodes.values():
+        b.args += ["--security-protocol", "SASL_PLAINTEXT", "--sasl-users-file",
+                   str(users_file), "--inter-broker-user", "alice"]
+        b.http_auth = ("alice", USERS["alice"])
+    try:
+        c.start()
+        first, *others = list(c.nodes.items())
+        a = scram_admin(first[1].bootstrap)
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096)
+        assert alter_users(a, [UserScramCredentialUpsertion("erin", info, b"erin-pw")]) == {
+            "erin": None}
+        conf = sasl("SCRAM-SHA-512", user="erin", password="erin-pw")
+        for node_id, b in others:
+            deadline = time.monotonic() + 30
+            while True:
+                a2 = scram_admin(b.bootstrap)
+                if "erin" in describe_users(a2):
+                    break
+                assert time.monotonic() < deadline, "the credential never reached the broker"
+                time.sleep(0.2)
+            # Bootstrapped through this broker only: the login happened there.
+            md = admin(b.bootstrap, **conf).list_topics(timeout=20)
+            assert int(node_id) in md.brokers and len(md.brokers) == 3
+    finally:
+        c.dispose()
+
+
+def test_weir_user_cli(broker_factory, users_file):
+    """`weir user set|list|delete` (the HTTP API's /v1/users): a user made there logs in
+    over SASL and to the HTTP API itself; users of the file are refused with a message."""
+    import base64
+    import json
+    import urllib.error
+    b = broker_factory("--security-protocol", "SASL_PLAINTEXT",
+                       "--sasl-users-file", str(users_file))
+    env = dict(os.environ, WEIR_ADMIN=f"http://{b.http}", WEIR_USER="alice",
+               WEIR_PASSWORD=USERS["alice"])
+
+    def weir(*args, check=True, **extra_env):
+        r = subprocess.run([WEIR_BIN, "user", *args], env=dict(env, **extra_env),
+                           capture_output=True, text=True, timeout=30)
+        if check:
+            assert r.returncode == 0, r.stderr
+        return r
+
+    weir("set", "frank", "--new-password", "frank-pw")
+    weir("set", "gina", "--mechanism", "SCRAM-SHA-256", "--iterations", "8192",
+         WEIR_NEW_PASSWORD="gina-pw")
+    listed = weir("list").stdout
+    assert "frank" in listed and "gina" in listed and "alice" in listed
+    users = {u["name"]: u for u in json.loads(weir("list", "--json").stdout)["users"]}
+    assert users["alice"]["source"] == "file"
+    assert users["gina"] == {"name": "gina", "source": "api", "credentials": [
+        {"mechanism": "SCRAM-SHA-256", "iterations": 8192}]}
+
+    round_trip(b.bootstrap, sasl("SCRAM-SHA-512", user="frank", password="frank-pw"), n=1)
+    round_trip(b.bootstrap, sasl("SCRAM-SHA-256", user="gina", password="gina-pw"), n=1)
+    # A user made through the API logs in to the HTTP API too.
+    req = urllib.request.Request(f"http://{b.http}/v1/topics")
+    req.add_header("Authorization",
+                   "Basic " + base64.b64encode(b"frank:frank-pw").decode())
+    assert urllib.request.urlopen(req, timeout=10).status == 200
+
+    r = weir("set", "alice", "--new-password", "x", check=False)
+    assert r.returncode != 0 and "users file" in r.stderr, r.stderr
+    r = weir("set", "hal", "--new-password", "x", "--iterations", "100000", check=False)
+    assert r.returncode != 0 and "4096-16384" in r.stderr, r.stderr
+    r = weir("set", "hal", "--new-password", "x", "--mechanism", "MD5", check=False)
+    assert r.returncode != 0 and "unknown SCRAM mechanism" in r.stderr, r.stderr
+
+    weir("delete", "frank")
+    r = weir("delete", "frank", check=False)
+    assert r.returncode != 0 and "does not exist" in r.stderr, r.stderr
+    assert auth_error(b.bootstrap, sasl("SCRAM-SHA-512", user="frank",
+                                        password="frank-pw")).code() == KafkaError._AUTHENTICATION
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 401

@@ -95,6 +95,44 @@ pub enum Command {
         name: String,
         paused: bool,
     },
+    /// Creates, replaces and deletes users' SCRAM credentials (AlterUserScramCredentials),
+    /// applied together.
+    AlterScramCredentials {
+        changes: Vec<ScramChange>,
+    },
+}
+
+/// The SCRAM mechanisms a credential may be for, by their SASL names.
+pub const SCRAM_MECHANISMS: [&str; 2] = ["SCRAM-SHA-256", "SCRAM-SHA-512"];
+/// Kafka's bounds on a SCRAM credential's PBKDF2 iterations (both mechanisms).
+pub const SCRAM_MIN_ITERATIONS: u32 = 4096;
+pub const SCRAM_MAX_ITERATIONS: u32 = 16384;
+
+/// What the broker keeps of a SCRAM password (RFC 5802): enough to check a client's proof,
+/// not enough to make one.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramCredential {
+    pub salt: Vec<u8>,
+    pub iterations: u32,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ScramCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredential")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One user's credential for one mechanism: set (`Some`) or deleted (`None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramChange {
+    pub user: String,
+    /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    pub credential: Option<ScramCredential>,
 }
 
 /// A deployed plugin: which binary, with which defaults and limits.

@@ -57,6 +57,10 @@ pub enum Error {
     /// A cancel of a partition reassignment when none is under way.
     #[error("{0}")]
     NoReassignmentInProgress(String),
+    /// A SCRAM credential change that cannot be made (unknown mechanism, iterations out of
+    /// bounds, an empty user name or key).
+    #[error("{0}")]
+    UnacceptableCredential(String),
     /// The controller quorum could not commit the change (no leader, no majority, timeout).
     #[error("controller quorum: {0}")]
     Quorum(String),
@@ -89,6 +93,7 @@ impl Error {
             Error::InvalidPartitionChange(_) => ResponseError::InvalidRequest.code(),
             Error::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment.code(),
             Error::NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress.code(),
+            Error::UnacceptableCredential(_) => ResponseError::UnacceptableCredential.code(),
             Error::Quorum(_) => ResponseError::RequestTimedOut.code(),
             Error::Refused { code, .. } => *code,
         }

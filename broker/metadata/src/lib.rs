@@ -7,9 +7,14 @@ mod state;
 mod store;
 pub mod topic_config;
 
-pub use command::{Command, PartitionAssignment, PipelineMeta, PluginMeta, StartPosition};
+pub use command::{
+    Command, PartitionAssignment, PipelineMeta, PluginMeta, SCRAM_MAX_ITERATIONS, SCRAM_MECHANISMS,
+    SCRAM_MIN_ITERATIONS, ScramChange, ScramCredential, StartPosition,
+};
 pub use error::{Error, Result};
-pub use state::{BrokerInfo, ClusterState, Reassignment, TopicMeta, validate_plugin_name};
+pub use state::{
+    BrokerInfo, ClusterState, Reassignment, TopicMeta, validate_plugin_name, validate_scram_change,
+};
 pub use store::MetadataStore;
 
 /// The most partitions one request may create, across all its topics, as in Kafka's controller

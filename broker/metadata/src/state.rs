@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    Command, Error, PartitionAssignment, PipelineMeta, PluginMeta, Result, topic_config,
-    validate_topic_name,
+    Command, Error, PartitionAssignment, PipelineMeta, PluginMeta, Result, SCRAM_MAX_ITERATIONS,
+    SCRAM_MECHANISMS, SCRAM_MIN_ITERATIONS, ScramCredential, topic_config, validate_topic_name,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +85,46 @@ pub fn validate_plugin_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks one SCRAM credential change as Kafka does: a known mechanism, a user name, and
+/// 4096-16384 iterations. Deleting a credential that does not exist is left to the caller
+/// (the change is a no-op then).
+pub fn validate_scram_change(
+    user: &str,
+    mechanism: &str,
+    credential: Option<&ScramCredential>,
+) -> Result<()> {
+    if user.is_empty() {
+        return Err(Error::UnacceptableCredential(
+            "Username must not be empty".into(),
+        ));
+    }
+    if !SCRAM_MECHANISMS.contains(&mechanism) {
+        return Err(Error::UnacceptableCredential(format!(
+            "Unknown SCRAM mechanism {mechanism}"
+        )));
+    }
+    if let Some(c) = credential {
+        if c.iterations < SCRAM_MIN_ITERATIONS {
+            return Err(Error::UnacceptableCredential(format!(
+                "Too few iterations: {} (the minimum is {SCRAM_MIN_ITERATIONS})",
+                c.iterations
+            )));
+        }
+        if c.iterations > SCRAM_MAX_ITERATIONS {
+            return Err(Error::UnacceptableCredential(format!(
+                "Too many iterations: {} (the maximum is {SCRAM_MAX_ITERATIONS})",
+                c.iterations
+            )));
+        }
+        if c.salt.is_empty() || c.stored_key.is_empty() || c.server_key.is_empty() {
+            return Err(Error::UnacceptableCredential(
+                "The salt and salted password must not be empty".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Everything the metadata log describes, as of the last applied command.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
@@ -106,6 +146,10 @@ pub struct ClusterState {
     /// copy must not cost a topic its data).
     #[serde(default)]
     pub deleted_topic_ids: BTreeSet<Uuid>,
+    /// SCRAM credentials made with AlterUserScramCredentials: user -> mechanism -> credential.
+    /// (Users of the `--sasl-users-file` are not here: the file is read at start.)
+    #[serde(default)]
+    pub scram_credentials: BTreeMap<String, BTreeMap<String, ScramCredential>>,
 }
 
 impl ClusterState {
@@ -150,6 +194,12 @@ impl ClusterState {
     pub fn validate(&self, cmd: &Command) -> Result<()> {
         match cmd {
             Command::RegisterBroker { .. } | Command::AllocateProducerIds { .. } => Ok(()),
+            Command::AlterScramCredentials { changes } => {
+                for c in changes {
+                    validate_scram_change(&c.user, &c.mechanism, c.credential.as_ref())?;
+                }
+                Ok(())
+            }
             Command::UnregisterBroker { node_id } => {
                 let b = self.brokers.get(node_id).ok_or_else(|| {
                     Error::InvalidPartitionChange(format!("broker {node_id} is not registered"))
@@ -730,6 +780,26 @@ impl ClusterState {
                     p.paused = paused;
                 }
             }
+            Command::AlterScramCredentials { changes } => {
+                for c in changes {
+                    match c.credential {
+                        Some(cred) => {
+                            self.scram_credentials
+                                .entry(c.user)
+                                .or_default()
+                                .insert(c.mechanism, cred);
+                        }
+                        None => {
+                            if let Some(m) = self.scram_credentials.get_mut(&c.user) {
+                                m.remove(&c.mechanism);
+                                if m.is_empty() {
+                                    self.scram_credentials.remove(&c.user);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         self.complete_reassignments();
         self.applied_index = index;
@@ -1108,5 +1178,94 @@ mod reassignment_tests {
         let cmd = reassign(Some(&[3, 2]));
         let text = serde_json::to_string(&cmd).expect("encode");
         assert_eq!(serde_json::from_str::<Command>(&text).expect("decode"), cmd);
+    }
+}
+
+#[cfg(test)]
+mod scram_tests {
+    use super::*;
+
+    fn credential(iterations: u32) -> ScramCredential {
+        ScramCredential {
+            salt: vec![1; 24],
+            iterations,
+            stored_key: vec![2; 32],
+            server_key: vec![3; 32],
+        }
+    }
+
+    fn scram(user: &str, mechanism: &str, c: Option<ScramCredential>) -> crate::ScramChange {
+        crate::ScramChange {
+            user: user.into(),
+            mechanism: mechanism.into(),
+            credential: c,
+        }
+    }
+
+    #[test]
+    fn scram_credentials_are_set_replaced_and_deleted() {
+        let mut s = ClusterState::default();
+        let alter = |changes| Command::AlterScramCredentials { changes };
+        s.apply(
+            1,
+            alter(vec![
+                scram("bob", "SCRAM-SHA-256", Some(credential(4096))),
+                scram("bob", "SCRAM-SHA-512", Some(credential(8192))),
+            ]),
+        )
+        .expect("set");
+        assert_eq!(s.scram_credentials["bob"].len(), 2);
+        s.apply(
+            2,
+            alter(vec![scram("bob", "SCRAM-SHA-512", Some(credential(16384)))]),
+        )
+        .expect("replace");
+        assert_eq!(
+            s.scram_credentials["bob"]["SCRAM-SHA-512"].iterations,
+            16384
+        );
+        s.apply(3, alter(vec![scram("bob", "SCRAM-SHA-256", None)]))
+            .expect("delete one");
+        assert_eq!(s.scram_credentials["bob"].len(), 1);
+        // The last credential gone, the user is gone; deleting again changes nothing.
+        s.apply(4, alter(vec![scram("bob", "SCRAM-SHA-512", None)]))
+            .expect("delete last");
+        assert!(s.scram_credentials.is_empty());
+        s.apply(5, alter(vec![scram("bob", "SCRAM-SHA-512", None)]))
+            .expect("delete again");
+        // Survives the metadata log's JSON encoding.
+        let cmd = alter(vec![scram("bob", "SCRAM-SHA-256", Some(credential(4096)))]);
+        let text = serde_json::to_string(&cmd).expect("encode");
+        assert_eq!(serde_json::from_str::<Command>(&text).expect("decode"), cmd);
+    }
+
+    #[test]
+    fn scram_changes_are_validated() {
+        let mut s = ClusterState::default();
+        for bad in [
+            scram("", "SCRAM-SHA-256", Some(credential(4096))),
+            scram("bob", "SCRAM-SHA-1", Some(credential(4096))),
+            scram("bob", "SCRAM-SHA-256", Some(credential(4095))),
+            scram("bob", "SCRAM-SHA-256", Some(credential(16385))),
+            scram(
+                "bob",
+                "SCRAM-SHA-256",
+                Some(ScramCredential {
+                    salt: Vec::new(),
+                    ..credential(4096)
+                }),
+            ),
+        ] {
+            let err = s
+                .apply(
+                    1,
+                    Command::AlterScramCredentials {
+                        changes: vec![bad.clone()],
+                    },
+                )
+                .expect_err("refused");
+            assert!(matches!(err, Error::UnacceptableCredential(_)), "{bad:?}");
+        }
+        assert!(s.scram_credentials.is_empty());
     }
 }

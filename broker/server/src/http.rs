@@ -34,6 +34,11 @@ pub(crate) fn router(broker: Arc<Broker>) -> Router {
             "/v1/cluster/brokers/{id}",
             axum::routing::delete(remove_broker),
         )
+        .route("/v1/users", get(users))
+        .route(
+            "/v1/users/{user}",
+            axum::routing::put(set_user).delete(delete_user),
+        )
         .merge(crate::plugins::http::routes())
         .route("/", get(console))
         .route("/console", get(console))
@@ -65,7 +70,11 @@ async fn require_user(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(crate::auth::basic_credentials)
-        .is_some_and(|(user, password)| security.users.check_password(&user, &password));
+        .is_some_and(|(user, password)| {
+            security
+                .directory(&broker.metadata)
+                .check_password(&user, &password)
+        });
     if ok {
         return next.run(req).await;
     }
@@ -485,6 +494,139 @@ async fn cluster(State(b): State<Arc<Broker>>) -> Json<serde_json::Value> {
         "under_replicated_partitions": under_replicated,
         "offline_partitions": offline,
     }))
+}
+
+/// `GET /v1/users`: every SASL user, where it comes from and its SCRAM credentials (never
+/// the credentials themselves).
+async fn users(State(b): State<Arc<Broker>>) -> Json<serde_json::Value> {
+    let users: Vec<serde_json::Value> = crate::handlers::scram::all_users(&b)
+        .into_iter()
+        .map(|(name, view)| {
+            let credentials: Vec<serde_json::Value> = view
+                .credentials
+                .iter()
+                .map(|(m, i)| serde_json::json!({ "mechanism": m, "iterations": i }))
+                .collect();
+            serde_json::json!({ "name": name, "source": view.source, "credentials": credentials })
+        })
+        .collect();
+    Json(serde_json::json!({ "users": users }))
+}
+
+/// `PUT /v1/users/{user}`: what `weir user set` sends.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetUser {
+    password: String,
+    /// Default: both SCRAM mechanisms.
+    #[serde(default)]
+    mechanisms: Vec<String>,
+    #[serde(default)]
+    iterations: Option<u32>,
+}
+
+/// Creates a user, or changes its password, with a SCRAM credential per mechanism (a fresh
+/// random salt each), like AlterUserScramCredentials.
+async fn set_user(
+    State(b): State<Arc<Broker>>,
+    axum::extract::Path(user): axum::extract::Path<String>,
+    Json(req): Json<SetUser>,
+) -> ApiResult<impl IntoResponse> {
+    use crate::auth::scram::{self, DEFAULT_ITERATIONS, Hash};
+    use crate::plugins::http::ApiError;
+    let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
+    crate::handlers::scram::check_not_file_user(&b, &user).map_err(bad)?;
+    if req.password.is_empty() {
+        return Err(bad("the password must not be empty".into()));
+    }
+    let names = if req.mechanisms.is_empty() {
+        weir_metadata::SCRAM_MECHANISMS.map(String::from).to_vec()
+    } else {
+        req.mechanisms
+    };
+    let mut hashes = Vec::new();
+    for name in &names {
+        let hash = match crate::auth::Mechanism::from_name(&name.to_ascii_uppercase()) {
+            Some(m) => Hash::of(m),
+            None => None,
+        }
+        .ok_or_else(|| {
+            bad(format!(
+                "unknown SCRAM mechanism '{name}': use SCRAM-SHA-256 or SCRAM-SHA-512"
+            ))
+        })?;
+        if !hashes.contains(&hash) {
+            hashes.push(hash);
+        }
+    }
+    let iterations = req.iterations.unwrap_or(DEFAULT_ITERATIONS);
+    // Bounds first: a huge count would tie up a thread in PBKDF2.
+    if !(weir_metadata::SCRAM_MIN_ITERATIONS..=weir_metadata::SCRAM_MAX_ITERATIONS)
+        .contains(&iterations)
+    {
+        return Err(bad(format!(
+            "iterations must be {}-{}",
+            weir_metadata::SCRAM_MIN_ITERATIONS,
+            weir_metadata::SCRAM_MAX_ITERATIONS
+        )));
+    }
+    let password = req.password;
+    let who = user.clone();
+    let changes = blocking(move || {
+        hashes
+            .into_iter()
+            .map(|hash| {
+                Ok(weir_metadata::ScramChange {
+                    user: who.clone(),
+                    mechanism: hash.mechanism().name().to_string(),
+                    credential: Some(scram::derive(hash, &password, iterations)?),
+                })
+            })
+            .collect::<crate::Result<Vec<_>>>()
+    })
+    .await?;
+    for c in &changes {
+        weir_metadata::validate_scram_change(&c.user, &c.mechanism, c.credential.as_ref())
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    let broker = b.clone();
+    blocking(move || Ok(crate::handlers::scram::apply(&broker, changes)?)).await?;
+    Ok(Json(
+        serde_json::json!({ "user": user, "mechanisms": names }),
+    ))
+}
+
+/// `DELETE /v1/users/{user}`: removes every SCRAM credential the user was given through the
+/// API; it can no longer log in.
+async fn delete_user(
+    State(b): State<Arc<Broker>>,
+    axum::extract::Path(user): axum::extract::Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    use crate::plugins::http::ApiError;
+    crate::handlers::scram::check_not_file_user(&b, &user)
+        .map_err(|m| ApiError(StatusCode::BAD_REQUEST, m))?;
+    let mechanisms: Vec<String> = b.metadata.read(|s| {
+        s.scram_credentials
+            .get(&user)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    });
+    if mechanisms.is_empty() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("user '{user}' does not exist"),
+        ));
+    }
+    let changes = mechanisms
+        .into_iter()
+        .map(|mechanism| weir_metadata::ScramChange {
+            user: user.clone(),
+            mechanism,
+            credential: None,
+        })
+        .collect();
+    blocking(move || Ok(crate::handlers::scram::apply(&b, changes)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /v1/cluster/brokers/{id}`: removes a stopped broker that holds no replicas.

@@ -461,6 +461,7 @@ where
     let max = broker.config.max_request_bytes;
     let idle = broker.config.connections_max_idle;
     let security = &broker.config.security;
+    let directory = security.directory(&broker.metadata);
     let mut session = crate::auth::Session::new(security);
     loop {
         // Before authentication only small frames are read (Kafka's
@@ -490,7 +491,7 @@ where
             // A SASL token after a SaslHandshake v0: answered with a raw token, or the
             // connection closes (v0 cannot carry an error).
             let mut outcome = None;
-            let reply = session.raw_token(security, &frame, &mut outcome);
+            let reply = session.raw_token(&directory, &frame, &mut outcome);
             if log_auth(broker, peer, outcome) {
                 tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
             }
@@ -509,7 +510,7 @@ where
             Ok(Decoded::Request(req)) => {
                 let (api, version, cid) = (req.api, req.version, req.header.correlation_id);
                 let mut outcome = None;
-                let response = match session.check(security, &req, &mut outcome) {
+                let response = match session.check(security, &directory, &req, &mut outcome) {
                     crate::auth::Gate::Pass => handlers::handle(broker, *req, peer).await,
                     crate::auth::Gate::Reply { body, close } => {
                         close_after = close;

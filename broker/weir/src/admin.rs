@@ -119,6 +119,29 @@ pub(crate) enum DlqCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub(crate) enum UserCmd {
+    /// Every SASL user: from the users file or made through the API, with its SCRAM
+    /// mechanisms and iterations.
+    List,
+    /// Create a user, or change its password: SCRAM credentials (a fresh salt each) kept in
+    /// the metadata log, like `kafka-configs --alter --entity-type users`.
+    Set {
+        name: String,
+        /// The user's new password.
+        #[arg(long, env = "WEIR_NEW_PASSWORD", hide_env_values = true)]
+        new_password: String,
+        /// SCRAM-SHA-256 and/or SCRAM-SHA-512 (default: both).
+        #[arg(long, value_delimiter = ',')]
+        mechanism: Vec<String>,
+        /// PBKDF2 iterations, 4096-16384.
+        #[arg(long)]
+        iterations: Option<u32>,
+    },
+    /// Delete a user made through the API (users of the users file are changed in the file).
+    Delete { name: String },
+}
+
+#[derive(Subcommand, Debug)]
 pub(crate) enum ClusterCmd {
     /// Brokers with their addresses and fencing, and the controller leader, term and voters.
     Status,
@@ -534,6 +557,53 @@ pub(crate) fn pipeline(admin: &Admin, cmd: PipelineCmd) -> anyhow::Result<()> {
         PipelineCmd::Delete { name } => {
             send(ureq::delete(&url(admin, &path(&name, ""))), None)?;
             println!("deleted {name}");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn user(admin: &Admin, cmd: UserCmd) -> anyhow::Result<()> {
+    match cmd {
+        UserCmd::List => {
+            let v = send(ureq::get(&url(admin, "/v1/users")), None)?;
+            print(admin, &v, |v| {
+                println!("{:<24} {:<6} CREDENTIALS", "USER", "SOURCE");
+                for u in v["users"].as_array().into_iter().flatten() {
+                    let creds: Vec<String> = u["credentials"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|c| {
+                            format!("{} ({} iterations)", s(c, "mechanism"), s(c, "iterations"))
+                        })
+                        .collect();
+                    println!(
+                        "{:<24} {:<6} {}",
+                        s(u, "name"),
+                        s(u, "source"),
+                        creds.join(", ")
+                    );
+                }
+            });
+        }
+        UserCmd::Set {
+            name,
+            new_password,
+            mechanism,
+            iterations,
+        } => {
+            let path = format!("/v1/users/{}", enc(&name));
+            let mut body = serde_json::json!({ "password": new_password, "mechanisms": mechanism });
+            if let Some(i) = iterations {
+                body["iterations"] = i.into();
+            }
+            let v = send(ureq::put(&url(admin, &path)), Some(Body::Json(body)))?;
+            print(admin, &v, |_| println!("user {name} set"));
+        }
+        UserCmd::Delete { name } => {
+            let path = format!("/v1/users/{}", enc(&name));
+            let v = send(ureq::delete(&url(admin, &path)), None)?;
+            print(admin, &v, |_| println!("user {name} deleted"));
         }
     }
     Ok(())

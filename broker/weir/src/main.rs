@@ -46,6 +46,13 @@ enum Command {
         #[command(subcommand)]
         cmd: admin::DlqCmd,
     },
+    /// Manage SASL users (SCRAM credentials) on a running broker: list, set, delete.
+    User {
+        #[command(flatten)]
+        admin: admin::Admin,
+        #[command(subcommand)]
+        cmd: admin::UserCmd,
+    },
     /// Show the cluster: brokers (fenced or not) and the controller quorum.
     Cluster {
         #[command(flatten)]
@@ -723,6 +730,7 @@ fn run() -> anyhow::Result<()> {
         Command::Dlq { admin, cmd } => return admin::dlq(admin.authorize()?, cmd),
         Command::Pipeline { admin, cmd } => return admin::pipeline(admin.authorize()?, cmd),
         Command::Cluster { admin, cmd } => return admin::cluster(admin.authorize()?, cmd),
+        Command::User { admin, cmd } => return admin::user(admin.authorize()?, cmd),
         Command::Topic { admin, cmd } => return admin::topic(admin.authorize()?, cmd),
         Command::Group { admin, cmd } => return admin::group(admin.authorize()?, cmd),
     };

@@ -131,16 +131,8 @@ impl User {
     fn new(password: &str) -> Result<User> {
         Ok(User {
             password: password.to_string(),
-            scram_sha256: scram::Credential::derive(
-                scram::Hash::Sha256,
-                password,
-                scram::DEFAULT_ITERATIONS,
-            )?,
-            scram_sha512: scram::Credential::derive(
-                scram::Hash::Sha512,
-                password,
-                scram::DEFAULT_ITERATIONS,
-            )?,
+            scram_sha256: scram::derive(scram::Hash::Sha256, password, scram::DEFAULT_ITERATIONS)?,
+            scram_sha512: scram::derive(scram::Hash::Sha512, password, scram::DEFAULT_ITERATIONS)?,
         })
     }
 
@@ -214,6 +206,11 @@ impl Users {
         self.0.is_empty()
     }
 
+    /// The users' names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
@@ -228,6 +225,47 @@ impl Users {
         // An unknown user is checked against a password no one can send (it holds a NUL).
         let want = user.map_or("\0", |u| u.password.as_str());
         scram::constant_time_eq(password.as_bytes(), want.as_bytes()) && user.is_some()
+    }
+}
+
+/// Every user that may authenticate: those of the users file, read at start, and those made
+/// since with AlterUserScramCredentials (`kafka-configs --alter --entity-type users`), whose
+/// credentials live in the metadata log. A user of the file is managed in the file: the API
+/// refuses to change it, and the file's entry is the one that counts.
+pub(crate) struct Directory<'a> {
+    users: &'a Users,
+    metadata: &'a weir_metadata::MetadataStore,
+}
+
+impl Directory<'_> {
+    /// The user's credential for SCRAM with `hash`.
+    pub(crate) fn scram(&self, user: &str, hash: scram::Hash) -> Option<scram::Credential> {
+        if let Some(u) = self.users.get(user) {
+            return Some(u.scram(hash).clone());
+        }
+        self.metadata.read(|s| {
+            s.scram_credentials
+                .get(user)?
+                .get(hash.mechanism().name())
+                .cloned()
+        })
+    }
+
+    /// PLAIN and HTTP Basic: the user exists and the password is theirs. A user with only
+    /// SCRAM credentials is checked against the strongest one (one PBKDF2 derivation).
+    pub(crate) fn check_password(&self, user: &str, password: &str) -> bool {
+        if !self.users.contains(user) {
+            let dynamic = self.metadata.read(|s| {
+                let creds = s.scram_credentials.get(user)?;
+                [scram::Hash::Sha512, scram::Hash::Sha256]
+                    .into_iter()
+                    .find_map(|h| creds.get(h.mechanism().name()).map(|c| (h, c.clone())))
+            });
+            if let Some((hash, credential)) = dynamic {
+                return scram::verify_password(hash, &credential, password);
+            }
+        }
+        self.users.check_password(user, password)
     }
 }
 
@@ -358,6 +396,17 @@ impl Security {
         let user = self.inter_broker_user.as_deref()?;
         let password = &self.users.get(user)?.password;
         Some(basic_header(user, password))
+    }
+
+    /// The users this listener knows, static and dynamic.
+    pub(crate) fn directory<'a>(
+        &'a self,
+        metadata: &'a weir_metadata::MetadataStore,
+    ) -> Directory<'a> {
+        Directory {
+            users: &self.users,
+            metadata,
+        }
     }
 
     pub(crate) fn tls(&self) -> Option<&tls::Tls> {

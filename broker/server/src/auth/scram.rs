@@ -12,13 +12,13 @@ use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256, Sha512};
 
+use weir_metadata::{SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS};
+
 use crate::error::{Error, Result};
 
 /// Iterations of new credentials: Kafka's minimum for SCRAM, and what `kafka-configs`
 /// uses unless told otherwise.
 pub(crate) const DEFAULT_ITERATIONS: u32 = 4096;
-const MIN_ITERATIONS: u32 = 4096;
-const MAX_ITERATIONS: u32 = 16384;
 /// Bytes of randomness in a salt and in the server's part of the nonce.
 const RANDOM_BYTES: usize = 24;
 
@@ -29,6 +29,23 @@ pub(crate) enum Hash {
 }
 
 impl Hash {
+    /// The SASL mechanism of this hash.
+    pub(crate) fn mechanism(self) -> super::Mechanism {
+        match self {
+            Hash::Sha256 => super::Mechanism::ScramSha256,
+            Hash::Sha512 => super::Mechanism::ScramSha512,
+        }
+    }
+
+    /// The hash of a SCRAM mechanism; `None` for PLAIN.
+    pub(crate) fn of(mechanism: super::Mechanism) -> Option<Hash> {
+        match mechanism {
+            super::Mechanism::ScramSha256 => Some(Hash::Sha256),
+            super::Mechanism::ScramSha512 => Some(Hash::Sha512),
+            super::Mechanism::Plain => None,
+        }
+    }
+
     fn digest(self, data: &[u8]) -> Vec<u8> {
         match self {
             Hash::Sha256 => Sha256::digest(data).to_vec(),
@@ -71,32 +88,45 @@ fn mac<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// What the server keeps of a password: enough to check a proof, not enough to make one.
-#[derive(Clone)]
-pub(crate) struct Credential {
-    salt: Vec<u8>,
-    iterations: u32,
-    stored_key: Vec<u8>,
-    server_key: Vec<u8>,
+/// What the server keeps of a password: enough to check a proof, not enough to make one. The
+/// same type is what the metadata log stores for users made with AlterUserScramCredentials.
+pub(crate) use weir_metadata::ScramCredential as Credential;
+
+/// Derives a credential with a fresh random salt.
+pub(crate) fn derive(hash: Hash, password: &str, iterations: u32) -> Result<Credential> {
+    let salt = random_bytes()?;
+    Ok(with_salt(hash, password, salt, iterations))
 }
 
-impl Credential {
-    /// Derives a credential with a fresh random salt.
-    pub(crate) fn derive(hash: Hash, password: &str, iterations: u32) -> Result<Credential> {
-        let salt = random_bytes()?;
-        Ok(Credential::with_salt(hash, password, salt, iterations))
-    }
+fn with_salt(hash: Hash, password: &str, salt: Vec<u8>, iterations: u32) -> Credential {
+    let salted = hash.salted_password(password, &salt, iterations);
+    from_salted_password(hash, salt, &salted, iterations)
+}
 
-    fn with_salt(hash: Hash, password: &str, salt: Vec<u8>, iterations: u32) -> Credential {
-        let salted = hash.salted_password(password, &salt, iterations);
-        let client_key = hash.hmac(&salted, b"Client Key");
-        Credential {
-            stored_key: hash.digest(&client_key),
-            server_key: hash.hmac(&salted, b"Server Key"),
-            salt,
-            iterations,
-        }
+/// The credential of a salted password (`Hi(password, salt, iterations)`), which is what a
+/// client sends in AlterUserScramCredentials: the password itself never reaches the broker.
+pub(crate) fn from_salted_password(
+    hash: Hash,
+    salt: Vec<u8>,
+    salted: &[u8],
+    iterations: u32,
+) -> Credential {
+    let client_key = hash.hmac(salted, b"Client Key");
+    Credential {
+        stored_key: hash.digest(&client_key),
+        server_key: hash.hmac(salted, b"Server Key"),
+        salt,
+        iterations,
     }
+}
+
+/// Whether `password` is the one `credential` was made from (for PLAIN and HTTP Basic logins
+/// of users that only have SCRAM credentials). Costs one PBKDF2 of the credential's
+/// iterations.
+pub(crate) fn verify_password(hash: Hash, credential: &Credential, password: &str) -> bool {
+    let salted = hash.salted_password(password, &credential.salt, credential.iterations);
+    let candidate = hash.digest(&hash.hmac(&salted, b"Client Key"));
+    constant_time_eq(&candidate, &credential.stored_key)
 }
 
 fn random_bytes() -> Result<Vec<u8>> {
@@ -265,10 +295,7 @@ fn decoy(hash: Hash, user: &str) -> Credential {
 
 impl ServerFirst {
     pub(crate) fn mechanism(&self) -> super::Mechanism {
-        match self.hash {
-            Hash::Sha256 => super::Mechanism::ScramSha256,
-            Hash::Sha512 => super::Mechanism::ScramSha512,
-        }
+        self.hash.mechanism()
     }
 
     /// Checks the client's final message. On success: the user name and the server's final
@@ -408,9 +435,9 @@ impl Client {
             return Err(malformed("server first message"));
         }
         // Kafka's bounds: fewer is weak, more lets a rogue server burn this side's CPU.
-        if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+        if !(SCRAM_MIN_ITERATIONS..=SCRAM_MAX_ITERATIONS).contains(&iterations) {
             return Err(Failed(format!(
-                "SCRAM iterations {iterations} outside {MIN_ITERATIONS}..={MAX_ITERATIONS}"
+                "SCRAM iterations {iterations} outside {SCRAM_MIN_ITERATIONS}..={SCRAM_MAX_ITERATIONS}"
             )));
         }
         let without_proof = format!("c=biws,r={nonce}");
@@ -441,7 +468,7 @@ mod tests {
     #[test]
     fn rfc7677_exchange() {
         let salt = B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").expect("base64");
-        let cred = Credential::with_salt(Hash::Sha256, "pencil", salt, 4096);
+        let cred = with_salt(Hash::Sha256, "pencil", salt, 4096);
         let (state, first) = server_first_with(
             Hash::Sha256,
             b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
@@ -471,7 +498,7 @@ mod tests {
         client_user: &str,
         client_pw: &str,
     ) -> Result<String, Failed> {
-        let cred = Credential::derive(hash, server_pw, DEFAULT_ITERATIONS).expect("derive");
+        let cred = derive(hash, server_pw, DEFAULT_ITERATIONS).expect("derive");
         let (client, first) = Client::start(hash, client_user, client_pw).expect("start");
         let (state, reply) =
             server_first(hash, &first, |u| (u == "al,i=ce").then(|| cred.clone()))?;
@@ -520,7 +547,7 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        let cred = Credential::derive(Hash::Sha256, "pw", DEFAULT_ITERATIONS).expect("derive");
+        let cred = derive(Hash::Sha256, "pw", DEFAULT_ITERATIONS).expect("derive");
         let (client, first) = Client::start(Hash::Sha256, "u", "pw").expect("start");
         let (state, reply) =
             server_first(Hash::Sha256, &first, |_| Some(cred.clone())).expect("first");

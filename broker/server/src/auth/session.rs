@@ -10,7 +10,7 @@ use weir_protocol::kafka::messages::{
 };
 use weir_protocol::kafka::protocol::StrBytes;
 
-use super::{Mechanism, Security, scram};
+use super::{Directory, Mechanism, Security, scram};
 
 /// What to do with a request.
 pub(crate) enum Gate {
@@ -74,6 +74,7 @@ impl Session {
     pub(crate) fn check(
         &mut self,
         security: &Security,
+        directory: &Directory<'_>,
         req: &Request,
         outcome: &mut Option<Outcome>,
     ) -> Gate {
@@ -113,7 +114,7 @@ impl Session {
                     None => reply(ResponseError::UnsupportedSaslMechanism.code(), true),
                 }
             }
-            RequestKind::SaslAuthenticate(r) => self.authenticate(security, r, outcome),
+            RequestKind::SaslAuthenticate(r) => self.authenticate(security, directory, r, outcome),
             _ => match &self.state {
                 State::Open | State::Authenticated => Gate::Pass,
                 _ => Gate::Close(format!(
@@ -139,16 +140,17 @@ impl Session {
     /// exchange failed and the connection must close (v0 has no way to say why).
     pub(crate) fn raw_token(
         &mut self,
-        security: &Security,
+        directory: &Directory<'_>,
         token: &[u8],
         outcome: &mut Option<Outcome>,
     ) -> Option<Vec<u8>> {
-        self.step(security, token, outcome).ok()
+        self.step(directory, token, outcome).ok()
     }
 
     fn authenticate(
         &mut self,
         security: &Security,
+        directory: &Directory<'_>,
         r: &SaslAuthenticateRequest,
         outcome: &mut Option<Outcome>,
     ) -> Gate {
@@ -169,7 +171,7 @@ impl Session {
                 close: sasl,
             };
         }
-        match self.step(security, &r.auth_bytes, outcome) {
+        match self.step(directory, &r.auth_bytes, outcome) {
             Ok(bytes) => Gate::Reply {
                 body: Box::new(ResponseKind::SaslAuthenticate(
                     SaslAuthenticateResponse::default()
@@ -193,7 +195,7 @@ impl Session {
     /// why authentication failed.
     fn step(
         &mut self,
-        security: &Security,
+        directory: &Directory<'_>,
         token: &[u8],
         outcome: &mut Option<Outcome>,
     ) -> Result<Vec<u8>, String> {
@@ -206,7 +208,7 @@ impl Session {
         };
         match std::mem::replace(&mut self.state, State::Handshake) {
             State::Mechanism(Mechanism::Plain) => match parse_plain(token) {
-                Some((user, password)) if security.users.check_password(&user, &password) => {
+                Some((user, password)) if directory.check_password(&user, &password) => {
                     *outcome = Some(Outcome::Succeeded {
                         user,
                         mechanism: Mechanism::Plain,
@@ -224,12 +226,8 @@ impl Session {
                 ),
             },
             State::Mechanism(m @ (Mechanism::ScramSha256 | Mechanism::ScramSha512)) => {
-                let hash = if m == Mechanism::ScramSha256 {
-                    scram::Hash::Sha256
-                } else {
-                    scram::Hash::Sha512
-                };
-                let lookup = |u: &str| security.users.get(u).map(|user| user.scram(hash).clone());
+                let hash = scram::Hash::of(m).unwrap_or(scram::Hash::Sha512);
+                let lookup = |u: &str| directory.scram(u, hash);
                 match scram::server_first(hash, token, lookup) {
                     Ok((state, reply)) => {
                         self.state = State::ScramFinal(Box::new(state));

@@ -12,6 +12,7 @@ mod produce;
 mod producer_id;
 mod reassign;
 mod records;
+pub(crate) mod scram;
 mod txn;
 
 use weir_protocol::Request;
@@ -158,6 +159,12 @@ pub(crate) async fn handle(
         RequestKind::DescribeAcls(_) => ResponseKind::DescribeAcls(acls::describe()),
         RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(acls::create(r)),
         RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(acls::delete(r)),
+        RequestKind::DescribeUserScramCredentials(r) => {
+            ResponseKind::DescribeUserScramCredentials(scram::describe(broker, r))
+        }
+        RequestKind::AlterUserScramCredentials(r) => {
+            ResponseKind::AlterUserScramCredentials(scram::alter(broker, r))
+        }
         RequestKind::DescribeClientQuotas(_) => {
             // No quotas are set (Weir enforces none): an empty list, as Kafka answers then.
             ResponseKind::DescribeClientQuotas(

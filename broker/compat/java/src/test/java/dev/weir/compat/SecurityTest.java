@@ -20,6 +20,11 @@ import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.ScramCredentialInfo;
+import org.apache.kafka.clients.admin.ScramMechanism;
+import org.apache.kafka.clients.admin.UserScramCredentialDeletion;
+import org.apache.kafka.clients.admin.UserScramCredentialUpsertion;
+import org.apache.kafka.clients.admin.UserScramCredentialsDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -29,7 +34,9 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.SaslConfigs;
 import org.apache.kafka.common.config.SslConfigs;
+import org.apache.kafka.common.errors.ResourceNotFoundException;
 import org.apache.kafka.common.errors.SaslAuthenticationException;
+import org.apache.kafka.common.errors.UnacceptableCredentialException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterAll;
@@ -84,6 +91,10 @@ class SecurityTest {
     }
 
     private static Properties secured(String mechanism, String password) {
+        return secured(mechanism, USER, password);
+    }
+
+    private static Properties secured(String mechanism, String user, String password) {
         Properties p = new Properties();
         p.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrap());
         p.put(CommonClientConfigs.SECURITY_PROTOCOL_CONFIG, "SASL_SSL");
@@ -93,7 +104,7 @@ class SecurityTest {
         String module = mechanism.equals("PLAIN")
                 ? "org.apache.kafka.common.security.plain.PlainLoginModule"
                 : "org.apache.kafka.common.security.scram.ScramLoginModule";
-        p.put(SaslConfigs.SASL_JAAS_CONFIG, module + " required username=\"" + USER + "\" password=\""
+        p.put(SaslConfigs.SASL_JAAS_CONFIG, module + " required username=\"" + user + "\" password=\""
                 + password + "\";");
         p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 15000);
         p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30000);
@@ -149,6 +160,47 @@ class SecurityTest {
                 assertTrue(e.getCause().getMessage().contains("Authentication failed"),
                         e.getCause().getMessage());
             }
+        }
+    }
+
+    /**
+     * Admin.alterUserScramCredentials (what kafka-configs --entity-type users calls): the
+     * client salts the password; the new user then logs in with SCRAM; too few iterations and
+     * deleting what does not exist are refused with Kafka's exceptions.
+     */
+    @Test
+    void scramUsersMadeThroughTheAdminApiLogIn() throws Exception {
+        String user = "java-" + UUID.randomUUID().toString().substring(0, 8);
+        try (Admin admin = Admin.create(secured("SCRAM-SHA-512", PASSWORD))) {
+            admin.alterUserScramCredentials(List.of(new UserScramCredentialUpsertion(user,
+                    new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 8192), "java-pw")))
+                    .all().get(30, TimeUnit.SECONDS);
+            UserScramCredentialsDescription d = admin.describeUserScramCredentials(List.of(user))
+                    .description(user).get(30, TimeUnit.SECONDS);
+            assertEquals(1, d.credentialInfos().size());
+            assertEquals(ScramMechanism.SCRAM_SHA_256, d.credentialInfos().get(0).mechanism());
+            assertEquals(8192, d.credentialInfos().get(0).iterations());
+            assertTrue(admin.describeUserScramCredentials().users().get(30, TimeUnit.SECONDS)
+                    .contains(USER));
+
+            ExecutionException few = assertThrows(ExecutionException.class, () -> admin
+                    .alterUserScramCredentials(List.of(new UserScramCredentialUpsertion("x" + user,
+                            new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 100), "pw")))
+                    .all().get(30, TimeUnit.SECONDS));
+            assertInstanceOf(UnacceptableCredentialException.class, few.getCause());
+            ExecutionException ghost = assertThrows(ExecutionException.class, () -> admin
+                    .alterUserScramCredentials(List.of(new UserScramCredentialDeletion("y" + user,
+                            ScramMechanism.SCRAM_SHA_512)))
+                    .all().get(30, TimeUnit.SECONDS));
+            assertInstanceOf(ResourceNotFoundException.class, ghost.getCause());
+        }
+        try (Admin asUser = Admin.create(secured("SCRAM-SHA-256", user, "java-pw"))) {
+            assertTrue(asUser.describeCluster().nodes().get(30, TimeUnit.SECONDS).size() == 1);
+        }
+        try (Admin wrong = Admin.create(secured("SCRAM-SHA-256", user, "nope"))) {
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> wrong.listTopics().names().get(30, TimeUnit.SECONDS));
+            assertInstanceOf(SaslAuthenticationException.class, e.getCause());
         }
     }
 }
