@@ -685,7 +685,8 @@ def test_scram_users_on_the_raw_wire(broker_factory, users_file):
 
 def test_scram_users_reach_every_broker_of_a_cluster(tmp_path, users_file):
     """A user made through one broker logs in through the others: the credential is a
-    metadata change, replicated by the controller quorum."""
+    metadata change, replicated by the controller quorum, whose listeners refuse requests
+    without the inter-broker user's credentials."""
     from confluent_kafka.admin import (ScramCredentialInfo, ScramMechanism,
                                        UserScramCredentialUpsertion)
     from test_cluster import Cluster
@@ -713,6 +714,25 @@ def test_scram_users_reach_every_broker_of_a_cluster(tmp_path, users_file):
             # Bootstrapped through this broker only: the login happened there.
             md = admin(b.bootstrap, **conf).list_topics(timeout=20)
             assert int(node_id) in md.brokers and len(md.brokers) == 3
+        # The controller listeners want the inter-broker user as well: a metadata change
+        # forged straight to a voter (here, a credential) is refused.
+        import json
+        import urllib.error
+        args = [str(a) for a in first[1].args]
+        voters = args[args.index("--controller-voters") + 1].split(",")
+        forged = {"type": "alter_scram_credentials", "changes": [{
+            "user": "mallory", "mechanism": "SCRAM-SHA-256", "credential": {
+                "salt": [1] * 24, "iterations": 4096, "stored_key": [2] * 32,
+                "server_key": [3] * 32}}]}
+        for voter in voters:
+            addr = voter.split("@", 1)[1]
+            req = urllib.request.Request(f"http://{addr}/raft/propose",
+                                         data=json.dumps(forged).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(req, timeout=10)
+            assert e.value.code == 401
+        assert "mallory" not in describe_users(a)
     finally:
         c.dispose()
 

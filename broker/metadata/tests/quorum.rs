@@ -42,6 +42,7 @@ fn topic(name: &str) -> Command {
 struct Cluster {
     voters: BTreeMap<u64, String>,
     dirs: Vec<PathBuf>,
+    auth: Option<String>,
     _tmp: tempfile::TempDir,
 }
 
@@ -57,6 +58,7 @@ impl Cluster {
         Cluster {
             voters,
             dirs,
+            auth: None,
             _tmp: tmp,
         }
     }
@@ -69,6 +71,7 @@ impl Cluster {
             propose_timeout: Duration::from_secs(20),
             broker_id: None,
             session_timeout: Duration::from_secs(9),
+            auth: self.auth.clone(),
         };
         MetadataStore::open_quorum(&self.dirs[id as usize - 1], config, "test-cluster".into())
             .expect("open quorum")
@@ -159,6 +162,49 @@ fn a_single_voter_restarts_with_its_state_and_leads_at_once() {
         "a lone voter should not wait for an election"
     );
     assert_eq!(n.read(|s| s.next_producer_id), 1000);
+}
+
+#[test]
+fn a_quorum_with_credentials_refuses_requests_without_them() {
+    let mut c = Cluster::new(3);
+    c.auth = Some("Basic aW50ZXI6c2VjcmV0".into());
+    let nodes: BTreeMap<u64, MetadataStore> = (1..=3).map(|id| (id, c.start(id))).collect();
+    // The members reach each other (votes, appends, forwarded proposals) with the header.
+    for id in 1..=3 {
+        nodes[&id]
+            .propose(topic(&format!("a{id}")))
+            .expect("propose");
+    }
+    for n in nodes.values() {
+        wait_for("every member to apply", || {
+            n.read(|s| ["a1", "a2", "a3"].iter().all(|t| s.topics.contains_key(*t)))
+        });
+    }
+    // Anyone else is refused: no header, or the wrong one, on any route.
+    let agent = ureq::agent();
+    for addr in c.voters.values() {
+        let propose = format!("http://{addr}/raft/propose");
+        for header in [None, Some("Basic d3Jvbmc6d3Jvbmc=")] {
+            let mut req = agent.post(&propose);
+            if let Some(h) = header {
+                req = req.set("Authorization", h);
+            }
+            match req.send_json(serde_json::to_value(topic("forged")).expect("json")) {
+                Err(ureq::Error::Status(401, _)) => {}
+                other => panic!(
+                    "expected 401 from {addr}, got {:?}",
+                    other.map(|r| r.status())
+                ),
+            }
+        }
+        match agent.get(&format!("http://{addr}/raft/status")).call() {
+            Err(ureq::Error::Status(401, _)) => {}
+            other => panic!("expected 401, got {:?}", other.map(|r| r.status())),
+        }
+    }
+    for n in nodes.values() {
+        assert!(n.read(|s| !s.topics.contains_key("forged")));
+    }
 }
 
 #[test]

@@ -87,6 +87,8 @@ impl Broker {
                     propose_timeout: Duration::from_secs(60),
                     broker_id: (!q.controller_only).then_some(config.node_id),
                     session_timeout: q.session_timeout,
+                    // Under SASL the controller listener wants the inter-broker user too.
+                    auth: config.security.inter_broker_http_auth(),
                 };
                 MetadataStore::open_quorum(&config.data_dir, qc, cluster_id)?
             }

@@ -72,6 +72,61 @@ pub struct QuorumConfig {
     pub broker_id: Option<i32>,
     /// A broker that has not heartbeated for this long is fenced (`broker.session.timeout.ms`).
     pub session_timeout: Duration,
+    /// The `Authorization` header value every controller request carries, and that this
+    /// node's controller listener requires of every request (`None`: the listener is open).
+    /// Every member of a quorum must have the same one.
+    pub auth: Option<String>,
+}
+
+/// An HTTP client for controller listeners, sending `auth` as the `Authorization` header of
+/// every request.
+pub(crate) fn agent(auth: Option<&str>) -> ureq::Agent {
+    let builder = ureq::AgentBuilder::new().timeout_connect(Duration::from_millis(500));
+    match auth {
+        Some(a) => {
+            let a = a.to_string();
+            builder
+                .middleware(move |req: ureq::Request, next: ureq::MiddlewareNext<'_>| {
+                    next.handle(req.set("Authorization", &a))
+                })
+                .build()
+        }
+        None => builder.build(),
+    }
+}
+
+/// Refuses controller requests without the quorum's `Authorization` header (compared in
+/// constant time), when the quorum has one.
+async fn require_auth(
+    State(auth): State<Arc<Option<String>>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Some(want) = auth.as_deref() {
+        let got = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .map_or(&b""[..], |v| v.as_bytes());
+        let same = got.len() == want.len()
+            && got
+                .iter()
+                .zip(want.as_bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !same {
+            tracing::info!(
+                path = %req.uri().path(),
+                "refused a controller request without the inter-broker credentials"
+            );
+            return (
+                axum::http::StatusCode::UNAUTHORIZED,
+                "the controller listener wants the inter-broker user's credentials",
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 impl QuorumConfig {
@@ -205,15 +260,9 @@ impl Quorum {
         .validate()
         .map_err(|e| Error::Quorum(e.to_string()))?;
         let node_id = config.node_id;
+        let network = network::Network::new(agent(config.auth.as_deref()));
         let raft = run_on(rt, async move {
-            Raft::new(
-                node_id,
-                Arc::new(raft_config),
-                network::Network::new(),
-                log,
-                sm,
-            )
-            .await
+            Raft::new(node_id, Arc::new(raft_config), network, log, sm).await
         })?
         .map_err(|e| Error::Quorum(e.to_string()))?;
 
@@ -226,7 +275,11 @@ impl Quorum {
         let app = routes(Api {
             raft: raft.clone(),
             liveness: liveness.clone(),
-        });
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(config.auth.clone()),
+            require_auth,
+        ));
         rt.spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "controller listener stopped");
@@ -247,6 +300,7 @@ impl Quorum {
         if !is_voter {
             rt.spawn(join_as_learner(
                 raft.clone(),
+                agent(config.auth.as_deref()),
                 config.voters.clone(),
                 config.node_id,
                 self_addr.clone(),
@@ -262,9 +316,7 @@ impl Quorum {
             let r = raft.clone();
             let _ = run_on(rt, async move { r.trigger().elect().await })?;
         }
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_millis(500))
-            .build();
+        let agent = agent(config.auth.as_deref());
         if let Some(broker) = config.broker_id {
             rt.spawn(send_heartbeats(
                 raft.clone(),
@@ -375,13 +427,11 @@ impl Quorum {
 /// Asks the voters to add this node as a learner until one (the leader) accepts.
 async fn join_as_learner(
     raft: Raft,
+    agent: ureq::Agent,
     voters: BTreeMap<NodeId, String>,
     node_id: NodeId,
     addr: String,
 ) {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_millis(500))
-        .build();
     let join = JoinRequest { node_id, addr };
     loop {
         let member = raft

@@ -23,12 +23,8 @@ pub(crate) struct Network {
 }
 
 impl Network {
-    pub(crate) fn new() -> Self {
-        Network {
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_millis(500))
-                .build(),
-        }
+    pub(crate) fn new(agent: ureq::Agent) -> Self {
+        Network { agent }
     }
 }
 
