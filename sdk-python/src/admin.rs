@@ -30,7 +30,7 @@ impl PyAdmin {
         cfg.admin_url = admin_url;
         cfg.timeout = millis(timeout_ms);
         cfg.client_id = client_id;
-        cfg.extra = extra.unwrap_or_default();
+        cfg.extra = extra.unwrap_or_default().into();
         let inner = Admin::new(cfg).map_err(|e| errors::to_py(py, e))?;
         Ok(PyAdmin { inner })
     }

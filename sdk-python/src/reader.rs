@@ -122,7 +122,7 @@ impl PyReader {
         cfg.session_timeout = millis(session_timeout_ms);
         cfg.read_committed = read_committed;
         cfg.client_id = client_id;
-        cfg.extra = extra.unwrap_or_default();
+        cfg.extra = extra.unwrap_or_default().into();
         let reader = run(py, Reader::new(cfg))?;
         Ok(PyReader {
             inner: Mutex::new(Some(Arc::new(reader))),

@@ -66,7 +66,7 @@ impl PyWriter {
         cfg.write_timeout = millis(write_timeout_ms);
         cfg.client_id = client_id;
         cfg.admin_url = admin_url;
-        cfg.extra = extra.unwrap_or_default();
+        cfg.extra = extra.unwrap_or_default().into();
         let w = Writer::new(cfg).map_err(|e| crate::errors::to_py(py, e))?;
         Ok(PyWriter {
             inner: Mutex::new(Some(w)),

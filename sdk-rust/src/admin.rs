@@ -27,7 +27,7 @@ pub struct AdminConfig {
     /// Deadline of each request.
     pub timeout: Duration,
     pub client_id: Option<String>,
-    pub extra: Vec<(String, String)>,
+    pub extra: crate::Properties,
 }
 
 impl AdminConfig {
@@ -37,7 +37,7 @@ impl AdminConfig {
             admin_url: None,
             timeout: Duration::from_secs(30),
             client_id: None,
-            extra: Vec::new(),
+            extra: crate::Properties::default(),
         }
     }
 }

@@ -57,7 +57,7 @@ pub struct ReaderConfig {
     pub read_committed: bool,
     pub client_id: Option<String>,
     /// Any other librdkafka property, applied last.
-    pub extra: Vec<(String, String)>,
+    pub extra: crate::Properties,
 }
 
 impl ReaderConfig {
@@ -75,7 +75,7 @@ impl ReaderConfig {
             session_timeout: Duration::from_secs(45),
             read_committed: true,
             client_id: None,
-            extra: Vec::new(),
+            extra: crate::Properties::default(),
         }
     }
 

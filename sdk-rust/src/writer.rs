@@ -89,7 +89,7 @@ pub struct WriterConfig {
     /// broker's host on port 9644.
     pub admin_url: Option<String>,
     /// Any other librdkafka property, applied last.
-    pub extra: Vec<(String, String)>,
+    pub extra: crate::Properties,
 }
 
 impl WriterConfig {
@@ -107,7 +107,7 @@ impl WriterConfig {
             write_timeout: Duration::from_secs(30),
             client_id: None,
             admin_url: None,
-            extra: Vec::new(),
+            extra: crate::Properties::default(),
         }
     }
 

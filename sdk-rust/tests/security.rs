@@ -120,7 +120,7 @@ async fn writer_reader_and_admin_over_sasl_ssl() {
 
     let mut ac = AdminConfig::new(&w.kafka);
     ac.admin_url = Some(w.http.clone());
-    ac.extra = secured(tmp.path(), "alice-secret");
+    ac.extra = secured(tmp.path(), "alice-secret").into();
     let admin = Admin::new(ac).expect("admin");
     let t = unique("sec");
     admin
@@ -135,7 +135,7 @@ async fn writer_reader_and_admin_over_sasl_ssl() {
 
     let mut wc = WriterConfig::new(&w.kafka).topic(&t);
     wc.admin_url = Some(w.http.clone());
-    wc.extra = secured(tmp.path(), "alice-secret");
+    wc.extra = secured(tmp.path(), "alice-secret").into();
     let writer = Writer::new(wc).expect("writer");
     writer
         .write_messages(
@@ -147,7 +147,7 @@ async fn writer_reader_and_admin_over_sasl_ssl() {
 
     let mut rc = ReaderConfig::new(&w.kafka, &t);
     rc.group_id = Some(unique("g"));
-    rc.extra = secured(tmp.path(), "alice-secret");
+    rc.extra = secured(tmp.path(), "alice-secret").into();
     let reader = Reader::new(rc).await.expect("reader");
     let mut got = Vec::new();
     while got.len() < 20 {
@@ -164,7 +164,7 @@ async fn writer_reader_and_admin_over_sasl_ssl() {
     let mut bad = AdminConfig::new(&w.kafka);
     bad.admin_url = Some(w.http.clone());
     bad.timeout = Duration::from_secs(5);
-    bad.extra = secured(tmp.path(), "wrong");
+    bad.extra = secured(tmp.path(), "wrong").into();
     let bad = Admin::new(bad).expect("admin");
     assert!(bad.list_topics().await.is_err());
     assert!(
