@@ -3,6 +3,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// An advertised listener address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: i32,
+}
+
 /// One partition's placement and leadership.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionAssignment {
@@ -26,6 +33,10 @@ pub enum Command {
         /// The broker's HTTP API (`host:port`), where peers fetch plugin binaries.
         #[serde(default)]
         http: Option<String>,
+        /// Every listener's advertised address by listener name (Kafka's
+        /// `advertised.listeners`); `host:port` above is the inter-broker listener's.
+        #[serde(default)]
+        listeners: BTreeMap<String, Endpoint>,
     },
     /// Removes a stopped broker that holds no replicas (`weir cluster remove-broker`).
     UnregisterBroker {

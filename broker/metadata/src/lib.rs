@@ -8,8 +8,8 @@ mod store;
 pub mod topic_config;
 
 pub use command::{
-    Command, PartitionAssignment, PipelineMeta, PluginMeta, SCRAM_MAX_ITERATIONS, SCRAM_MECHANISMS,
-    SCRAM_MIN_ITERATIONS, ScramChange, ScramCredential, StartPosition,
+    Command, Endpoint, PartitionAssignment, PipelineMeta, PluginMeta, SCRAM_MAX_ITERATIONS,
+    SCRAM_MECHANISMS, SCRAM_MIN_ITERATIONS, ScramChange, ScramCredential, StartPosition,
 };
 pub use error::{Error, Result};
 pub use state::{

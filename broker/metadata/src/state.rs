@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    Command, Error, PartitionAssignment, PipelineMeta, PluginMeta, Result, SCRAM_MAX_ITERATIONS,
-    SCRAM_MECHANISMS, SCRAM_MIN_ITERATIONS, ScramCredential, topic_config, validate_topic_name,
+    Command, Endpoint, Error, PartitionAssignment, PipelineMeta, PluginMeta, Result,
+    SCRAM_MAX_ITERATIONS, SCRAM_MECHANISMS, SCRAM_MIN_ITERATIONS, ScramCredential, topic_config,
+    validate_topic_name,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +22,9 @@ pub struct BrokerInfo {
     /// metadata and of new replica placements until it heartbeats (or registers) again.
     #[serde(default)]
     pub fenced: bool,
+    /// Every listener's advertised address by name; `host:port` is the inter-broker one.
+    #[serde(default)]
+    pub listeners: BTreeMap<String, Endpoint>,
 }
 
 impl BrokerInfo {
@@ -32,6 +36,16 @@ impl BrokerInfo {
             rack,
             http: None,
             fenced: false,
+            listeners: BTreeMap::new(),
+        }
+    }
+
+    /// The address clients of listener `name` are told: that listener's, or the inter-broker
+    /// one when the broker has no listener of that name.
+    pub fn endpoint(&self, name: &str) -> (&str, i32) {
+        match self.listeners.get(name) {
+            Some(e) => (&e.host, e.port),
+            None => (&self.host, self.port),
         }
     }
 }
@@ -671,10 +685,12 @@ impl ClusterState {
                 port,
                 rack,
                 http,
+                listeners,
             } => {
                 let was_fenced = self.brokers.get(&node_id).is_some_and(|b| b.fenced);
                 let mut info = BrokerInfo::new(node_id, host, port, rack);
                 info.http = http;
+                info.listeners = listeners;
                 self.brokers.insert(node_id, info);
                 if was_fenced {
                     self.on_unfenced(node_id);
@@ -838,6 +854,7 @@ mod tests {
                     port: 9000 + id,
                     rack: None,
                     http: None,
+                    listeners: BTreeMap::new(),
                 },
             );
         }
@@ -1267,5 +1284,54 @@ mod scram_tests {
             assert!(matches!(err, Error::UnacceptableCredential(_)), "{bad:?}");
         }
         assert!(s.scram_credentials.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod listener_tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_told_the_address_of_their_listener() {
+        // A registration from before named listeners decodes with none.
+        let old = r#"{"type":"register_broker","node_id":1,"host":"h","port":9092,"rack":null}"#;
+        let cmd: Command = serde_json::from_str(old).expect("decode");
+        let mut s = ClusterState::default();
+        s.apply(1, cmd).expect("apply");
+        assert_eq!(s.brokers[&1].endpoint("EXTERNAL"), ("h", 9092));
+
+        let listeners = BTreeMap::from([
+            (
+                "INTERNAL".to_string(),
+                Endpoint {
+                    host: "weir".into(),
+                    port: 29092,
+                },
+            ),
+            (
+                "EXTERNAL".to_string(),
+                Endpoint {
+                    host: "localhost".into(),
+                    port: 9092,
+                },
+            ),
+        ]);
+        s.apply(
+            2,
+            Command::RegisterBroker {
+                node_id: 1,
+                host: "weir".into(),
+                port: 29092,
+                rack: None,
+                http: None,
+                listeners,
+            },
+        )
+        .expect("apply");
+        let b = &s.brokers[&1];
+        assert_eq!(b.endpoint("EXTERNAL"), ("localhost", 9092));
+        assert_eq!(b.endpoint("INTERNAL"), ("weir", 29092));
+        // A listener the broker does not have: its inter-broker address.
+        assert_eq!(b.endpoint("OTHER"), ("weir", 29092));
     }
 }

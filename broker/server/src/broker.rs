@@ -39,8 +39,11 @@ const INTERNAL_JOURNALS: [&str; 4] = [
 /// signals that connect producers to waiting consumers.
 pub struct Broker {
     pub config: BrokerConfig,
-    /// The `(host, port)` clients are told to connect to.
+    /// The `(host, port)` of the inter-broker listener, as advertised.
     pub advertised: (String, u16),
+    /// Every listener's advertised `(host, port)` by listener name (the inter-broker one
+    /// included): clients are told the addresses of the listener they connected to.
+    pub listeners: BTreeMap<String, (String, u16)>,
     pub metadata: MetadataStore,
     pub logs: LogManager,
     partitions: RwLock<HashMap<(String, i32), PartitionRef>>,
@@ -66,7 +69,11 @@ const PRODUCER_ID_BLOCK: i64 = 1000;
 
 impl Broker {
     /// Opens the data directory and metadata, and every partition log the metadata names.
-    pub fn open(config: BrokerConfig, advertised: (String, u16)) -> Result<Arc<Broker>> {
+    pub fn open(
+        config: BrokerConfig,
+        advertised: (String, u16),
+        listeners: BTreeMap<String, (String, u16)>,
+    ) -> Result<Arc<Broker>> {
         config.validate()?;
         let logs = LogManager::open(&config.data_dir)?;
         let metadata = match &config.quorum {
@@ -93,18 +100,34 @@ impl Broker {
                 MetadataStore::open_quorum(&config.data_dir, qc, cluster_id)?
             }
         };
-        let me = weir_metadata::BrokerInfo::new(
+        let mut me = weir_metadata::BrokerInfo::new(
             config.node_id,
             advertised.0.clone(),
             i32::from(advertised.1),
             config.rack.clone(),
         );
-        // Registered again when the address or rack changed (the fenced flag is the
+        me.listeners = listeners
+            .iter()
+            .map(|(name, (host, port))| {
+                let e = weir_metadata::Endpoint {
+                    host: host.clone(),
+                    port: i32::from(*port),
+                };
+                (name.clone(), e)
+            })
+            .collect();
+        // Registered again when an address or the rack changed (the fenced flag is the
         // controller's business: heartbeats clear it).
         let registered = metadata.read(|s| {
             s.brokers.get(&config.node_id).is_some_and(|b| {
-                (&b.host, b.port, &b.rack, &b.http)
-                    == (&me.host, me.port, &me.rack, &config.http_advertised)
+                (&b.host, b.port, &b.rack, &b.http, &b.listeners)
+                    == (
+                        &me.host,
+                        me.port,
+                        &me.rack,
+                        &config.http_advertised,
+                        &me.listeners,
+                    )
             })
         });
         let controller_only = config.quorum.as_ref().is_some_and(|q| q.controller_only);
@@ -115,6 +138,7 @@ impl Broker {
                 port: me.port,
                 rack: me.rack,
                 http: config.http_advertised.clone(),
+                listeners: me.listeners,
             })?;
         }
         let groups = GroupCoordinator::open(
@@ -142,6 +166,7 @@ impl Broker {
             txns,
             config,
             advertised,
+            listeners,
             metadata,
             logs,
             partitions: RwLock::new(HashMap::new()),
@@ -426,6 +451,19 @@ impl Broker {
                 .iter()
                 .find(|p| p.partition == partition)
                 .map(|p| p.leader)
+        })
+    }
+
+    /// Broker `node`'s address on listener `listener` (the one a client connected to), for
+    /// FindCoordinator: that listener's, or the inter-broker one if it has no such listener.
+    pub fn client_endpoint(&self, node: i32, listener: &str) -> Option<(String, i32)> {
+        if node == self.config.node_id {
+            let (host, port) = self.listeners.get(listener).unwrap_or(&self.advertised);
+            return Some((host.clone(), i32::from(*port)));
+        }
+        self.metadata.read(|s| {
+            let (host, port) = s.brokers.get(&node)?.endpoint(listener);
+            Some((host.to_string(), port))
         })
     }
 

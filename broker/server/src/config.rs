@@ -63,6 +63,35 @@ pub struct BrokerConfig {
     /// TLS and SASL of the Kafka listener (Kafka's `listeners=SASL_SSL://...`,
     /// `sasl.enabled.mechanisms`); brokers of a cluster use it to reach each other too.
     pub security: crate::auth::Security,
+    /// The name of the listener above (`listen`, `advertised`, `security`): the inter-broker
+    /// listener. Kafka's listener names, e.g. `PLAINTEXT` or `INTERNAL`.
+    pub listener_name: String,
+    /// More Kafka listeners (Kafka's `listeners` beyond the inter-broker one), each with its
+    /// own address, advertised address and security: e.g. `INTERNAL` for containers on a
+    /// Docker network and `EXTERNAL` for the host. Clients are told the addresses of the
+    /// listener they connected to.
+    pub extra_listeners: Vec<ListenerConfig>,
+}
+
+/// A named Kafka listener besides the inter-broker one.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub listen: SocketAddr,
+    /// Defaults to the bound address (`localhost` when it binds all interfaces).
+    pub advertised: Option<(String, u16)>,
+    pub security: crate::auth::Security,
+}
+
+impl BrokerConfig {
+    /// Whether any listener authenticates with SASL (then the HTTP API wants a user too).
+    pub fn sasl_anywhere(&self) -> bool {
+        self.security.protocol.uses_sasl()
+            || self
+                .extra_listeners
+                .iter()
+                .any(|l| l.security.protocol.uses_sasl())
+    }
 }
 
 /// A controller quorum member's settings (Kafka's `controller.quorum.voters`).
@@ -111,6 +140,8 @@ impl BrokerConfig {
             quorum: None,
             replica_lag_time_max: Duration::from_secs(30),
             security: crate::auth::Security::plaintext(),
+            listener_name: "PLAINTEXT".to_string(),
+            extra_listeners: Vec::new(),
         }
     }
 

@@ -62,7 +62,7 @@ async fn require_user(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let security = &broker.config.security;
-    if !security.protocol.uses_sasl() || OPEN_PATHS.contains(&req.uri().path()) {
+    if !broker.config.sasl_anywhere() || OPEN_PATHS.contains(&req.uri().path()) {
         return next.run(req).await;
     }
     let ok = req

@@ -28,7 +28,9 @@ mod server;
 mod txn;
 
 pub use broker::{Broker, now_ms};
-pub use config::{BROKER_SYNONYMS, BrokerConfig, DEFAULT_SOCKET_SEND_BUFFER_BYTES, QuorumSettings};
+pub use config::{
+    BROKER_SYNONYMS, BrokerConfig, DEFAULT_SOCKET_SEND_BUFFER_BYTES, ListenerConfig, QuorumSettings,
+};
 pub use error::{Error, Result};
 pub use group::{GroupCoordinator, GroupState, GroupView};
 pub use limits::{OpenFileLimit, raise_open_file_limit};

@@ -1,6 +1,7 @@
 //! Sockets: accept Kafka connections and serve each one request at a time, in order, as Kafka
 //! does (a client pipelines; responses go back in request order).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,20 +59,32 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
     }
     let listener = bind(config.listen).await?;
     let kafka_addr = listener.local_addr()?;
+    let mut extra = Vec::new();
+    for l in &config.extra_listeners {
+        let bound = bind(l.listen).await.map_err(|e| {
+            crate::Error::Config(format!("listener {} on {}: {e}", l.name, l.listen))
+        })?;
+        let addr = bound.local_addr()?;
+        let advertised = l
+            .advertised
+            .clone()
+            .unwrap_or_else(|| default_advertised(addr));
+        extra.push((l.clone(), bound, advertised));
+    }
     let http_listener = match config.http_listen {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
     let http_addr = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
-    let advertised = config.advertised.clone().unwrap_or_else(|| {
-        let ip = kafka_addr.ip();
-        let host = if ip.is_unspecified() {
-            "localhost".to_string()
-        } else {
-            ip.to_string()
-        };
-        (host, kafka_addr.port())
-    });
+    let advertised = config
+        .advertised
+        .clone()
+        .unwrap_or_else(|| default_advertised(kafka_addr));
+    let mut advertised_listeners = BTreeMap::new();
+    advertised_listeners.insert(config.listener_name.clone(), advertised.clone());
+    for (l, _, a) in &extra {
+        advertised_listeners.insert(l.name.clone(), a.clone());
+    }
     let retention_every = config.retention_check_interval;
     let mut config = config;
     if config.http_advertised.is_none() {
@@ -83,10 +96,35 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
             }
         });
     }
-    let broker = Broker::open(config, advertised)?;
+    let primary = Arc::new(ListenerContext {
+        name: config.listener_name.clone(),
+        security: config.security.clone(),
+    });
+    let broker = Broker::open(config, advertised, advertised_listeners)?;
 
     let mut tasks = JoinSet::new();
-    tasks.spawn(accept_loop(broker.clone(), listener));
+    // One connection limit (`max.connections`) across all listeners.
+    let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    tasks.spawn(accept_loop(
+        broker.clone(),
+        listener,
+        primary,
+        limit.clone(),
+    ));
+    for (l, bound, a) in extra {
+        tracing::info!(
+            listener = l.name,
+            bound = %l.listen,
+            advertised = format!("{}:{}", a.0, a.1),
+            protocol = l.security.protocol.name(),
+            "listening"
+        );
+        let ctx = Arc::new(ListenerContext {
+            name: l.name,
+            security: l.security,
+        });
+        tasks.spawn(accept_loop(broker.clone(), bound, ctx, limit.clone()));
+    }
     if let Some(l) = http_listener {
         let mut stop = broker.shutdown_signal();
         let app = http::router(broker.clone());
@@ -110,6 +148,25 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
         http_addr,
         tasks,
     })
+}
+
+/// A listener's address as clients are told it when none is configured: the bound one,
+/// `localhost` when it binds all interfaces.
+fn default_advertised(addr: SocketAddr) -> (String, u16) {
+    let ip = addr.ip();
+    let host = if ip.is_unspecified() {
+        "localhost".to_string()
+    } else {
+        ip.to_string()
+    };
+    (host, addr.port())
+}
+
+/// What a connection knows of the listener it came in on.
+struct ListenerContext {
+    /// The listener's name, whose advertised addresses the client is told.
+    name: String,
+    security: crate::auth::Security,
 }
 
 /// Binds `addr`; an all-interfaces IPv6 address (`[::]`, dual-stack on Linux) falls back to
@@ -171,9 +228,13 @@ async fn cleaner_loop(broker: Arc<Broker>) {
     }
 }
 
-async fn accept_loop(broker: Arc<Broker>, listener: TcpListener) {
+async fn accept_loop(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    ctx: Arc<ListenerContext>,
+    limit: Arc<Semaphore>,
+) {
     let mut stop = broker.shutdown_signal();
-    let limit = Arc::new(Semaphore::new(broker.config.max_connections));
     let mut conns = JoinSet::new();
     loop {
         let permit = tokio::select! {
@@ -187,9 +248,10 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener) {
         match accepted {
             Ok((stream, peer)) => {
                 let b = broker.clone();
+                let ctx = ctx.clone();
                 conns.spawn(async move {
                     b.metrics.connections.inc();
-                    if let Err(e) = serve_connection(&b, stream, peer).await {
+                    if let Err(e) = serve_connection(&b, stream, peer, &ctx).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                     b.metrics.connections.dec();
@@ -340,12 +402,17 @@ async fn next_frame<R: tokio::io::AsyncRead + Unpin>(
 /// How long a TLS client has to complete its handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketAddr) -> Result<()> {
+async fn serve_connection(
+    broker: &Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &ListenerContext,
+) -> Result<()> {
     stream.set_nodelay(true)?;
     set_buffer_sizes(&broker.config, &stream, peer);
-    let Some(tls) = broker.config.security.tls() else {
+    let Some(tls) = ctx.security.tls() else {
         let (r, w) = stream.into_split();
-        return serve_requests(broker, r, w, peer).await;
+        return serve_requests(broker, r, w, peer, ctx).await;
     };
     let stream =
         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
@@ -362,7 +429,7 @@ async fn serve_connection(broker: &Arc<Broker>, stream: TcpStream, peer: SocketA
             }
         };
     let (r, w) = tokio::io::split(stream);
-    serve_requests(broker, r, w, peer).await
+    serve_requests(broker, r, w, peer, ctx).await
 }
 
 /// Largest frame read from a client that has not authenticated (Kafka's
@@ -441,7 +508,13 @@ impl ResponseSink for tokio::io::WriteHalf<tokio_rustls::server::TlsStream<TcpSt
     }
 }
 
-async fn serve_requests<R, W>(broker: &Arc<Broker>, r: R, w: W, peer: SocketAddr) -> Result<()>
+async fn serve_requests<R, W>(
+    broker: &Arc<Broker>,
+    r: R,
+    w: W,
+    peer: SocketAddr,
+    ctx: &ListenerContext,
+) -> Result<()>
 where
     R: tokio::io::AsyncRead + Unpin,
     W: ResponseSink,
@@ -460,7 +533,7 @@ where
     let mut stop = broker.shutdown_signal();
     let max = broker.config.max_request_bytes;
     let idle = broker.config.connections_max_idle;
-    let security = &broker.config.security;
+    let security = &ctx.security;
     let directory = security.directory(&broker.metadata);
     let mut session = crate::auth::Session::new(security);
     loop {
@@ -511,7 +584,9 @@ where
                 let (api, version, cid) = (req.api, req.version, req.header.correlation_id);
                 let mut outcome = None;
                 let response = match session.check(security, &directory, &req, &mut outcome) {
-                    crate::auth::Gate::Pass => handlers::handle(broker, *req, peer).await,
+                    crate::auth::Gate::Pass => {
+                        handlers::handle(broker, *req, peer, &ctx.name).await
+                    }
                     crate::auth::Gate::Reply { body, close } => {
                         close_after = close;
                         Some(Reply::Body(*body))

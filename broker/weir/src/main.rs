@@ -5,14 +5,14 @@ mod memcpy;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use weir_server::BrokerConfig;
 use weir_server::auth::{Mechanism, Security, SecurityProtocol, TlsFiles, Users};
+use weir_server::{BrokerConfig, ListenerConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -105,6 +105,30 @@ struct ServeArgs {
     /// all interfaces. Set it in containers, Kubernetes and on cloud VMs.
     #[arg(long, env = "WEIR_ADVERTISED_LISTENER")]
     advertised_listener: Option<String>,
+
+    /// Several named Kafka listeners (Kafka's `listeners`), `NAME://HOST:PORT,...`, e.g.
+    /// `INTERNAL://0.0.0.0:29092,EXTERNAL://0.0.0.0:9092` for clients inside and outside a
+    /// Docker network. Replaces --listen. Clients are told the addresses of the listener they
+    /// connected to.
+    #[arg(long, env = "WEIR_LISTENERS")]
+    listeners: Option<String>,
+
+    /// Each listener's address as clients are told it (Kafka's `advertised.listeners`),
+    /// `NAME://HOST:PORT,...`, e.g. `INTERNAL://weir:29092,EXTERNAL://localhost:9092`. A
+    /// listener not named here advertises its bound address.
+    #[arg(long, env = "WEIR_ADVERTISED_LISTENERS")]
+    advertised_listeners: Option<String>,
+
+    /// The security protocol of each listener (Kafka's `listener.security.protocol.map`),
+    /// `NAME:PROTOCOL,...`, e.g. `INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL`. A listener named
+    /// after a protocol (`SASL_SSL://...`) uses it; others default to --security-protocol.
+    #[arg(long, env = "WEIR_LISTENER_SECURITY_PROTOCOL_MAP")]
+    listener_security_protocol_map: Option<String>,
+
+    /// The listener brokers use to reach each other (Kafka's `inter.broker.listener.name`);
+    /// default: the first of --listeners.
+    #[arg(long, env = "WEIR_INTER_BROKER_LISTENER_NAME")]
+    inter_broker_listener_name: Option<String>,
 
     /// Join a controller quorum (Kafka's controller.quorum.voters): `ID@HOST:PORT,...`, every
     /// voter's controller address, this node's included. Without it the node keeps its metadata
@@ -420,7 +444,144 @@ fn socket_buffer(flag: &str, bytes: i32) -> anyhow::Result<Option<usize>> {
 }
 
 /// The listener's security from the flags: protocol, mechanisms, users and TLS files.
-fn security(a: &ServeArgs) -> anyhow::Result<Security> {
+/// One Kafka listener of `--listeners`.
+struct NamedListener {
+    name: String,
+    listen: SocketAddr,
+    advertised: Option<(String, u16)>,
+    protocol: SecurityProtocol,
+}
+
+/// Parses `host:port` (a bracketed IPv6 host allowed) of an advertised listener.
+fn host_port(s: &str) -> anyhow::Result<(String, u16)> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .with_context(|| format!("listener address '{s}' must be host:port"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("bad port in listener address '{s}'"))?;
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
+}
+
+/// `NAME://HOST:PORT,...` as `(NAME, HOST:PORT)` pairs; names are unique.
+fn named_addresses(flag: &str, spec: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, addr) = part
+            .split_once("://")
+            .with_context(|| format!("{flag}: '{part}' is not NAME://HOST:PORT"))?;
+        let name = name.trim().to_ascii_uppercase();
+        if name.is_empty() {
+            bail!("{flag}: '{part}' has no listener name");
+        }
+        if out.iter().any(|(n, _)| *n == name) {
+            bail!("{flag}: listener {name} is named twice");
+        }
+        out.push((name, addr.to_string()));
+    }
+    if out.is_empty() {
+        bail!("{flag} is empty");
+    }
+    Ok(out)
+}
+
+/// The named listeners of `--listeners`, the inter-broker one first; `None` without it.
+fn named_listeners(a: &ServeArgs) -> anyhow::Result<Option<Vec<NamedListener>>> {
+    let Some(spec) = &a.listeners else {
+        if a.advertised_listeners.is_some() || a.inter_broker_listener_name.is_some() {
+            bail!("--advertised-listeners and --inter-broker-listener-name go with --listeners");
+        }
+        return Ok(None);
+    };
+    if a.advertised_listener.is_some() {
+        bail!(
+            "--advertised-listener is for a single listener: with --listeners, use \
+             --advertised-listeners NAME://HOST:PORT,..."
+        );
+    }
+    let mut map = BTreeMap::new();
+    for part in a
+        .listener_security_protocol_map
+        .iter()
+        .flat_map(|m| m.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let (name, proto) = part.split_once(':').with_context(|| {
+            format!("--listener-security-protocol-map: '{part}' is not NAME:PROTOCOL")
+        })?;
+        map.insert(
+            name.trim().to_ascii_uppercase(),
+            SecurityProtocol::parse(proto.trim())?,
+        );
+    }
+    let default = match &a.security_protocol {
+        Some(p) => SecurityProtocol::parse(p)?,
+        None => SecurityProtocol::Plaintext,
+    };
+    let advertised: BTreeMap<String, (String, u16)> = match &a.advertised_listeners {
+        None => BTreeMap::new(),
+        Some(spec) => named_addresses("--advertised-listeners", spec)?
+            .into_iter()
+            .map(|(n, addr)| Ok((n, host_port(&addr)?)))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let mut out = Vec::new();
+    for (name, addr) in named_addresses("--listeners", spec)? {
+        let (host, port) = host_port(&addr)?;
+        let host = if host.is_empty() {
+            "::".to_string()
+        } else {
+            host
+        };
+        let listen = (host.as_str(), port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut it| it.next())
+            .with_context(|| format!("--listeners: cannot resolve '{addr}' of {name}"))?;
+        let protocol = match map.get(&name) {
+            Some(p) => *p,
+            None => SecurityProtocol::parse(&name).unwrap_or(default),
+        };
+        out.push(NamedListener {
+            advertised: advertised.get(&name).cloned(),
+            name,
+            listen,
+            protocol,
+        });
+    }
+    if let Some(n) = advertised
+        .keys()
+        .find(|n| !out.iter().any(|l| l.name == **n))
+    {
+        bail!("--advertised-listeners names {n}, which is not one of --listeners");
+    }
+    if let Some(ib) = &a.inter_broker_listener_name {
+        let ib = ib.to_ascii_uppercase();
+        let i = out.iter().position(|l| l.name == ib).with_context(|| {
+            format!("--inter-broker-listener-name {ib} is not one of --listeners")
+        })?;
+        let l = out.remove(i);
+        out.insert(0, l);
+    }
+    Ok(Some(out))
+}
+
+/// The security every listener starts from: users and certificates loaded when any listener
+/// needs them (with several listeners, `protocol` is the combination of theirs; each listener
+/// then takes its own with `Security::with_protocol`).
+fn security(a: &ServeArgs, named: Option<&[NamedListener]>) -> anyhow::Result<Security> {
+    if let Some(named) = named {
+        let sasl = named.iter().any(|l| l.protocol.uses_sasl());
+        let tls = named.iter().any(|l| l.protocol.uses_tls());
+        let combined = match (sasl, tls) {
+            (false, false) => SecurityProtocol::Plaintext,
+            (false, true) => SecurityProtocol::Ssl,
+            (true, false) => SecurityProtocol::SaslPlaintext,
+            (true, true) => SecurityProtocol::SaslSsl,
+        };
+        return security_for(a, combined);
+    }
     // A scheme that names a security protocol sets it (`SASL_SSL://host:9092`); a listener
     // name such as `EXTERNAL://` says nothing about security and is ignored, as before.
     let scheme = a
@@ -441,6 +602,12 @@ fn security(a: &ServeArgs) -> anyhow::Result<Security> {
             protocol.name()
         );
     }
+    security_for(a, protocol)
+}
+
+/// Users, mechanisms and certificates for a listener speaking `protocol` (with several
+/// listeners: the combination of theirs).
+fn security_for(a: &ServeArgs, protocol: SecurityProtocol) -> anyhow::Result<Security> {
     let mut pairs = Vec::new();
     if let Some(path) = &a.sasl_users_file {
         let text = std::fs::read_to_string(path)
@@ -499,18 +666,39 @@ fn security(a: &ServeArgs) -> anyhow::Result<Security> {
 }
 
 fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
-    let security = security(a)?;
-    let advertised = match &a.advertised_listener {
-        None => None,
-        Some(s) => {
-            let s = s.rsplit("://").next().unwrap_or(s);
-            let (host, port) = s
-                .rsplit_once(':')
-                .with_context(|| format!("advertised listener '{s}' must be host:port"))?;
-            let port: u16 = port
-                .parse()
-                .with_context(|| format!("bad port in advertised listener '{s}'"))?;
-            Some((host.trim_matches(['[', ']']).to_string(), port))
+    let named = named_listeners(a)?;
+    let base = security(a, named.as_deref())?;
+    let (listen, advertised, listener_name, security, extra_listeners) = match named {
+        None => {
+            let advertised = match &a.advertised_listener {
+                None => None,
+                Some(s) => Some(host_port(s.rsplit("://").next().unwrap_or(s))?),
+            };
+            // The listener's name: the scheme of --advertised-listener, else its protocol.
+            let name = a
+                .advertised_listener
+                .as_deref()
+                .and_then(|s| s.split_once("://"))
+                .map_or(base.protocol.name().to_string(), |(n, _)| {
+                    n.to_ascii_uppercase()
+                });
+            (a.listen, advertised, name, base, Vec::new())
+        }
+        Some(mut named) => {
+            let first = named.remove(0);
+            let extra = named
+                .into_iter()
+                .map(|l| {
+                    Ok(ListenerConfig {
+                        security: base.with_protocol(l.protocol)?,
+                        name: l.name,
+                        listen: l.listen,
+                        advertised: l.advertised,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let security = base.with_protocol(first.protocol)?;
+            (first.listen, first.advertised, first.name, security, extra)
         }
     };
     let mut topic_defaults = BTreeMap::new();
@@ -604,7 +792,7 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         quorum,
         replica_lag_time_max: Duration::from_millis(a.replica_lag_time_max_ms.max(100)),
         node_id: a.node_id,
-        listen: a.listen,
+        listen,
         http_listen: (!a.no_http).then_some(a.http_listen),
         advertised,
         http_advertised: None,
@@ -634,6 +822,8 @@ fn broker_config(a: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         producer_id_expiration: Duration::from_millis(a.producer_id_expiration_ms),
         transactional_id_expiration: Duration::from_millis(a.transactional_id_expiration_ms),
         security,
+        listener_name,
+        extra_listeners,
     };
     config.validate().context("invalid broker defaults")?;
     Ok(config)

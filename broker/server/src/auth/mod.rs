@@ -390,12 +390,36 @@ impl Security {
     /// The `Authorization` header this broker sends to other brokers' HTTP APIs (the
     /// inter-broker user's), when they want one.
     pub(crate) fn inter_broker_http_auth(&self) -> Option<String> {
-        if !self.protocol.uses_sasl() {
+        // Users exist only when some listener uses SASL; then the HTTP API and the controller
+        // listeners want one, whatever the inter-broker listener speaks.
+        if self.users.is_empty() {
             return None;
         }
         let user = self.inter_broker_user.as_deref()?;
         let password = &self.users.get(user)?.password;
         Some(basic_header(user, password))
+    }
+
+    /// The same users and certificates on a listener speaking `protocol` (one of several
+    /// listeners). This security must have been built for a protocol that needs at least as
+    /// much: users for SASL, a certificate for TLS.
+    pub fn with_protocol(&self, protocol: SecurityProtocol) -> Result<Security> {
+        if protocol.uses_sasl() && self.users.is_empty() {
+            return Err(Error::Config(format!(
+                "a {} listener needs SASL users (--sasl-users-file or --sasl-users)",
+                protocol.name()
+            )));
+        }
+        if protocol.uses_tls() && self.tls.is_none() {
+            return Err(Error::Config(format!(
+                "a {} listener needs --tls-cert-file and --tls-key-file",
+                protocol.name()
+            )));
+        }
+        Ok(Security {
+            protocol,
+            ..self.clone()
+        })
     }
 
     /// The users this listener knows, static and dynamic.
@@ -409,21 +433,24 @@ impl Security {
         }
     }
 
+    /// The TLS identity, when this listener speaks TLS.
     pub(crate) fn tls(&self) -> Option<&tls::Tls> {
-        self.tls.as_ref()
+        self.tls.as_ref().filter(|_| self.protocol.uses_tls())
     }
 
-    /// What a broker of a cluster must have to reach the others on this listener: the
-    /// inter-broker user under SASL, and CAs to check their certificates under TLS.
+    /// What a broker of a cluster must have to reach the others on this (the inter-broker)
+    /// listener: the inter-broker user when any listener uses SASL (the controller and HTTP
+    /// listeners want it then), and CAs to check their certificates under TLS.
     pub fn check_for_cluster(&self) -> Result<()> {
-        if self.protocol.uses_sasl() && self.inter_broker_user.is_none() {
-            return Err(Error::Config(format!(
-                "a cluster member with a {} listener needs --inter-broker-user (one of the SASL \
-                 users) to replicate from the other brokers",
-                self.protocol.name()
-            )));
+        if !self.users.is_empty() && self.inter_broker_user.is_none() {
+            return Err(Error::Config(
+                "a cluster member with a SASL listener needs --inter-broker-user (one of the \
+                 SASL users) to replicate from the other brokers and reach their controller \
+                 and HTTP listeners"
+                    .into(),
+            ));
         }
-        if let Some(t) = &self.tls
+        if let Some(t) = self.tls()
             && !t.can_connect()
         {
             return Err(Error::Config(format!(

@@ -10,6 +10,7 @@ const ENDPOINT_BROKERS: i8 = 1;
 pub(crate) fn describe_cluster(
     broker: &Broker,
     req: DescribeClusterRequest,
+    listener: &str,
 ) -> DescribeClusterResponse {
     let resp = DescribeClusterResponse::default()
         .with_endpoint_type(ENDPOINT_BROKERS)
@@ -28,10 +29,11 @@ pub(crate) fn describe_cluster(
     let brokers = broker.metadata.read(|s| {
         s.active_brokers()
             .map(|b| {
+                let (host, port) = b.endpoint(listener);
                 DescribeClusterBroker::default()
                     .with_broker_id(BrokerId(b.node_id))
-                    .with_host(str_bytes(b.host.clone()))
-                    .with_port(b.port)
+                    .with_host(str_bytes(host))
+                    .with_port(port)
                     .with_rack(b.rack.clone().map(str_bytes))
             })
             .collect()
@@ -169,7 +171,8 @@ fn local_quorum_view(
                 .with_high_watermark(end)
                 .with_current_voters(vec![replica(me, end, true)]);
             let (host, port) = &broker.advertised;
-            (partition, vec![node(me, "PLAINTEXT", host, *port)])
+            let name = broker.config.listener_name.as_str();
+            (partition, vec![node(me, name, host, *port)])
         }
     };
     let topics = req

@@ -214,14 +214,20 @@ fn broker_configs(broker: &Broker) -> BTreeMap<String, (String, i8)> {
         "log.cleaner.backoff.ms",
         c.cleaner_backoff.as_millis().to_string(),
     );
-    flag(
-        "advertised.listeners",
-        format!(
-            "PLAINTEXT://{}:{}",
-            broker.advertised.0, broker.advertised.1
-        ),
-    );
-    flag("listeners", format!("PLAINTEXT://{}", c.listen));
+    let mut advertised = vec![format!(
+        "{}://{}:{}",
+        c.listener_name, broker.advertised.0, broker.advertised.1
+    )];
+    let mut bound = vec![format!("{}://{}", c.listener_name, c.listen)];
+    for l in &c.extra_listeners {
+        if let Some((host, port)) = broker.listeners.get(&l.name) {
+            advertised.push(format!("{}://{host}:{port}", l.name));
+        }
+        bound.push(format!("{}://{}", l.name, l.listen));
+    }
+    flag("advertised.listeners", advertised.join(","));
+    flag("listeners", bound.join(","));
+    flag("inter.broker.listener.name", c.listener_name.clone());
     flag(
         "group.initial.rebalance.delay.ms",
         c.group_initial_rebalance_delay.as_millis().to_string(),

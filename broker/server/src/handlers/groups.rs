@@ -43,7 +43,17 @@ pub(crate) fn find_coordinator(
     broker: &Broker,
     req: FindCoordinatorRequest,
     version: i16,
+    listener: &str,
 ) -> FindCoordinatorResponse {
+    // The coordinator's address on the listener the client came in on.
+    let locate = |key: &str| {
+        let (node, host, port) = broker.coordinator_for(key)?;
+        Some(
+            broker
+                .client_endpoint(node, listener)
+                .map_or((node, host, port), |(h, p)| (node, h, p)),
+        )
+    };
     let unsupported = req.key_type != GROUP_KEY && req.key_type != TRANSACTION_KEY;
     let message = || {
         Some(str_bytes(
@@ -55,7 +65,7 @@ pub(crate) fn find_coordinator(
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                let target = broker.coordinator_for(key.as_str());
+                let target = locate(key.as_str());
                 let c = Coordinator::default().with_key(key);
                 if unsupported {
                     c.with_node_id(BrokerId(-1))
@@ -86,7 +96,7 @@ pub(crate) fn find_coordinator(
             r
         };
     }
-    let Some((node, host, port)) = broker.coordinator_for(req.key.as_str()) else {
+    let Some((node, host, port)) = locate(req.key.as_str()) else {
         return FindCoordinatorResponse::default()
             .with_node_id(BrokerId(-1))
             .with_port(-1)

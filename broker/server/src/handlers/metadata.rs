@@ -10,7 +10,12 @@ use weir_protocol::kafka::messages::{BrokerId, MetadataRequest, MetadataResponse
 use super::str_bytes;
 use crate::broker::Broker;
 
-pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub(crate) fn handle(
+    broker: &Broker,
+    req: MetadataRequest,
+    version: i16,
+    listener: &str,
+) -> MetadataResponse {
     let state = broker.metadata.snapshot();
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     let requested: Option<Vec<_>> = match req.topics {
@@ -89,10 +94,11 @@ pub(crate) fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Met
     let brokers = state
         .active_brokers()
         .map(|b| {
+            let (host, port) = b.endpoint(listener);
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(b.node_id))
-                .with_host(str_bytes(b.host.clone()))
-                .with_port(b.port)
+                .with_host(str_bytes(host))
+                .with_port(port)
                 .with_rack(b.rack.clone().map(str_bytes))
         })
         .collect();

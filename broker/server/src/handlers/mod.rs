@@ -32,11 +32,13 @@ pub(crate) enum Reply {
     Fetch(FetchReply),
 }
 
-/// Serves one decoded request. `None` means no response is sent (Produce with acks=0).
+/// Serves one decoded request that arrived on listener `listener` (whose addresses the
+/// client is told). `None` means no response is sent (Produce with acks=0).
 pub(crate) async fn handle(
     broker: &Arc<Broker>,
     req: Request,
     peer: std::net::SocketAddr,
+    listener: &str,
 ) -> Option<Reply> {
     let v = req.version;
     let client_id = req
@@ -49,7 +51,9 @@ pub(crate) async fn handle(
         RequestKind::ApiVersions(_) => {
             ResponseKind::ApiVersions(weir_protocol::api_versions_response(0))
         }
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, v)),
+        RequestKind::Metadata(r) => {
+            ResponseKind::Metadata(metadata::handle(broker, r, v, listener))
+        }
         RequestKind::Produce(r) => {
             return produce::handle(broker, r)
                 .await
@@ -85,7 +89,7 @@ pub(crate) async fn handle(
             ResponseKind::InitProducerId(producer_id::init_producer_id(broker, r, v).await)
         }
         RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(groups::find_coordinator(broker, r, v))
+            ResponseKind::FindCoordinator(groups::find_coordinator(broker, r, v, listener))
         }
         RequestKind::JoinGroup(r) => {
             let host = format!("/{}", peer.ip());
@@ -173,7 +177,7 @@ pub(crate) async fn handle(
             )
         }
         RequestKind::DescribeCluster(r) => {
-            ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r))
+            ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r, listener))
         }
         other => {
             // decode_request refuses APIs missing from SUPPORTED_APIS, so this is a table/handler
