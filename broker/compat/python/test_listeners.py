@@ -119,6 +119,28 @@ def test_listeners_have_their_own_security(broker_factory):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(f"http://{b.http}/v1/topics", timeout=10)
     assert e.value.code == 401
+    # SCRAM users are managed over a SASL-authenticated connection only: a client of the
+    # PLAINTEXT listener cannot make itself a user of the SASL one.
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import (ScramCredentialInfo, ScramMechanism,
+                                       UserScramCredentialUpsertion)
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096)
+    futs = a.alter_user_scram_credentials([UserScramCredentialUpsertion("mallory", info, b"x")])
+    with pytest.raises(KafkaException) as e:
+        futs["mallory"].result(20)
+    assert e.value.args[0].code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED
+    with pytest.raises(KafkaException) as e:
+        a.describe_user_scram_credentials(["alice"])["alice"].result(20)
+    assert e.value.args[0].code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED
+    # Asked for every user, it is shown none (a top-level error would crash librdkafka).
+    assert a.describe_user_scram_credentials().result(20) == {}
+    # Through the SASL listener it works, and the new user logs in there.
+    sa = admin(f"localhost:{external}", **sasl)
+    futs = sa.alter_user_scram_credentials([UserScramCredentialUpsertion("bob", info, b"bob-pw")])
+    futs["bob"].result(20)
+    bob = dict(sasl, **{"sasl.username": "bob", "sasl.password": "bob-pw"})
+    got = consume_partition(f"localhost:{external}", topic, 0, expected=2, **bob)
+    assert len(got) == 2
 
 
 @pytest.mark.parametrize("flags,message", [
@@ -130,6 +152,14 @@ def test_listeners_have_their_own_security(broker_factory):
     (["--listeners", "A://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0"], "SASL users"),
     (["--listeners", "A://127.0.0.1", ], "host:port"),
     (["--advertised-listeners", "A://h:1"], "go with --listeners"),
+    (["--listener-security-protocol-map", "A:SSL"], "go with --listeners"),
+    # A map that forgets or misspells a listener must not leave it open in PLAINTEXT.
+    (["--listeners", "INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0",
+      "--listener-security-protocol-map", "INTERNAL:PLAINTEXT"],
+     "no entry for listener EXTERNAL"),
+    (["--listeners", "INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0",
+      "--listener-security-protocol-map", "INTERNAL:PLAINTEXT,EXTRENAL:PLAINTEXT"],
+     "names EXTRENAL"),
     (["--listeners", "A://127.0.0.1:0", "--advertised-listener", "h:1"],
      "--advertised-listeners"),
 ])

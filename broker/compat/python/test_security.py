@@ -773,6 +773,13 @@ def test_weir_user_cli(broker_factory, users_file):
                    "Basic " + base64.b64encode(b"frank:frank-pw").decode())
     assert urllib.request.urlopen(req, timeout=10).status == 200
 
+    # Without a SASL listener there is no one to be: users are refused.
+    plain = broker_factory()
+    r = subprocess.run([WEIR_BIN, "user", "set", "zed", "--new-password", "x"],
+                       env=dict(os.environ, WEIR_ADMIN=f"http://{plain.http}"),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "no listener uses SASL" in r.stderr, r.stderr
+
     r = weir("set", "alice", "--new-password", "x", check=False)
     assert r.returncode != 0 and "users file" in r.stderr, r.stderr
     r = weir("set", "hal", "--new-password", "x", "--iterations", "100000", check=False)

@@ -40,13 +40,15 @@ impl BrokerInfo {
         }
     }
 
-    /// The address clients of listener `name` are told: that listener's, or the inter-broker
-    /// one when the broker has no listener of that name.
-    pub fn endpoint(&self, name: &str) -> (&str, i32) {
-        match self.listeners.get(name) {
-            Some(e) => (&e.host, e.port),
-            None => (&self.host, self.port),
+    /// The address clients of listener `name` are told: that listener's. `None` when the
+    /// broker has no listener of that name (Kafka leaves such a broker out of the answer:
+    /// another listener's address may be unreachable or speak another protocol). A broker
+    /// registered before named listeners has only its one address.
+    pub fn endpoint(&self, name: &str) -> Option<(&str, i32)> {
+        if self.listeners.is_empty() {
+            return Some((&self.host, self.port));
         }
+        self.listeners.get(name).map(|e| (e.host.as_str(), e.port))
     }
 }
 
@@ -1298,7 +1300,7 @@ mod listener_tests {
         let cmd: Command = serde_json::from_str(old).expect("decode");
         let mut s = ClusterState::default();
         s.apply(1, cmd).expect("apply");
-        assert_eq!(s.brokers[&1].endpoint("EXTERNAL"), ("h", 9092));
+        assert_eq!(s.brokers[&1].endpoint("EXTERNAL"), Some(("h", 9092)));
 
         let listeners = BTreeMap::from([
             (
@@ -1329,9 +1331,9 @@ mod listener_tests {
         )
         .expect("apply");
         let b = &s.brokers[&1];
-        assert_eq!(b.endpoint("EXTERNAL"), ("localhost", 9092));
-        assert_eq!(b.endpoint("INTERNAL"), ("weir", 29092));
-        // A listener the broker does not have: its inter-broker address.
-        assert_eq!(b.endpoint("OTHER"), ("weir", 29092));
+        assert_eq!(b.endpoint("EXTERNAL"), Some(("localhost", 9092)));
+        assert_eq!(b.endpoint("INTERNAL"), Some(("weir", 29092)));
+        // A listener the broker does not have: left out, not another listener's address.
+        assert_eq!(b.endpoint("OTHER"), None);
     }
 }

@@ -94,8 +94,8 @@ impl Broker {
                     propose_timeout: Duration::from_secs(60),
                     broker_id: (!q.controller_only).then_some(config.node_id),
                     session_timeout: q.session_timeout,
-                    // Under SASL the controller listener wants the inter-broker user too.
-                    auth: config.security.inter_broker_http_auth(),
+                    // Under SASL the controller listener wants proof of the inter-broker user.
+                    auth: config.security.controller_auth(),
                 };
                 MetadataStore::open_quorum(&config.data_dir, qc, cluster_id)?
             }
@@ -455,14 +455,14 @@ impl Broker {
     }
 
     /// Broker `node`'s address on listener `listener` (the one a client connected to), for
-    /// FindCoordinator: that listener's, or the inter-broker one if it has no such listener.
+    /// FindCoordinator; `None` when it has no such listener.
     pub fn client_endpoint(&self, node: i32, listener: &str) -> Option<(String, i32)> {
         if node == self.config.node_id {
-            let (host, port) = self.listeners.get(listener).unwrap_or(&self.advertised);
+            let (host, port) = self.listeners.get(listener)?;
             return Some((host.clone(), i32::from(*port)));
         }
         self.metadata.read(|s| {
-            let (host, port) = s.brokers.get(&node)?.endpoint(listener);
+            let (host, port) = s.brokers.get(&node)?.endpoint(listener)?;
             Some((host.to_string(), port))
         })
     }

@@ -61,20 +61,27 @@ async fn require_user(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let security = &broker.config.security;
     if !broker.config.sasl_anywhere() || OPEN_PATHS.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    let ok = req
+    let credentials = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::auth::basic_credentials)
-        .is_some_and(|(user, password)| {
-            security
-                .directory(&broker.metadata)
+        .and_then(crate::auth::basic_credentials);
+    // The check may run PBKDF2 (a user made through the API): off the runtime's workers.
+    let b = broker.clone();
+    let ok = match credentials {
+        None => false,
+        Some((user, password)) => tokio::task::spawn_blocking(move || {
+            b.config
+                .security
+                .directory(&b.metadata)
                 .check_password(&user, &password)
-        });
+        })
+        .await
+        .unwrap_or(false),
+    };
     if ok {
         return next.run(req).await;
     }
@@ -535,6 +542,14 @@ async fn set_user(
     use crate::auth::scram::{self, DEFAULT_ITERATIONS, Hash};
     use crate::plugins::http::ApiError;
     let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
+    if !b.config.sasl_anywhere() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "no listener uses SASL, so users would not be used: start the broker with a \
+             SASL_PLAINTEXT or SASL_SSL listener first"
+                .into(),
+        ));
+    }
     crate::handlers::scram::check_not_file_user(&b, &user).map_err(bad)?;
     if req.password.is_empty() {
         return Err(bad("the password must not be empty".into()));

@@ -10,7 +10,7 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use weir_protocol::kafka::messages::{ApiKey, ResponseKind};
+use weir_protocol::kafka::messages::{ApiKey, RequestKind, ResponseKind};
 use weir_protocol::{
     Decoded, api_versions_response, decode_request, encode_fetch_spliced, encode_response_into,
     read_frame,
@@ -103,13 +103,19 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
     let broker = Broker::open(config, advertised, advertised_listeners)?;
 
     let mut tasks = JoinSet::new();
-    // One connection limit (`max.connections`) across all listeners.
+    // `max.connections` for the client listeners together; the inter-broker listener has its
+    // own, so that a flood of client connections cannot starve replication.
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    let inter_broker_limit = if broker.config.extra_listeners.is_empty() {
+        limit.clone()
+    } else {
+        Arc::new(Semaphore::new(broker.config.max_connections))
+    };
     tasks.spawn(accept_loop(
         broker.clone(),
         listener,
         primary,
-        limit.clone(),
+        inter_broker_limit,
     ));
     for (l, bound, a) in extra {
         tracing::info!(
@@ -148,6 +154,16 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker> {
         http_addr,
         tasks,
     })
+}
+
+/// Runs `f`, which may burn CPU for milliseconds (a password check), where it does not hold
+/// up other connections' tasks: `block_in_place` on a multi-threaded runtime.
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// A listener's address as clients are told it when none is configured: the bound one,
@@ -564,7 +580,7 @@ where
             // A SASL token after a SaslHandshake v0: answered with a raw token, or the
             // connection closes (v0 cannot carry an error).
             let mut outcome = None;
-            let reply = session.raw_token(&directory, &frame, &mut outcome);
+            let reply = off_the_runtime(|| session.raw_token(&directory, &frame, &mut outcome));
             if log_auth(broker, peer, outcome) {
                 tokio::time::sleep(FAILED_AUTHENTICATION_DELAY).await;
             }
@@ -583,9 +599,22 @@ where
             Ok(Decoded::Request(req)) => {
                 let (api, version, cid) = (req.api, req.version, req.header.correlation_id);
                 let mut outcome = None;
-                let response = match session.check(security, &directory, &req, &mut outcome) {
+                // A PLAIN login of a user made through the API checks the password with PBKDF2:
+                // milliseconds of CPU, kept off the runtime's workers.
+                let mut check = || session.check(security, &directory, &req, &mut outcome);
+                let gate = if matches!(req.body, RequestKind::SaslAuthenticate(_)) {
+                    off_the_runtime(check)
+                } else {
+                    check()
+                };
+                let response = match gate {
                     crate::auth::Gate::Pass => {
-                        handlers::handle(broker, *req, peer, &ctx.name).await
+                        let conn = handlers::Conn {
+                            peer,
+                            listener: &ctx.name,
+                            user: session.user(),
+                        };
+                        handlers::handle(broker, *req, &conn).await
                     }
                     crate::auth::Gate::Reply { body, close } => {
                         close_after = close;

@@ -488,8 +488,14 @@ fn named_addresses(flag: &str, spec: &str) -> anyhow::Result<Vec<(String, String
 /// The named listeners of `--listeners`, the inter-broker one first; `None` without it.
 fn named_listeners(a: &ServeArgs) -> anyhow::Result<Option<Vec<NamedListener>>> {
     let Some(spec) = &a.listeners else {
-        if a.advertised_listeners.is_some() || a.inter_broker_listener_name.is_some() {
-            bail!("--advertised-listeners and --inter-broker-listener-name go with --listeners");
+        if a.advertised_listeners.is_some()
+            || a.inter_broker_listener_name.is_some()
+            || a.listener_security_protocol_map.is_some()
+        {
+            bail!(
+                "--advertised-listeners, --listener-security-protocol-map and \
+                 --inter-broker-listener-name go with --listeners"
+            );
         }
         return Ok(None);
     };
@@ -526,8 +532,13 @@ fn named_listeners(a: &ServeArgs) -> anyhow::Result<Option<Vec<NamedListener>>> 
             .map(|(n, addr)| Ok((n, host_port(&addr)?)))
             .collect::<anyhow::Result<_>>()?,
     };
+    let addresses = named_addresses("--listeners", spec)?;
+    // A misspelt entry first: it is also why a listener would seem to have none.
+    if let Some(n) = map.keys().find(|n| !addresses.iter().any(|(l, _)| l == *n)) {
+        bail!("--listener-security-protocol-map names {n}, which is not one of --listeners");
+    }
     let mut out = Vec::new();
-    for (name, addr) in named_addresses("--listeners", spec)? {
+    for (name, addr) in addresses {
         let (host, port) = host_port(&addr)?;
         let host = if host.is_empty() {
             "::".to_string()
@@ -539,9 +550,15 @@ fn named_listeners(a: &ServeArgs) -> anyhow::Result<Option<Vec<NamedListener>>> 
             .ok()
             .and_then(|mut it| it.next())
             .with_context(|| format!("--listeners: cannot resolve '{addr}' of {name}"))?;
-        let protocol = match map.get(&name) {
-            Some(p) => *p,
-            None => SecurityProtocol::parse(&name).unwrap_or(default),
+        // As in Kafka, a map must cover every listener not named after a protocol: a
+        // forgotten (or misspelt) entry must not leave a listener open in PLAINTEXT.
+        let protocol = match (map.get(&name), SecurityProtocol::parse(&name)) {
+            (Some(p), _) => *p,
+            (None, Ok(p)) => p,
+            (None, Err(_)) if map.is_empty() => default,
+            (None, Err(_)) => {
+                bail!("--listener-security-protocol-map has no entry for listener {name}")
+            }
         };
         out.push(NamedListener {
             advertised: advertised.get(&name).cloned(),

@@ -264,6 +264,11 @@ impl Directory<'_> {
             if let Some((hash, credential)) = dynamic {
                 return scram::verify_password(hash, &credential, password);
             }
+            // An unknown user costs a PBKDF2 as well, so that timing does not tell which
+            // names exist.
+            let decoy = scram::decoy(scram::Hash::Sha512, user);
+            scram::verify_password(scram::Hash::Sha512, &decoy, password);
+            return false;
         }
         self.users.check_password(user, password)
     }
@@ -420,6 +425,23 @@ impl Security {
             protocol,
             ..self.clone()
         })
+    }
+
+    /// The `Authorization` header of controller (Raft) requests when any listener uses SASL:
+    /// a secret derived from the inter-broker user's password, so that the plain-HTTP
+    /// controller traffic does not carry the password itself. Every member of a quorum derives
+    /// the same one.
+    pub fn controller_auth(&self) -> Option<String> {
+        if self.users.is_empty() {
+            return None;
+        }
+        let user = self.inter_broker_user.as_deref()?;
+        let password = &self.users.get(user)?.password;
+        let purpose = format!("weir-controller-v1:{user}");
+        Some(format!(
+            "Weir-Controller {}",
+            scram::derived_secret(password, &purpose)
+        ))
     }
 
     /// The users this listener knows, static and dynamic.

@@ -120,6 +120,16 @@ pub(crate) fn from_salted_password(
     }
 }
 
+/// A secret derived from `password` for one purpose (HMAC-SHA-256 of `purpose`, hex): it
+/// proves knowledge of the password without carrying it.
+pub(crate) fn derived_secret(password: &str, purpose: &str) -> String {
+    Hash::Sha256
+        .hmac(password.as_bytes(), purpose.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Whether `password` is the one `credential` was made from (for PLAIN and HTTP Basic logins
 /// of users that only have SCRAM credentials). Costs one PBKDF2 of the credential's
 /// iterations.
@@ -279,7 +289,7 @@ fn server_first_with(
 /// A credential for an unknown user, the same on every attempt (so that repeated tries do
 /// not reveal the user is made up) and unguessable: its salt and keys come from a key made at
 /// start. No password leads to it.
-fn decoy(hash: Hash, user: &str) -> Credential {
+pub(crate) fn decoy(hash: Hash, user: &str) -> Credential {
     use std::sync::OnceLock;
     static KEY: OnceLock<Vec<u8>> = OnceLock::new();
     let key = KEY.get_or_init(|| random_bytes().unwrap_or_else(|_| b"weir".to_vec()));

@@ -43,6 +43,8 @@ pub(crate) struct Session {
     /// The handshake was v0: the SASL tokens that follow come as raw frames, not as
     /// SaslAuthenticate requests.
     raw: bool,
+    /// The user the connection authenticated as (SASL).
+    user: Option<String>,
 }
 
 /// How a SASL exchange ended, for the log and the metrics.
@@ -66,6 +68,7 @@ impl Session {
                 State::Open
             },
             raw: false,
+            user: None,
         }
     }
 
@@ -123,6 +126,11 @@ impl Session {
                 )),
             },
         }
+    }
+
+    /// The SASL user the connection authenticated as; `None` on a listener without SASL.
+    pub(crate) fn user(&self) -> Option<&str> {
+        self.user.as_deref()
     }
 
     /// Whether requests are served (no SASL on the listener, or authenticated).
@@ -209,6 +217,7 @@ impl Session {
         match std::mem::replace(&mut self.state, State::Handshake) {
             State::Mechanism(Mechanism::Plain) => match parse_plain(token) {
                 Some((user, password)) if directory.check_password(&user, &password) => {
+                    self.user = Some(user.clone());
                     *outcome = Some(Outcome::Succeeded {
                         user,
                         mechanism: Mechanism::Plain,
@@ -240,6 +249,7 @@ impl Session {
                 let mechanism = state.mechanism();
                 match state.finish(token) {
                     Ok((user, reply)) => {
+                        self.user = Some(user.clone());
                         *outcome = Some(Outcome::Succeeded { user, mechanism });
                         self.state = State::Authenticated;
                         Ok(reply)

@@ -28,13 +28,15 @@ pub(crate) fn describe_cluster(
     }
     let brokers = broker.metadata.read(|s| {
         s.active_brokers()
-            .map(|b| {
-                let (host, port) = b.endpoint(listener);
-                DescribeClusterBroker::default()
-                    .with_broker_id(BrokerId(b.node_id))
-                    .with_host(str_bytes(host))
-                    .with_port(port)
-                    .with_rack(b.rack.clone().map(str_bytes))
+            .filter_map(|b| {
+                let (host, port) = b.endpoint(listener)?;
+                Some(
+                    DescribeClusterBroker::default()
+                        .with_broker_id(BrokerId(b.node_id))
+                        .with_host(str_bytes(host))
+                        .with_port(port)
+                        .with_rack(b.rack.clone().map(str_bytes)),
+                )
             })
             .collect()
     });

@@ -45,14 +45,12 @@ pub(crate) fn find_coordinator(
     version: i16,
     listener: &str,
 ) -> FindCoordinatorResponse {
-    // The coordinator's address on the listener the client came in on.
+    // The coordinator's address on the listener the client came in on (none: not available
+    // to this client, as in Kafka).
     let locate = |key: &str| {
-        let (node, host, port) = broker.coordinator_for(key)?;
-        Some(
-            broker
-                .client_endpoint(node, listener)
-                .map_or((node, host, port), |(h, p)| (node, h, p)),
-        )
+        let (node, _, _) = broker.coordinator_for(key)?;
+        let (host, port) = broker.client_endpoint(node, listener)?;
+        Some((node, host, port))
     };
     let unsupported = req.key_type != GROUP_KEY && req.key_type != TRANSACTION_KEY;
     let message = || {

@@ -93,13 +93,15 @@ pub(crate) fn handle(
     };
     let brokers = state
         .active_brokers()
-        .map(|b| {
-            let (host, port) = b.endpoint(listener);
-            MetadataResponseBroker::default()
-                .with_node_id(BrokerId(b.node_id))
-                .with_host(str_bytes(host))
-                .with_port(port)
-                .with_rack(b.rack.clone().map(str_bytes))
+        .filter_map(|b| {
+            let (host, port) = b.endpoint(listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.node_id))
+                    .with_host(str_bytes(host))
+                    .with_port(port)
+                    .with_rack(b.rack.clone().map(str_bytes)),
+            )
         })
         .collect();
     MetadataResponse::default()

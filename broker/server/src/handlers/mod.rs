@@ -32,14 +32,18 @@ pub(crate) enum Reply {
     Fetch(FetchReply),
 }
 
-/// Serves one decoded request that arrived on listener `listener` (whose addresses the
-/// client is told). `None` means no response is sent (Produce with acks=0).
-pub(crate) async fn handle(
-    broker: &Arc<Broker>,
-    req: Request,
-    peer: std::net::SocketAddr,
-    listener: &str,
-) -> Option<Reply> {
+/// Who sent a request.
+pub(crate) struct Conn<'a> {
+    pub(crate) peer: std::net::SocketAddr,
+    /// The listener it arrived on, whose addresses the client is told.
+    pub(crate) listener: &'a str,
+    /// The SASL user of the connection; `None` on a listener without SASL.
+    pub(crate) user: Option<&'a str>,
+}
+
+/// Serves one decoded request. `None` means no response is sent (Produce with acks=0).
+pub(crate) async fn handle(broker: &Arc<Broker>, req: Request, conn: &Conn<'_>) -> Option<Reply> {
+    let (peer, listener) = (conn.peer, conn.listener);
     let v = req.version;
     let client_id = req
         .header
@@ -164,10 +168,10 @@ pub(crate) async fn handle(
         RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(acls::create(r)),
         RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(acls::delete(r)),
         RequestKind::DescribeUserScramCredentials(r) => {
-            ResponseKind::DescribeUserScramCredentials(scram::describe(broker, r))
+            ResponseKind::DescribeUserScramCredentials(scram::describe(broker, r, conn.user))
         }
         RequestKind::AlterUserScramCredentials(r) => {
-            ResponseKind::AlterUserScramCredentials(scram::alter(broker, r))
+            ResponseKind::AlterUserScramCredentials(scram::alter(broker, r, conn.user))
         }
         RequestKind::DescribeClientQuotas(_) => {
             // No quotas are set (Weir enforces none): an empty list, as Kafka answers then.

@@ -128,10 +128,35 @@ fn describe_result(
         .with_error_message(message.map(str_bytes))
 }
 
+/// Why a connection may not see or change SCRAM users: only a SASL-authenticated one may (a
+/// client of a PLAINTEXT or SSL listener could otherwise make itself a user of a SASL one).
+fn refuse_unauthenticated(user: Option<&str>) -> Option<&'static str> {
+    user.is_none().then_some(
+        "SCRAM users are managed over a SASL-authenticated connection: connect to a \
+         SASL_PLAINTEXT or SASL_SSL listener",
+    )
+}
+
 pub(crate) fn describe(
     broker: &Arc<Broker>,
     r: DescribeUserScramCredentialsRequest,
+    user: Option<&str>,
 ) -> DescribeUserScramCredentialsResponse {
+    if let Some(why) = refuse_unauthenticated(user) {
+        // Each user named gets CLUSTER_AUTHORIZATION_FAILED; a request for every user gets
+        // none. (Kafka puts the error at the top of the response as well, but librdkafka
+        // 2.x crashes on a DescribeUserScramCredentials response with a top-level error.)
+        let code = ResponseError::ClusterAuthorizationFailed.code();
+        let results = r
+            .users
+            .iter()
+            .flatten()
+            .map(|u| describe_result(u.name.as_str(), code, Some(why)))
+            .collect();
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_message(None)
+            .with_results(results);
+    }
     let all = all_users(broker);
     let infos = |view: &UserView| {
         view.credentials
@@ -187,7 +212,31 @@ pub(crate) fn describe(
 pub(crate) fn alter(
     broker: &Arc<Broker>,
     r: AlterUserScramCredentialsRequest,
+    user: Option<&str>,
 ) -> AlterUserScramCredentialsResponse {
+    if let Some(why) = refuse_unauthenticated(user) {
+        let mut names: Vec<String> = Vec::new();
+        for n in r
+            .deletions
+            .iter()
+            .map(|d| &d.name)
+            .chain(r.upsertions.iter().map(|u| &u.name))
+        {
+            if !names.iter().any(|x| x == n.as_str()) {
+                names.push(n.to_string());
+            }
+        }
+        let results = names
+            .into_iter()
+            .map(|name| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(str_bytes(name))
+                    .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+                    .with_error_message(Some(str_bytes(why)))
+            })
+            .collect();
+        return AlterUserScramCredentialsResponse::default().with_results(results);
+    }
     // Users in the order the request first names them; a user with any bad change has none of
     // its changes made (as Kafka does), the others' are made together.
     let mut order: Vec<String> = Vec::new();
