@@ -197,3 +197,51 @@ def test_a_cluster_replicates_over_its_internal_listener(tmp_path):
             assert len(got) == 30
     finally:
         c.dispose()
+
+
+def test_a_cluster_with_sasl_outside_and_plaintext_inside(tmp_path):
+    """The cloud split: brokers replicate over a PLAINTEXT INTERNAL listener while clients
+    authenticate on a SASL EXTERNAL one. The controller and HTTP listeners want the
+    inter-broker user (users exist), and a user made through EXTERNAL reaches every broker."""
+    from confluent_kafka.admin import (ScramCredentialInfo, ScramMechanism,
+                                       UserScramCredentialUpsertion)
+    c = Cluster(tmp_path)
+    external = {}
+    for node_id, b in c.nodes.items():
+        internal, external[node_id] = free_port(), free_port()
+        b.args += listener_flags(internal, external[node_id]) + [
+            "--listener-security-protocol-map", "INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT",
+            "--sasl-users", "svc:svc-pw,alice:alice-pw", "--inter-broker-user", "svc"]
+        b.http_auth = ("alice", "alice-pw")
+    try:
+        c.start()
+        sasl = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": "alice", "sasl.password": "alice-pw"}
+        boot = ",".join(f"localhost:{p}" for p in external.values())
+        a = admin(boot, **sasl)
+        topic = unique("split")
+        a.create_topics([NewTopic(topic, num_partitions=3, replication_factor=3)])[topic].result(30)
+        wait_all_in_sync(c, topic)
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096)
+        a.alter_user_scram_credentials(
+            [UserScramCredentialUpsertion("carol", info, b"carol-pw")])["carol"].result(20)
+        carol = dict(sasl, **{"sasl.username": "carol", "sasl.password": "carol-pw"})
+        # carol's credential reaches every broker through the quorum.
+        for port in external.values():
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    admin(f"localhost:{port}", **carol).list_topics(timeout=5)
+                    break
+                except Exception:
+                    assert time.monotonic() < deadline, f"carol cannot log in on {port}"
+                    time.sleep(0.5)
+        p = producer(boot, acks="all", **carol)
+        assert_delivered(produce_sync(p, topic, [{"value": f"s{i}".encode(), "partition": i % 3}
+                                                 for i in range(60)], timeout=60))
+        wait_all_in_sync(c, topic)
+        for part in range(3):
+            assert len(consume_partition(boot, topic, part, expected=20, timeout=60,
+                                         **carol)) == 20
+    finally:
+        c.dispose()
