@@ -108,13 +108,7 @@ async fn require_auth(
             .headers()
             .get(axum::http::header::AUTHORIZATION)
             .map_or(&b""[..], |v| v.as_bytes());
-        let same = got.len() == want.len()
-            && got
-                .iter()
-                .zip(want.as_bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if !same {
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(got, want.as_bytes())) {
             tracing::info!(
                 path = %req.uri().path(),
                 "refused a controller request without the inter-broker credentials"

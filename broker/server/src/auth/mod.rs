@@ -392,16 +392,21 @@ impl Security {
         })
     }
 
-    /// The `Authorization` header this broker sends to other brokers' HTTP APIs (the
-    /// inter-broker user's), when they want one.
-    pub(crate) fn inter_broker_http_auth(&self) -> Option<String> {
-        // Users exist only when some listener uses SASL; then the HTTP API and the controller
-        // listeners want one, whatever the inter-broker listener speaks.
+    /// The inter-broker user and its password, when other brokers want them: users exist only
+    /// when some listener uses SASL, and then the HTTP and controller listeners want one,
+    /// whatever the inter-broker listener speaks.
+    fn inter_broker_credentials(&self) -> Option<(&str, &str)> {
         if self.users.is_empty() {
             return None;
         }
         let user = self.inter_broker_user.as_deref()?;
-        let password = &self.users.get(user)?.password;
+        Some((user, self.users.get(user)?.password.as_str()))
+    }
+
+    /// The `Authorization` header this broker sends to other brokers' HTTP APIs (the
+    /// inter-broker user's), when they want one.
+    pub(crate) fn inter_broker_http_auth(&self) -> Option<String> {
+        let (user, password) = self.inter_broker_credentials()?;
         Some(basic_header(user, password))
     }
 
@@ -432,11 +437,7 @@ impl Security {
     /// controller traffic does not carry the password itself. Every member of a quorum derives
     /// the same one.
     pub fn controller_auth(&self) -> Option<String> {
-        if self.users.is_empty() {
-            return None;
-        }
-        let user = self.inter_broker_user.as_deref()?;
-        let password = &self.users.get(user)?.password;
+        let (user, password) = self.inter_broker_credentials()?;
         let purpose = format!("weir-controller-v1:{user}");
         Some(format!(
             "Weir-Controller {}",

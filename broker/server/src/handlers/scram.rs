@@ -209,57 +209,16 @@ pub(crate) fn describe(
         .with_results(results)
 }
 
+/// An upsertion's iterations, salt and salted password.
+type Upsert = (i32, Vec<u8>, Vec<u8>);
+
 pub(crate) fn alter(
     broker: &Arc<Broker>,
     r: AlterUserScramCredentialsRequest,
     user: Option<&str>,
 ) -> AlterUserScramCredentialsResponse {
-    if let Some(why) = refuse_unauthenticated(user) {
-        let mut names: Vec<String> = Vec::new();
-        for n in r
-            .deletions
-            .iter()
-            .map(|d| &d.name)
-            .chain(r.upsertions.iter().map(|u| &u.name))
-        {
-            if !names.iter().any(|x| x == n.as_str()) {
-                names.push(n.to_string());
-            }
-        }
-        let results = names
-            .into_iter()
-            .map(|name| {
-                AlterUserScramCredentialsResult::default()
-                    .with_user(str_bytes(name))
-                    .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
-                    .with_error_message(Some(str_bytes(why)))
-            })
-            .collect();
-        return AlterUserScramCredentialsResponse::default().with_results(results);
-    }
-    // Users in the order the request first names them; a user with any bad change has none of
-    // its changes made (as Kafka does), the others' are made together.
-    let mut order: Vec<String> = Vec::new();
-    let mut errors: BTreeMap<String, (i16, String)> = BTreeMap::new();
-    let mut changes: BTreeMap<String, Vec<ScramChange>> = BTreeMap::new();
-    // A (user, mechanism) named twice anywhere in the request is refused before anything else.
-    let mut pairs: BTreeMap<(String, i8), usize> = BTreeMap::new();
-    for (name, code) in r
-        .deletions
-        .iter()
-        .map(|d| (&d.name, d.mechanism))
-        .chain(r.upsertions.iter().map(|u| (&u.name, u.mechanism)))
-    {
-        *pairs.entry((name.to_string(), code)).or_default() += 1;
-    }
-    let existing = broker.metadata.read(|s| {
-        s.scram_credentials
-            .iter()
-            .map(|(u, m)| (u.clone(), m.keys().cloned().collect::<BTreeSet<_>>()))
-            .collect::<BTreeMap<_, _>>()
-    });
-
-    let items = r
+    // Every change as (user, mechanism code, upsert), deletions first.
+    let items: Vec<(String, i8, Option<Upsert>)> = r
         .deletions
         .iter()
         .map(|d| (d.name.to_string(), d.mechanism, None))
@@ -269,11 +228,38 @@ pub(crate) fn alter(
                 u.mechanism,
                 Some((u.iterations, u.salt.to_vec(), u.salted_password.to_vec())),
             )
-        }));
-    for (user, code, upsert) in items {
-        if !order.contains(&user) {
-            order.push(user.clone());
+        }))
+        .collect();
+    // Users in the order the request first names them; a user with any bad change has none of
+    // its changes made (as Kafka does), the others' are made together.
+    let mut order: Vec<String> = Vec::new();
+    for (name, _, _) in &items {
+        if !order.contains(name) {
+            order.push(name.clone());
         }
+    }
+    let mut errors: BTreeMap<String, (i16, String)> = BTreeMap::new();
+    if let Some(why) = refuse_unauthenticated(user) {
+        let code = ResponseError::ClusterAuthorizationFailed.code();
+        for name in &order {
+            errors.insert(name.clone(), (code, why.to_string()));
+        }
+        return alter_response(order, errors);
+    }
+    let mut changes: BTreeMap<String, Vec<ScramChange>> = BTreeMap::new();
+    // A (user, mechanism) named twice anywhere in the request is refused before anything else.
+    let mut pairs: BTreeMap<(&str, i8), usize> = BTreeMap::new();
+    for (name, code, _) in &items {
+        *pairs.entry((name.as_str(), *code)).or_default() += 1;
+    }
+    let existing = broker.metadata.read(|s| {
+        s.scram_credentials
+            .iter()
+            .map(|(u, m)| (u.clone(), m.keys().cloned().collect::<BTreeSet<_>>()))
+            .collect::<BTreeMap<_, _>>()
+    });
+
+    for (user, code, upsert) in items.iter().cloned() {
         let checked = (|| -> Result<ScramChange, (i16, String)> {
             if user.is_empty() {
                 return Err((
@@ -281,7 +267,7 @@ pub(crate) fn alter(
                     "Username must not be empty".into(),
                 ));
             }
-            if pairs[&(user.clone(), code)] > 1 {
+            if pairs[&(user.as_str(), code)] > 1 {
                 return Err((
                     ResponseError::DuplicateResource.code(),
                     "A user credential cannot be altered twice in the same request".into(),
@@ -347,6 +333,14 @@ pub(crate) fn alter(
             errors.insert(user.clone(), (e.kafka_code(), e.to_string()));
         }
     }
+    alter_response(order, errors)
+}
+
+/// One result per user, in `order`: its error, or none.
+fn alter_response(
+    order: Vec<String>,
+    mut errors: BTreeMap<String, (i16, String)>,
+) -> AlterUserScramCredentialsResponse {
     let results = order
         .into_iter()
         .map(|user| {
